@@ -1,0 +1,246 @@
+//! MTProto 2.0 message encryption, server side.
+//!
+//! `grammers-crypto` is a client library: its `encrypt_data_v2` hard-codes x=0 and its
+//! `decrypt_data_v2` x=8, the wrong way round for a server. So the key derivation is ours
+//! (`calc_key`), and only AES-IGE is reused from it.
+
+use crate::rng::Rng;
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+pub fn sha1(parts: &[&[u8]]) -> [u8; 20] {
+    let mut h = Sha1::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+/// A 2048-bit authorization key with its derived identifiers.
+#[derive(Clone)]
+pub struct AuthKey {
+    data: [u8; 256],
+    id: i64,
+    aux_hash: [u8; 8],
+}
+
+impl AuthKey {
+    pub fn from_bytes(data: [u8; 256]) -> Self {
+        let h = sha1(&[&data]);
+        let id = i64::from_le_bytes(h[12..20].try_into().unwrap());
+        let aux_hash = h[0..8].try_into().unwrap();
+        Self { data, id, aux_hash }
+    }
+    pub fn bytes(&self) -> &[u8; 256] {
+        &self.data
+    }
+    /// `auth_key_id`: the low 64 bits of SHA1(auth_key), as sent on the wire.
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+    pub fn aux_hash(&self) -> [u8; 8] {
+        self.aux_hash
+    }
+    /// `new_nonce_hash{1,2,3}` for `dh_gen_ok/retry/fail`.
+    pub fn new_nonce_hash(&self, new_nonce: &[u8; 32], number: u8) -> [u8; 16] {
+        let h = sha1(&[new_nonce, &[number], &self.aux_hash]);
+        h[4..20].try_into().unwrap()
+    }
+}
+
+impl std::fmt::Debug for AuthKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AuthKey({:016x})", self.id)
+    }
+}
+
+/// Which side produced a message: x=0 client→server, x=8 server→client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    ClientToServer = 0,
+    ServerToClient = 8,
+}
+
+/// MTProto 2.0 KDF: (aes_key, aes_iv) from auth_key and msg_key.
+pub fn calc_key(key: &AuthKey, msg_key: &[u8; 16], dir: Direction) -> ([u8; 32], [u8; 32]) {
+    let x = dir as usize;
+    let a = sha256(&[msg_key, &key.data[x..x + 36]]);
+    let b = sha256(&[&key.data[40 + x..76 + x], msg_key]);
+    let mut aes_key = [0u8; 32];
+    aes_key[..8].copy_from_slice(&a[..8]);
+    aes_key[8..24].copy_from_slice(&b[8..24]);
+    aes_key[24..].copy_from_slice(&a[24..32]);
+    let mut aes_iv = [0u8; 32];
+    aes_iv[..8].copy_from_slice(&b[..8]);
+    aes_iv[8..24].copy_from_slice(&a[8..24]);
+    aes_iv[24..].copy_from_slice(&b[24..32]);
+    (aes_key, aes_iv)
+}
+
+/// msg_key = middle 128 bits of SHA256(auth_key[88+x..120+x] ‖ plaintext_with_padding).
+pub fn msg_key(key: &AuthKey, padded_plaintext: &[u8], dir: Direction) -> [u8; 16] {
+    let x = dir as usize;
+    let h = sha256(&[&key.data[88 + x..120 + x], padded_plaintext]);
+    h[8..24].try_into().unwrap()
+}
+
+/// Encrypts a server→client plaintext (salt ‖ session_id ‖ msg_id ‖ seq_no ‖ len ‖ body):
+/// pads it with 12..1024 random bytes to a multiple of 16 and returns
+/// `auth_key_id ‖ msg_key ‖ AES-IGE(plaintext ‖ padding)`.
+pub fn encrypt_server_message(key: &AuthKey, plaintext: &[u8], rng: &mut dyn Rng) -> Vec<u8> {
+    // 12..=27 bytes of padding reaching a multiple of 16, plus a random number of extra blocks.
+    let mut pad = 16 - (plaintext.len() % 16);
+    if pad < 12 {
+        pad += 16;
+    }
+    let mut extra = [0u8; 1];
+    rng.fill(&mut extra);
+    pad += 16 * (extra[0] as usize % 4);
+    let mut out = Vec::with_capacity(24 + plaintext.len() + pad);
+    out.extend_from_slice(&key.id.to_le_bytes());
+    out.extend_from_slice(&[0u8; 16]);
+    out.extend_from_slice(plaintext);
+    let start = out.len();
+    out.resize(start + pad, 0);
+    rng.fill(&mut out[start..]);
+    let mk = msg_key(key, &out[24..], Direction::ServerToClient);
+    out[8..24].copy_from_slice(&mk);
+    let (k, iv) = calc_key(key, &mk, Direction::ServerToClient);
+    grammers_crypto::aes::ige_encrypt(&mut out[24..], &k, &iv);
+    out
+}
+
+/// Why an encrypted message was refused before it could be trusted. All variants get the
+/// same reaction on the wire (security.md C2/C3): the caller must not distinguish them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DecryptError {
+    #[error("encrypted message rejected")]
+    Rejected,
+}
+
+/// Decrypts a client→server message body (everything after auth_key_id) and returns the
+/// verified plaintext with its padding stripped: salt ‖ session_id ‖ msg_id ‖ seq_no ‖ len ‖ body.
+///
+/// The msg_key check is always computed, in constant time, even when the length is already
+/// known to be bad, so every failure looks the same (security.md C2/C3).
+pub fn decrypt_client_message(key: &AuthKey, data: &[u8]) -> Result<Vec<u8>, DecryptError> {
+    let shape_ok = data.len() >= 16 + 32 && (data.len() - 16) % 16 == 0;
+    let mut mk = [0u8; 16];
+    let mut buf;
+    if data.len() >= 16 {
+        mk.copy_from_slice(&data[..16]);
+        buf = data[16..].to_vec();
+    } else {
+        buf = vec![0u8; 32];
+    }
+    let usable = buf.len() - buf.len() % 16;
+    let (k, iv) = calc_key(key, &mk, Direction::ClientToServer);
+    grammers_crypto::aes::ige_decrypt(&mut buf[..usable], &k, &iv);
+    let expected = msg_key(key, &buf, Direction::ClientToServer);
+    let key_ok = expected.ct_eq(&mk);
+
+    // Length and padding: inner length within the buffer, divisible by 4, padding 12..=1024.
+    let inner_len = if buf.len() >= 32 {
+        u32::from_le_bytes(buf[28..32].try_into().unwrap()) as usize
+    } else {
+        usize::MAX
+    };
+    let len_ok = inner_len % 4 == 0
+        && inner_len <= buf.len().saturating_sub(32)
+        && (12..=1024).contains(&(buf.len() - 32 - inner_len.min(buf.len())));
+    if bool::from(key_ok) & shape_ok & len_ok {
+        buf.truncate(32 + inner_len);
+        Ok(buf)
+    } else {
+        Err(DecryptError::Rejected)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SeededRng;
+
+    fn key() -> AuthKey {
+        let mut d = [0u8; 256];
+        for (i, b) in d.iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        AuthKey::from_bytes(d)
+    }
+
+    #[test]
+    fn auth_key_id_is_low_64_bits_of_sha1() {
+        let k = key();
+        let h = sha1(&[k.bytes()]);
+        assert_eq!(k.id().to_le_bytes(), h[12..20]);
+        assert_eq!(k.aux_hash(), h[0..8]);
+    }
+
+    /// The KDF is symmetric with the client's: we cross-check against grammers-crypto's
+    /// client-side encrypt (x=0), which our server decrypt must accept.
+    #[test]
+    fn decrypts_what_a_grammers_client_encrypts() {
+        let k = key();
+        let gk = grammers_crypto::AuthKey::from_bytes(*k.bytes());
+        let mut plain = Vec::new();
+        plain.extend_from_slice(&7i64.to_le_bytes()); // salt
+        plain.extend_from_slice(&9i64.to_le_bytes()); // session
+        plain.extend_from_slice(&(1u64 << 32 | 4).to_le_bytes());
+        plain.extend_from_slice(&1i32.to_le_bytes());
+        plain.extend_from_slice(&8i32.to_le_bytes());
+        plain.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+        let mut buf = grammers_crypto::DequeBuffer::with_capacity(plain.len(), 0);
+        buf.extend(plain.iter().copied());
+        grammers_crypto::encrypt_data_v2(&mut buf, &gk);
+        let wire: Vec<u8> = buf.as_ref().to_vec();
+        assert_eq!(&wire[..8], &k.id().to_le_bytes());
+        let got = decrypt_client_message(&k, &wire[8..]).unwrap();
+        assert_eq!(got, plain);
+    }
+
+    /// ...and grammers' client decrypt (x=8) accepts what the server encrypts.
+    #[test]
+    fn grammers_client_decrypts_what_we_encrypt() {
+        let k = key();
+        let gk = grammers_crypto::AuthKey::from_bytes(*k.bytes());
+        let plain: Vec<u8> = (0..40u8).collect();
+        let mut rng = SeededRng::new(1);
+        let mut wire = encrypt_server_message(&k, &plain, &mut rng);
+        let pad = wire.len() - 24 - plain.len();
+        assert!((12..=1024).contains(&pad) && (wire.len() - 24) % 16 == 0);
+        let got = grammers_crypto::decrypt_data_v2(&mut wire, &gk).unwrap();
+        assert_eq!(&got[..plain.len()], &plain[..]);
+    }
+
+    #[test]
+    fn every_tampering_gets_the_same_rejection() {
+        let k = key();
+        let mut plain = vec![0u8; 32];
+        plain[28..32].copy_from_slice(&0u32.to_le_bytes());
+        let gk = grammers_crypto::AuthKey::from_bytes(*k.bytes());
+        let mut buf = grammers_crypto::DequeBuffer::with_capacity(plain.len(), 0);
+        buf.extend(plain.iter().copied());
+        grammers_crypto::encrypt_data_v2(&mut buf, &gk);
+        let wire: Vec<u8> = buf.as_ref()[8..].to_vec();
+        assert!(decrypt_client_message(&k, &wire).is_ok());
+        // flipped msg_key, flipped ciphertext, truncated, too short, empty
+        let mut a = wire.clone();
+        a[0] ^= 1;
+        let mut b = wire.clone();
+        b[40] ^= 1;
+        let c = wire[..wire.len() - 16].to_vec();
+        for bad in [a, b, c, vec![0u8; 10], vec![]] {
+            assert_eq!(decrypt_client_message(&k, &bad), Err(DecryptError::Rejected));
+        }
+    }
+}
