@@ -1,0 +1,136 @@
+//! Profiles, usernames, lookups and access hashes.
+
+use crate::error::{AccountError, Result};
+use crate::model::{Peer, User, UserId, SERVICE_USER_ID};
+use crate::store::{AccountStore, MessageStore};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+pub const USERNAME_MIN: usize = 5;
+pub const USERNAME_MAX: usize = 32;
+pub const NAME_MAX: usize = 64;
+pub const ABOUT_MAX: usize = 70;
+
+pub struct AccountService {
+    store: Arc<dyn AccountStore>,
+    messages: Arc<dyn MessageStore>,
+    secret: [u8; 32],
+}
+
+/// 5–32 characters of `a-z0-9_` (any case), starting with a letter, not ending with `_`,
+/// without `__`.
+pub fn valid_username(name: &str) -> bool {
+    let n = name.len();
+    (USERNAME_MIN..=USERNAME_MAX).contains(&n)
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && name.as_bytes()[0].is_ascii_alphabetic()
+        && !name.ends_with('_')
+        && !name.contains("__")
+}
+
+impl AccountService {
+    pub fn new(store: Arc<dyn AccountStore>, messages: Arc<dyn MessageStore>, secret: [u8; 32]) -> Self {
+        Self { store, messages, secret }
+    }
+
+    /// The access hash `viewer` sees for `target`: a keyed hash of both ids, so it is
+    /// different for every viewer and cannot be forged or shared.
+    pub fn access_hash(&self, viewer: UserId, target: UserId) -> i64 {
+        let h = Sha256::new()
+            .chain_update(self.secret)
+            .chain_update(b"user-access-hash")
+            .chain_update(viewer.0.to_le_bytes())
+            .chain_update(target.0.to_le_bytes())
+            .finalize();
+        i64::from_le_bytes(h[..8].try_into().unwrap())
+    }
+
+    /// Resolves a peer given by id and access hash. Hash 0 is accepted for peers the viewer
+    /// already knows (itself, the service account, anyone it has a dialog with), as Telegram
+    /// does for clients that lost their cache (client-compat.md §4.1). Anything else that
+    /// does not match is `err`, never another user's data.
+    pub async fn check_access(&self, viewer: UserId, target: UserId, hash: i64, err: AccountError) -> Result<User> {
+        let known = || async {
+            Ok::<_, crate::error::DomainError>(
+                target == viewer || target == SERVICE_USER_ID || self.messages.has_dialog(viewer, Peer::User(target)).await?,
+            )
+        };
+        let ok = if hash == 0 { known().await? } else { hash == self.access_hash(viewer, target) };
+        if !ok {
+            return Err(err.into());
+        }
+        self.store.user_by_id(target).await?.ok_or_else(|| err.into())
+    }
+
+    pub async fn user(&self, id: UserId) -> Result<Option<User>> {
+        Ok(self.store.user_by_id(id).await?)
+    }
+
+    pub async fn users(&self, ids: &[UserId]) -> Result<Vec<User>> {
+        Ok(self.store.users_by_ids(ids).await?)
+    }
+
+    pub async fn resolve_username(&self, name: &str) -> Result<User> {
+        let name = name.trim_start_matches('@');
+        if !valid_username(name) {
+            return Err(AccountError::UsernameInvalid.into());
+        }
+        self.store.user_by_username(name).await?.ok_or_else(|| AccountError::UsernameNotOccupied.into())
+    }
+
+    /// `account.checkUsername`: Ok(true) when `me` could take it.
+    pub async fn check_username(&self, me: UserId, name: &str) -> Result<bool> {
+        if !valid_username(name) {
+            return Err(AccountError::UsernameInvalid.into());
+        }
+        Ok(self.store.user_by_username(name).await?.is_none_or(|u| u.id == me))
+    }
+
+    /// `account.updateUsername`: an empty name removes it.
+    pub async fn update_username(&self, me: UserId, name: &str) -> Result<User> {
+        let user = self.store.user_by_id(me).await?.ok_or(AccountError::UserIdInvalid)?;
+        let new = (!name.is_empty()).then_some(name);
+        if new.is_some_and(|n| !valid_username(n)) {
+            return Err(AccountError::UsernameInvalid.into());
+        }
+        if user.username.as_deref() == new {
+            return Err(AccountError::UsernameNotModified.into());
+        }
+        match self.store.set_username(me, new).await {
+            Err(crate::error::StoreError::Conflict(_)) => return Err(AccountError::UsernameOccupied.into()),
+            other => other?,
+        }
+        self.store.user_by_id(me).await?.ok_or_else(|| AccountError::UserIdInvalid.into())
+    }
+
+    /// `account.updateProfile`: only the given fields change.
+    pub async fn update_profile(&self, me: UserId, first: Option<&str>, last: Option<&str>, about: Option<&str>) -> Result<User> {
+        let user = self.store.user_by_id(me).await?.ok_or(AccountError::UserIdInvalid)?;
+        let first = first.map(str::trim).unwrap_or(&user.first_name);
+        let last = last.map(str::trim).unwrap_or(&user.last_name);
+        let about = about.unwrap_or(&user.about);
+        if first.is_empty() || first.chars().count() > NAME_MAX || last.chars().count() > NAME_MAX {
+            return Err(AccountError::FirstNameInvalid.into());
+        }
+        if about.chars().count() > ABOUT_MAX {
+            return Err(AccountError::AboutTooLong.into());
+        }
+        self.store.update_profile(me, first, last, about).await?;
+        self.store.user_by_id(me).await?.ok_or_else(|| AccountError::UserIdInvalid.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_username;
+
+    #[test]
+    fn username_rules() {
+        for ok in ["alice", "Alice_2", "a1234", "abcdefghijklmnopqrstuvwxyz012345"] {
+            assert!(valid_username(ok), "{ok}");
+        }
+        for bad in ["", "ab", "abcd", "1abcd", "_abcd", "abcd_", "ab__cd", "abc-d", "abcdefghijklmnopqrstuvwxyz0123456", "алиса"] {
+            assert!(!valid_username(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Typed errors. Each variant is one protocol outcome; the RPC layer maps them to the wire
+//! in exactly one place (`herald-rpc/src/errors.rs`).
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness constraint said no (username taken, phone registered).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("phone number invalid")]
+    PhoneNumberInvalid,
+    #[error("phone code hash empty")]
+    PhoneCodeHashEmpty,
+    #[error("phone code empty")]
+    PhoneCodeEmpty,
+    #[error("phone code invalid")]
+    PhoneCodeInvalid,
+    #[error("phone code expired")]
+    PhoneCodeExpired,
+    #[error("phone number occupied")]
+    PhoneNumberOccupied,
+    #[error("first name invalid")]
+    FirstNameInvalid,
+    #[error("too many requests, wait {0} s")]
+    FloodWait(i64),
+    #[error("auth key not bound to an account")]
+    Unregistered,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    #[error("username invalid")]
+    UsernameInvalid,
+    #[error("username occupied")]
+    UsernameOccupied,
+    #[error("username not modified")]
+    UsernameNotModified,
+    #[error("username not occupied")]
+    UsernameNotOccupied,
+    #[error("first name invalid")]
+    FirstNameInvalid,
+    #[error("about too long")]
+    AboutTooLong,
+    #[error("user id invalid")]
+    UserIdInvalid,
+    #[error("peer id invalid")]
+    PeerIdInvalid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessageError {
+    #[error("message empty")]
+    MessageEmpty,
+    #[error("message too long")]
+    MessageTooLong,
+    #[error("peer id invalid")]
+    PeerIdInvalid,
+    #[error("message id invalid")]
+    MessageIdInvalid,
+    #[error("message not modified")]
+    MessageNotModified,
+    #[error("only the author may do this")]
+    MessageAuthorRequired,
+    #[error("too many ids")]
+    LimitInvalid,
+}
+
+/// Everything a service call can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    #[error(transparent)]
+    Message(#[from] MessageError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type Result<T, E = DomainError> = std::result::Result<T, E>;

@@ -1,0 +1,18 @@
+//! Herald's domain: what a messaging server does, independent of any wire protocol.
+//!
+//! - [`model`]: plain data (users, messages, dialogs, box updates).
+//! - [`store`]: one fallible storage trait per concern.
+//! - [`bus`]: the event bus trait and its in-process implementation.
+//! - [`auth`], [`accounts`], [`messages`]: the services.
+//! - [`error`]: typed errors, mapped to the wire by `herald-rpc`.
+
+pub mod accounts;
+pub mod auth;
+pub mod bus;
+pub mod clock;
+pub mod error;
+pub mod messages;
+pub mod model;
+pub mod store;
+
+pub use error::{DomainError, Result};

@@ -1,0 +1,189 @@
+//! Private messages, dialogs, read state, edits, deletes and the update sequence.
+
+use crate::bus::{Event, EventBus};
+use crate::clock::{random_u64, Clock};
+use crate::error::{MessageError, Result};
+use crate::model::*;
+use crate::store::{Changes, MessageStore, NewMessage};
+use std::sync::Arc;
+
+/// Telegram's `message_length_max`, counted in UTF-16 code units as clients count.
+pub const MESSAGE_LENGTH_MAX: usize = 4096;
+/// At most this many updates per `getDifference` answer; more gives a slice.
+pub const DIFFERENCE_LIMIT: usize = 100;
+pub const HISTORY_LIMIT_MAX: i32 = 100;
+pub const IDS_MAX: usize = 200;
+
+pub struct MessageService {
+    store: Arc<dyn MessageStore>,
+    bus: Arc<dyn EventBus>,
+    clock: Arc<dyn Clock>,
+}
+
+/// What the sender's session gets back from a send.
+#[derive(Clone, Debug)]
+pub struct Sent {
+    pub update: PtsUpdate,
+    pub duplicate: bool,
+}
+
+pub struct SendRequest {
+    pub from: UserId,
+    pub to: UserId,
+    pub origin_key: i64,
+    pub random_id: i64,
+    pub text: String,
+    pub entities: Vec<Entity>,
+    pub reply_to: Option<i32>,
+}
+
+impl MessageService {
+    pub fn new(store: Arc<dyn MessageStore>, bus: Arc<dyn EventBus>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, bus, clock }
+    }
+
+    fn now(&self) -> i32 {
+        self.clock.now_secs() as i32
+    }
+
+    fn publish(&self, changes: &Changes, origin: Option<(UserId, i64)>) {
+        for (user, update) in changes {
+            let origin = origin.filter(|(u, _)| u == user).map(|(_, k)| k);
+            self.bus.publish(Event::Updates { user: *user, origin, updates: vec![update.clone()] });
+        }
+    }
+
+    pub async fn send(&self, req: SendRequest) -> Result<Sent> {
+        if req.text.trim().is_empty() {
+            return Err(MessageError::MessageEmpty.into());
+        }
+        if req.text.encode_utf16().count() > MESSAGE_LENGTH_MAX {
+            return Err(MessageError::MessageTooLong.into());
+        }
+        let appended = self
+            .store
+            .append(NewMessage {
+                from: req.from,
+                to: req.to,
+                random_id: Some(req.random_id),
+                logical_id: (random_u64() >> 1) as i64,
+                date: self.now(),
+                text: req.text,
+                entities: req.entities,
+                reply_to: req.reply_to,
+                one_sided: false,
+            })
+            .await?;
+        let sender = appended.sender.clone().expect("a two-sided message has a sender copy");
+        if !appended.duplicate {
+            let mut changes = vec![(req.from, sender.clone())];
+            if let Some(r) = appended.recipient {
+                changes.push((req.to, r));
+            }
+            self.publish(&changes, Some((req.from, req.origin_key)));
+        }
+        Ok(Sent { update: sender, duplicate: appended.duplicate })
+    }
+
+    /// A message from the service account (777000), such as a login code.
+    pub async fn send_service_message(&self, to: UserId, text: String) -> Result<()> {
+        let appended = self
+            .store
+            .append(NewMessage {
+                from: SERVICE_USER_ID,
+                to,
+                random_id: None,
+                logical_id: (random_u64() >> 1) as i64,
+                date: self.now(),
+                text,
+                entities: vec![],
+                reply_to: None,
+                one_sided: true,
+            })
+            .await?;
+        if let Some(r) = appended.recipient {
+            self.publish(&vec![(to, r)], None);
+        }
+        Ok(())
+    }
+
+    /// Telegram's getHistory: newest first; `offset_id`/`offset_date` are exclusive upper
+    /// bounds, `add_offset` skips (negative: reaches back to newer messages), `max_id`/`min_id`
+    /// are exclusive bounds, `limit` is capped at 100.
+    pub async fn history(&self, owner: UserId, peer: Peer, mut q: HistoryQuery) -> Result<(Vec<Message>, i32)> {
+        q.limit = q.limit.clamp(0, HISTORY_LIMIT_MAX);
+        q.add_offset = q.add_offset.max(-HISTORY_LIMIT_MAX);
+        Ok(self.store.history(owner, peer, q).await?)
+    }
+
+    pub async fn messages_by_ids(&self, owner: UserId, ids: &[i32]) -> Result<Vec<Message>> {
+        if ids.len() > IDS_MAX {
+            return Err(MessageError::LimitInvalid.into());
+        }
+        Ok(self.store.messages_by_ids(owner, ids).await?)
+    }
+
+    pub async fn dialogs(&self, owner: UserId, offset_date: i32, offset_id: i32, limit: i32) -> Result<(Vec<Dialog>, Vec<Message>, i32)> {
+        let (dialogs, count) = self.store.dialogs(owner, offset_date, offset_id, limit.clamp(1, 100)).await?;
+        let tops: Vec<i32> = dialogs.iter().map(|d| d.top_message).collect();
+        let messages = self.store.messages_by_ids(owner, &tops).await?;
+        Ok((dialogs, messages, count))
+    }
+
+    /// Returns the reader's update (if anything was read) for its affectedMessages.
+    pub async fn read_history(&self, owner: UserId, origin_key: i64, peer: Peer, max_id: i32) -> Result<Option<PtsUpdate>> {
+        let changes = self.store.read_history(owner, peer, max_id).await?;
+        self.publish(&changes, Some((owner, origin_key)));
+        Ok(changes.into_iter().find(|(u, _)| *u == owner).map(|(_, up)| up))
+    }
+
+    pub async fn edit(&self, owner: UserId, origin_key: i64, id: i32, text: String, entities: Vec<Entity>) -> Result<PtsUpdate> {
+        if text.trim().is_empty() {
+            return Err(MessageError::MessageEmpty.into());
+        }
+        if text.encode_utf16().count() > MESSAGE_LENGTH_MAX {
+            return Err(MessageError::MessageTooLong.into());
+        }
+        let msgs = self.store.messages_by_ids(owner, &[id]).await?;
+        let Some(m) = msgs.into_iter().next() else { return Err(MessageError::MessageIdInvalid.into()) };
+        if !m.out && m.peer != Peer::User(owner) {
+            return Err(MessageError::MessageAuthorRequired.into());
+        }
+        if m.text == text && m.entities == entities {
+            return Err(MessageError::MessageNotModified.into());
+        }
+        let changes = self.store.edit(owner, id, &text, &entities, self.now()).await?;
+        self.publish(&changes, Some((owner, origin_key)));
+        changes.into_iter().find(|(u, _)| *u == owner).map(|(_, up)| up).ok_or_else(|| MessageError::MessageIdInvalid.into())
+    }
+
+    /// Returns the owner's update, or None when nothing was deleted.
+    pub async fn delete(&self, owner: UserId, origin_key: i64, ids: &[i32], revoke: bool) -> Result<Option<PtsUpdate>> {
+        if ids.len() > IDS_MAX {
+            return Err(MessageError::LimitInvalid.into());
+        }
+        let changes = self.store.delete(owner, ids, revoke).await?;
+        self.publish(&changes, Some((owner, origin_key)));
+        Ok(changes.into_iter().find(|(u, _)| *u == owner).map(|(_, up)| up))
+    }
+
+    pub async fn delete_history(&self, owner: UserId, origin_key: i64, peer: Peer, max_id: i32, revoke: bool, just_clear: bool) -> Result<Option<PtsUpdate>> {
+        let changes = self.store.delete_history(owner, peer, max_id, revoke, just_clear).await?;
+        self.publish(&changes, Some((owner, origin_key)));
+        Ok(changes.into_iter().find(|(u, _)| *u == owner).map(|(_, up)| up))
+    }
+
+    pub fn set_typing(&self, from: UserId, to: UserId, action: TypingAction) {
+        if from != to {
+            self.bus.publish(Event::Typing { user: to, from, action });
+        }
+    }
+
+    pub async fn state(&self, owner: UserId) -> Result<BoxState> {
+        Ok(self.store.state(owner).await?)
+    }
+
+    pub async fn difference(&self, owner: UserId, pts: i32) -> Result<Difference> {
+        Ok(self.store.difference(owner, pts, DIFFERENCE_LIMIT).await?)
+    }
+}

@@ -1,0 +1,95 @@
+//! Storage, one fallible trait per concern, at the level of the domain (so SQL backends can
+//! use transactions, indexes and constraints). **Every method that changes a box's messages
+//! also advances that box's pts and logs the update in the same transaction**: that is the
+//! durability and gap-free invariant `updates.getDifference` relies on.
+
+use crate::error::StoreError;
+use crate::model::*;
+use async_trait::async_trait;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait AuthKeyStore: Send + Sync {
+    /// Stores a new key. Returns false, storing nothing, when the id is taken.
+    async fn insert_key(&self, key: AuthKeyRecord) -> StoreResult<bool>;
+    async fn get_key(&self, id: i64) -> StoreResult<Option<AuthKeyRecord>>;
+    async fn bind_user(&self, id: i64, user: Option<UserId>) -> StoreResult<()>;
+    async fn set_client_info(&self, id: i64, info: ClientInfo) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Creates a user with the next id of its home DC. `Conflict` if the phone is registered.
+    async fn create_user(&self, new: NewUser) -> StoreResult<User>;
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>>;
+    async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<User>>;
+    async fn user_by_phone(&self, phone: &str) -> StoreResult<Option<User>>;
+    /// Case-insensitive lookup.
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    /// `Conflict` if another user holds the name (case-insensitively).
+    async fn set_username(&self, id: UserId, username: Option<&str>) -> StoreResult<()>;
+    async fn update_profile(&self, id: UserId, first: &str, last: &str, about: &str) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait LoginCodeStore: Send + Sync {
+    async fn put_code(&self, code: LoginCode) -> StoreResult<()>;
+    async fn get_code(&self, phone: &str, hash: &str) -> StoreResult<Option<LoginCode>>;
+    async fn update_code(&self, code: &LoginCode) -> StoreResult<()>;
+    async fn delete_code(&self, phone: &str, hash: &str) -> StoreResult<()>;
+    /// How many codes were issued for the phone since `since` (for flood control).
+    async fn codes_since(&self, phone: &str, since: i64) -> StoreResult<Vec<i64>>;
+}
+
+/// A message to append, already validated by the service.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    pub from: UserId,
+    pub to: UserId,
+    pub random_id: Option<i64>,
+    pub logical_id: i64,
+    pub date: i32,
+    pub text: String,
+    pub entities: Vec<crate::model::Entity>,
+    /// Reply target as an id in the *sender's* box.
+    pub reply_to: Option<i32>,
+    /// Service messages (777000) exist only in the recipient's box.
+    pub one_sided: bool,
+}
+
+/// The result of appending: the update for each affected box.
+#[derive(Clone, Debug)]
+pub struct Appended {
+    /// The sender's update (None for one-sided messages).
+    pub sender: Option<PtsUpdate>,
+    /// The recipient's update (None when the recipient is the sender: Saved Messages).
+    pub recipient: Option<PtsUpdate>,
+    /// The random_id was seen before: nothing new was written, these are the originals.
+    pub duplicate: bool,
+}
+
+/// Box updates a change produced, per owner.
+pub type Changes = Vec<(UserId, PtsUpdate)>;
+
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    async fn append(&self, msg: NewMessage) -> StoreResult<Appended>;
+    /// Messages of one dialog, newest first, with the dialog's total message count.
+    async fn history(&self, owner: UserId, peer: Peer, q: HistoryQuery) -> StoreResult<(Vec<Message>, i32)>;
+    async fn messages_by_ids(&self, owner: UserId, ids: &[i32]) -> StoreResult<Vec<Message>>;
+    /// Dialogs ordered by their top message's date, newest first, before `(offset_date,
+    /// offset_id)` when given, with the total dialog count.
+    async fn dialogs(&self, owner: UserId, offset_date: i32, offset_id: i32, limit: i32) -> StoreResult<(Vec<Dialog>, i32)>;
+    async fn has_dialog(&self, owner: UserId, peer: Peer) -> StoreResult<bool>;
+    /// Marks incoming messages up to `max_id` read. Empty when nothing changed.
+    async fn read_history(&self, owner: UserId, peer: Peer, max_id: i32) -> StoreResult<Changes>;
+    async fn edit(&self, owner: UserId, id: i32, text: &str, entities: &[crate::model::Entity], date: i32) -> StoreResult<Changes>;
+    /// Deletes messages from the owner's box, and with `revoke` their copies too.
+    async fn delete(&self, owner: UserId, ids: &[i32], revoke: bool) -> StoreResult<Changes>;
+    /// Deletes a whole dialog (up to `max_id` when non-zero); `keep_dialog` clears only.
+    async fn delete_history(&self, owner: UserId, peer: Peer, max_id: i32, revoke: bool, keep_dialog: bool) -> StoreResult<Changes>;
+    async fn state(&self, owner: UserId) -> StoreResult<BoxState>;
+    /// Updates after `pts`, at most `limit` of them, in pts order.
+    async fn difference(&self, owner: UserId, pts: i32, limit: usize) -> StoreResult<Difference>;
+}

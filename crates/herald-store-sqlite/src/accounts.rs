@@ -1,0 +1,111 @@
+use crate::{backend, SqliteStore};
+use async_trait::async_trait;
+use herald_domain::error::StoreError;
+use herald_domain::model::{NewUser, User, UserId};
+use herald_domain::store::{AccountStore, StoreResult};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+const USER_COLUMNS: &str = "id, phone, first_name, last_name, username, about, home_dc, created_at, is_service";
+
+fn user_from_row(r: &Row) -> rusqlite::Result<User> {
+    Ok(User {
+        id: UserId(r.get(0)?),
+        phone: r.get(1)?,
+        first_name: r.get(2)?,
+        last_name: r.get(3)?,
+        username: r.get(4)?,
+        about: r.get(5)?,
+        home_dc: r.get(6)?,
+        created_at: r.get(7)?,
+        is_service: r.get(8)?,
+    })
+}
+
+pub(crate) fn user_by_id(conn: &Connection, id: UserId) -> StoreResult<Option<User>> {
+    conn.query_row(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"), [id.0], user_from_row).optional().map_err(backend)
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+#[async_trait]
+impl AccountStore for SqliteStore {
+    async fn create_user(&self, new: NewUser) -> StoreResult<User> {
+        self.write(move |conn| {
+            let seq: i64 = conn
+                .query_row(
+                    "INSERT INTO user_seq (dc, next) VALUES (?1, 2) ON CONFLICT(dc) DO UPDATE SET next = next + 1 RETURNING next - 1",
+                    [new.home_dc],
+                    |r| r.get(0),
+                )
+                .map_err(backend)?;
+            let id = UserId::compose(new.home_dc, seq);
+            conn.execute(
+                "INSERT INTO users (id, phone, first_name, last_name, home_dc, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id.0, new.phone, new.first_name, new.last_name, new.home_dc, new.created_at],
+            )
+            .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("phone") } else { backend(e) })?;
+            user_by_id(conn, id)?.ok_or_else(|| StoreError::Backend("inserted user vanished".into()))
+        })
+        .await
+    }
+
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
+        self.read(move |conn| user_by_id(conn, id)).await
+    }
+
+    async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
+        let ids: Vec<i64> = ids.iter().map(|u| u.0).collect();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1")).map_err(backend)?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(u) = stmt.query_row([id], user_from_row).optional().map_err(backend)? {
+                    out.push(u);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn user_by_phone(&self, phone: &str) -> StoreResult<Option<User>> {
+        let phone = phone.to_string();
+        self.read(move |conn| {
+            conn.query_row(&format!("SELECT {USER_COLUMNS} FROM users WHERE phone = ?1"), [phone], user_from_row).optional().map_err(backend)
+        })
+        .await
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        let lower = username.to_ascii_lowercase();
+        self.read(move |conn| {
+            conn.query_row(&format!("SELECT {USER_COLUMNS} FROM users WHERE username_lower = ?1"), [lower], user_from_row)
+                .optional()
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn set_username(&self, id: UserId, username: Option<&str>) -> StoreResult<()> {
+        let username = username.map(str::to_string);
+        self.write(move |conn| {
+            let lower = username.as_ref().map(|u| u.to_ascii_lowercase());
+            conn.execute("UPDATE users SET username = ?2, username_lower = ?3 WHERE id = ?1", params![id.0, username, lower])
+                .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("username") } else { backend(e) })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn update_profile(&self, id: UserId, first: &str, last: &str, about: &str) -> StoreResult<()> {
+        let (first, last, about) = (first.to_string(), last.to_string(), about.to_string());
+        self.write(move |conn| {
+            conn.execute("UPDATE users SET first_name = ?2, last_name = ?3, about = ?4 WHERE id = ?1", params![id.0, first, last, about])
+                .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+}

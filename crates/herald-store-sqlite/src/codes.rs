@@ -1,0 +1,71 @@
+use crate::{backend, SqliteStore};
+use async_trait::async_trait;
+use herald_domain::model::LoginCode;
+use herald_domain::store::{LoginCodeStore, StoreResult};
+use rusqlite::{params, OptionalExtension};
+
+#[async_trait]
+impl LoginCodeStore for SqliteStore {
+    async fn put_code(&self, c: LoginCode) -> StoreResult<()> {
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT OR REPLACE INTO login_codes (phone, hash, code, created_at, expires_at, attempts, verified)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![c.phone, c.hash, c.code, c.created_at, c.expires_at, c.attempts, c.verified],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_code(&self, phone: &str, hash: &str) -> StoreResult<Option<LoginCode>> {
+        let (phone, hash) = (phone.to_string(), hash.to_string());
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT phone, hash, code, created_at, expires_at, attempts, verified FROM login_codes WHERE phone = ?1 AND hash = ?2",
+                params![phone, hash],
+                |r| {
+                    Ok(LoginCode {
+                        phone: r.get(0)?,
+                        hash: r.get(1)?,
+                        code: r.get(2)?,
+                        created_at: r.get(3)?,
+                        expires_at: r.get(4)?,
+                        attempts: r.get(5)?,
+                        verified: r.get(6)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn update_code(&self, c: &LoginCode) -> StoreResult<()> {
+        self.put_code(c.clone()).await
+    }
+
+    async fn delete_code(&self, phone: &str, hash: &str) -> StoreResult<()> {
+        let (phone, hash) = (phone.to_string(), hash.to_string());
+        self.write(move |conn| {
+            // Issue times stay for flood control: keep a tombstone with an empty code.
+            conn.execute("UPDATE login_codes SET code = '', expires_at = 0 WHERE phone = ?1 AND hash = ?2", params![phone, hash])
+                .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn codes_since(&self, phone: &str, since: i64) -> StoreResult<Vec<i64>> {
+        let phone = phone.to_string();
+        self.write(move |conn| {
+            conn.execute("DELETE FROM login_codes WHERE created_at < ?1", [since]).map_err(backend)?;
+            let mut stmt = conn.prepare_cached("SELECT created_at FROM login_codes WHERE phone = ?1 AND created_at >= ?2").map_err(backend)?;
+            let rows = stmt.query_map(params![phone, since], |r| r.get(0)).map_err(backend)?;
+            rows.collect::<Result<Vec<i64>, _>>().map_err(backend)
+        })
+        .await
+    }
+}

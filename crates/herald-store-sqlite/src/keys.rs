@@ -1,0 +1,79 @@
+use crate::{backend, SqliteStore};
+use async_trait::async_trait;
+use herald_domain::model::{AuthKeyRecord, ClientInfo, UserId};
+use herald_domain::store::{AuthKeyStore, StoreResult};
+use rusqlite::{params, OptionalExtension};
+
+#[async_trait]
+impl AuthKeyStore for SqliteStore {
+    async fn insert_key(&self, key: AuthKeyRecord) -> StoreResult<bool> {
+        self.write(move |conn| {
+            let n = conn
+                .execute(
+                    "INSERT OR IGNORE INTO auth_keys (id, key, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![key.id, key.key, key.created_at, key.expires_at],
+                )
+                .map_err(backend)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn get_key(&self, id: i64) -> StoreResult<Option<AuthKeyRecord>> {
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT id, key, created_at, expires_at, user_id, layer, api_id, device_model, system_version,
+                        app_version, system_lang_code, lang_pack, lang_code FROM auth_keys WHERE id = ?1",
+                [id],
+                |r| {
+                    let layer: Option<i32> = r.get(5)?;
+                    let client = match layer {
+                        Some(layer) => Some(ClientInfo {
+                            layer,
+                            api_id: r.get::<_, Option<i32>>(6)?.unwrap_or_default(),
+                            device_model: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
+                            system_version: r.get::<_, Option<String>>(8)?.unwrap_or_default(),
+                            app_version: r.get::<_, Option<String>>(9)?.unwrap_or_default(),
+                            system_lang_code: r.get::<_, Option<String>>(10)?.unwrap_or_default(),
+                            lang_pack: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
+                            lang_code: r.get::<_, Option<String>>(12)?.unwrap_or_default(),
+                        }),
+                        None => None,
+                    };
+                    Ok(AuthKeyRecord {
+                        id: r.get(0)?,
+                        key: r.get(1)?,
+                        created_at: r.get(2)?,
+                        expires_at: r.get(3)?,
+                        user_id: r.get::<_, Option<i64>>(4)?.map(UserId),
+                        client,
+                    })
+                },
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn bind_user(&self, id: i64, user: Option<UserId>) -> StoreResult<()> {
+        self.write(move |conn| {
+            conn.execute("UPDATE auth_keys SET user_id = ?2 WHERE id = ?1", params![id, user.map(|u| u.0)]).map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_client_info(&self, id: i64, c: ClientInfo) -> StoreResult<()> {
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE auth_keys SET layer = ?2, api_id = ?3, device_model = ?4, system_version = ?5, app_version = ?6,
+                        system_lang_code = ?7, lang_pack = ?8, lang_code = ?9 WHERE id = ?1",
+                params![id, c.layer, c.api_id, c.device_model, c.system_version, c.app_version, c.system_lang_code, c.lang_pack, c.lang_code],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,198 @@
+//! Herald's embedded storage: SQLite, bundled so nothing needs installing.
+//!
+//! **Durability**: WAL mode with `synchronous = FULL`, so a commit is on disk when it returns.
+//! **Group commit**: every write goes to one writer thread, which takes all queued jobs (up
+//! to [`MAX_BATCH`]) into one transaction, each under its own savepoint so one failing job
+//! does not undo the others, commits once, and only then releases the results: **no caller
+//! hears "done" before its data is durable.** Reads run on a small pool of read-only
+//! connections and see every committed write.
+
+mod codes;
+mod keys;
+mod messages;
+mod accounts;
+pub mod schema;
+
+use herald_domain::error::StoreError;
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc as std_mpsc, Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most write jobs folded into one transaction.
+pub const MAX_BATCH: usize = 256;
+/// Write jobs queued before callers wait (backpressure).
+pub const WRITE_QUEUE: usize = 4096;
+pub const READERS: usize = 2;
+
+type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+type WriteJob = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+
+pub(crate) fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: mpsc::Sender<WriteJob>,
+    readers: std_mpsc::SyncSender<ReadJob>,
+    path: PathBuf,
+}
+
+fn open(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    if !read_only {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+    }
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating as needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut conn = open(path, false).map_err(backend)?;
+        schema::migrate(&mut conn).map_err(backend)?;
+
+        let (wtx, mut wrx) = mpsc::channel::<WriteJob>(WRITE_QUEUE);
+        std::thread::Builder::new()
+            .name("herald-sqlite-writer".into())
+            .spawn(move || {
+                while let Some(first) = wrx.blocking_recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH {
+                        match wrx.try_recv() {
+                            Ok(j) => batch.push(j),
+                            Err(_) => break,
+                        }
+                    }
+                    run_batch(&conn, batch);
+                }
+                tracing::debug!("sqlite writer stopped");
+            })
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+
+        let (rtx, rrx) = std_mpsc::sync_channel::<ReadJob>(WRITE_QUEUE);
+        let rrx = Arc::new(Mutex::new(rrx));
+        for i in 0..READERS {
+            let conn = open(path, true).map_err(backend)?;
+            let rrx = rrx.clone();
+            std::thread::Builder::new()
+                .name(format!("herald-sqlite-reader-{i}"))
+                .spawn(move || loop {
+                    // The lock is held only while waiting for the next job.
+                    let job = match rrx.lock().unwrap().recv() {
+                        Ok(j) => j,
+                        Err(_) => break,
+                    };
+                    job(&conn);
+                })
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
+        }
+        Ok(Self { inner: Arc::new(Inner { writer: wtx, readers: rtx, path: path.to_path_buf() }) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` in the next group-commit transaction; resolves after the commit.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: WriteJob = Box::new(move |conn| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let done: Completion = Box::new(move |commit| {
+                let _ = tx.send(commit.and(result));
+            });
+            (ok, done)
+        });
+        self.inner.writer.send(job).await.map_err(|_| StoreError::Backend("writer stopped".into()))?;
+        rx.await.map_err(|_| StoreError::Backend("writer dropped the job".into()))?
+    }
+
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let readers = self.inner.readers.clone();
+        let job: ReadJob = Box::new(move |conn| {
+            let _ = tx.send(f(conn));
+        });
+        // A full read queue blocks only this blocking-pool thread, never the runtime.
+        tokio::task::spawn_blocking(move || readers.send(job))
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?
+            .map_err(|_| StoreError::Backend("readers stopped".into()))?;
+        rx.await.map_err(|_| StoreError::Backend("reader dropped the job".into()))?
+    }
+
+    /// Writes an online backup of the database to `dest` (a consistent snapshot).
+    pub async fn backup(&self, dest: PathBuf) -> Result<(), StoreError> {
+        self.read(move |conn| {
+            let d = dest.to_string_lossy().replace('\'', "''");
+            conn.execute_batch(&format!("VACUUM INTO '{d}'")).map_err(backend)
+        })
+        .await
+    }
+}
+
+fn run_batch(conn: &Connection, batch: Vec<WriteJob>) {
+    let n = batch.len();
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        // Dropping the jobs unrun drops their reply channels: each caller gets an error.
+        tracing::error!(error = %e, jobs = n, "could not begin a write transaction");
+        return;
+    }
+    let mut completions = Vec::with_capacity(n);
+    for job in batch {
+        let _ = conn.execute_batch("SAVEPOINT job");
+        let (ok, done) = job(conn);
+        let end = if ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+        if let Err(e) = conn.execute_batch(end) {
+            tracing::error!(error = %e, "savepoint handling failed");
+        }
+        completions.push(done);
+    }
+    let commit = conn.execute_batch("COMMIT").map_err(backend);
+    if let Err(e) = &commit {
+        tracing::error!(error = %e, "group commit failed");
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    tracing::trace!(jobs = n, "group commit");
+    for done in completions {
+        done(commit.clone());
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::SqliteStore;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    pub fn temp_store() -> SqliteStore {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!("herald-store-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        SqliteStore::open(&dir.join("herald.db")).unwrap()
+    }
+}

@@ -1,0 +1,88 @@
+//! Versioned schema migrations. Each entry runs once, in order, inside a transaction;
+//! `PRAGMA user_version` records how far a database has come. Never edit a shipped entry:
+//! append a new one.
+
+use rusqlite::Connection;
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: accounts, auth keys, login codes, message boxes with their pts logs.
+    r#"
+    CREATE TABLE auth_keys (
+        id INTEGER PRIMARY KEY,
+        key BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        user_id INTEGER,
+        layer INTEGER, api_id INTEGER, device_model TEXT, system_version TEXT,
+        app_version TEXT, system_lang_code TEXT, lang_pack TEXT, lang_code TEXT
+    );
+    CREATE INDEX auth_keys_user ON auth_keys(user_id);
+
+    CREATE TABLE user_seq (dc INTEGER PRIMARY KEY, next INTEGER NOT NULL);
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        phone TEXT NOT NULL UNIQUE,
+        first_name TEXT NOT NULL,
+        last_name TEXT NOT NULL,
+        username TEXT,
+        username_lower TEXT UNIQUE,
+        about TEXT NOT NULL DEFAULT '',
+        home_dc INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        is_service INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO users (id, phone, first_name, last_name, about, home_dc, created_at, is_service)
+        VALUES (777000, '42777', 'Telegram', '', 'Service notifications', 0, 0, 1);
+
+    CREATE TABLE login_codes (
+        phone TEXT NOT NULL, hash TEXT NOT NULL, code TEXT NOT NULL,
+        created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL, verified INTEGER NOT NULL,
+        PRIMARY KEY (phone, hash)
+    );
+    CREATE INDEX login_codes_time ON login_codes(phone, created_at);
+
+    -- One box per user: its pts and its next message id.
+    CREATE TABLE boxes (owner INTEGER PRIMARY KEY, pts INTEGER NOT NULL, next_msg_id INTEGER NOT NULL);
+
+    -- `peer` is a marked peer id (users positive; chats and channels will be negative).
+    CREATE TABLE messages (
+        owner INTEGER NOT NULL, id INTEGER NOT NULL, logical_id INTEGER NOT NULL,
+        peer INTEGER NOT NULL, from_id INTEGER NOT NULL, out INTEGER NOT NULL,
+        date INTEGER NOT NULL, text TEXT NOT NULL, entities TEXT NOT NULL,
+        reply_to INTEGER, edit_date INTEGER, random_id INTEGER, pts INTEGER NOT NULL,
+        PRIMARY KEY (owner, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX messages_dialog ON messages(owner, peer, id);
+    CREATE INDEX messages_logical ON messages(logical_id);
+    CREATE UNIQUE INDEX messages_random ON messages(owner, random_id) WHERE random_id IS NOT NULL;
+
+    CREATE TABLE dialogs (
+        owner INTEGER NOT NULL, peer INTEGER NOT NULL,
+        top_message INTEGER NOT NULL, top_date INTEGER NOT NULL,
+        read_inbox_max_id INTEGER NOT NULL DEFAULT 0,
+        read_outbox_max_id INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (owner, peer)
+    ) WITHOUT ROWID;
+    CREATE INDEX dialogs_order ON dialogs(owner, top_date, top_message);
+
+    -- The pts log getDifference reads: one row per pts-advancing change of a box.
+    CREATE TABLE updates (
+        owner INTEGER NOT NULL, pts INTEGER NOT NULL, pts_count INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (owner, pts)
+    ) WITHOUT ROWID;
+    "#,
+];
+
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
+    let current: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as u32)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "applied schema migration");
+    }
+    Ok(MIGRATIONS.len() as u32)
+}
