@@ -1,0 +1,265 @@
+//! Typed handlers registered by constructor id, behind one erased shape.
+//!
+//! A handler is a plain `async fn(Arc<Services>, CallCtx, Request) -> Result<Request::Return,
+//! RpcError>`; registration ties the request type to its return type at compile time. The
+//! invoke wrappers (`invokeWithLayer`, `initConnection`, `invokeWithoutUpdates`,
+//! `invokeAfterMsg(s)`, `invokeWithTakeout`) are generic in grammers-tl-types and are
+//! unwrapped here by hand, at most [`MAX_WRAPPERS`] deep.
+
+use crate::{CallCtx, RpcError, Services};
+use grammers_tl_types::{Deserializable, Identifiable, RemoteCall, Serializable};
+use herald_domain::model::ClientInfo;
+use herald_mtproto::wire::{self, Reader, WireError};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub const MAX_WRAPPERS: usize = 8;
+/// Deepest `JSONValue` accepted in `initConnection.params`.
+pub const MAX_JSON_DEPTH: usize = 16;
+
+const INVOKE_WITH_LAYER: u32 = 0xda9b0d0d;
+const INIT_CONNECTION: u32 = 0xc1cd5ea9;
+const INVOKE_WITHOUT_UPDATES: u32 = 0xbf9459b7;
+const INVOKE_AFTER_MSG: u32 = 0xcb9f372d;
+const INVOKE_AFTER_MSGS: u32 = 0x3dc4b4f0;
+const INVOKE_WITH_TAKEOUT: u32 = 0xaca9fd2e;
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, RpcError>> + Send>>;
+type Erased = Box<dyn Fn(Arc<Services>, CallCtx, &[u8]) -> BoxFuture + Send + Sync>;
+
+struct Entry {
+    name: &'static str,
+    needs_login: bool,
+    call: Erased,
+}
+
+pub struct Dispatcher {
+    services: Arc<Services>,
+    handlers: HashMap<u32, Entry>,
+}
+
+/// The outcome of one request, for logging and metrics.
+pub struct Outcome {
+    pub method: &'static str,
+    pub result: Result<Vec<u8>, RpcError>,
+}
+
+impl Dispatcher {
+    pub fn new(services: Arc<Services>) -> Self {
+        let mut d = Self { services, handlers: HashMap::new() };
+        crate::handlers::register(&mut d);
+        d
+    }
+
+    pub fn services(&self) -> &Arc<Services> {
+        &self.services
+    }
+
+    fn add<R, F, Fut>(&mut self, needs_login: bool, f: F)
+    where
+        R: RemoteCall + Deserializable + Identifiable + Send + 'static,
+        R::Return: Serializable,
+        F: Fn(Arc<Services>, CallCtx, R) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R::Return, RpcError>> + Send + 'static,
+    {
+        let f = Arc::new(f);
+        let call: Erased = Box::new(move |s, ctx, body| {
+            let req = R::from_bytes(body);
+            let f = f.clone();
+            Box::pin(async move {
+                let req = req.map_err(|_| RpcError::fetch_error())?;
+                Ok(f(s, ctx, req).await?.to_bytes())
+            })
+        });
+        let name = grammers_tl_types::name_for_id(R::CONSTRUCTOR_ID);
+        assert!(self.handlers.insert(R::CONSTRUCTOR_ID, Entry { name, needs_login, call }).is_none(), "{name} registered twice");
+    }
+
+    /// Registers a method any key may call.
+    pub(crate) fn public<R, F, Fut>(&mut self, f: F)
+    where
+        R: RemoteCall + Deserializable + Identifiable + Send + 'static,
+        R::Return: Serializable,
+        F: Fn(Arc<Services>, CallCtx, R) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R::Return, RpcError>> + Send + 'static,
+    {
+        self.add(false, f)
+    }
+
+    /// Registers a method that needs a logged-in key (401 AUTH_KEY_UNREGISTERED otherwise).
+    pub(crate) fn private<R, F, Fut>(&mut self, f: F)
+    where
+        R: RemoteCall + Deserializable + Identifiable + Send + 'static,
+        R::Return: Serializable,
+        F: Fn(Arc<Services>, CallCtx, R) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R::Return, RpcError>> + Send + 'static,
+    {
+        self.add(true, f)
+    }
+
+    /// Runs one API request (the body of a content message) and returns its result object or
+    /// error, to be wrapped in `rpc_result` by the caller.
+    pub async fn dispatch(&self, ctx: &CallCtx, mut body: &[u8]) -> Outcome {
+        for _ in 0..=MAX_WRAPPERS {
+            let Some(id) = wire::constructor_id(body) else {
+                return Outcome { method: "?", result: Err(RpcError::fetch_error()) };
+            };
+            match self.unwrap(ctx, id, &body[4..]).await {
+                Ok(Some(inner)) => body = inner,
+                Ok(None) => return self.call(ctx, id, body).await,
+                Err(e) => return Outcome { method: grammers_tl_types::name_for_id(id), result: Err(e) },
+            }
+        }
+        Outcome { method: "?", result: Err(RpcError::bad_request("INVOKE_TOO_DEEP")) }
+    }
+
+    async fn call(&self, ctx: &CallCtx, id: u32, body: &[u8]) -> Outcome {
+        let Some(entry) = self.handlers.get(&id) else {
+            let name = grammers_tl_types::name_for_id(id);
+            let err = if name.is_empty() || name == "(unknown)" { RpcError::unknown_constructor(id) } else { RpcError::not_implemented(name) };
+            tracing::info!(method = name, id = format_args!("{id:08x}"), "method not implemented");
+            return Outcome { method: name, result: Err(err) };
+        };
+        if entry.needs_login && ctx.conn.user().is_none() {
+            return Outcome { method: entry.name, result: Err(RpcError::unauthorized()) };
+        }
+        let result = (entry.call)(self.services.clone(), ctx.clone(), &body[4..]).await;
+        Outcome { method: entry.name, result }
+    }
+
+    /// Peels one invoke wrapper: Some(inner query) or None when `id` is not a wrapper.
+    async fn unwrap<'a>(&self, ctx: &CallCtx, id: u32, rest: &'a [u8]) -> Result<Option<&'a [u8]>, RpcError> {
+        let fetch = |_: WireError| RpcError::fetch_error();
+        let mut r = Reader::new(rest);
+        match id {
+            INVOKE_WITH_LAYER => {
+                let layer = r.i32().map_err(fetch)?;
+                if layer != grammers_tl_types::LAYER {
+                    tracing::debug!(layer, "client layer differs from ours; answering in layer {}", grammers_tl_types::LAYER);
+                }
+                let mut info = ctx.conn.client().unwrap_or_default();
+                info.layer = layer;
+                ctx.conn.set_client(info);
+            }
+            INIT_CONNECTION => {
+                let info = parse_init_connection(&mut r, ctx.conn.client().map(|c| c.layer).unwrap_or(0)).map_err(fetch)?;
+                ctx.conn.set_client(info.clone());
+                self.services.keys.set_client_info(ctx.auth_key_id, info).await.map_err(|e| RpcError::from(herald_domain::DomainError::from(e)))?;
+            }
+            INVOKE_WITHOUT_UPDATES => ctx.conn.set_no_updates(true),
+            INVOKE_AFTER_MSG | INVOKE_WITH_TAKEOUT => {
+                r.i64().map_err(fetch)?;
+            }
+            INVOKE_AFTER_MSGS => {
+                r.long_vector().map_err(fetch)?;
+            }
+            _ => return Ok(None),
+        }
+        Ok(Some(r.rest()))
+    }
+}
+
+/// initConnection#c1cd5ea9 flags:# api_id:int device_model:string system_version:string
+/// app_version:string system_lang_code:string lang_pack:string lang_code:string
+/// proxy:flags.0?InputClientProxy params:flags.1?JSONValue query:!X
+fn parse_init_connection(r: &mut Reader, layer: i32) -> Result<ClientInfo, WireError> {
+    let flags = r.u32()?;
+    let api_id = r.i32()?;
+    let mut s = || r.bytes().map(|b| String::from_utf8_lossy(b).into_owned());
+    let info = ClientInfo {
+        layer,
+        api_id,
+        device_model: s()?,
+        system_version: s()?,
+        app_version: s()?,
+        system_lang_code: s()?,
+        lang_pack: s()?,
+        lang_code: s()?,
+    };
+    if flags & 1 != 0 {
+        // inputClientProxy#75588b3f address:string port:int
+        r.u32()?;
+        r.bytes()?;
+        r.i32()?;
+    }
+    if flags & 2 != 0 {
+        skip_json(r, 0)?;
+    }
+    Ok(info)
+}
+
+/// Skips one `JSONValue`, refusing nesting deeper than [`MAX_JSON_DEPTH`].
+fn skip_json(r: &mut Reader, depth: usize) -> Result<(), WireError> {
+    if depth > MAX_JSON_DEPTH {
+        return Err(WireError::TooMany);
+    }
+    match r.u32()? {
+        0x3f6d7b68 => {}                  // jsonNull
+        0xc7345e6a => { r.u32()?; }       // jsonBool
+        0x2be0dfa4 => { r.take(8)?; }     // jsonNumber
+        0xb71e767a => { r.bytes()?; }     // jsonString
+        0xf7444763 => {                   // jsonArray
+            if r.u32()? != wire::VECTOR { return Err(WireError::Malformed); }
+            for _ in 0..r.u32()? { skip_json(r, depth + 1)?; }
+        }
+        0x99c1d49d => {                   // jsonObject
+            if r.u32()? != wire::VECTOR { return Err(WireError::Malformed); }
+            for _ in 0..r.u32()? {
+                if r.u32()? != 0xc0de1bd9 { return Err(WireError::Malformed); }
+                r.bytes()?;
+                skip_json(r, depth + 1)?;
+            }
+        }
+        _ => return Err(WireError::Malformed),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested_array(depth: usize) -> Vec<u8> {
+        let mut v = Vec::new();
+        for _ in 0..depth {
+            v.extend_from_slice(&0xf7444763u32.to_le_bytes());
+            v.extend_from_slice(&wire::VECTOR.to_le_bytes());
+            v.extend_from_slice(&1u32.to_le_bytes());
+        }
+        v.extend_from_slice(&0x3f6d7b68u32.to_le_bytes());
+        v
+    }
+
+    #[test]
+    fn json_params_are_skipped_with_a_depth_bound() {
+        let ok = nested_array(MAX_JSON_DEPTH);
+        let mut r = Reader::new(&ok);
+        skip_json(&mut r, 0).unwrap();
+        assert!(r.rest().is_empty());
+        let deep = nested_array(100_000);
+        assert_eq!(skip_json(&mut Reader::new(&deep), 0), Err(WireError::TooMany));
+        // a huge claimed count with nothing behind it fails at the end of input
+        let mut lie = 0xf7444763u32.to_le_bytes().to_vec();
+        lie.extend_from_slice(&wire::VECTOR.to_le_bytes());
+        lie.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(skip_json(&mut Reader::new(&lie), 0), Err(WireError::Malformed));
+    }
+
+    #[test]
+    fn init_connection_fields() {
+        let mut b = Vec::new();
+        b.extend_from_slice(&2u32.to_le_bytes());
+        b.extend_from_slice(&12345i32.to_le_bytes());
+        for s in ["PC 64bit", "Linux", "1.44.0", "en", "", "en"] {
+            wire::write_bytes(&mut b, s.as_bytes());
+        }
+        b.extend_from_slice(&nested_array(2));
+        b.extend_from_slice(&0xc4f9186bu32.to_le_bytes());
+        let mut r = Reader::new(&b);
+        let info = parse_init_connection(&mut r, 227).unwrap();
+        assert_eq!((info.api_id, info.device_model.as_str(), info.app_version.as_str(), info.layer), (12345, "PC 64bit", "1.44.0", 227));
+        assert_eq!(r.rest(), &0xc4f9186bu32.to_le_bytes());
+    }
+}

@@ -1,0 +1,99 @@
+//! The one place where errors become `rpc_error` (code and message, as Telegram names them;
+//! Telethon matches on the exact message).
+
+use herald_domain::error::{AccountError, AuthError, DomainError, MessageError, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code} {message}")]
+pub struct RpcError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl RpcError {
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+    pub fn bad_request(message: &str) -> Self {
+        Self::new(400, message)
+    }
+    pub fn unauthorized() -> Self {
+        Self::new(401, "AUTH_KEY_UNREGISTERED")
+    }
+    /// A well-formed request the server does not implement yet, named so the client and the
+    /// logs say exactly what is missing.
+    pub fn not_implemented(name: &str) -> Self {
+        let name: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+        Self::new(400, format!("METHOD_NOT_IMPLEMENTED_{name}"))
+    }
+    /// A constructor id that is no method of layer 227.
+    pub fn unknown_constructor(id: u32) -> Self {
+        Self::new(400, format!("INPUT_METHOD_INVALID_{id:08X}"))
+    }
+    /// The request's TL did not parse.
+    pub fn fetch_error() -> Self {
+        Self::new(400, "INPUT_FETCH_ERROR")
+    }
+    pub fn internal() -> Self {
+        Self::new(500, "INTERNAL")
+    }
+}
+
+impl From<DomainError> for RpcError {
+    fn from(e: DomainError) -> Self {
+        let (code, msg): (i32, &str) = match e {
+            DomainError::Auth(a) => match a {
+                AuthError::PhoneNumberInvalid => (400, "PHONE_NUMBER_INVALID"),
+                AuthError::PhoneCodeHashEmpty => (400, "PHONE_CODE_HASH_EMPTY"),
+                AuthError::PhoneCodeEmpty => (400, "PHONE_CODE_EMPTY"),
+                AuthError::PhoneCodeInvalid => (400, "PHONE_CODE_INVALID"),
+                AuthError::PhoneCodeExpired => (400, "PHONE_CODE_EXPIRED"),
+                AuthError::PhoneNumberOccupied => (400, "PHONE_NUMBER_OCCUPIED"),
+                AuthError::FirstNameInvalid => (400, "FIRST_NAME_INVALID"),
+                AuthError::FloodWait(s) => return RpcError::new(420, format!("FLOOD_WAIT_{s}")),
+                AuthError::Unregistered => (401, "AUTH_KEY_UNREGISTERED"),
+            },
+            DomainError::Account(a) => match a {
+                AccountError::UsernameInvalid => (400, "USERNAME_INVALID"),
+                AccountError::UsernameOccupied => (400, "USERNAME_OCCUPIED"),
+                AccountError::UsernameNotModified => (400, "USERNAME_NOT_MODIFIED"),
+                AccountError::UsernameNotOccupied => (400, "USERNAME_NOT_OCCUPIED"),
+                AccountError::FirstNameInvalid => (400, "FIRSTNAME_INVALID"),
+                AccountError::AboutTooLong => (400, "ABOUT_TOO_LONG"),
+                AccountError::UserIdInvalid => (400, "USER_ID_INVALID"),
+                AccountError::PeerIdInvalid => (400, "PEER_ID_INVALID"),
+            },
+            DomainError::Message(m) => match m {
+                MessageError::MessageEmpty => (400, "MESSAGE_EMPTY"),
+                MessageError::MessageTooLong => (400, "MESSAGE_TOO_LONG"),
+                MessageError::PeerIdInvalid => (400, "PEER_ID_INVALID"),
+                MessageError::MessageIdInvalid => (400, "MESSAGE_ID_INVALID"),
+                MessageError::MessageNotModified => (400, "MESSAGE_NOT_MODIFIED"),
+                MessageError::MessageAuthorRequired => (403, "MESSAGE_AUTHOR_REQUIRED"),
+                MessageError::LimitInvalid => (400, "LIMIT_INVALID"),
+            },
+            DomainError::Store(StoreError::Conflict(what)) => {
+                tracing::warn!(what, "unmapped storage conflict");
+                (500, "INTERNAL")
+            }
+            DomainError::Store(StoreError::Backend(e)) => {
+                tracing::error!(error = %e, "storage failure");
+                (500, "INTERNAL")
+            }
+        };
+        RpcError::new(code, msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_telegram() {
+        assert_eq!(RpcError::from(DomainError::from(AuthError::FloodWait(30))), RpcError::new(420, "FLOOD_WAIT_30"));
+        assert_eq!(RpcError::from(DomainError::from(AccountError::UsernameOccupied)).message, "USERNAME_OCCUPIED");
+        assert_eq!(RpcError::not_implemented("messages.sendMedia").message, "METHOD_NOT_IMPLEMENTED_MESSAGES_SENDMEDIA");
+        assert_eq!(RpcError::unknown_constructor(0xdeadbeef).message, "INPUT_METHOD_INVALID_DEADBEEF");
+    }
+}

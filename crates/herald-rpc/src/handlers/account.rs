@@ -1,0 +1,57 @@
+//! users.*, account.* and contacts.*: profiles and lookups.
+
+use crate::convert;
+use crate::{CallCtx, RpcError, Services};
+use grammers_tl_types::{enums, functions, types};
+use std::sync::Arc;
+
+pub async fn get_users(s: Arc<Services>, ctx: CallCtx, r: functions::users::GetUsers) -> Result<Vec<enums::User>, RpcError> {
+    let me = ctx.user()?;
+    let mut out = Vec::with_capacity(r.id.len());
+    for u in r.id.iter().take(200) {
+        let user = convert::input_user(&s, me, u).await?;
+        out.push(convert::user(&s, me, &user));
+    }
+    Ok(out)
+}
+
+pub async fn get_full_user(s: Arc<Services>, ctx: CallCtx, r: functions::users::GetFullUser) -> Result<enums::users::UserFull, RpcError> {
+    let me = ctx.user()?;
+    let user = convert::input_user(&s, me, &r.id).await?;
+    Ok(enums::users::UserFull::Full(types::users::UserFull {
+        full_user: convert::user_full(&user),
+        chats: vec![],
+        users: vec![convert::user(&s, me, &user)],
+    }))
+}
+
+pub async fn update_username(s: Arc<Services>, ctx: CallCtx, r: functions::account::UpdateUsername) -> Result<enums::User, RpcError> {
+    let me = ctx.user()?;
+    let u = s.accounts.update_username(me, &r.username).await?;
+    Ok(convert::user(&s, me, &u))
+}
+
+pub async fn check_username(s: Arc<Services>, ctx: CallCtx, r: functions::account::CheckUsername) -> Result<bool, RpcError> {
+    Ok(s.accounts.check_username(ctx.user()?, &r.username).await?)
+}
+
+pub async fn update_profile(s: Arc<Services>, ctx: CallCtx, r: functions::account::UpdateProfile) -> Result<enums::User, RpcError> {
+    let me = ctx.user()?;
+    let u = s.accounts.update_profile(me, r.first_name.as_deref(), r.last_name.as_deref(), r.about.as_deref()).await?;
+    Ok(convert::user(&s, me, &u))
+}
+
+pub async fn resolve_username(s: Arc<Services>, ctx: CallCtx, r: functions::contacts::ResolveUsername) -> Result<enums::contacts::ResolvedPeer, RpcError> {
+    let me = ctx.user()?;
+    let u = s.accounts.resolve_username(&r.username).await?;
+    Ok(enums::contacts::ResolvedPeer::Peer(types::contacts::ResolvedPeer {
+        peer: convert::peer(herald_domain::model::Peer::User(u.id)),
+        chats: vec![],
+        users: vec![convert::user(&s, me, &u)],
+    }))
+}
+
+/// Contacts are not kept yet: the list is empty (Telethon uses it only for phone lookups).
+pub async fn get_contacts(_: Arc<Services>, _: CallCtx, _: functions::contacts::GetContacts) -> Result<enums::contacts::Contacts, RpcError> {
+    Ok(enums::contacts::Contacts::Contacts(types::contacts::Contacts { contacts: vec![], saved_count: 0, users: vec![] }))
+}

@@ -1,0 +1,60 @@
+use crate::convert;
+use crate::{CallCtx, RpcError, Services};
+use grammers_tl_types::{enums, functions, types};
+use herald_domain::model::UpdateKind;
+use std::sync::Arc;
+
+fn state(pts: i32, date: i32, unread_count: i32) -> enums::updates::State {
+    enums::updates::State::State(types::updates::State { pts, qts: 0, date, seq: 0, unread_count })
+}
+
+pub async fn get_state(s: Arc<Services>, ctx: CallCtx, _: functions::updates::GetState) -> Result<enums::updates::State, RpcError> {
+    let st = s.messages.state(ctx.user()?).await?;
+    Ok(state(st.pts, s.clock.now_secs() as i32, st.unread_count))
+}
+
+/// New messages go in `new_messages`, everything else in `other_updates`; a slice carries
+/// `intermediate_state` and the client asks again (client-compat.md §4.4).
+pub async fn get_difference(s: Arc<Services>, ctx: CallCtx, r: functions::updates::GetDifference) -> Result<enums::updates::Difference, RpcError> {
+    let me = ctx.user()?;
+    let now = s.clock.now_secs() as i32;
+    let diff = s.messages.difference(me, r.pts).await?;
+    if diff.updates.is_empty() && !diff.more && diff.pts <= r.pts {
+        return Ok(enums::updates::Difference::Empty(types::updates::DifferenceEmpty { date: now, seq: 0 }));
+    }
+    let mut new_messages = Vec::new();
+    let mut other_updates = Vec::new();
+    let mut user_ids = Vec::new();
+    for u in &diff.updates {
+        if let UpdateKind::NewMessage(m) = &u.kind {
+            new_messages.push(convert::message(m));
+            user_ids.extend(convert::message_users([m]));
+        } else {
+            let (up, ids) = convert::update(u);
+            other_updates.push(up);
+            user_ids.extend(ids);
+        }
+    }
+    let users = convert::users(&s, me, user_ids).await?;
+    let unread = if diff.more { 0 } else { s.messages.state(me).await?.unread_count };
+    let st = state(diff.pts, now, unread);
+    Ok(if diff.more {
+        enums::updates::Difference::Slice(types::updates::DifferenceSlice {
+            new_messages,
+            new_encrypted_messages: vec![],
+            other_updates,
+            chats: vec![],
+            users,
+            intermediate_state: st,
+        })
+    } else {
+        enums::updates::Difference::Difference(types::updates::Difference {
+            new_messages,
+            new_encrypted_messages: vec![],
+            other_updates,
+            chats: vec![],
+            users,
+            state: st,
+        })
+    })
+}
