@@ -280,102 +280,30 @@ pub(crate) mod tests {
     use crate::rsa::tests::test_key;
     use grammers_tl_types::Serializable;
 
-    /// Drives a complete exchange the way a client does, with either RSA scheme, and
-    /// returns the client's view of the key.
-    pub(crate) fn client_handshake(hs: &mut Handshake, rsa: &RsaKey, rng: &mut SeededRng, pad: bool) -> (AuthKey, NewKey) {
-        let nonce: [u8; 16] = crate::rng::bytes(rng);
-        let Step::Reply(r) = hs.handle(&functions::ReqPqMulti { nonce }.to_bytes(), 1_700_000_000, rsa, rng) else { panic!() };
-        let enums::ResPq::Pq(res) = enums::ResPq::from_bytes(&r).unwrap();
-        assert_eq!(res.server_public_key_fingerprints, vec![rsa.fingerprint()]);
-        let pq = be_num(&res.pq).unwrap();
-        let (p, q) = grammers_crypto::factorize(pq);
-        let new_nonce: [u8; 32] = crate::rng::bytes(rng);
-        let inner = boxed(&types::PQInnerData {
-            pq: res.pq.clone(),
-            p: minimal_be(&p.to_be_bytes()).to_vec(),
-            q: minimal_be(&q.to_be_bytes()).to_vec(),
-            nonce,
-            server_nonce: res.server_nonce,
-            new_nonce,
-        });
-        let m = if pad { encode_rsa_pad(&inner, rng) } else { encode_rsa_legacy(&inner, rng) };
-        let enc = rsa.encrypt_raw(&m);
-        let req = functions::ReqDhParams {
-            nonce,
-            server_nonce: res.server_nonce,
-            p: minimal_be(&p.to_be_bytes()).to_vec(),
-            q: minimal_be(&q.to_be_bytes()).to_vec(),
-            public_key_fingerprint: rsa.fingerprint(),
-            encrypted_data: enc.to_vec(),
-        };
-        let Step::Reply(r) = hs.handle(&req.to_bytes(), 1_700_000_000, rsa, rng) else { panic!("req_DH_params") };
-        let enums::ServerDhParams::Ok(ok) = enums::ServerDhParams::from_bytes(&r).unwrap() else { panic!() };
-        let (k, iv) = grammers_crypto::generate_key_data_from_nonce(&res.server_nonce, &new_nonce);
-        let mut ans = ok.encrypted_answer.clone();
-        grammers_crypto::aes::ige_decrypt(&mut ans, &k, &iv);
-        let mut cur = Cursor::from_slice(&ans[20..]);
-        let enums::ServerDhInnerData::Data(sdh) = enums::ServerDhInnerData::deserialize(&mut cur).unwrap();
-        assert_eq!(sha1(&[&ans[20..20 + cur.pos()]]), ans[..20]);
-        assert_eq!(sdh.dh_prime, dh::prime_bytes());
-        assert_eq!(sdh.server_time, 1_700_000_000);
-        let (b, g_b) = dh::new_secret(rng);
-        let mut ga = [0u8; 256];
-        ga[256 - sdh.g_a.len()..].copy_from_slice(&sdh.g_a);
-        let client_key = AuthKey::from_bytes(dh::pow(&ga, &b));
-        let cinner = boxed(&types::ClientDhInnerData { nonce, server_nonce: res.server_nonce, retry_id: 0, g_b: g_b.to_vec() });
-        let mut data = sha1(&[&cinner]).to_vec();
-        data.extend_from_slice(&cinner);
-        data.resize(data.len().div_ceil(16) * 16, 0);
-        grammers_crypto::aes::ige_encrypt(&mut data, &k, &iv);
-        let set = functions::SetClientDhParams { nonce, server_nonce: res.server_nonce, encrypted_data: data };
-        let Step::Completed(done) = hs.handle(&set.to_bytes(), 1_700_000_000, rsa, rng) else { panic!("set_client_DH_params") };
-        let enums::SetClientDhParamsAnswer::DhGenOk(gen) = enums::SetClientDhParamsAnswer::from_bytes(&done.reply).unwrap() else { panic!() };
-        assert_eq!(gen.new_nonce_hash1, client_key.new_nonce_hash(&new_nonce, 1));
-        // grammers' client-side hash agrees with ours
-        let gk = grammers_crypto::AuthKey::from_bytes(*client_key.bytes());
-        assert_eq!(gk.calc_new_nonce_hash(&new_nonce, 1), gen.new_nonce_hash1);
+    /// Drives a complete exchange through the test client; returns both sides' keys.
+    pub(crate) fn client_handshake(hs: &mut Handshake, rsa: &RsaKey, seed: u64, pad: bool) -> (AuthKey, NewKey) {
+        let mut rng = SeededRng::new(seed ^ 0xabcdef);
+        let mut client = crate::testing::ClientHandshake::new(rsa, seed, pad);
+        let Step::Reply(r) = hs.handle(&client.req_pq(), 1_700_000_000, rsa, &mut rng) else { panic!("req_pq_multi") };
+        let Step::Reply(r) = hs.handle(&client.req_dh(&r), 1_700_000_000, rsa, &mut rng) else { panic!("req_DH_params") };
+        let Step::Completed(done) = hs.handle(&client.set_dh(&r), 1_700_000_000, rsa, &mut rng) else { panic!("set_client_DH_params") };
+        let key = client.finish(&done.reply);
+        // grammers' client-side nonce hash agrees with ours
+        let gk = grammers_crypto::AuthKey::from_bytes(*key.bytes());
+        assert_eq!(gk.to_bytes(), *done.key.bytes());
         hs.finish();
-        (client_key, *done)
-    }
-
-    fn encode_rsa_legacy(inner: &[u8], rng: &mut SeededRng) -> [u8; 256] {
-        let mut m = [0u8; 256];
-        m[1..21].copy_from_slice(&sha1(&[inner]));
-        m[21..21 + inner.len()].copy_from_slice(inner);
-        rng.fill(&mut m[21 + inner.len()..]);
-        m
-    }
-
-    fn encode_rsa_pad(inner: &[u8], rng: &mut SeededRng) -> [u8; 256] {
-        let mut data = [0u8; 192];
-        data[..inner.len()].copy_from_slice(inner);
-        rng.fill(&mut data[inner.len()..]);
-        let temp_key: [u8; 32] = crate::rng::bytes(rng);
-        let mut rev = data;
-        rev.reverse();
-        let mut body = [0u8; 224];
-        body[..192].copy_from_slice(&rev);
-        body[192..].copy_from_slice(&sha256(&[&temp_key, &data]));
-        grammers_crypto::aes::ige_encrypt(&mut body, &temp_key, &[0u8; 32]);
-        let h = sha256(&[&body]);
-        let mut m = [0u8; 256];
-        for i in 0..32 {
-            m[i] = temp_key[i] ^ h[i];
-        }
-        m[32..].copy_from_slice(&body);
-        m
+        (key, *done)
     }
 
     #[test]
     fn full_exchange_with_both_rsa_schemes() {
         let rsa = test_key();
         for pad in [false, true] {
-            let mut rng = SeededRng::new(if pad { 11 } else { 12 });
             let mut hs = Handshake::new(1);
-            let (client, server) = client_handshake(&mut hs, rsa, &mut rng, pad);
+            let (client, server) = client_handshake(&mut hs, rsa, 11, pad);
             assert_eq!(client.bytes(), server.key.bytes());
             // a second exchange on the same connection works (Telethon's retry)
-            let (c2, s2) = client_handshake(&mut hs, rsa, &mut rng, pad);
+            let (c2, s2) = client_handshake(&mut hs, rsa, 12, pad);
             assert_eq!(c2.bytes(), s2.key.bytes());
             assert_ne!(c2.bytes(), client.bytes());
         }

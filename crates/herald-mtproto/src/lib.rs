@@ -18,6 +18,8 @@ pub mod rng;
 pub mod rsa;
 pub mod salt;
 pub mod session;
+#[doc(hidden)]
+pub mod testing;
 pub mod transport;
 pub mod wire;
 

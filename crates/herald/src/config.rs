@@ -22,6 +22,10 @@ pub struct Config {
     /// Accept Telegram's test phone numbers 99966XYYYY with the code XXXXX.
     pub test_phones: bool,
     pub max_connections: usize,
+    /// Seconds a new connection has to deliver its first complete frame.
+    pub init_timeout_secs: u64,
+    /// Seconds without a complete frame before a connection is closed.
+    pub idle_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -33,6 +37,8 @@ impl Default for Config {
             dc: 1,
             test_phones: false,
             max_connections: 10_000,
+            init_timeout_secs: 10,
+            idle_timeout_secs: 120,
         }
     }
 }
@@ -88,6 +94,9 @@ impl Config {
         }
         if self.max_connections == 0 {
             bail!("max_connections must be positive");
+        }
+        if self.init_timeout_secs == 0 || self.idle_timeout_secs == 0 {
+            bail!("timeouts must be positive");
         }
         Ok(())
     }

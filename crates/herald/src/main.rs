@@ -1,22 +1,8 @@
 //! The `herald` binary: `herald serve` runs every role in one process on embedded storage;
 //! `herald pubkey` prints the public key clients need.
 
-mod config;
-mod keys;
-
-use anyhow::Context;
 use clap::{Parser, Subcommand};
-use config::{Config, Overrides};
-use herald_domain::accounts::AccountService;
-use herald_domain::auth::{AuthConfig, AuthService};
-use herald_domain::bus::{EventBus, InProcessBus};
-use herald_domain::clock::{Clock, SystemClock};
-use herald_domain::messages::MessageService;
-use herald_mtproto::salt::Salts;
-use herald_net::{Gateway, NetConfig};
-use herald_rpc::{DcAddress, Dispatcher, ServerInfo, Services};
-use herald_store_sqlite::SqliteStore;
-use std::sync::Arc;
+use herald::config::{Config, Overrides};
 
 #[derive(Parser)]
 #[command(name = "herald", version, about = "A messaging server that speaks Telegram's protocol")]
@@ -43,7 +29,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Pubkey(o) => {
             let c = Config::load(&o)?;
-            let k = keys::load_or_create(&c.data_dir)?;
+            let k = herald::keys::load_or_create(&c.data_dir)?;
             print!("{}", k.rsa.public_pem());
             Ok(())
         }
@@ -55,65 +41,22 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(c: Config) -> anyhow::Result<()> {
-    let keys = keys::load_or_create(&c.data_dir)?;
-    let store = SqliteStore::open(&c.data_dir.join("herald.db")).context("opening the database")?;
-    let listener = tokio::net::TcpListener::bind(c.listen).await.with_context(|| format!("listening on {}", c.listen))?;
-    let bound = listener.local_addr()?;
-    let advertised = c.advertised(bound);
-
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let bus: Arc<dyn EventBus> = Arc::new(InProcessBus::new());
-    let store_arc = Arc::new(store.clone());
-    let messages = Arc::new(MessageService::new(store_arc.clone(), bus.clone(), clock.clone()));
-    let accounts = Arc::new(AccountService::new(store_arc.clone(), store_arc.clone(), keys.secret));
-    let auth = Arc::new(AuthService::new(
-        store_arc.clone(),
-        store_arc.clone(),
-        store_arc.clone(),
-        messages.clone(),
-        bus.clone(),
-        clock.clone(),
-        AuthConfig { dc_id: c.dc, test_phones: c.test_phones },
-    ));
-    let services = Arc::new(Services {
-        auth,
-        accounts,
-        messages,
-        keys: store_arc.clone(),
-        clock: clock.clone(),
-        server: ServerInfo { dc_id: c.dc, addresses: vec![DcAddress { id: c.dc, ip: advertised.ip().to_string(), port: advertised.port() }] },
-    });
-    let fingerprint = keys.rsa.fingerprint();
-    let gateway = Arc::new(Gateway {
-        config: NetConfig { dc_id: c.dc, max_connections: c.max_connections, ..NetConfig::default() },
-        dispatcher: Arc::new(Dispatcher::new(services)),
-        keys: store_arc,
-        bus,
-        rsa: Arc::new(keys.rsa),
-        salts: Salts::new(keys.secret),
-        clock,
-        sessions: Default::default(),
-    });
-
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(gateway.serve(listener, stop_rx));
+    let running = herald::start(&c).await?;
     if c.test_phones {
         tracing::warn!("test phones enabled: 99966XYYYY numbers log in with the code XXXXX");
     }
     tracing::info!(
-        listen = %bound,
-        advertised = %advertised,
+        listen = %running.addr,
+        advertised = %c.advertised(running.addr),
         dc = c.dc,
-        fingerprint = format_args!("{:016x}", fingerprint as u64),
-        pubkey = %keys.public_path.display(),
+        fingerprint = format_args!("{:016x}", running.fingerprint as u64),
+        pubkey = %running.public_key_path.display(),
         data_dir = %c.data_dir.display(),
         "ready"
     );
     shutdown_signal().await;
     tracing::info!("shutting down");
-    let _ = stop_tx.send(true);
-    let _ = server.await;
-    drop(store);
+    running.stop().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,0 +1,333 @@
+//! Wire-level tests: a real server on loopback, driven with raw bytes. Each test is the
+//! negative (or positive) case of a row in security.md, asserting the exact reaction.
+
+use grammers_tl_types::{enums, functions, Deserializable, Serializable};
+use herald::config::Config;
+use herald_mtproto::crypto::AuthKey;
+use herald_mtproto::session::Header;
+use herald_mtproto::testing::{ClientHandshake, ClientSession};
+use herald_mtproto::wire;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+static SEED: AtomicU64 = AtomicU64::new(1);
+
+async fn server() -> herald::Running {
+    let n = SEED.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("herald-wire-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let c = Config { data_dir: dir, listen: "127.0.0.1:0".parse().unwrap(), init_timeout_secs: 1, ..Config::default() };
+    herald::start(&c).await.unwrap()
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// A client speaking the intermediate transport.
+struct Raw {
+    s: TcpStream,
+}
+
+enum Got {
+    Frame(Vec<u8>),
+    Closed,
+    Silence,
+}
+
+impl Raw {
+    async fn connect(addr: std::net::SocketAddr) -> Self {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(&[0xee; 4]).await.unwrap();
+        Self { s }
+    }
+    async fn send(&mut self, payload: &[u8]) {
+        let mut f = (payload.len() as u32).to_le_bytes().to_vec();
+        f.extend_from_slice(payload);
+        self.s.write_all(&f).await.unwrap();
+    }
+    async fn recv(&mut self, wait_ms: u64) -> Got {
+        let mut len = [0u8; 4];
+        match timeout(Duration::from_millis(wait_ms), self.s.read_exact(&mut len)).await {
+            Err(_) => return Got::Silence,
+            Ok(Err(_)) => return Got::Closed,
+            Ok(Ok(_)) => {}
+        }
+        let mut buf = vec![0u8; u32::from_le_bytes(len) as usize];
+        self.s.read_exact(&mut buf).await.unwrap();
+        Got::Frame(buf)
+    }
+    async fn frame(&mut self) -> Vec<u8> {
+        match self.recv(5000).await {
+            Got::Frame(f) => f,
+            Got::Closed => panic!("connection closed"),
+            Got::Silence => panic!("no answer"),
+        }
+    }
+    async fn assert_closed_without_reply(&mut self) {
+        assert!(matches!(self.recv(3000).await, Got::Closed), "expected a silent close");
+    }
+    async fn plain(&mut self, body: &[u8]) -> Vec<u8> {
+        self.send(&wire::build_plain(now_ms() << 20, body)).await;
+        let f = self.frame().await;
+        let (_, body) = wire::parse_plain(&f).expect("a plain reply");
+        body.to_vec()
+    }
+}
+
+const ERR_404: [u8; 4] = (-404i32).to_le_bytes();
+
+async fn handshake(raw: &mut Raw, rsa: &herald_mtproto::rsa::RsaKey, pad: bool) -> AuthKey {
+    let mut c = ClientHandshake::new(rsa, SEED.fetch_add(1, Ordering::SeqCst), pad);
+    let r = raw.plain(&c.req_pq()).await;
+    let r = raw.plain(&c.req_dh(&r)).await;
+    let r = raw.plain(&c.set_dh(&r)).await;
+    c.finish(&r)
+}
+
+/// Logged-out client with a session whose salt is already right.
+async fn session(srv: &herald::Running) -> (Raw, ClientSession) {
+    let mut raw = Raw::connect(srv.addr).await;
+    let key = handshake(&mut raw, &srv.rsa, false).await;
+    let mut cs = ClientSession::new(key, 42);
+    let (_, bytes) = cs.encrypt(&ping(1), now_ms());
+    raw.send(&bytes).await;
+    let (_, body) = cs.decrypt(&raw.frame().await).unwrap();
+    let enums::BadMsgNotification::BadServerSalt(b) = enums::BadMsgNotification::from_bytes(&body).unwrap() else { panic!() };
+    cs.salt = b.new_server_salt;
+    (raw, cs)
+}
+
+fn ping(id: i64) -> Vec<u8> {
+    functions::Ping { ping_id: id }.to_bytes()
+}
+
+/// Every message the reply contains (unpacking a container).
+fn messages(body: Vec<u8>) -> Vec<Vec<u8>> {
+    if wire::constructor_id(&body) == Some(wire::MSG_CONTAINER) {
+        wire::parse_container(&body[4..]).unwrap().into_iter().map(|m| m.body).collect()
+    } else {
+        vec![body]
+    }
+}
+
+async fn call(raw: &mut Raw, cs: &mut ClientSession, body: &[u8]) -> (i64, Vec<Vec<u8>>) {
+    let (id, bytes) = cs.encrypt(body, now_ms());
+    raw.send(&bytes).await;
+    let f = raw.frame().await;
+    let (h, b): (Header, Vec<u8>) = cs.decrypt(&f).unwrap_or_else(|| panic!("not a valid server message: {:?}", &f[..f.len().min(16)]));
+    assert_eq!(h.session_id, cs.session_id);
+    assert_eq!(h.msg_id % 2, 1, "server msg_ids are odd");
+    (id, messages(b))
+}
+
+fn rpc_error_of(msgs: &[Vec<u8>], req: i64) -> (i32, String) {
+    for m in msgs {
+        if wire::constructor_id(m) == Some(wire::RPC_RESULT) && m[4..12] == req.to_le_bytes() {
+            let enums::RpcError::Error(e) = enums::RpcError::from_bytes(&m[12..]).expect("an rpc_error");
+            return (e.error_code, e.error_message);
+        }
+    }
+    panic!("no rpc_result for {req}")
+}
+
+fn bad_msg_codes(msgs: &[Vec<u8>]) -> Vec<i32> {
+    msgs.iter()
+        .filter_map(|m| match enums::BadMsgNotification::from_bytes(m) {
+            Ok(enums::BadMsgNotification::Notification(n)) => Some(n.error_code),
+            Ok(enums::BadMsgNotification::BadServerSalt(s)) => Some(s.error_code),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn key_exchange_with_both_rsa_schemes_then_pong() {
+    let srv = server().await;
+    for pad in [false, true] {
+        let mut raw = Raw::connect(srv.addr).await;
+        let key = handshake(&mut raw, &srv.rsa, pad).await;
+        let mut cs = ClientSession::new(key, 7);
+        // C9: salt 0 → bad_server_salt (48) with the salt to use
+        let (id, msgs) = call(&mut raw, &mut cs, &ping(5)).await;
+        let enums::BadMsgNotification::BadServerSalt(b) = enums::BadMsgNotification::from_bytes(&msgs[0]).unwrap() else { panic!() };
+        assert_eq!((b.bad_msg_id, b.error_code), (id, 48));
+        cs.salt = b.new_server_salt;
+        let (id, msgs) = call(&mut raw, &mut cs, &ping(6)).await;
+        // C4: a new session is announced, then the pong
+        assert!(msgs.iter().any(|m| matches!(enums::NewSession::from_bytes(m), Ok(enums::NewSession::Created(n)) if n.first_msg_id == id)));
+        let pong = msgs.iter().find_map(|m| enums::Pong::from_bytes(m).ok()).expect("pong");
+        let enums::Pong::Pong(p) = pong;
+        assert_eq!((p.msg_id, p.ping_id), (id, 6));
+    }
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn garbage_oversized_and_bad_crc_close_silently() {
+    let srv = server().await;
+    // Not a known transport: an obfuscated header with an unknown tag.
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    s.write_all(&[0x42; 64]).await.unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(timeout(Duration::from_secs(3), s.read(&mut buf)).await.unwrap().unwrap(), 0);
+    // An intermediate length far over the frame limit.
+    let mut raw = Raw::connect(srv.addr).await;
+    raw.s.write_all(&0x7fff_fff0u32.to_le_bytes()).await.unwrap();
+    raw.assert_closed_without_reply().await;
+    // TcpFull with a wrong CRC.
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    let mut f = 16u32.to_le_bytes().to_vec();
+    f.extend_from_slice(&0u32.to_le_bytes());
+    f.extend_from_slice(&[1, 2, 3, 4]);
+    f.extend_from_slice(&0xdeadbeefu32.to_le_bytes());
+    s.write_all(&f).await.unwrap();
+    assert_eq!(timeout(Duration::from_secs(3), s.read(&mut buf)).await.unwrap().unwrap(), 0);
+    // Truncated frame then silence: closed by the deadline (slowloris).
+    let mut raw = Raw::connect(srv.addr).await;
+    raw.s.write_all(&100u32.to_le_bytes()).await.unwrap();
+    raw.s.write_all(&[1, 2, 3]).await.unwrap();
+    raw.assert_closed_without_reply().await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_auth_key_gets_404_then_close() {
+    let srv = server().await;
+    let mut raw = Raw::connect(srv.addr).await;
+    let mut f = 0x1234_5678_9abc_def0u64.to_le_bytes().to_vec();
+    f.extend_from_slice(&[0u8; 64]);
+    raw.send(&f).await;
+    assert_eq!(raw.frame().await, ERR_404);
+    raw.assert_closed_without_reply().await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn failed_key_exchange_is_sticky_404() {
+    let srv = server().await;
+    let mut raw = Raw::connect(srv.addr).await;
+    // req_DH_params out of order
+    let bogus = functions::ReqDhParams { nonce: [1; 16], server_nonce: [2; 16], p: vec![1], q: vec![1], public_key_fingerprint: 0, encrypted_data: vec![0; 256] };
+    raw.send(&wire::build_plain(now_ms() << 20, &bogus.to_bytes())).await;
+    assert_eq!(raw.frame().await, ERR_404);
+    // a correct req_pq_multi afterwards still gets -404
+    raw.send(&wire::build_plain(now_ms() << 20, &functions::ReqPqMulti { nonce: [3; 16] }.to_bytes())).await;
+    assert_eq!(raw.frame().await, ERR_404);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn tampered_message_closes_silently_and_others_carry_on() {
+    let srv = server().await;
+    let (mut bad, mut cs) = session(&srv).await;
+    let (mut good, mut gs) = session(&srv).await;
+    let (_, mut bytes) = cs.encrypt(&ping(9), now_ms());
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01; // C2: the msg_key no longer matches
+    bad.send(&bytes).await;
+    bad.assert_closed_without_reply().await;
+    // the other client is unaffected
+    let (_, msgs) = call(&mut good, &mut gs, &ping(10)).await;
+    assert!(msgs.iter().any(|m| enums::Pong::from_bytes(m).is_ok()));
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn msg_id_window_parity_and_replay() {
+    let srv = server().await;
+    let (mut raw, mut cs) = session(&srv).await;
+    let (first, msgs) = call(&mut raw, &mut cs, &ping(1)).await;
+    assert!(msgs.iter().any(|m| enums::Pong::from_bytes(m).is_ok()));
+    // C6: 301 s in the past → 16; 31 s in the future → 17
+    for (offset, code) in [(-301_000, 16), (31_000, 17)] {
+        let id = ((now_ms() + offset) / 1000) << 32 | 4;
+        raw.send(&cs.encrypt_raw(cs.salt, id, 101, &ping(2))).await;
+        let (_, b) = cs.decrypt(&raw.frame().await).unwrap();
+        assert_eq!(bad_msg_codes(&messages(b)), vec![code]);
+    }
+    // C5: msg_id not divisible by 4 → 18
+    let id = cs.next_msg_id(now_ms()) | 1;
+    raw.send(&cs.encrypt_raw(cs.salt, id, 103, &ping(3))).await;
+    let (_, b) = cs.decrypt(&raw.frame().await).unwrap();
+    assert_eq!(bad_msg_codes(&messages(b)), vec![18]);
+    // C10: a content-related message with an even seq_no → 34
+    let id = cs.next_msg_id(now_ms());
+    raw.send(&cs.encrypt_raw(cs.salt, id, 200, &ping(4))).await;
+    let (_, b) = cs.decrypt(&raw.frame().await).unwrap();
+    assert_eq!(bad_msg_codes(&messages(b)), vec![34]);
+    // C7: replaying an already processed msg_id is ignored (no answer at all)
+    raw.send(&cs.encrypt_raw(cs.salt, first, 1, &ping(1))).await;
+    assert!(matches!(raw.recv(700).await, Got::Silence));
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn rpc_errors_are_named() {
+    let srv = server().await;
+    let (mut raw, mut cs) = session(&srv).await;
+    // before login: 401 AUTH_KEY_UNREGISTERED
+    let get_self = functions::users::GetUsers { id: vec![enums::InputUser::UserSelf] }.to_bytes();
+    let (id, msgs) = call(&mut raw, &mut cs, &get_self).await;
+    assert_eq!(rpc_error_of(&msgs, id), (401, "AUTH_KEY_UNREGISTERED".into()));
+    // a known method we do not implement names itself
+    let (id, msgs) = call(&mut raw, &mut cs, &functions::help::GetAppConfig { hash: 0 }.to_bytes()).await;
+    assert_eq!(rpc_error_of(&msgs, id), (400, "METHOD_NOT_IMPLEMENTED_HELP_GETAPPCONFIG".into()));
+    // an id that is no method at all
+    let (id, msgs) = call(&mut raw, &mut cs, &0x0badf00du32.to_le_bytes()).await;
+    assert_eq!(rpc_error_of(&msgs, id), (400, "INPUT_METHOD_INVALID_0BADF00D".into()));
+    // a known method whose body does not parse (auth.sendCode cut after its id)
+    let (id, msgs) = call(&mut raw, &mut cs, &0xa677244fu32.to_le_bytes()).await;
+    assert_eq!(rpc_error_of(&msgs, id), (400, "INPUT_FETCH_ERROR".into()));
+    // a bare help.getConfig answers too
+    let (id, msgs) = call(&mut raw, &mut cs, &functions::help::GetConfig {}.to_bytes()).await;
+    assert!(msgs.iter().any(|m| wire::constructor_id(m) == Some(wire::RPC_RESULT) && m[4..12] == id.to_le_bytes()));
+    // invokeWithLayer(initConnection(help.getConfig)) answers the config
+    let mut init = 0xda9b0d0du32.to_le_bytes().to_vec();
+    init.extend_from_slice(&227i32.to_le_bytes());
+    init.extend_from_slice(&0xc1cd5ea9u32.to_le_bytes());
+    init.extend_from_slice(&0u32.to_le_bytes());
+    init.extend_from_slice(&1i32.to_le_bytes());
+    for s in ["dev", "os", "1.0", "en", "", "en"] {
+        wire::write_bytes(&mut init, s.as_bytes());
+    }
+    init.extend_from_slice(&functions::help::GetConfig {}.to_bytes());
+    let (id, msgs) = call(&mut raw, &mut cs, &init).await;
+    let res = msgs.iter().find(|m| wire::constructor_id(m) == Some(wire::RPC_RESULT) && m[4..12] == id.to_le_bytes()).unwrap();
+    let mut body = res[12..].to_vec();
+    if wire::constructor_id(&body) == Some(wire::GZIP_PACKED) {
+        body = wire::gunzip_bounded(&body[4..], wire::MAX_INFLATED).unwrap();
+    }
+    let enums::Config::Config(cfg) = enums::Config::from_bytes(&body).unwrap();
+    assert_eq!(cfg.this_dc, 1);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn gzip_bomb_is_refused_and_container_flood_gets_429() {
+    let srv = server().await;
+    let (mut raw, mut cs) = session(&srv).await;
+    // S6: 1 KiB that inflates past the limit → INPUT_REQUEST_TOO_LONG, connection stays usable
+    let bomb = wire::gzip_if_smaller(vec![0u8; 16 << 20]);
+    assert!(bomb.len() < 200_000);
+    let (id, msgs) = call(&mut raw, &mut cs, &bomb).await;
+    assert_eq!(rpc_error_of(&msgs, id), (400, "INPUT_REQUEST_TOO_LONG".into()));
+    let (_, msgs) = call(&mut raw, &mut cs, &ping(1)).await;
+    assert!(msgs.iter().any(|m| enums::Pong::from_bytes(m).is_ok()));
+    // C11/C13: a container of 1025 messages → transport -429, then close
+    let inner: Vec<wire::InnerMessage> = (0..1025)
+        .map(|_| {
+            let id = cs.next_msg_id(now_ms());
+            wire::InnerMessage { msg_id: id, seq_no: cs.next_seq(true), body: ping(2) }
+        })
+        .collect();
+    let cid = cs.next_msg_id(now_ms());
+    let seq = cs.next_seq(false);
+    raw.send(&cs.encrypt_raw(cs.salt, cid, seq, &wire::container(&inner))).await;
+    assert_eq!(raw.frame().await, (-429i32).to_le_bytes());
+    raw.assert_closed_without_reply().await;
+    srv.stop().await;
+}

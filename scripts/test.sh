@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite: Rust unit and wire-level tests, then the real-client acceptance
+# suite (Telethon 1.44.0, pinned, in its own virtualenv which this script creates).
+# Usage: scripts/test.sh            (everything)
+#        scripts/test.sh -k catchup (extra arguments go to pytest)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== building"
+cargo build --locked --workspace --all-targets
+
+echo "== rust tests"
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --locked --workspace --no-fail-fast
+else
+    cargo test --locked --workspace --no-fail-fast
+fi
+
+echo "== acceptance tests (Telethon)"
+VENV=.venv-acceptance
+REQ=tests/acceptance/requirements.txt
+if [ ! -x "$VENV/bin/python" ] || ! cmp -s "$REQ" "$VENV/.requirements"; then
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REQ"
+    cp "$REQ" "$VENV/.requirements"
+fi
+HERALD_BIN="$PWD/target/debug/herald" "$VENV/bin/python" -m pytest tests/acceptance -q "$@"
