@@ -17,7 +17,7 @@ impl UserId {
         Self(dc as i64 * USER_IDS_PER_DC + seq)
     }
     pub fn home_dc(self) -> Option<i32> {
-        (self.0 >= USER_IDS_PER_DC).then(|| (self.0 / USER_IDS_PER_DC) as i32)
+        (self.0 >= USER_IDS_PER_DC).then_some((self.0 / USER_IDS_PER_DC) as i32)
     }
 }
 

@@ -133,7 +133,7 @@ pub enum DecryptError {
 /// The msg_key check is always computed, in constant time, even when the length is already
 /// known to be bad, so every failure looks the same (security.md C2/C3).
 pub fn decrypt_client_message(key: &AuthKey, data: &[u8]) -> Result<Vec<u8>, DecryptError> {
-    let shape_ok = data.len() >= 16 + 32 && (data.len() - 16) % 16 == 0;
+    let shape_ok = data.len() >= 16 + 32 && (data.len() - 16).is_multiple_of(16);
     let mut mk = [0u8; 16];
     let mut buf;
     if data.len() >= 16 {
@@ -217,7 +217,7 @@ mod tests {
         let mut rng = SeededRng::new(1);
         let mut wire = encrypt_server_message(&k, &plain, &mut rng);
         let pad = wire.len() - 24 - plain.len();
-        assert!((12..=1024).contains(&pad) && (wire.len() - 24) % 16 == 0);
+        assert!((12..=1024).contains(&pad) && (wire.len() - 24).is_multiple_of(16));
         let got = grammers_crypto::decrypt_data_v2(&mut wire, &gk).unwrap();
         assert_eq!(&got[..plain.len()], &plain[..]);
     }
@@ -225,7 +225,7 @@ mod tests {
     #[test]
     fn every_tampering_gets_the_same_rejection() {
         let k = key();
-        let mut plain = vec![0u8; 32];
+        let mut plain = [0u8; 32];
         plain[28..32].copy_from_slice(&0u32.to_le_bytes());
         let gk = grammers_crypto::AuthKey::from_bytes(*k.bytes());
         let mut buf = grammers_crypto::DequeBuffer::with_capacity(plain.len(), 0);

@@ -389,7 +389,7 @@ mod tests {
     fn msg_id_rules_give_the_spec_codes() {
         let mut s = session();
         assert_eq!(codes(&run(&mut s, header(mid(0, 1) | 1, 1), &request(1))), vec![18]);
-        assert_eq!(codes(&run(&mut s, header((T << 32) as i64, 1), &request(1))), vec![18]);
+        assert_eq!(codes(&run(&mut s, header(T << 32, 1), &request(1))), vec![18]);
         assert_eq!(codes(&run(&mut s, header(mid(-301, 1), 1), &request(1))), vec![16]);
         assert_eq!(codes(&run(&mut s, header(mid(31, 1), 1), &request(1))), vec![17]);
         // within the window: accepted

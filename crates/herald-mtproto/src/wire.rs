@@ -191,7 +191,7 @@ pub fn parse_container(after_id: &[u8]) -> Result<Vec<InnerMessage>, WireError> 
         let msg_id = r.i64()?;
         let seq_no = r.i32()?;
         let len = r.u32()? as usize;
-        if len % 4 != 0 {
+        if !len.is_multiple_of(4) {
             return Err(WireError::Malformed);
         }
         let body = r.take(len)?.to_vec();
