@@ -1,0 +1,194 @@
+//! Domain services over the SQLite store, with a clock the tests control.
+
+use herald_domain::accounts::AccountService;
+use herald_domain::auth::{AuthConfig, AuthService, SignIn, CODES_PER_HOUR, CODE_MAX_ATTEMPTS, CODE_TTL_SECS};
+use herald_domain::bus::{Event, EventBus, InProcessBus};
+use herald_domain::clock::Clock;
+use herald_domain::error::{AccountError, AuthError, DomainError, MessageError};
+use herald_domain::messages::{MessageService, SendRequest};
+use herald_domain::model::*;
+use herald_domain::store::AuthKeyStore;
+use herald_store_sqlite::SqliteStore;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+struct FakeClock(AtomicI64);
+impl Clock for FakeClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+impl FakeClock {
+    fn advance(&self, secs: i64) {
+        self.0.fetch_add(secs * 1000, Ordering::SeqCst);
+    }
+}
+
+struct World {
+    store: Arc<SqliteStore>,
+    clock: Arc<FakeClock>,
+    bus: Arc<InProcessBus>,
+    auth: AuthService,
+    accounts: AccountService,
+    messages: Arc<MessageService>,
+}
+
+fn world() -> World {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!("herald-svc-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.join("h.db")).unwrap());
+    let clock = Arc::new(FakeClock(AtomicI64::new(1_800_000_000_000)));
+    let bus = Arc::new(InProcessBus::new());
+    let messages = Arc::new(MessageService::new(store.clone(), bus.clone(), clock.clone()));
+    let accounts = AccountService::new(store.clone(), store.clone(), [9; 32]);
+    let auth = AuthService::new(store.clone(), store.clone(), store.clone(), messages.clone(), bus.clone(), clock.clone(), AuthConfig {
+        dc_id: 1,
+        test_phones: true,
+    });
+    World { store, clock, bus, auth, accounts, messages }
+}
+
+async fn key(w: &World, id: i64) {
+    w.store.insert_key(AuthKeyRecord { id, key: vec![0; 256], created_at: 0, expires_at: None, user_id: None, client: None }).await.unwrap();
+}
+
+async fn sign_up(w: &World, key_id: i64, phone: &str, name: &str) -> User {
+    key(w, key_id).await;
+    let code = herald_domain::auth::test_phone_code(phone).unwrap();
+    let sent = w.auth.send_code(phone).await.unwrap();
+    assert_eq!(w.auth.sign_in(key_id, phone, &sent.hash, &code).await.unwrap(), SignIn::SignUpRequired);
+    w.auth.sign_up(key_id, phone, &sent.hash, name, "").await.unwrap()
+}
+
+fn auth_err(e: DomainError) -> AuthError {
+    match e {
+        DomainError::Auth(a) => a,
+        other => panic!("expected an auth error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn sign_up_then_sign_in_binds_keys_and_ids_carry_the_dc() {
+    let w = world();
+    let alice = sign_up(&w, 1, "9996611111", "Alice").await;
+    assert_eq!(alice.id.home_dc(), Some(1));
+    assert_eq!(w.store.get_key(1).await.unwrap().unwrap().user_id, Some(alice.id));
+    key(&w, 2).await;
+    let sent = w.auth.send_code("+999 661 1111").await.unwrap();
+    assert_eq!(w.auth.sign_in(2, "9996611111", &sent.hash, "11111").await.unwrap(), SignIn::Authorized(alice.clone()));
+    // a second sign-up for the same number is refused
+    let sent = w.auth.send_code("9996611111").await.unwrap();
+    assert_eq!(auth_err(w.auth.sign_up(2, "9996611111", &sent.hash, "X", "").await.unwrap_err()), AuthError::PhoneCodeInvalid);
+    w.auth.log_out(2, alice.id).await.unwrap();
+    assert_eq!(w.store.get_key(2).await.unwrap().unwrap().user_id, None);
+}
+
+#[tokio::test]
+async fn codes_expire_burn_after_wrong_tries_and_are_rate_limited() {
+    let w = world();
+    key(&w, 1).await;
+    let sent = w.auth.send_code("9996622222").await.unwrap();
+    assert_eq!(auth_err(w.auth.sign_in(1, "9996622222", &sent.hash, "12345").await.unwrap_err()), AuthError::PhoneCodeInvalid);
+    assert_eq!(auth_err(w.auth.sign_in(1, "9996622222", "nope", "22222").await.unwrap_err()), AuthError::PhoneCodeExpired);
+    assert_eq!(auth_err(w.auth.sign_in(1, "9996622222", "", "22222").await.unwrap_err()), AuthError::PhoneCodeHashEmpty);
+    assert_eq!(auth_err(w.auth.sign_in(1, "9996622222", &sent.hash, "").await.unwrap_err()), AuthError::PhoneCodeEmpty);
+    for _ in 1..CODE_MAX_ATTEMPTS {
+        let _ = w.auth.sign_in(1, "9996622222", &sent.hash, "00000").await;
+    }
+    // burnt: even the right code is refused now
+    assert_eq!(auth_err(w.auth.sign_in(1, "9996622222", &sent.hash, "22222").await.unwrap_err()), AuthError::PhoneCodeExpired);
+    // expiry
+    let sent = w.auth.send_code("9996622222").await.unwrap();
+    w.clock.advance(CODE_TTL_SECS + 1);
+    assert_eq!(auth_err(w.auth.sign_in(1, "9996622222", &sent.hash, "22222").await.unwrap_err()), AuthError::PhoneCodeExpired);
+    // resend keeps the hash and renews the code; cancel kills it
+    let sent = w.auth.send_code("9996622222").await.unwrap();
+    let again = w.auth.resend_code("9996622222", &sent.hash).await.unwrap();
+    assert_eq!(again.hash, sent.hash);
+    w.auth.cancel_code("9996622222", &sent.hash).await.unwrap();
+    assert_eq!(auth_err(w.auth.sign_in(1, "9996622222", &sent.hash, "22222").await.unwrap_err()), AuthError::PhoneCodeExpired);
+    // the hourly limit counts every code issued (3 so far)
+    for _ in 3..CODES_PER_HOUR {
+        w.auth.send_code("9996622222").await.unwrap();
+    }
+    match auth_err(w.auth.send_code("9996622222").await.unwrap_err()) {
+        AuthError::FloodWait(s) => assert!(s > 0 && s <= 3600),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(auth_err(w.auth.send_code("12").await.unwrap_err()), AuthError::PhoneNumberInvalid);
+}
+
+#[tokio::test]
+async fn login_code_reaches_the_other_sessions_through_777000() {
+    let w = world();
+    let alice = sign_up(&w, 1, "9996633333", "Alice").await;
+    let mut rx = w.bus.subscribe(alice.id);
+    w.auth.send_code("9996633333").await.unwrap();
+    let Event::Updates { updates, .. } = rx.recv().await.unwrap() else { panic!() };
+    let UpdateKind::NewMessage(m) = &updates[0].kind else { panic!() };
+    assert_eq!((m.from, m.out), (SERVICE_USER_ID, false));
+    assert!(m.text.contains("33333"));
+}
+
+#[tokio::test]
+async fn usernames_and_access_hashes() {
+    let w = world();
+    let a = sign_up(&w, 1, "9996644441", "A").await;
+    let b = sign_up(&w, 2, "9996644442", "B").await;
+    let err = |e: DomainError| match e {
+        DomainError::Account(a) => a,
+        other => panic!("{other:?}"),
+    };
+    w.accounts.update_username(a.id, "Alice_1").await.unwrap();
+    assert_eq!(err(w.accounts.update_username(b.id, "alice_1").await.unwrap_err()), AccountError::UsernameOccupied);
+    assert_eq!(err(w.accounts.update_username(a.id, "Alice_1").await.unwrap_err()), AccountError::UsernameNotModified);
+    assert_eq!(err(w.accounts.update_username(b.id, "1bad").await.unwrap_err()), AccountError::UsernameInvalid);
+    assert!(!w.accounts.check_username(b.id, "ALICE_1").await.unwrap());
+    assert!(w.accounts.check_username(a.id, "alice_1").await.unwrap());
+    assert_eq!(w.accounts.resolve_username("@ALICE_1").await.unwrap().id, a.id);
+    // per-viewer hashes: right one works, a forged one and a hash meant for someone else do not
+    let h = w.accounts.access_hash(b.id, a.id);
+    assert_ne!(h, w.accounts.access_hash(a.id, b.id));
+    assert_eq!(w.accounts.check_access(b.id, a.id, h, AccountError::PeerIdInvalid).await.unwrap().id, a.id);
+    assert_eq!(err(w.accounts.check_access(b.id, a.id, h ^ 1, AccountError::PeerIdInvalid).await.unwrap_err()), AccountError::PeerIdInvalid);
+    // hash 0: only for peers already known (no dialog yet)
+    assert_eq!(err(w.accounts.check_access(b.id, a.id, 0, AccountError::UserIdInvalid).await.unwrap_err()), AccountError::UserIdInvalid);
+    w.messages
+        .send(SendRequest { from: a.id, to: b.id, origin_key: 1, random_id: 1, text: "hi".into(), entities: vec![], reply_to: None })
+        .await
+        .unwrap();
+    assert!(w.accounts.check_access(b.id, a.id, 0, AccountError::UserIdInvalid).await.is_ok());
+}
+
+#[tokio::test]
+async fn sends_validate_dedup_and_notify_both_sides() {
+    let w = world();
+    let a = sign_up(&w, 1, "9996655551", "A").await;
+    let b = sign_up(&w, 2, "9996655552", "B").await;
+    let mut a_rx = w.bus.subscribe(a.id);
+    let mut b_rx = w.bus.subscribe(b.id);
+    let req = |text: &str, random_id| SendRequest { from: a.id, to: b.id, origin_key: 1, random_id, text: text.into(), entities: vec![], reply_to: None };
+    let msg_err = |e: DomainError| match e {
+        DomainError::Message(m) => m,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(msg_err(w.messages.send(req("", 1)).await.unwrap_err()), MessageError::MessageEmpty);
+    assert_eq!(msg_err(w.messages.send(req(&"x".repeat(4097), 1)).await.unwrap_err()), MessageError::MessageTooLong);
+    assert!(w.messages.send(req(&"я".repeat(4096), 2)).await.is_ok());
+    let first = w.messages.send(req("hello", 3)).await.unwrap();
+    let again = w.messages.send(req("hello", 3)).await.unwrap();
+    assert!(again.duplicate && !first.duplicate);
+    assert_eq!(again.update, first.update);
+    // the sender's event names its key (that session got the RPC result); the peer's does not
+    let Event::Updates { origin, .. } = a_rx.recv().await.unwrap() else { panic!() };
+    assert_eq!(origin, Some(1));
+    let Event::Updates { origin, updates, .. } = b_rx.recv().await.unwrap() else { panic!() };
+    assert_eq!(origin, None);
+    assert_eq!(updates[0].pts, 1);
+    // the duplicate published nothing
+    let _ = b_rx.recv().await.unwrap();
+    assert!(b_rx.try_recv().is_err());
+    assert_eq!(w.messages.state(b.id).await.unwrap().pts, 2);
+}
