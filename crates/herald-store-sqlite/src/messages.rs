@@ -57,10 +57,14 @@ fn get_message(conn: &Connection, owner: UserId, id: i32) -> StoreResult<Option<
         .map_err(backend)
 }
 
+/// A box's pts before its first update. Not 0: Telethon treats a saved pts of 0 as "no
+/// state" and would skip catching up (client-compat pitfall found by the acceptance suite).
+pub const INITIAL_PTS: i32 = 1;
+
 fn ensure_box(conn: &Connection, owner: UserId) -> StoreResult<()> {
-    conn.prepare_cached("INSERT OR IGNORE INTO boxes (owner, pts, next_msg_id) VALUES (?1, 0, 1)")
+    conn.prepare_cached("INSERT OR IGNORE INTO boxes (owner, pts, next_msg_id) VALUES (?1, ?2, 1)")
         .map_err(backend)?
-        .execute([owner.0])
+        .execute(params![owner.0, INITIAL_PTS])
         .map_err(backend)?;
     Ok(())
 }
@@ -211,7 +215,9 @@ fn history(conn: &Connection, owner: UserId, peer: Peer, q: HistoryQuery) -> Sto
     let upper = |x: i32| if x > 0 { x } else { i32::MAX };
     let max_bound = upper(q.max_id);
     let min_bound = q.min_id.max(0);
-    let date_bound = upper(q.offset_date);
+    // offset_id has priority: offset_date only positions the start when no id is given
+    // (clients page with both, and many messages can share one second).
+    let date_bound = if q.offset_id > 0 { i32::MAX } else { upper(q.offset_date) };
     let offset_id = upper(q.offset_id);
     let mut out = Vec::new();
     // Newer than offset_id, when add_offset reaches back (negative): the closest ones.
@@ -396,7 +402,7 @@ fn box_pts(conn: &Connection, owner: UserId) -> StoreResult<i32> {
         .query_row("SELECT pts FROM boxes WHERE owner = ?1", [owner.0], |r| r.get(0))
         .optional()
         .map_err(backend)?
-        .unwrap_or(0))
+        .unwrap_or(INITIAL_PTS))
 }
 
 #[async_trait]
@@ -534,6 +540,7 @@ impl MessageStore for SqliteStore {
 
 #[cfg(test)]
 mod tests {
+    use super::INITIAL_PTS;
     use crate::test_support::temp_store;
     use herald_domain::model::*;
     use herald_domain::store::*;
@@ -557,20 +564,22 @@ mod tests {
         let s = temp_store();
         let a = s.append(msg(1, 2, "hi", 10)).await.unwrap();
         let (sa, rb) = (a.sender.unwrap(), a.recipient.unwrap());
-        assert_eq!((sa.pts, rb.pts), (1, 1));
+        assert_eq!((sa.pts, rb.pts), (2, 2));
         let b = s.append(msg(2, 1, "yo", 11)).await.unwrap();
-        assert_eq!((b.sender.unwrap().pts, b.recipient.unwrap().pts), (2, 2));
+        assert_eq!((b.sender.unwrap().pts, b.recipient.unwrap().pts), (3, 3));
         let again = s.append(msg(1, 2, "hi", 10)).await.unwrap();
         assert!(again.duplicate);
         assert_eq!(again.sender.unwrap(), sa);
-        assert_eq!(s.state(UserId(1)).await.unwrap().pts, 2);
-        let d = s.difference(UserId(2), 0, 100).await.unwrap();
-        assert_eq!(d.pts, 2);
-        assert_eq!(d.updates.iter().map(|u| u.pts).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(s.state(UserId(1)).await.unwrap().pts, 3);
+        let d = s.difference(UserId(2), INITIAL_PTS, 100).await.unwrap();
+        assert_eq!(d.pts, 3);
+        assert_eq!(d.updates.iter().map(|u| u.pts).collect::<Vec<_>>(), vec![2, 3]);
         assert!(!d.more);
-        let d = s.difference(UserId(2), 0, 1).await.unwrap();
+        let d = s.difference(UserId(2), INITIAL_PTS, 1).await.unwrap();
         assert!(d.more);
-        assert_eq!(d.pts, 1);
+        assert_eq!(d.pts, 2);
+        // a new box never reports pts 0
+        assert_eq!(s.state(UserId(99)).await.unwrap().pts, INITIAL_PTS);
     }
 
     #[tokio::test]
@@ -588,6 +597,14 @@ mod tests {
         assert_eq!(ids(s.history(UserId(1), peer, q(8, 2, 3, 0, 0)).await.unwrap().0), vec![5, 4, 3]);
         assert_eq!(ids(s.history(UserId(1), peer, q(5, -2, 4, 0, 0)).await.unwrap().0), vec![6, 5, 4, 3]);
         assert_eq!(ids(s.history(UserId(1), peer, q(0, 0, 100, 7, 3)).await.unwrap().0), vec![6, 5, 4]);
+        // paging as Telethon does, with offset_date = the last message's date: ids decide
+        let mut same_second = q(8, 0, 3, 0, 0);
+        same_second.offset_date = 1001;
+        assert_eq!(ids(s.history(UserId(1), peer, same_second).await.unwrap().0), vec![7, 6, 5]);
+        // without an offset_id, offset_date alone positions the start (dates are 1000 + i)
+        let mut by_date = q(0, 0, 2, 0, 0);
+        by_date.offset_date = 1005;
+        assert_eq!(ids(s.history(UserId(1), peer, by_date).await.unwrap().0), vec![4, 3]);
     }
 
     #[tokio::test]
@@ -609,7 +626,7 @@ mod tests {
         assert_eq!(ch.iter().map(|(u, up)| (u.0, up.pts_count)).collect::<Vec<_>>(), vec![(1, 1), (2, 1)]);
         assert!(s.messages_by_ids(UserId(2), &[1]).await.unwrap().is_empty());
         let st = s.state(UserId(2)).await.unwrap();
-        // pts: 2 new messages + read + edit + delete
-        assert_eq!(st.pts, 5);
+        // pts: initial + 2 new messages + read + edit + delete
+        assert_eq!(st.pts, INITIAL_PTS + 5);
     }
 }

@@ -186,9 +186,9 @@ async fn sends_validate_dedup_and_notify_both_sides() {
     assert_eq!(origin, Some(1));
     let Event::Updates { origin, updates, .. } = b_rx.recv().await.unwrap() else { panic!() };
     assert_eq!(origin, None);
-    assert_eq!(updates[0].pts, 1);
+    assert_eq!(updates[0].pts, 2);
     // the duplicate published nothing
     let _ = b_rx.recv().await.unwrap();
     assert!(b_rx.try_recv().is_err());
-    assert_eq!(w.messages.state(b.id).await.unwrap().pts, 2);
+    assert_eq!(w.messages.state(b.id).await.unwrap().pts, 3);
 }

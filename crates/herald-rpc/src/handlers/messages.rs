@@ -26,15 +26,15 @@ pub async fn send_message(s: Arc<Services>, ctx: CallCtx, r: functions::messages
         .send(SendRequest { from: me, to: to.id, origin_key: ctx.auth_key_id, random_id: r.random_id, text: r.message, entities, reply_to })
         .await?;
     let UpdateKind::NewMessage(m) = &sent.update.kind else { return Err(RpcError::internal()) };
-    Ok(enums::Updates::UpdateShortSentMessage(types::UpdateShortSentMessage {
-        out: true,
-        id: m.id,
-        pts: sent.update.pts,
-        pts_count: sent.update.pts_count,
+    // Full Updates (as Telegram answers): the client gets the message exactly as stored,
+    // reply header and entities included, matched to its request by random_id.
+    let (new_message, ids) = convert::update(&sent.update);
+    Ok(enums::Updates::Updates(types::Updates {
+        updates: vec![enums::Update::MessageId(types::UpdateMessageId { id: m.id, random_id: r.random_id }), new_message],
+        users: convert::users(&s, me, ids).await?,
+        chats: vec![],
         date: m.date,
-        media: None,
-        entities: (!m.entities.is_empty()).then(|| convert::entities_out(&m.entities)),
-        ttl_period: None,
+        seq: 0,
     }))
 }
 

@@ -1,0 +1,150 @@
+"""Sign-up, sign-in, codes and logout through Telethon's own auth methods."""
+
+import pytest
+from telethon import errors, events, functions, types
+from telethon.sessions import StringSession
+
+from harness import (
+    EventCollector,
+    async_test,
+    code_for,
+    connect,
+    expect_rpc_error,
+    login,
+    make_user,
+    random_phone,
+    wrong_code_for,
+)
+
+SERVICE_USER_ID = 777000
+
+
+@async_test
+async def test_sign_up_new_number(server):
+    client = await connect(server)
+    phone = random_phone()
+
+    sent = await client.send_code_request(phone)
+    assert isinstance(sent, types.auth.SentCode)
+    assert sent.phone_code_hash
+    assert client._phone_code_hash[phone] == sent.phone_code_hash
+
+    with pytest.raises(errors.PhoneNumberUnoccupiedError):
+        await client.sign_in(phone, code_for(phone))
+
+    result = await client(functions.auth.SignUpRequest(
+        phone_number=phone,
+        phone_code_hash=sent.phone_code_hash,
+        first_name="Alice",
+        last_name="Liddell",
+    ))
+    assert isinstance(result, types.auth.Authorization)
+    user = result.user
+    assert user.is_self and not user.bot
+    assert (user.first_name, user.last_name, user.phone) == ("Alice", "Liddell", phone)
+    await client._on_login(user)
+
+    me = await client.get_me()
+    assert me.id == user.id and me.phone == phone
+    assert await client.is_user_authorized()
+
+
+@async_test
+async def test_sign_in_known_number_from_second_client(server):
+    first, phone = await make_user(server, "Alice")
+    first_me = await first.get_me()
+    second = await connect(server)
+
+    await second.send_code_request(phone)
+    me = await second.sign_in(phone, code_for(phone))
+
+    assert isinstance(me, types.User)
+    assert me.id == first_me.id and me.phone == phone and me.first_name == "Alice"
+    assert (await second.get_me()).id == first_me.id
+    assert (await first.get_me()).id == first_me.id  # the first session is still valid
+
+
+@async_test
+async def test_wrong_code_is_rejected_then_right_code_works(server):
+    first, phone = await make_user(server, "Alice")
+    second = await connect(server)
+    await second.send_code_request(phone)
+
+    with pytest.raises(errors.PhoneCodeInvalidError):
+        await second.sign_in(phone, wrong_code_for(phone))
+    assert await second.get_me() is None
+
+    me = await second.sign_in(phone, code_for(phone))
+    assert me.id == (await first.get_me()).id
+
+
+@async_test
+async def test_resend_code(server):
+    first, phone = await make_user(server, "Alice")
+    second = await connect(server)
+    sent = await second.send_code_request(phone)
+
+    resent = await second(functions.auth.ResendCodeRequest(phone, sent.phone_code_hash))
+    assert isinstance(resent, types.auth.SentCode) and resent.phone_code_hash
+
+    # Telethon's own second send_code_request goes through auth.resendCode too.
+    second._phone_code_hash[phone] = resent.phone_code_hash
+    again = await second.send_code_request(phone)
+    assert isinstance(again, types.auth.SentCode) and again.phone_code_hash
+    assert second._phone_code_hash[phone] == again.phone_code_hash
+
+    me = await second.sign_in(phone, code_for(phone))
+    assert me.id == (await first.get_me()).id
+
+
+@async_test
+async def test_cancelled_code_cannot_be_used(server):
+    _, phone = await make_user(server, "Alice")
+    second = await connect(server)
+    sent = await second.send_code_request(phone)
+
+    assert await second(functions.auth.CancelCodeRequest(phone, sent.phone_code_hash)) is True
+
+    with expect_rpc_error({"PHONE_CODE_EXPIRED"}, code=400):
+        await second(functions.auth.SignInRequest(phone, sent.phone_code_hash, code_for(phone)))
+    assert await second.get_me() is None
+
+
+@async_test
+async def test_log_out_unauthorizes_the_key(server):
+    client, phone = await make_user(server, "Alice")
+    user_id = (await client.get_me()).id
+    saved = client.session.save()
+    assert saved
+
+    assert await client.log_out() is True
+
+    again = await connect(server, StringSession(saved))
+    assert await again.get_me() is None
+    assert await again.is_user_authorized() is False
+    with expect_rpc_error({"AUTH_KEY_UNREGISTERED"}, code=401):
+        await again(functions.users.GetUsersRequest([types.InputUserSelf()]))
+
+    # The same (now unauthorized) key can log in again.
+    me = await login(again, phone)
+    assert me.id == user_id
+
+
+@async_test
+async def test_login_code_is_delivered_to_other_sessions(server):
+    first, phone = await make_user(server, "Alice")
+    service = EventCollector(first, events.NewMessage(incoming=True))
+
+    second = await connect(server)
+    await second.send_code_request(phone)
+
+    code = code_for(phone)
+    event = await service.next(
+        lambda e: e.sender_id == SERVICE_USER_ID,
+        what=f"login code message from {SERVICE_USER_ID}")
+    assert code in event.raw_text, event.raw_text
+    assert event.chat_id == SERVICE_USER_ID and not event.out
+    assert event.is_private
+
+    me = await second.sign_in(phone, code)
+    assert me.id == (await first.get_me()).id
