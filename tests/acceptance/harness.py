@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Optional
 
 import pytest
-from telethon import TelegramClient, errors, functions, types
+from telethon import TelegramClient, errors, events, functions, types
 from telethon.crypto import rsa as telethon_rsa
 from telethon.network import mtprotosender as _mtprotosender
 from telethon.network import (
@@ -620,3 +620,27 @@ async def send_and_receive(client: TelegramClient, peer, text: str, inbox: Event
     event = await inbox.next(lambda e: e.message.message == sent.message,
                              what=f"delivery of {sent.message[:40]!r}")
     return sent, event.message
+
+
+async def offline_receiver(server: HeraldServer, bob_session=None) -> tuple[Account, Account, types.InputPeerUser]:
+    """alice, and bob who has received and read one message from her, then disconnected.
+
+    Returns (alice, bob, to_bob). Bob's account pts is non-zero when he leaves:
+    Telethon treats a stored pts of 0 as "no state" and would not catch up.
+    """
+    alice = await make_account(server, "Alice")
+    bob = await make_account(server, "Bob", session=bob_session)
+    to_bob = await peer_of(alice, bob)
+    inbox = EventCollector(bob.client, events.NewMessage(incoming=True))
+    _, got = await send_and_receive(alice.client, to_bob, "before going offline", inbox)
+    await bob.client.send_read_acknowledge(await got.get_input_chat(), max_id=got.id)
+    await bob.client.disconnect()
+    return alice, bob, to_bob
+
+
+async def send_many(client: TelegramClient, peer, prefix: str, count: int) -> list[str]:
+    """``count`` raw sends, each awaited (acknowledged) before the next; returns the texts."""
+    texts = [f"{prefix} {i:03d}" for i in range(count)]
+    for text in texts:
+        await send_raw(client, peer, text)
+    return texts

@@ -4,6 +4,8 @@ Telethon only catches up from a stored update state. A StringSession stores the
 auth key and address but not the state (pts/date), so the event-based test uses
 a SQLite session file, which persists both; the StringSession test checks what
 such a client can see: the key still works and history holds everything.
+(Telethon treats a stored pts of 0 as "no state"; the server therefore never
+reports pts 0, which test_brand_new_account_catches_up checks.)
 """
 
 import asyncio
@@ -18,34 +20,13 @@ from harness import (
     connect,
     make_account,
     new_client,
+    offline_receiver,
     peer_of,
     send_and_receive,
-    send_raw,
+    send_many,
 )
 
 MISSED = 500
-
-
-async def sender_and_offline_receiver(server, bob_session=None):
-    """alice and bob know each other, bob has read everything and is disconnected.
-
-    Returns (alice, bob, to_bob).
-    """
-    alice = await make_account(server, "Alice")
-    bob = await make_account(server, "Bob", session=bob_session)
-    to_bob = await peer_of(alice, bob)
-    inbox = EventCollector(bob.client, events.NewMessage(incoming=True))
-    _, got = await send_and_receive(alice.client, to_bob, "before going offline", inbox)
-    await bob.client.send_read_acknowledge(await got.get_input_chat(), max_id=got.id)
-    await bob.client.disconnect()
-    return alice, bob, to_bob
-
-
-async def send_many(alice, to_bob, count):
-    texts = [f"missed {i:03d}" for i in range(count)]
-    for text in texts:
-        await send_raw(alice.client, to_bob, text)
-    return texts
 
 
 async def assert_full_history(client, peer, texts):
@@ -60,8 +41,8 @@ async def assert_full_history(client, peer, texts):
 @async_test(timeout=240)
 async def test_reconnect_delivers_every_missed_message_once(server, tmp_path):
     session_file = str(tmp_path / "bob")
-    alice, bob, to_bob = await sender_and_offline_receiver(server, session_file)
-    texts = await send_many(alice, to_bob, MISSED)
+    alice, bob, to_bob = await offline_receiver(server, session_file)
+    texts = await send_many(alice.client, to_bob, "missed", MISSED)
 
     bob2 = new_client(server, session_file, catch_up=True)
     inbox = EventCollector(bob2, events.NewMessage(incoming=True))
@@ -87,9 +68,9 @@ async def test_reconnect_delivers_every_missed_message_once(server, tmp_path):
 
 @async_test(timeout=240)
 async def test_string_session_reconnect_sees_missed_history(server):
-    alice, bob, to_bob = await sender_and_offline_receiver(server)
+    alice, bob, to_bob = await offline_receiver(server)
     saved = bob.client.session.save()
-    texts = await send_many(alice, to_bob, MISSED)
+    texts = await send_many(alice.client, to_bob, "missed", MISSED)
 
     bob2 = await connect(server, StringSession(saved))
     me = await bob2.get_me()
@@ -104,3 +85,26 @@ async def test_string_session_reconnect_sees_missed_history(server):
     # Live delivery resumes on the reconnected session.
     inbox = EventCollector(bob2, events.NewMessage(incoming=True))
     await send_and_receive(alice.client, to_bob, "welcome back", inbox)
+
+
+@async_test(timeout=120)
+async def test_brand_new_account_catches_up(server, tmp_path):
+    """An account that goes offline before its first update still catches up.
+
+    Regression: with a box starting at pts 0, Telethon saved "no state" and
+    silently skipped everything sent while it was away.
+    """
+    session_file = str(tmp_path / "newbie")
+    alice = await make_account(server, "Alice")
+    bob = await make_account(server, "Bob", session=session_file)
+    to_bob = await peer_of(alice, bob)
+    await bob.client.disconnect()  # saves bob's (initial) update state
+
+    texts = await send_many(alice.client, to_bob, "first ever", 3)
+    bob2 = new_client(server, session_file, catch_up=True)
+    inbox = EventCollector(bob2, events.NewMessage(incoming=True))
+    await bob2.connect()
+    await bob2.catch_up()
+    received = await inbox.take(3, timeout=30, what="messages sent before bob's first update")
+    assert sorted(e.message.message for e in received) == texts
+

@@ -14,12 +14,11 @@ from harness import (
     EventCollector,
     async_test,
     connect,
-    make_account,
     make_chat,
     new_client,
-    peer_of,
+    offline_receiver,
     send_and_receive,
-    send_raw,
+    send_many,
 )
 
 STOPS = [
@@ -44,9 +43,7 @@ def assert_stopped_as_asked(code, kill9):
 @async_test(timeout=150)
 async def test_acknowledged_messages_survive_restart(fresh_server, kill9):
     chat = await make_chat(fresh_server)
-    texts = [f"durable {i}" for i in range(20)]
-    for text in texts:  # each awaited result is the server's acknowledgement
-        await send_raw(chat.alice.client, chat.to_bob, text)
+    texts = await send_many(chat.alice.client, chat.to_bob, "durable", 20)
     saved = {side.me.id: side.client.session.save() for side in (chat.alice, chat.bob)}
     pubkey = fresh_server.pubkey
     await asyncio.gather(chat.alice.client.disconnect(), chat.bob.client.disconnect())
@@ -77,14 +74,8 @@ async def test_acknowledged_messages_survive_restart(fresh_server, kill9):
 @async_test(timeout=150)
 async def test_missed_updates_survive_restart(fresh_server, kill9, tmp_path):
     session_file = str(tmp_path / "bob")
-    alice = await make_account(fresh_server, "Alice")
-    bob = await make_account(fresh_server, "Bob", session=session_file)
-    to_bob = await peer_of(alice, bob)
-    await bob.client.disconnect()  # saves bob's update state to the session file
-
-    texts = [f"while offline {i}" for i in range(10)]
-    for text in texts:
-        await send_raw(alice.client, to_bob, text)
+    alice, _, to_bob = await offline_receiver(fresh_server, session_file)
+    texts = await send_many(alice.client, to_bob, "while offline", 10)
     await alice.client.disconnect()
     assert_stopped_as_asked(await restart(fresh_server, kill9), kill9)
 

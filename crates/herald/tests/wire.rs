@@ -331,3 +331,17 @@ async fn gzip_bomb_is_refused_and_container_flood_gets_429() {
     raw.assert_closed_without_reply().await;
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn ping_delay_disconnect_closes_when_no_ping_follows() {
+    let srv = server().await;
+    let (mut raw, mut cs) = session(&srv).await;
+    let body = functions::PingDelayDisconnect { ping_id: 77, disconnect_delay: 1 }.to_bytes();
+    let (id, msgs) = call(&mut raw, &mut cs, &body).await;
+    let pong = msgs.iter().find_map(|m| enums::Pong::from_bytes(m).ok()).expect("pong");
+    let enums::Pong::Pong(p) = pong;
+    assert_eq!((p.msg_id, p.ping_id), (id, 77));
+    // no further ping within the delay: the server closes the connection
+    raw.assert_closed_without_reply().await;
+    srv.stop().await;
+}

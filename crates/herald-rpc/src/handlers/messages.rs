@@ -58,14 +58,27 @@ pub async fn get_history(s: Arc<Services>, ctx: CallCtx, r: functions::messages:
 }
 
 /// Results in the requested order, `messageEmpty` for ids that do not exist.
+/// `inputMessageReplyTo(id)` asks for the message that `id` replies to.
 pub async fn get_messages(s: Arc<Services>, ctx: CallCtx, r: functions::messages::GetMessages) -> Result<enums::messages::Messages, RpcError> {
     let me = ctx.user()?;
-    let ids: Vec<i32> = r
+    let asked: Vec<i32> = r
         .id
         .iter()
         .map(|m| match m {
             enums::InputMessage::Id(i) => i.id,
+            enums::InputMessage::ReplyTo(t) => t.id,
             _ => 0,
+        })
+        .collect();
+    let replies: Vec<i32> = r.id.iter().zip(&asked).filter(|(m, _)| matches!(m, enums::InputMessage::ReplyTo(_))).map(|(_, id)| *id).collect();
+    let repliers = s.messages.messages_by_ids(me, &replies).await?;
+    let ids: Vec<i32> = r
+        .id
+        .iter()
+        .zip(&asked)
+        .map(|(m, id)| match m {
+            enums::InputMessage::ReplyTo(_) => repliers.iter().find(|x| x.id == *id).and_then(|x| x.reply_to).unwrap_or(0),
+            _ => *id,
         })
         .collect();
     let found = s.messages.messages_by_ids(me, &ids).await?;
