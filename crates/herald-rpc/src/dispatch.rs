@@ -35,6 +35,15 @@ struct Entry {
     call: Erased,
 }
 
+/// Who may call a method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Any key, logged in or not (help.*, the login flow).
+    Anyone,
+    /// Only a key bound to an account; others get 401 AUTH_KEY_UNREGISTERED.
+    LoggedIn,
+}
+
 pub struct Dispatcher {
     services: Arc<Services>,
     handlers: HashMap<u32, Entry>,
@@ -57,7 +66,8 @@ impl Dispatcher {
         &self.services
     }
 
-    fn add<R, F, Fut>(&mut self, needs_login: bool, f: F)
+    /// Registers a typed handler for its request's constructor id.
+    pub(crate) fn add<R, F, Fut>(&mut self, access: Access, f: F)
     where
         R: RemoteCall + Deserializable + Identifiable + Send + 'static,
         R::Return: Serializable,
@@ -74,29 +84,8 @@ impl Dispatcher {
             })
         });
         let name = grammers_tl_types::name_for_id(R::CONSTRUCTOR_ID);
+        let needs_login = access == Access::LoggedIn;
         assert!(self.handlers.insert(R::CONSTRUCTOR_ID, Entry { name, needs_login, call }).is_none(), "{name} registered twice");
-    }
-
-    /// Registers a method any key may call.
-    pub(crate) fn public<R, F, Fut>(&mut self, f: F)
-    where
-        R: RemoteCall + Deserializable + Identifiable + Send + 'static,
-        R::Return: Serializable,
-        F: Fn(Arc<Services>, CallCtx, R) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<R::Return, RpcError>> + Send + 'static,
-    {
-        self.add(false, f)
-    }
-
-    /// Registers a method that needs a logged-in key (401 AUTH_KEY_UNREGISTERED otherwise).
-    pub(crate) fn private<R, F, Fut>(&mut self, f: F)
-    where
-        R: RemoteCall + Deserializable + Identifiable + Send + 'static,
-        R::Return: Serializable,
-        F: Fn(Arc<Services>, CallCtx, R) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<R::Return, RpcError>> + Send + 'static,
-    {
-        self.add(true, f)
     }
 
     /// Runs one API request (the body of a content message) and returns its result object or

@@ -31,6 +31,11 @@ pub struct Running {
 }
 
 impl Running {
+    /// The store, for tests that check what was persisted.
+    pub fn store(&self) -> &SqliteStore {
+        &self.store
+    }
+
     /// Stops accepting, closes connections (bounded wait) and lets the store finish its
     /// pending commits.
     pub async fn stop(self) {

@@ -30,6 +30,7 @@ fn now_ms() -> i64 {
 /// A client speaking the intermediate transport.
 struct Raw {
     s: TcpStream,
+    padded: bool,
 }
 
 enum Got {
@@ -40,13 +41,19 @@ enum Got {
 
 impl Raw {
     async fn connect(addr: std::net::SocketAddr) -> Self {
+        Self::connect_with(addr, false).await
+    }
+    /// `padded`: the padded intermediate transport (`dddddddd`), 0–3 random bytes per frame.
+    async fn connect_with(addr: std::net::SocketAddr, padded: bool) -> Self {
         let mut s = TcpStream::connect(addr).await.unwrap();
-        s.write_all(&[0xee; 4]).await.unwrap();
-        Self { s }
+        s.write_all(&[if padded { 0xdd } else { 0xee }; 4]).await.unwrap();
+        Self { s, padded }
     }
     async fn send(&mut self, payload: &[u8]) {
-        let mut f = (payload.len() as u32).to_le_bytes().to_vec();
+        let pad = if self.padded { (payload.len() / 4) % 4 } else { 0 };
+        let mut f = ((payload.len() + pad) as u32).to_le_bytes().to_vec();
         f.extend_from_slice(payload);
+        f.extend(std::iter::repeat_n(0x5a, pad));
         self.s.write_all(&f).await.unwrap();
     }
     async fn recv(&mut self, wait_ms: u64) -> Got {
@@ -58,6 +65,9 @@ impl Raw {
         }
         let mut buf = vec![0u8; u32::from_le_bytes(len) as usize];
         self.s.read_exact(&mut buf).await.unwrap();
+        if self.padded {
+            buf.truncate(buf.len() - buf.len() % 4);
+        }
         Got::Frame(buf)
     }
     async fn frame(&mut self) -> Vec<u8> {
@@ -345,3 +355,39 @@ async fn ping_delay_disconnect_closes_when_no_ping_follows() {
     raw.assert_closed_without_reply().await;
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn padded_intermediate_carries_a_whole_session() {
+    let srv = server().await;
+    let mut raw = Raw::connect_with(srv.addr, true).await;
+    let key = handshake(&mut raw, &srv.rsa, true).await;
+    let mut cs = ClientSession::new(key, 3);
+    let (_, msgs) = call(&mut raw, &mut cs, &ping(1)).await;
+    let enums::BadMsgNotification::BadServerSalt(b) = enums::BadMsgNotification::from_bytes(&msgs[0]).unwrap() else { panic!() };
+    cs.salt = b.new_server_salt;
+    let (_, msgs) = call(&mut raw, &mut cs, &ping(2)).await;
+    assert!(msgs.iter().any(|m| enums::Pong::from_bytes(m).is_ok()));
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn init_connection_is_kept_per_auth_key() {
+    use herald_domain::store::AuthKeyStore;
+    let srv = server().await;
+    let (mut raw, mut cs) = session(&srv).await;
+    let mut init = 0xda9b0d0du32.to_le_bytes().to_vec();
+    init.extend_from_slice(&227i32.to_le_bytes());
+    init.extend_from_slice(&0xc1cd5ea9u32.to_le_bytes());
+    init.extend_from_slice(&0u32.to_le_bytes());
+    init.extend_from_slice(&4242i32.to_le_bytes());
+    for s in ["Pixel", "Android 15", "9.9", "de", "android", "de"] {
+        wire::write_bytes(&mut init, s.as_bytes());
+    }
+    init.extend_from_slice(&functions::help::GetNearestDc {}.to_bytes());
+    call(&mut raw, &mut cs, &init).await;
+    let rec = srv.store().get_key(cs.key.id()).await.unwrap().unwrap();
+    let info = rec.client.expect("initConnection data stored with the key");
+    assert_eq!((info.layer, info.api_id, info.device_model.as_str(), info.lang_code.as_str()), (227, 4242, "Pixel", "de"));
+    srv.stop().await;
+}
+
