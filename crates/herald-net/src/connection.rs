@@ -20,6 +20,8 @@ use tokio::time::{sleep_until, Duration, Instant};
 
 const TRANSPORT_AUTH_KEY_NOT_FOUND: i32 = -404;
 const TRANSPORT_FLOOD: i32 = -429;
+/// How long one write may wait for a client that does not read.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The authorization key this connection speaks with, and what calls may change about it.
 struct Keyed {
@@ -89,8 +91,13 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, m
             _ = sleep_until(wake) => break "timed out",
             _ = shutdown.changed() => break "server shutting down",
         };
-        if !c.out.is_empty() && wr.write_all(&c.out).await.is_err() {
-            break "write error";
+        // A client that stops reading must not pin this task: writes are bounded in time.
+        if !c.out.is_empty() {
+            match tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(&c.out)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => break "write error",
+                Err(_) => break "write timed out",
+            }
         }
         c.out.clear();
         if let Verdict::Close(code) = verdict {

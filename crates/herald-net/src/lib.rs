@@ -7,6 +7,7 @@
 //!
 //! Bounds (each with its overflow policy):
 //! - connections: at most `max_connections`; more are closed on accept;
+//! - a write that cannot complete within 30 s (a client that stopped reading) closes;
 //! - frames: at most `max_frame` bytes, checked before allocation; bigger closes;
 //! - a new connection must complete a frame within `init_timeout`, and any connection
 //!   that stays silent for `idle_timeout` is closed (slowloris);
