@@ -27,6 +27,8 @@ pub enum Step {
     Completed(Box<NewKey>),
     /// Send transport error -404; the handshake is dead for this connection.
     Fail,
+    /// The client asked for another DC (`p_q_inner_data_dc`): send transport error -444.
+    WrongDc,
 }
 
 #[derive(Debug)]
@@ -152,15 +154,14 @@ impl Handshake {
                 (d.pq, d.p, d.q, d.nonce, d.server_nonce, d.new_nonce, Some(d.dc), Some(d.expires_in))
             }
         };
-        let ok = inonce == nonce
-            && isnonce == server_nonce
-            && be_num(&pq)? == p * q
-            && be_num(&ip)? == p
-            && be_num(&iq)? == q
-            // Test DCs are numbered 10000 + id; either names this DC.
-            && dc.is_none_or(|d| d.abs() == self.dc_id || d.abs() == 10000 + self.dc_id);
+        let ok = inonce == nonce && isnonce == server_nonce && be_num(&pq)? == p * q && be_num(&ip)? == p && be_num(&iq)? == q;
         if !ok {
             return None;
+        }
+        // Test DCs are numbered 10000 + id, media DCs negative; any of them names this DC.
+        if dc.is_some_and(|d| d.abs() != self.dc_id && d.abs() != 10000 + self.dc_id) {
+            self.state = State::Failed;
+            return Some(Step::WrongDc);
         }
         let (a, g_a) = dh::new_secret(rng);
         let inner = types::ServerDhInnerData {
@@ -354,4 +355,19 @@ pub(crate) mod tests {
         let mut hs = Handshake::new(1);
         assert!(matches!(hs.handle(&[1, 2, 3], 0, rsa, &mut rng), Step::Fail));
     }
+    #[test]
+    fn naming_another_dc_gets_444_and_this_dc_works() {
+        let rsa = test_key();
+        let mut rng = SeededRng::new(21);
+        for (dc, ok) in [(2, true), (-2, true), (10002, true), (3, false)] {
+            let mut hs = Handshake::new(2);
+            let mut client = crate::testing::ClientHandshake::new(rsa, (100 + dc) as u64, false);
+            client.dc = Some(dc);
+            let Step::Reply(r) = hs.handle(&client.req_pq(), 0, rsa, &mut rng) else { panic!() };
+            let step = hs.handle(&client.req_dh(&r), 0, rsa, &mut rng);
+            assert_eq!(matches!(step, Step::Reply(_)), ok, "dc {dc}");
+            assert_eq!(matches!(step, Step::WrongDc), !ok, "dc {dc}");
+        }
+    }
 }
+

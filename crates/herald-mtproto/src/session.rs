@@ -3,7 +3,7 @@
 //! **Every decrypted client message passes [`Session::receive`]**, which enforces, in order
 //! (security.md §1.2): msg_id divisible by 4 with a non-empty fraction (18), the time window
 //! (16 too old / 17 too new), the server salt (`bad_server_salt`, 48), replay (duplicates are
-//! ignored; ids below a full window get 20), seq_no parity and ordering (32/33/34/35), and
+//! ignored, a repeated container id gets 19; ids below a full window get 20), seq_no parity and ordering (32/33/34/35), and
 //! container rules (64; over 1024 messages or 8192 acked ids is a flood). Service messages are
 //! answered here; API requests come out as [`Event::Request`]. Outgoing messages get
 //! strictly increasing odd msg_ids (≡1 mod 4 for responses, ≡3 for pushes) from [`Session::pack`].
@@ -145,6 +145,10 @@ impl Session {
             let b = types::BadServerSalt { bad_msg_id: msg_id, bad_msg_seqno: seq_no, error_code: 48, new_server_salt: salt };
             return out.replies.push(OutMessage::service(wire::boxed(&b)));
         }
+        let is_container = wire::constructor_id(body) == Some(wire::MSG_CONTAINER);
+        if is_container && self.seen.contains(&msg_id) {
+            return out.replies.push(bad_msg(msg_id, seq_no, 19));
+        }
         if !self.remember(msg_id, seq_no, out) {
             return;
         }
@@ -154,7 +158,7 @@ impl Session {
             let n = types::NewSessionCreated { first_msg_id: msg_id, unique_id: self.unique_id, server_salt: salt };
             out.replies.push(OutMessage { body: wire::boxed(&n), content_related: true, response: false });
         }
-        if wire::constructor_id(body) == Some(wire::MSG_CONTAINER) {
+        if is_container {
             if seq_no % 2 != 0 {
                 return out.replies.push(bad_msg(msg_id, seq_no, 35));
             }
@@ -448,6 +452,8 @@ mod tests {
         assert_eq!(codes(&run(&mut s, header(mid(0, 7), 4), &nested)), vec![64]);
         // odd seq_no on a container: 35
         assert_eq!(codes(&run(&mut s, header(mid(0, 8), 5), &c)), vec![35]);
+        // the first container's id again: 19
+        assert_eq!(codes(&run(&mut s, header(mid(0, 3), 2), &c)), vec![19]);
         // over 1024 messages: flood
         let mut many = wire::MSG_CONTAINER.to_le_bytes().to_vec();
         many.extend_from_slice(&2000u32.to_le_bytes());

@@ -12,6 +12,8 @@ use grammers_tl_types::{enums, functions, types, Cursor, Deserializable, Seriali
 
 pub struct ClientHandshake<'a> {
     rsa: &'a RsaKey,
+    /// When set, sends `p_q_inner_data_dc` naming this DC.
+    pub dc: Option<i32>,
     rng: SeededRng,
     rsa_pad: bool,
     nonce: [u8; 16],
@@ -30,7 +32,7 @@ impl<'a> ClientHandshake<'a> {
         let mut rng = SeededRng::new(seed);
         let nonce = bytes(&mut rng);
         let new_nonce = bytes(&mut rng);
-        Self { rsa, rng, rsa_pad, nonce, server_nonce: [0; 16], new_nonce, tmp: ([0; 32], [0; 32]), key: None }
+        Self { rsa, dc: None, rng, rsa_pad, nonce, server_nonce: [0; 16], new_nonce, tmp: ([0; 32], [0; 32]), key: None }
     }
 
     pub fn req_pq(&self) -> Vec<u8> {
@@ -43,14 +45,25 @@ impl<'a> ClientHandshake<'a> {
         self.server_nonce = res.server_nonce;
         let (p, q) = grammers_crypto::factorize(num(&res.pq));
         let (p, q) = (minimal_be(&p.to_be_bytes()).to_vec(), minimal_be(&q.to_be_bytes()).to_vec());
-        let inner = boxed(&types::PQInnerData {
-            pq: res.pq.clone(),
-            p: p.clone(),
-            q: q.clone(),
-            nonce: self.nonce,
-            server_nonce: self.server_nonce,
-            new_nonce: self.new_nonce,
-        });
+        let inner = match self.dc {
+            None => boxed(&types::PQInnerData {
+                pq: res.pq.clone(),
+                p: p.clone(),
+                q: q.clone(),
+                nonce: self.nonce,
+                server_nonce: self.server_nonce,
+                new_nonce: self.new_nonce,
+            }),
+            Some(dc) => boxed(&types::PQInnerDataDc {
+                pq: res.pq.clone(),
+                p: p.clone(),
+                q: q.clone(),
+                nonce: self.nonce,
+                server_nonce: self.server_nonce,
+                new_nonce: self.new_nonce,
+                dc,
+            }),
+        };
         let m = if self.rsa_pad { self.rsa_pad_block(&inner) } else { self.legacy_block(&inner) };
         functions::ReqDhParams {
             nonce: self.nonce,

@@ -20,6 +20,7 @@ use tokio::time::{sleep_until, Duration, Instant};
 
 const TRANSPORT_AUTH_KEY_NOT_FOUND: i32 = -404;
 const TRANSPORT_FLOOD: i32 = -429;
+const TRANSPORT_WRONG_DC: i32 = -444;
 /// How long one write may wait for a client that does not read.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -234,6 +235,10 @@ impl Conn {
                 };
                 let id = self.plain_msg_id();
                 self.send(&wire::build_plain(id, &reply));
+            }
+            Step::WrongDc => {
+                tracing::debug!(peer = %self.peer, "key exchange for another DC");
+                return Verdict::Close(Some(TRANSPORT_WRONG_DC));
             }
             // Sticky: every later plain message on this connection gets -404 too.
             Step::Fail => {

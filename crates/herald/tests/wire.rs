@@ -391,3 +391,16 @@ async fn init_connection_is_kept_per_auth_key() {
     srv.stop().await;
 }
 
+
+#[tokio::test]
+async fn key_exchange_for_another_dc_gets_444() {
+    let srv = server().await;
+    let mut raw = Raw::connect(srv.addr).await;
+    let mut c = ClientHandshake::new(&srv.rsa, 77, false);
+    c.dc = Some(5); // this server is DC 1
+    let r = raw.plain(&c.req_pq()).await;
+    raw.send(&wire::build_plain(now_ms() << 20, &c.req_dh(&r))).await;
+    assert_eq!(raw.frame().await, (-444i32).to_le_bytes());
+    raw.assert_closed_without_reply().await;
+    srv.stop().await;
+}
