@@ -369,5 +369,29 @@ pub(crate) mod tests {
             assert_eq!(matches!(step, Step::WrongDc), !ok, "dc {dc}");
         }
     }
+    #[test]
+    fn key_id_collision_gets_dh_gen_retry_and_checks_retry_id() {
+        let rsa = test_key();
+        for wrong in [false, true] {
+            let mut rng = SeededRng::new(31);
+            let mut hs = Handshake::new(1);
+            let mut client = crate::testing::ClientHandshake::new(rsa, 55, true);
+            let Step::Reply(r) = hs.handle(&client.req_pq(), 0, rsa, &mut rng) else { panic!() };
+            let Step::Reply(r) = hs.handle(&client.req_dh(&r), 0, rsa, &mut rng) else { panic!() };
+            let Step::Completed(first) = hs.handle(&client.set_dh(&r), 0, rsa, &mut rng) else { panic!() };
+            // the caller found the key id taken
+            let retry = hs.collision(&first.key);
+            let again = client.retry(&retry, wrong.then_some(0));
+            match hs.handle(&again, 0, rsa, &mut rng) {
+                Step::Completed(second) => {
+                    assert!(!wrong);
+                    assert_ne!(second.key.id(), first.key.id());
+                    assert_eq!(client.finish(&second.reply).bytes(), second.key.bytes());
+                }
+                Step::Fail => assert!(wrong, "a correct retry_id must be accepted"),
+                _ => panic!("unexpected step"),
+            }
+        }
+    }
 }
 

@@ -20,6 +20,8 @@ pub struct ClientHandshake<'a> {
     server_nonce: [u8; 16],
     new_nonce: [u8; 32],
     tmp: ([u8; 32], [u8; 32]),
+    g_a: [u8; 256],
+    retry_id: i64,
     key: Option<AuthKey>,
 }
 
@@ -32,7 +34,7 @@ impl<'a> ClientHandshake<'a> {
         let mut rng = SeededRng::new(seed);
         let nonce = bytes(&mut rng);
         let new_nonce = bytes(&mut rng);
-        Self { rsa, dc: None, rng, rsa_pad, nonce, server_nonce: [0; 16], new_nonce, tmp: ([0; 32], [0; 32]), key: None }
+        Self { rsa, dc: None, rng, rsa_pad, nonce, server_nonce: [0; 16], new_nonce, tmp: ([0; 32], [0; 32]), g_a: [0; 256], retry_id: 0, key: None }
     }
 
     pub fn req_pq(&self) -> Vec<u8> {
@@ -128,16 +130,33 @@ impl<'a> ClientHandshake<'a> {
         assert_eq!(sha1(&[&ans[20..20 + cur.pos()]]), ans[..20]);
         assert_eq!(sdh.dh_prime, dh::prime_bytes());
         assert!(dh::in_safe_range(&sdh.g_a));
+        self.g_a = [0u8; 256];
+        self.g_a[256 - sdh.g_a.len()..].copy_from_slice(&sdh.g_a);
+        self.client_dh()
+    }
+
+    /// A fresh `b`, the key it gives, and `set_client_DH_params` carrying `retry_id`.
+    fn client_dh(&mut self) -> Vec<u8> {
         let (b, g_b) = dh::new_secret(&mut self.rng);
-        let mut ga = [0u8; 256];
-        ga[256 - sdh.g_a.len()..].copy_from_slice(&sdh.g_a);
-        self.key = Some(AuthKey::from_bytes(dh::pow(&ga, &b)));
-        let inner = boxed(&types::ClientDhInnerData { nonce: self.nonce, server_nonce: self.server_nonce, retry_id: 0, g_b: g_b.to_vec() });
+        self.key = Some(AuthKey::from_bytes(dh::pow(&self.g_a, &b)));
+        let inner = boxed(&types::ClientDhInnerData { nonce: self.nonce, server_nonce: self.server_nonce, retry_id: self.retry_id, g_b: g_b.to_vec() });
         let mut data = sha1(&[&inner]).to_vec();
         data.extend_from_slice(&inner);
         data.resize(data.len().div_ceil(16) * 16, 0);
         grammers_crypto::aes::ige_encrypt(&mut data, &self.tmp.0, &self.tmp.1);
         functions::SetClientDhParams { nonce: self.nonce, server_nonce: self.server_nonce, encrypted_data: data }.to_bytes()
+    }
+
+    /// Checks `dh_gen_retry` and tries again with `retry_id` = the refused key's aux_hash
+    /// (or with `retry_id` forced to `wrong`, for negative tests).
+    pub fn retry(&mut self, dh_gen_retry: &[u8], wrong: Option<i64>) -> Vec<u8> {
+        let enums::SetClientDhParamsAnswer::DhGenRetry(r) = enums::SetClientDhParamsAnswer::from_bytes(dh_gen_retry).expect("dh_gen") else {
+            panic!("not dh_gen_retry")
+        };
+        let refused = self.key.clone().expect("set_dh first");
+        assert_eq!(r.new_nonce_hash2, refused.new_nonce_hash(&self.new_nonce, 2));
+        self.retry_id = wrong.unwrap_or(i64::from_le_bytes(refused.aux_hash()));
+        self.client_dh()
     }
 
     /// Checks `dh_gen_ok` and returns the key both sides now share.

@@ -16,6 +16,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 pub const MAX_WRAPPERS: usize = 8;
+/// Most constructors from a type cycle one request may contain. Decoding recurses once per
+/// nesting level, so this bounds the decoder's stack depth (see `recursive.rs`).
+pub const MAX_RECURSIVE_CONSTRUCTORS: usize = 64;
 /// Deepest `JSONValue` accepted in `initConnection.params`.
 pub const MAX_JSON_DEPTH: usize = 16;
 
@@ -111,6 +114,11 @@ impl Dispatcher {
             tracing::info!(method = name, id = format_args!("{id:08x}"), "method not implemented");
             return Outcome { method: name, result: Err(err) };
         };
+        // Before decoding: a request nested deeper than the stack allows must never reach
+        // the recursive decoder.
+        if recursive_constructors(body) > MAX_RECURSIVE_CONSTRUCTORS {
+            return Outcome { method: entry.name, result: Err(RpcError::fetch_error()) };
+        }
         if entry.needs_login && ctx.conn.user().is_none() {
             return Outcome { method: entry.name, result: Err(RpcError::unauthorized()) };
         }
@@ -148,6 +156,15 @@ impl Dispatcher {
         }
         Ok(Some(r.rest()))
     }
+}
+
+/// How many ids of constructors on a type cycle appear in `body`. TL is 4-byte aligned, so
+/// every constructor id sits at an aligned offset; other aligned words that happen to equal
+/// one only make the count an over-estimate.
+pub fn recursive_constructors(body: &[u8]) -> usize {
+    body.chunks_exact(4)
+        .filter(|w| crate::recursive::RECURSIVE_CONSTRUCTORS.binary_search(&u32::from_le_bytes([w[0], w[1], w[2], w[3]])).is_ok())
+        .count()
 }
 
 /// initConnection#c1cd5ea9 flags:# api_id:int device_model:string system_version:string
@@ -234,6 +251,24 @@ mod tests {
         lie.extend_from_slice(&wire::VECTOR.to_le_bytes());
         lie.extend_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(skip_json(&mut Reader::new(&lie), 0), Err(WireError::Malformed));
+    }
+
+    #[test]
+    fn recursive_constructors_are_counted() {
+        let list = crate::recursive::RECURSIVE_CONSTRUCTORS;
+        assert!(list.windows(2).all(|w| w[0] < w[1]), "sorted for binary search");
+        // inputPeerUserFromMessage#a87b0a1c peer:InputPeer msg_id:int user_id:long
+        assert!(list.binary_search(&0xa87b0a1c).is_ok());
+        let mut deep = 0x4423e6c5u32.to_le_bytes().to_vec();
+        for _ in 0..1000 {
+            deep.extend_from_slice(&0xa87b0a1cu32.to_le_bytes());
+        }
+        assert_eq!(recursive_constructors(&deep), 1000);
+        assert_eq!(recursive_constructors(&functions_get_config()), 0);
+    }
+
+    fn functions_get_config() -> Vec<u8> {
+        grammers_tl_types::functions::help::GetConfig {}.to_bytes()
     }
 
     #[test]

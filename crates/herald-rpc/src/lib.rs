@@ -14,6 +14,7 @@ pub mod dispatch;
 pub mod errors;
 mod handlers;
 pub mod push;
+mod recursive;
 
 use herald_domain::accounts::AccountService;
 use herald_domain::auth::AuthService;

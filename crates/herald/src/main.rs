@@ -35,7 +35,11 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Serve(o) => {
             let c = Config::load(&o)?;
-            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(c))
+            tokio::runtime::Builder::new_multi_thread()
+                // Headroom for TL decoding, whose depth the dispatcher bounds.
+                .thread_stack_size(8 << 20)
+                .enable_all()
+                .build()?.block_on(serve(c))
         }
     }
 }

@@ -19,7 +19,7 @@ async fn server() -> herald::Running {
     let n = SEED.fetch_add(1, Ordering::SeqCst);
     let dir = std::env::temp_dir().join(format!("herald-wire-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let c = Config { data_dir: dir, listen: "127.0.0.1:0".parse().unwrap(), init_timeout_secs: 1, ..Config::default() };
+    let c = Config { data_dir: dir, listen: "127.0.0.1:0".parse().unwrap(), init_timeout_secs: 1, test_phones: true, ..Config::default() };
     herald::start(&c).await.unwrap()
 }
 
@@ -402,5 +402,60 @@ async fn key_exchange_for_another_dc_gets_444() {
     raw.send(&wire::build_plain(now_ms() << 20, &c.req_dh(&r))).await;
     assert_eq!(raw.frame().await, (-444i32).to_le_bytes());
     raw.assert_closed_without_reply().await;
+    srv.stop().await;
+}
+
+/// Signs a fresh test number up on this session (test phones: 99966XYYYY, code XXXXX).
+async fn log_in(raw: &mut Raw, cs: &mut ClientSession) {
+    let phone = format!("999664{:04}", SEED.fetch_add(1, Ordering::SeqCst) % 10_000);
+    let send = functions::auth::SendCode {
+        phone_number: phone.clone(),
+        api_id: 1,
+        api_hash: "x".into(),
+        settings: enums::CodeSettings::Settings(grammers_tl_types::types::CodeSettings {
+            allow_flashcall: false,
+            current_number: false,
+            allow_app_hash: false,
+            allow_missed_call: false,
+            allow_firebase: false,
+            unknown_number: false,
+            logout_tokens: None,
+            token: None,
+            app_sandbox: None,
+        }),
+    };
+    let (id, msgs) = call(raw, cs, &send.to_bytes()).await;
+    let hash = msgs
+        .iter()
+        .find(|m| wire::constructor_id(m) == Some(wire::RPC_RESULT) && m[4..12] == id.to_le_bytes())
+        .map(|m| match enums::auth::SentCode::from_bytes(&m[12..]).expect("auth.sentCode") {
+            enums::auth::SentCode::Code(c) => c.phone_code_hash,
+            other => panic!("{other:?}"),
+        })
+        .unwrap();
+    let sign_in = functions::auth::SignIn { phone_number: phone.clone(), phone_code_hash: hash.clone(), phone_code: Some("44444".into()), email_verification: None };
+    call(raw, cs, &sign_in.to_bytes()).await;
+    let sign_up = functions::auth::SignUp { no_joined_notifications: false, phone_number: phone, phone_code_hash: hash, first_name: "Wire".into(), last_name: String::new() };
+    call(raw, cs, &sign_up.to_bytes()).await;
+    let get_self = functions::users::GetUsers { id: vec![enums::InputUser::UserSelf] }.to_bytes();
+    let (id, msgs) = call(raw, cs, &get_self).await;
+    assert!(msgs.iter().any(|m| m[4..12] == id.to_le_bytes() && wire::constructor_id(&m[12..]) == Some(wire::VECTOR)), "logged in");
+}
+
+#[tokio::test]
+async fn deeply_nested_request_is_refused_without_crashing() {
+    let srv = server().await;
+    let (mut raw, mut cs) = session(&srv).await;
+    log_in(&mut raw, &mut cs).await;
+    // messages.getHistory whose peer is inputPeerUserFromMessage nested 200 000 times,
+    // gzipped to fit in a frame: decoded naively it overflows the stack and aborts.
+    let mut deep = 0x4423e6c5u32.to_le_bytes().to_vec();
+    for _ in 0..200_000 {
+        deep.extend_from_slice(&0xa87b0a1cu32.to_le_bytes());
+    }
+    let (id, msgs) = call(&mut raw, &mut cs, &wire::gzip_if_smaller(deep)).await;
+    assert_eq!(rpc_error_of(&msgs, id), (400, "INPUT_FETCH_ERROR".into()));
+    let (_, msgs) = call(&mut raw, &mut cs, &ping(1)).await;
+    assert!(msgs.iter().any(|m| enums::Pong::from_bytes(m).is_ok()));
     srv.stop().await;
 }
