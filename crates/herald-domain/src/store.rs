@@ -38,8 +38,15 @@ pub trait LoginCodeStore: Send + Sync {
     async fn get_code(&self, phone: &str, hash: &str) -> StoreResult<Option<LoginCode>>;
     async fn update_code(&self, code: &LoginCode) -> StoreResult<()>;
     async fn delete_code(&self, phone: &str, hash: &str) -> StoreResult<()>;
-    /// How many codes were issued for the phone since `since` (for flood control).
+    /// Atomically spends one attempt on a live code (not expired, fewer than `max_attempts`
+    /// tries so far) and returns it; None when no attempt is left. Concurrent callers can
+    /// never spend more than `max_attempts` in total.
+    async fn take_attempt(&self, phone: &str, hash: &str, now: i64, max_attempts: i32) -> StoreResult<Option<LoginCode>>;
+    /// Issue times of the phone's codes since `since` (for flood control).
     async fn codes_since(&self, phone: &str, since: i64) -> StoreResult<Vec<i64>>;
+    async fn record_failure(&self, phone: &str, at: i64) -> StoreResult<()>;
+    /// Times of wrong codes entered for the phone since `since`.
+    async fn failures_since(&self, phone: &str, since: i64) -> StoreResult<Vec<i64>>;
 }
 
 /// A message to append, already validated by the service.

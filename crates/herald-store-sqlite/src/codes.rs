@@ -2,7 +2,21 @@ use crate::{backend, SqliteStore};
 use async_trait::async_trait;
 use herald_domain::model::LoginCode;
 use herald_domain::store::{LoginCodeStore, StoreResult};
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, OptionalExtension, Row};
+
+const CODE_COLUMNS: &str = "phone, hash, code, created_at, expires_at, attempts, verified";
+
+fn code_from_row(r: &Row) -> rusqlite::Result<LoginCode> {
+    Ok(LoginCode {
+        phone: r.get(0)?,
+        hash: r.get(1)?,
+        code: r.get(2)?,
+        created_at: r.get(3)?,
+        expires_at: r.get(4)?,
+        attempts: r.get(5)?,
+        verified: r.get(6)?,
+    })
+}
 
 #[async_trait]
 impl LoginCodeStore for SqliteStore {
@@ -22,23 +36,46 @@ impl LoginCodeStore for SqliteStore {
     async fn get_code(&self, phone: &str, hash: &str) -> StoreResult<Option<LoginCode>> {
         let (phone, hash) = (phone.to_string(), hash.to_string());
         self.read(move |conn| {
+            conn.query_row(&format!("SELECT {CODE_COLUMNS} FROM login_codes WHERE phone = ?1 AND hash = ?2"), params![phone, hash], code_from_row)
+                .optional()
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn take_attempt(&self, phone: &str, hash: &str, now: i64, max_attempts: i32) -> StoreResult<Option<LoginCode>> {
+        let (phone, hash) = (phone.to_string(), hash.to_string());
+        self.write(move |conn| {
             conn.query_row(
-                "SELECT phone, hash, code, created_at, expires_at, attempts, verified FROM login_codes WHERE phone = ?1 AND hash = ?2",
-                params![phone, hash],
-                |r| {
-                    Ok(LoginCode {
-                        phone: r.get(0)?,
-                        hash: r.get(1)?,
-                        code: r.get(2)?,
-                        created_at: r.get(3)?,
-                        expires_at: r.get(4)?,
-                        attempts: r.get(5)?,
-                        verified: r.get(6)?,
-                    })
-                },
+                &format!(
+                    "UPDATE login_codes SET attempts = attempts + 1
+                     WHERE phone = ?1 AND hash = ?2 AND attempts < ?3 AND expires_at > ?4 RETURNING {CODE_COLUMNS}"
+                ),
+                params![phone, hash, max_attempts, now],
+                code_from_row,
             )
             .optional()
             .map_err(backend)
+        })
+        .await
+    }
+
+    async fn record_failure(&self, phone: &str, at: i64) -> StoreResult<()> {
+        let phone = phone.to_string();
+        self.write(move |conn| {
+            conn.execute("INSERT INTO login_failures (phone, at) VALUES (?1, ?2)", params![phone, at]).map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn failures_since(&self, phone: &str, since: i64) -> StoreResult<Vec<i64>> {
+        let phone = phone.to_string();
+        self.write(move |conn| {
+            conn.execute("DELETE FROM login_failures WHERE at < ?1", [since]).map_err(backend)?;
+            let mut stmt = conn.prepare_cached("SELECT at FROM login_failures WHERE phone = ?1 AND at >= ?2").map_err(backend)?;
+            let rows = stmt.query_map(params![phone, since], |r| r.get(0)).map_err(backend)?;
+            rows.collect::<Result<Vec<i64>, _>>().map_err(backend)
         })
         .await
     }

@@ -73,6 +73,11 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (owner, pts)
     ) WITHOUT ROWID;
     "#,
+    // 2: wrong login codes per phone, for the daily failure budget.
+    r#"
+    CREATE TABLE login_failures (phone TEXT NOT NULL, at INTEGER NOT NULL);
+    CREATE INDEX login_failures_phone ON login_failures(phone, at);
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {

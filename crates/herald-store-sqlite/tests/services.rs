@@ -1,7 +1,7 @@
 //! Domain services over the SQLite store, with a clock the tests control.
 
 use herald_domain::accounts::AccountService;
-use herald_domain::auth::{AuthConfig, AuthService, SignIn, CODES_PER_HOUR, CODE_MAX_ATTEMPTS, CODE_TTL_SECS};
+use herald_domain::auth::{AuthConfig, AuthService, SignIn, CODES_PER_HOUR, CODE_MAX_ATTEMPTS, CODE_TTL_SECS, FAILURES_PER_DAY};
 use herald_domain::bus::{Event, EventBus, InProcessBus};
 use herald_domain::clock::Clock;
 use herald_domain::error::{AccountError, AuthError, DomainError, MessageError};
@@ -89,7 +89,7 @@ async fn sign_up_then_sign_in_binds_keys_and_ids_carry_the_dc() {
 async fn codes_expire_burn_after_wrong_tries_and_are_rate_limited() {
     let w = world();
     key(&w, 1).await;
-    let sent = w.auth.send_code("9996622222").await.unwrap();
+    let sent = w.auth.send_code("9996622222").await.unwrap(); // code 1
     assert_eq!(auth_err(w.auth.sign_in(1, "9996622222", &sent.hash, "12345").await.unwrap_err()), AuthError::PhoneCodeInvalid);
     assert_eq!(auth_err(w.auth.sign_in(1, "9996622222", "nope", "22222").await.unwrap_err()), AuthError::PhoneCodeExpired);
     assert_eq!(auth_err(w.auth.sign_in(1, "9996622222", "", "22222").await.unwrap_err()), AuthError::PhoneCodeHashEmpty);
@@ -100,24 +100,72 @@ async fn codes_expire_burn_after_wrong_tries_and_are_rate_limited() {
     // burnt: even the right code is refused now
     assert_eq!(auth_err(w.auth.sign_in(1, "9996622222", &sent.hash, "22222").await.unwrap_err()), AuthError::PhoneCodeExpired);
     // expiry
-    let sent = w.auth.send_code("9996622222").await.unwrap();
+    let sent = w.auth.send_code("9996622222").await.unwrap(); // code 2
     w.clock.advance(CODE_TTL_SECS + 1);
     assert_eq!(auth_err(w.auth.sign_in(1, "9996622222", &sent.hash, "22222").await.unwrap_err()), AuthError::PhoneCodeExpired);
-    // resend keeps the hash and renews the code; cancel kills it
-    let sent = w.auth.send_code("9996622222").await.unwrap();
-    let again = w.auth.resend_code("9996622222", &sent.hash).await.unwrap();
-    assert_eq!(again.hash, sent.hash);
-    w.auth.cancel_code("9996622222", &sent.hash).await.unwrap();
+    // resend: a new hash (the old one dies) and a fresh attempt budget; cancel kills it
+    let sent = w.auth.send_code("9996622222").await.unwrap(); // code 3
+    let again = w.auth.resend_code("9996622222", &sent.hash).await.unwrap(); // code 4
+    assert_ne!(again.hash, sent.hash);
     assert_eq!(auth_err(w.auth.sign_in(1, "9996622222", &sent.hash, "22222").await.unwrap_err()), AuthError::PhoneCodeExpired);
-    // the hourly limit counts every code issued (3 so far)
-    for _ in 3..CODES_PER_HOUR {
+    w.auth.cancel_code("9996622222", &again.hash).await.unwrap();
+    assert_eq!(auth_err(w.auth.sign_in(1, "9996622222", &again.hash, "22222").await.unwrap_err()), AuthError::PhoneCodeExpired);
+    // the hourly limit counts every code issued, resends included
+    for _ in 4..CODES_PER_HOUR {
         w.auth.send_code("9996622222").await.unwrap();
     }
     match auth_err(w.auth.send_code("9996622222").await.unwrap_err()) {
         AuthError::FloodWait(s) => assert!(s > 0 && s <= 3600),
         other => panic!("{other:?}"),
     }
+    // resending is no way around it
+    assert!(matches!(auth_err(w.auth.resend_code("9996622222", &again.hash).await.unwrap_err()), AuthError::PhoneCodeExpired));
     assert_eq!(auth_err(w.auth.send_code("12").await.unwrap_err()), AuthError::PhoneNumberInvalid);
+}
+
+#[tokio::test]
+async fn parallel_guesses_share_one_attempt_budget() {
+    let w = Arc::new(world());
+    key(&w, 1).await;
+    let sent = w.auth.send_code("9996677777").await.unwrap();
+    let tries = (0..40).map(|i| {
+        let (w, hash) = (w.clone(), sent.hash.clone());
+        tokio::spawn(async move { w.auth.sign_in(1, "9996677777", &hash, &format!("{:05}", i)).await })
+    });
+    let mut invalid = 0;
+    for t in tries {
+        match t.await.unwrap() {
+            Err(e) if auth_err(e.clone()) == AuthError::PhoneCodeInvalid => invalid += 1,
+            Err(e) => assert_eq!(auth_err(e), AuthError::PhoneCodeExpired),
+            Ok(r) => panic!("a wrong code was accepted: {r:?}"),
+        }
+    }
+    assert_eq!(invalid, CODE_MAX_ATTEMPTS as usize, "exactly the budget was spent on comparisons");
+}
+
+#[tokio::test]
+async fn wrong_codes_per_day_are_capped() {
+    let w = world();
+    key(&w, 1).await;
+    let mut wrong = 0;
+    'codes: loop {
+        let sent = w.auth.send_code("9996688888").await.unwrap();
+        for _ in 0..CODE_MAX_ATTEMPTS {
+            match w.auth.sign_in(1, "9996688888", &sent.hash, "00000").await.unwrap_err() {
+                DomainError::Auth(AuthError::PhoneCodeInvalid) => wrong += 1,
+                DomainError::Auth(AuthError::FloodWait(s)) => {
+                    assert!(s > 3600 && s <= 86_400);
+                    break 'codes;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        w.clock.advance(3600); // past the hourly code limit
+    }
+    assert_eq!(wrong, FAILURES_PER_DAY);
+    // the right code is refused too until the day has passed
+    let sent = w.auth.send_code("9996688888").await.unwrap();
+    assert!(matches!(auth_err(w.auth.sign_in(1, "9996688888", &sent.hash, "88888").await.unwrap_err()), AuthError::FloodWait(_)));
 }
 
 #[tokio::test]
