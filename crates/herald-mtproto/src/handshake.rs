@@ -159,7 +159,7 @@ impl Handshake {
             return None;
         }
         // Test DCs are numbered 10000 + id, media DCs negative; any of them names this DC.
-        if dc.is_some_and(|d| d.abs() != self.dc_id && d.abs() != 10000 + self.dc_id) {
+        if dc.is_some_and(|d| d.unsigned_abs() != self.dc_id.unsigned_abs() && d.unsigned_abs() != 10000 + self.dc_id.unsigned_abs()) {
             self.state = State::Failed;
             return Some(Step::WrongDc);
         }

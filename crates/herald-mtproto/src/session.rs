@@ -2,7 +2,7 @@
 //!
 //! **Every decrypted client message passes [`Session::receive`]**, which enforces, in order
 //! (security.md §1.2): msg_id divisible by 4 with a non-empty fraction (18), the time window
-//! (16 too old / 17 too new), the server salt (`bad_server_salt`, 48), replay (duplicates are
+//! (16 too old / 17 too new, for container contents too), the server salt (`bad_server_salt`, 48), replay (duplicates are
 //! ignored, a repeated container id gets 19; ids below a full window get 20), seq_no parity and ordering (32/33/34/35), and
 //! container rules (64; over 1024 messages or 8192 acked ids is a flood). Service messages are
 //! answered here; API requests come out as [`Event::Request`]. Outgoing messages get
@@ -105,6 +105,20 @@ fn bad_msg(msg_id: i64, seq_no: i32, code: i32) -> OutMessage {
     OutMessage::service(wire::boxed(&types::BadMsgNotification { bad_msg_id: msg_id, bad_msg_seqno: seq_no, error_code: code }))
 }
 
+/// C5/C8 (18), C6 (16 too old, 17 too new) for one client msg_id.
+fn msg_id_error(msg_id: i64, now: Now) -> Option<i32> {
+    let sent = msg_id >> 32;
+    if msg_id % 4 != 0 || msg_id & 0xffff_ffff == 0 {
+        Some(18)
+    } else if sent < now.secs() - MAX_PAST_SECS {
+        Some(16)
+    } else if sent > now.secs() + MAX_FUTURE_SECS {
+        Some(17)
+    } else {
+        None
+    }
+}
+
 fn is_content_related(body: &[u8]) -> bool {
     !matches!(wire::constructor_id(body), Some(wire::MSGS_ACK | wire::MSG_CONTAINER))
 }
@@ -130,15 +144,8 @@ impl Session {
     /// Processes one decrypted message addressed to this session.
     pub fn receive(&mut self, h: Header, body: &[u8], now: Now, salts: &Salts, out: &mut Output) {
         let (msg_id, seq_no) = (h.msg_id, h.seq_no);
-        if msg_id % 4 != 0 || msg_id & 0xffff_ffff == 0 {
-            return out.replies.push(bad_msg(msg_id, seq_no, 18));
-        }
-        let sent = msg_id >> 32;
-        if sent < now.secs() - MAX_PAST_SECS {
-            return out.replies.push(bad_msg(msg_id, seq_no, 16));
-        }
-        if sent > now.secs() + MAX_FUTURE_SECS {
-            return out.replies.push(bad_msg(msg_id, seq_no, 17));
+        if let Some(code) = msg_id_error(msg_id, now) {
+            return out.replies.push(bad_msg(msg_id, seq_no, code));
         }
         if !salts.is_valid(self.auth_key_id, h.salt, now.secs()) {
             let salt = salts.current(self.auth_key_id, now.secs());
@@ -160,7 +167,7 @@ impl Session {
         }
         if is_container {
             if seq_no % 2 != 0 {
-                return out.replies.push(bad_msg(msg_id, seq_no, 35));
+                return out.replies.push(bad_msg(msg_id, seq_no, 34));
             }
             let inner = match wire::parse_container(&body[4..]) {
                 Ok(v) => v,
@@ -170,16 +177,18 @@ impl Session {
             if inner.iter().any(|m| m.msg_id >= msg_id || wire::constructor_id(&m.body) == Some(wire::MSG_CONTAINER)) {
                 return out.replies.push(bad_msg(msg_id, seq_no, 64));
             }
+            // One inflation budget for the whole message, however many gzip_packed it holds.
+            let mut budget = wire::MAX_INFLATED;
             for m in inner {
                 let InnerMessage { msg_id, seq_no, body } = m;
-                if msg_id % 4 != 0 {
-                    out.replies.push(bad_msg(msg_id, seq_no, 18));
+                if let Some(code) = msg_id_error(msg_id, now) {
+                    out.replies.push(bad_msg(msg_id, seq_no, code));
                 } else if self.remember(msg_id, seq_no, out) {
-                    self.object(msg_id, seq_no, &body, now, salts, out);
+                    self.object(msg_id, seq_no, &body, now, salts, &mut budget, out);
                 }
             }
         } else {
-            self.object(msg_id, seq_no, body, now, salts, out);
+            self.object(msg_id, seq_no, body, now, salts, &mut { wire::MAX_INFLATED }, out);
         }
     }
 
@@ -199,18 +208,21 @@ impl Session {
         true
     }
 
+    /// 35: odd expected (content-related), even received; 34: even expected, odd received;
+    /// 32/33: lower/higher than a message with a higher/lower msg_id (equal counts: content
+    /// seq_nos are unique).
     fn check_seq(&mut self, msg_id: i64, seq_no: i32, content: bool) -> Option<i32> {
         if content && seq_no % 2 == 0 {
-            return Some(34);
+            return Some(35);
         }
         if !content {
-            return (seq_no % 2 != 0).then_some(35);
+            return (seq_no % 2 != 0).then_some(34);
         }
         if let Some((last_id, last_seq)) = self.last_content {
-            if msg_id > last_id && seq_no < last_seq {
+            if msg_id > last_id && seq_no <= last_seq {
                 return Some(32);
             }
-            if msg_id < last_id && seq_no > last_seq {
+            if msg_id < last_id && seq_no >= last_seq {
                 return Some(33);
             }
         }
@@ -220,14 +232,16 @@ impl Session {
         None
     }
 
-    fn object(&mut self, msg_id: i64, seq_no: i32, body: &[u8], now: Now, salts: &Salts, out: &mut Output) {
+    #[allow(clippy::too_many_arguments)]
+    fn object(&mut self, msg_id: i64, seq_no: i32, body: &[u8], now: Now, salts: &Salts, budget: &mut usize, out: &mut Output) {
         if let Some(code) = self.check_seq(msg_id, seq_no, is_content_related(body)) {
             return out.replies.push(bad_msg(msg_id, seq_no, code));
         }
         let inflated;
         let body = if wire::constructor_id(body) == Some(wire::GZIP_PACKED) {
-            match wire::gunzip_bounded(&body[4..], wire::MAX_INFLATED) {
+            match wire::gunzip_bounded(&body[4..], *budget) {
                 Ok(b) => {
+                    *budget -= b.len();
                     inflated = b;
                     &inflated[..]
                 }
@@ -427,11 +441,13 @@ mod tests {
     #[test]
     fn seq_no_parity_and_order() {
         let mut s = session();
-        assert_eq!(codes(&run(&mut s, header(mid(0, 1), 2), &request(1))), vec![34]);
+        assert_eq!(codes(&run(&mut s, header(mid(0, 1), 2), &request(1))), vec![35]);
         let ack = [&wire::MSGS_ACK.to_le_bytes()[..], &wire::VECTOR.to_le_bytes(), &0u32.to_le_bytes()].concat();
-        assert_eq!(codes(&run(&mut s, header(mid(0, 2), 3), &ack)), vec![35]);
+        assert_eq!(codes(&run(&mut s, header(mid(0, 2), 3), &ack)), vec![34]);
         assert!(codes(&run(&mut s, header(mid(0, 3), 9), &request(1))).is_empty());
         assert_eq!(codes(&run(&mut s, header(mid(0, 4), 7), &request(1))), vec![32]);
+        // an equal seq_no on a later message is too low as well
+        assert_eq!(codes(&run(&mut s, header(mid(0, 5), 9), &request(1))), vec![32]);
         assert_eq!(codes(&run(&mut s, header(mid(-1, 5), 11), &request(1))), vec![33]);
     }
 
@@ -450,8 +466,8 @@ mod tests {
         assert_eq!(codes(&run(&mut s, header(mid(0, 5), 4), &bad)), vec![64]);
         let nested = wire::container(&[InnerMessage { msg_id: mid(0, 6), seq_no: 2, body: c.clone() }]);
         assert_eq!(codes(&run(&mut s, header(mid(0, 7), 4), &nested)), vec![64]);
-        // odd seq_no on a container: 35
-        assert_eq!(codes(&run(&mut s, header(mid(0, 8), 5), &c)), vec![35]);
+        // odd seq_no on a container: 34
+        assert_eq!(codes(&run(&mut s, header(mid(0, 8), 5), &c)), vec![34]);
         // the first container's id again: 19
         assert_eq!(codes(&run(&mut s, header(mid(0, 3), 2), &c)), vec![19]);
         // over 1024 messages: flood
@@ -472,6 +488,15 @@ mod tests {
         assert_eq!(wire::constructor_id(&packed), Some(wire::GZIP_PACKED));
         let out = run(&mut s, header(mid(0, 1), 1), &packed);
         assert_eq!(out.events, vec![Event::Request { msg_id: mid(0, 1), body: req }]);
+        // a container of gzip_packed shares one budget: the second 1.5 MiB body is refused
+        let big = wire::gzip_if_smaller(vec![0u8; 3 << 19]);
+        let c = wire::container(&[
+            InnerMessage { msg_id: mid(0, 10), seq_no: 5, body: big.clone() },
+            InnerMessage { msg_id: mid(0, 11), seq_no: 7, body: big },
+        ]);
+        let out = run(&mut s, header(mid(0, 12), 8), &c);
+        assert_eq!(out.events.len(), 1);
+        assert_eq!(out.replies.last().unwrap().body, wire::rpc_result(mid(0, 11), &wire::rpc_error(400, "INPUT_REQUEST_TOO_LONG")));
         let bomb = wire::gzip_if_smaller(vec![0u8; wire::MAX_INFLATED + 10]);
         let out = run(&mut s, header(mid(0, 2), 3), &bomb);
         assert!(out.events.is_empty());

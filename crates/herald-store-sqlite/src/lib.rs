@@ -97,7 +97,11 @@ impl SqliteStore {
                         Ok(j) => j,
                         Err(_) => break,
                     };
+                    // One read transaction per job: every statement sees the same snapshot
+                    // (getDifference reads the log and the box's pts together).
+                    let _ = conn.execute_batch("BEGIN");
                     job(&conn);
+                    let _ = conn.execute_batch("COMMIT");
                 })
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
         }

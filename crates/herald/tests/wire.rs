@@ -264,11 +264,11 @@ async fn msg_id_window_parity_and_replay() {
     raw.send(&cs.encrypt_raw(cs.salt, id, 103, &ping(3))).await;
     let (_, b) = cs.decrypt(&raw.frame().await).unwrap();
     assert_eq!(bad_msg_codes(&messages(b)), vec![18]);
-    // C10: a content-related message with an even seq_no → 34
+    // C10: a content-related message with an even seq_no → 35
     let id = cs.next_msg_id(now_ms());
     raw.send(&cs.encrypt_raw(cs.salt, id, 200, &ping(4))).await;
     let (_, b) = cs.decrypt(&raw.frame().await).unwrap();
-    assert_eq!(bad_msg_codes(&messages(b)), vec![34]);
+    assert_eq!(bad_msg_codes(&messages(b)), vec![35]);
     // C7: replaying an already processed msg_id is ignored (no answer at all)
     raw.send(&cs.encrypt_raw(cs.salt, first, 1, &ping(1))).await;
     assert!(matches!(raw.recv(700).await, Got::Silence));
