@@ -68,6 +68,8 @@ pub enum MessageError {
     MessageAuthorRequired,
     #[error("too many ids")]
     LimitInvalid,
+    #[error("entities out of bounds, too many or too large")]
+    EntityBoundsInvalid,
 }
 
 /// Everything a service call can fail with.

@@ -13,6 +13,33 @@ pub const MESSAGE_LENGTH_MAX: usize = 4096;
 pub const DIFFERENCE_LIMIT: usize = 100;
 pub const HISTORY_LIMIT_MAX: i32 = 100;
 pub const IDS_MAX: usize = 200;
+/// Formatting spans per message, and the size of their string parts.
+pub const ENTITIES_MAX: usize = 100;
+pub const ENTITY_URL_MAX: usize = 2048;
+pub const ENTITY_LANGUAGE_MAX: usize = 64;
+
+/// Text must be non-blank and at most [`MESSAGE_LENGTH_MAX`] UTF-16 units; entities at most
+/// [`ENTITIES_MAX`], each inside the text, with bounded strings. These bounds also bound
+/// what one message can make the server store and send.
+pub fn validate_text(text: &str, entities: &[Entity]) -> Result<()> {
+    if text.trim().is_empty() {
+        return Err(MessageError::MessageEmpty.into());
+    }
+    let len = text.encode_utf16().count();
+    if len > MESSAGE_LENGTH_MAX {
+        return Err(MessageError::MessageTooLong.into());
+    }
+    let inside = |e: &Entity| e.offset >= 0 && e.length > 0 && (e.offset as usize).saturating_add(e.length as usize) <= len;
+    let small = |e: &Entity| match &e.kind {
+        EntityKind::TextUrl { url } => url.len() <= ENTITY_URL_MAX,
+        EntityKind::Pre { language } => language.len() <= ENTITY_LANGUAGE_MAX,
+        _ => true,
+    };
+    if entities.len() > ENTITIES_MAX || !entities.iter().all(|e| inside(e) && small(e)) {
+        return Err(MessageError::EntityBoundsInvalid.into());
+    }
+    Ok(())
+}
 
 pub struct MessageService {
     store: Arc<dyn MessageStore>,
@@ -54,12 +81,7 @@ impl MessageService {
     }
 
     pub async fn send(&self, req: SendRequest) -> Result<Sent> {
-        if req.text.trim().is_empty() {
-            return Err(MessageError::MessageEmpty.into());
-        }
-        if req.text.encode_utf16().count() > MESSAGE_LENGTH_MAX {
-            return Err(MessageError::MessageTooLong.into());
-        }
+        validate_text(&req.text, &req.entities)?;
         let appended = self
             .store
             .append(NewMessage {
@@ -138,12 +160,7 @@ impl MessageService {
     }
 
     pub async fn edit(&self, owner: UserId, origin_key: i64, id: i32, text: String, entities: Vec<Entity>) -> Result<PtsUpdate> {
-        if text.trim().is_empty() {
-            return Err(MessageError::MessageEmpty.into());
-        }
-        if text.encode_utf16().count() > MESSAGE_LENGTH_MAX {
-            return Err(MessageError::MessageTooLong.into());
-        }
+        validate_text(&text, &entities)?;
         let msgs = self.store.messages_by_ids(owner, &[id]).await?;
         let Some(m) = msgs.into_iter().next() else { return Err(MessageError::MessageIdInvalid.into()) };
         if !m.out && m.peer != Peer::User(owner) {
@@ -185,5 +202,32 @@ impl MessageService {
 
     pub async fn difference(&self, owner: UserId, pts: i32) -> Result<Difference> {
         Ok(self.store.difference(owner, pts, DIFFERENCE_LIMIT).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::DomainError;
+
+    fn e(offset: i32, length: i32, kind: EntityKind) -> Entity {
+        Entity { offset, length, kind }
+    }
+
+    #[test]
+    fn text_and_entity_bounds() {
+        assert!(validate_text("hello", &[e(0, 5, EntityKind::Bold)]).is_ok());
+        // UTF-16 units: one emoji is two
+        assert!(validate_text("a😀", &[e(1, 2, EntityKind::Italic)]).is_ok());
+        let bounds = DomainError::Message(MessageError::EntityBoundsInvalid);
+        for bad in [e(0, 6, EntityKind::Bold), e(-1, 2, EntityKind::Bold), e(2, 0, EntityKind::Bold), e(i32::MAX, i32::MAX, EntityKind::Bold)] {
+            assert_eq!(validate_text("hello", &[bad]).unwrap_err(), bounds);
+        }
+        let long_url = EntityKind::TextUrl { url: "x".repeat(ENTITY_URL_MAX + 1) };
+        assert_eq!(validate_text("hello", &[e(0, 1, long_url)]).unwrap_err(), bounds);
+        let many: Vec<Entity> = (0..ENTITIES_MAX as i32 + 1).map(|_| e(0, 1, EntityKind::Bold)).collect();
+        assert_eq!(validate_text("hello", &many).unwrap_err(), bounds);
+        assert_eq!(validate_text("  ", &[]).unwrap_err(), DomainError::Message(MessageError::MessageEmpty));
+        assert_eq!(validate_text(&"я".repeat(4097), &[]).unwrap_err(), DomainError::Message(MessageError::MessageTooLong));
     }
 }

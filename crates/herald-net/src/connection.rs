@@ -14,6 +14,7 @@ use herald_rpc::{CallCtx, ConnState};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Duration, Instant};
@@ -44,6 +45,7 @@ enum Verdict {
 struct Conn {
     gw: Arc<Gateway>,
     peer: SocketAddr,
+    wr: OwnedWriteHalf,
     transport: ServerTransport,
     handshake: Handshake,
     rng: OsRng,
@@ -55,8 +57,9 @@ struct Conn {
 
 pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, mut shutdown: watch::Receiver<bool>) {
     tracing::debug!(%peer, "connection opened");
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, wr) = stream.into_split();
     let mut c = Conn {
+        wr,
         transport: ServerTransport::new(gw.config.max_frame),
         handshake: Handshake::new(gw.config.dc_id),
         rng: OsRng,
@@ -92,24 +95,19 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, m
             _ = sleep_until(wake) => break "timed out",
             _ = shutdown.changed() => break "server shutting down",
         };
-        // A client that stops reading must not pin this task: writes are bounded in time.
-        if !c.out.is_empty() {
-            match tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(&c.out)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => break "write error",
-                Err(_) => break "write timed out",
-            }
+        if !c.flush().await {
+            break "write failed or timed out";
         }
-        c.out.clear();
         if let Verdict::Close(code) = verdict {
             if let Some(code) = code {
                 let bytes = c.transport.encode_error(code, &mut c.rng);
-                let _ = wr.write_all(&bytes).await;
+                c.out.extend_from_slice(&bytes);
+                c.flush().await;
             }
             break "protocol";
         }
     };
-    let _ = wr.shutdown().await;
+    let _ = c.wr.shutdown().await;
     tracing::debug!(peer = %c.peer, reason, "connection closed");
 }
 
@@ -143,6 +141,28 @@ impl Conn {
                 }
             }
         }
+    }
+
+    /// Writes what is buffered. A client that stops reading must not pin this task: each
+    /// write is bounded in time. False when the connection is unusable.
+    async fn flush(&mut self) -> bool {
+        if self.out.is_empty() {
+            return true;
+        }
+        let ok = matches!(tokio::time::timeout(WRITE_TIMEOUT, self.wr.write_all(&self.out)).await, Ok(Ok(())));
+        self.out.clear();
+        ok
+    }
+
+    /// Packs, encrypts and writes `replies` for `session`, leaving `replies` empty.
+    async fn emit(&mut self, session: &std::sync::Mutex<herald_mtproto::session::Session>, key: &AuthKey, replies: &mut Vec<OutMessage>) -> bool {
+        if replies.is_empty() {
+            return true;
+        }
+        let plain = session.lock().unwrap().pack(std::mem::take(replies), now(&self.gw), &self.gw.salts);
+        let enc = encrypt_server_message(key, &plain, &mut self.rng);
+        self.send(&enc);
+        self.flush().await
     }
 
     fn send(&mut self, payload: &[u8]) {
@@ -253,23 +273,25 @@ impl Conn {
     async fn on_encrypted(&mut self, data: &[u8]) -> Verdict {
         let gw = self.gw.clone();
         let keyed = self.keyed.as_mut().unwrap();
+        let (key, ctx) = (keyed.key.clone(), keyed.ctx.clone());
         // Every failure up to and including the msg_key check looks the same: silent close.
-        let Ok(plain) = decrypt_client_message(&keyed.key, data) else {
+        let Ok(plain) = decrypt_client_message(&key, data) else {
             tracing::debug!(peer = %self.peer, "message rejected before authentication");
             return Verdict::Close(None);
         };
         let Some((header, body)) = split_plaintext(&plain) else { return Verdict::Close(None) };
-        let session = gw.sessions.get_or_create(keyed.key.id(), header.session_id, || self.rng_i64());
-        let keyed = self.keyed.as_mut().unwrap();
         keyed.session_id = Some(header.session_id);
+        let session = gw.sessions.get_or_create(key.id(), header.session_id, || self.rng_i64());
         let mut out = Output::default();
         session.lock().unwrap().receive(header, body, now(&gw), &gw.salts, &mut out);
 
+        // Service replies first; then each answer is sent as soon as it is ready, so what a
+        // connection holds in memory is one answer, not a container's worth.
+        let mut replies = std::mem::take(&mut out.replies);
         let mut close = None;
         for ev in out.events {
             match ev {
                 SessionEvent::Request { msg_id, body } => {
-                    let ctx = keyed.ctx.clone();
                     let started = Instant::now();
                     let outcome = gw.dispatcher.dispatch(&ctx, &body).await;
                     let result = match outcome.result {
@@ -283,27 +305,30 @@ impl Conn {
                         }
                     };
                     if !ctx.conn.no_updates() {
-                        keyed.wants_updates = true;
+                        if let Some(k) = self.keyed.as_mut() {
+                            k.wants_updates = true;
+                        }
                     }
-                    out.replies.push(OutMessage::response(wire::rpc_result(msg_id, &wire::gzip_if_smaller(result))));
+                    replies.push(OutMessage::response(wire::rpc_result(msg_id, &wire::gzip_if_smaller(result))));
+                    if !self.emit(&session, &key, &mut replies).await {
+                        return Verdict::Close(None);
+                    }
                 }
                 SessionEvent::Acks(_) => {}
                 SessionEvent::DisconnectAfter(secs) => {
                     self.disconnect_at = Some(Instant::now() + Duration::from_secs(secs.clamp(0, 3600) as u64));
                 }
                 SessionEvent::DestroySession { msg_id: _, session_id } => {
-                    let existed = session_id != header.session_id && gw.sessions.remove(keyed.key.id(), session_id);
+                    let existed = session_id != header.session_id && gw.sessions.remove(key.id(), session_id);
                     let mut body = (if existed { 0xe22045fcu32 } else { 0x62d350c9u32 }).to_le_bytes().to_vec();
                     body.extend_from_slice(&session_id.to_le_bytes());
-                    out.replies.push(OutMessage::response(body));
+                    replies.push(OutMessage::response(body));
                 }
                 SessionEvent::Flood => close = Some(TRANSPORT_FLOOD),
             }
         }
-        if !out.replies.is_empty() {
-            let plain = session.lock().unwrap().pack(out.replies, now(&gw), &gw.salts);
-            let enc = encrypt_server_message(&keyed.key, &plain, &mut self.rng);
-            self.send(&enc);
+        if !self.emit(&session, &key, &mut replies).await {
+            return Verdict::Close(None);
         }
         self.sync_subscription();
         match close {
@@ -345,10 +370,10 @@ impl Conn {
             }
             Push::Send(bytes) => {
                 let (Some(sid), true, false) = (k.session_id, k.wants_updates, k.ctx.conn.no_updates()) else { return };
-                let session = gw.sessions.get_or_create(k.key.id(), sid, || 0);
-                let plain = session.lock().unwrap().pack(vec![OutMessage::push(wire::gzip_if_smaller(bytes))], now(&gw), &gw.salts);
-                let enc = encrypt_server_message(&k.key, &plain, &mut self.rng);
-                self.send(&enc);
+                let key = k.key.clone();
+                let session = gw.sessions.get_or_create(key.id(), sid, || 0);
+                let mut push = vec![OutMessage::push(wire::gzip_if_smaller(bytes))];
+                self.emit(&session, &key, &mut push).await;
             }
         }
     }

@@ -106,8 +106,12 @@ pub fn entities_out(es: &[Entity]) -> Vec<enums::MessageEntity> {
 /// Client entities → domain. Mention-by-InputUser is resolved through the access check.
 pub async fn entities_in(s: &Services, me: UserId, es: Option<Vec<enums::MessageEntity>>) -> Result<Vec<Entity>, RpcError> {
     use enums::MessageEntity as E;
-    let mut out = Vec::new();
-    for e in es.unwrap_or_default() {
+    let es = es.unwrap_or_default();
+    if es.len() > herald_domain::messages::ENTITIES_MAX {
+        return Err(DomainError::from(herald_domain::error::MessageError::EntityBoundsInvalid).into());
+    }
+    let mut out = Vec::with_capacity(es.len());
+    for e in es {
         let (offset, length) = (e.offset(), e.length());
         let kind = match e {
             E::Mention(_) => EntityKind::Mention,
@@ -126,7 +130,11 @@ pub async fn entities_in(s: &Services, me: UserId, es: Option<Vec<enums::Message
             E::BankCard(_) => EntityKind::BankCard,
             E::Pre(p) => EntityKind::Pre { language: p.language },
             E::TextUrl(t) => EntityKind::TextUrl { url: t.url },
-            E::MentionName(m) => EntityKind::MentionName { user_id: m.user_id },
+            // A raw user id is accepted only for users the sender already knows.
+            E::MentionName(m) => {
+                let u = s.accounts.check_access(me, UserId(m.user_id), 0, AccountError::UserIdInvalid).await?;
+                EntityKind::MentionName { user_id: u.id.0 }
+            }
             E::InputMessageEntityMentionName(m) => EntityKind::MentionName { user_id: input_user(s, me, &m.user_id).await?.id.0 },
             E::CustomEmoji(c) => EntityKind::CustomEmoji { document_id: c.document_id },
             E::Blockquote(b) => EntityKind::Blockquote { collapsed: b.collapsed },

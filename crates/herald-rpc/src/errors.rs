@@ -71,6 +71,7 @@ impl From<DomainError> for RpcError {
                 MessageError::MessageNotModified => (400, "MESSAGE_NOT_MODIFIED"),
                 MessageError::MessageAuthorRequired => (403, "MESSAGE_AUTHOR_REQUIRED"),
                 MessageError::LimitInvalid => (400, "LIMIT_INVALID"),
+                MessageError::EntityBoundsInvalid => (400, "ENTITY_BOUNDS_INVALID"),
             },
             DomainError::Store(StoreError::Conflict(what)) => {
                 tracing::warn!(what, "unmapped storage conflict");
