@@ -281,7 +281,11 @@ impl Conn {
         };
         let Some((header, body)) = split_plaintext(&plain) else { return Verdict::Close(None) };
         keyed.session_id = Some(header.session_id);
-        let session = gw.sessions.get_or_create(key.id(), header.session_id, || self.rng_i64());
+        let unique = self.rng_i64();
+        let Some(session) = gw.sessions.get_or_create(key.id(), header.session_id, gw.clock.now_ms(), || unique) else {
+            tracing::warn!(peer = %self.peer, "session registry full of active sessions; refusing");
+            return Verdict::Close(Some(TRANSPORT_FLOOD));
+        };
         let mut out = Output::default();
         session.lock().unwrap().receive(header, body, now(&gw), &gw.salts, &mut out);
 
@@ -371,7 +375,7 @@ impl Conn {
             Push::Send(bytes) => {
                 let (Some(sid), true, false) = (k.session_id, k.wants_updates, k.ctx.conn.no_updates()) else { return };
                 let key = k.key.clone();
-                let session = gw.sessions.get_or_create(key.id(), sid, || 0);
+                let Some(session) = gw.sessions.get(key.id(), sid) else { return };
                 let mut push = vec![OutMessage::push(wire::gzip_if_smaller(bytes))];
                 self.emit(&session, &key, &mut push).await;
             }

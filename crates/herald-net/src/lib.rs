@@ -11,7 +11,8 @@
 //! - frames: at most `max_frame` bytes, checked before allocation; bigger closes;
 //! - a new connection must complete a frame within `init_timeout`, and any connection
 //!   that stays silent for `idle_timeout` is closed (slowloris);
-//! - sessions remembered per auth key: at most [`sessions::MAX_SESSIONS`], oldest evicted.
+//! - sessions: at most [`sessions::MAX_SESSIONS`] in all and [`sessions::MAX_SESSIONS_PER_KEY`]
+//!   per key; see `sessions.rs` for why eviction never reopens a replay window.
 
 mod connection;
 pub mod sessions;

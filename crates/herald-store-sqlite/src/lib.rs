@@ -167,23 +167,98 @@ fn run_batch(conn: &Connection, batch: Vec<WriteJob>) {
         return;
     }
     let mut completions = Vec::with_capacity(n);
+    // Set when the transaction can no longer be trusted: SQLite rolled it back by itself
+    // (disk full, I/O error) or a savepoint failed. Nothing of the batch may then be
+    // reported as written, and later jobs must not run outside the transaction.
+    let mut aborted: Option<String> = None;
     for job in batch {
-        let _ = conn.execute_batch("SAVEPOINT job");
-        let (ok, done) = job(conn);
-        let end = if ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
-        if let Err(e) = conn.execute_batch(end) {
-            tracing::error!(error = %e, "savepoint handling failed");
+        if aborted.is_some() {
+            continue; // dropped unrun: its caller gets an error
         }
-        completions.push(done);
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            aborted = Some(e.to_string());
+            continue;
+        }
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn))) {
+            Ok((ok, done)) => {
+                let end = if ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+                if let Err(e) = conn.execute_batch(end) {
+                    aborted = Some(e.to_string());
+                }
+                completions.push(done);
+            }
+            Err(_) => {
+                // The job's reply channel was dropped while unwinding: its caller gets an error.
+                tracing::error!("a write job panicked; its changes are rolled back");
+                if let Err(e) = conn.execute_batch("ROLLBACK TO job; RELEASE job") {
+                    aborted = Some(e.to_string());
+                }
+            }
+        }
+        if conn.is_autocommit() {
+            aborted.get_or_insert_with(|| "the transaction was rolled back by SQLite".into());
+        }
     }
-    let commit = conn.execute_batch("COMMIT").map_err(backend);
+    let commit = match aborted {
+        Some(why) => {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            Err(StoreError::Backend(why))
+        }
+        None => conn.execute_batch("COMMIT").map_err(backend),
+    };
     if let Err(e) = &commit {
-        tracing::error!(error = %e, "group commit failed");
-        let _ = conn.execute_batch("ROLLBACK");
+        tracing::error!(error = %e, jobs = n, "group commit failed; no job of the batch is acknowledged");
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
     }
     tracing::trace!(jobs = n, "group commit");
     for done in completions {
         done(commit.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::temp_store;
+    use herald_domain::error::StoreError;
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_alone_and_the_writer_survives() {
+        let s = temp_store();
+        let boom = s.write(|_| -> Result<(), StoreError> { panic!("injected") });
+        let fine = s.write(|c| c.execute_batch("CREATE TABLE t (x)").map_err(super::backend));
+        let (boom, fine) = tokio::join!(boom, fine);
+        assert!(boom.is_err());
+        fine.unwrap();
+        s.write(|c| c.execute_batch("INSERT INTO t VALUES (1)").map_err(super::backend)).await.unwrap();
+        let n: i64 = s.read(|c| c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).map_err(super::backend)).await.unwrap();
+        assert_eq!(n, 1);
+    }
+
+    #[tokio::test]
+    async fn a_failing_job_is_rolled_back_without_touching_its_batch_mates() {
+        let s = temp_store();
+        s.write(|c| c.execute_batch("CREATE TABLE t (x UNIQUE)").map_err(super::backend)).await.unwrap();
+        let bad = s.write(|c| {
+            c.execute_batch("INSERT INTO t VALUES (1)").map_err(super::backend)?;
+            Err::<(), _>(StoreError::Conflict("test"))
+        });
+        let good = s.write(|c| c.execute_batch("INSERT INTO t VALUES (2)").map_err(super::backend));
+        let (bad, good) = tokio::join!(bad, good);
+        assert_eq!(bad, Err(StoreError::Conflict("test")));
+        good.unwrap();
+        let xs: Vec<i64> = s
+            .read(|c| {
+                let mut st = c.prepare("SELECT x FROM t ORDER BY x").map_err(super::backend)?;
+                let rows = st.query_map([], |r| r.get(0)).map_err(super::backend)?;
+                rows.collect::<Result<_, _>>().map_err(super::backend)
+            })
+            .await
+            .unwrap();
+        assert_eq!(xs, vec![2]);
     }
 }
 
