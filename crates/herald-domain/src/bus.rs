@@ -2,8 +2,9 @@
 //!
 //! It only notifies. The store is the durable record, and a session that misses an event
 //! repairs the gap with `updates.getDifference`. The in-process implementation keeps one
-//! bounded channel per subscribed session; a subscriber whose queue is full misses events
-//! (and catches up through getDifference) rather than stalling the sender.
+//! bounded channel per subscribed session; a subscriber whose queue is full is dropped (its
+//! session re-reads its state and catches up through getDifference) rather than stalling
+//! the sender.
 
 use crate::model::{PtsUpdate, TypingAction, UserId};
 use std::collections::HashMap;
@@ -62,9 +63,11 @@ impl EventBus for InProcessBus {
         if let Some(list) = subs.get_mut(&event.user()) {
             list.retain(|tx| match tx.try_send(event.clone()) {
                 Ok(()) => true,
+                // A subscriber that cannot keep up is dropped rather than silently missing
+                // events: its session notices, re-reads its state and catches up.
                 Err(mpsc::error::TrySendError::Full(_)) => {
-                    tracing::debug!(user = event.user().0, "subscriber queue full; it will catch up with getDifference");
-                    true
+                    tracing::debug!(user = event.user().0, "subscriber queue full; dropping the subscriber");
+                    false
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
             });
@@ -100,5 +103,19 @@ mod tests {
         drop(a2);
         bus.publish(ev);
         assert!(bus.subscribers.lock().unwrap().get(&UserId(1)).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_falls_behind_is_dropped_not_starved() {
+        let bus = InProcessBus::new();
+        let mut slow = bus.subscribe(UserId(1));
+        let ev = Event::Typing { user: UserId(1), from: UserId(2), action: TypingAction::Typing };
+        for _ in 0..=SUBSCRIBER_QUEUE {
+            bus.publish(ev.clone());
+        }
+        for _ in 0..SUBSCRIBER_QUEUE {
+            assert!(slow.recv().await.is_some());
+        }
+        assert_eq!(slow.recv().await, None, "closed, so the session knows it missed something");
     }
 }

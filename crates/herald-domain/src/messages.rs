@@ -13,6 +13,8 @@ pub const MESSAGE_LENGTH_MAX: usize = 4096;
 pub const DIFFERENCE_LIMIT: usize = 100;
 pub const HISTORY_LIMIT_MAX: i32 = 100;
 pub const IDS_MAX: usize = 200;
+/// Messages deleted per write job when a whole dialog goes.
+pub const DELETE_CHUNK: usize = 1000;
 /// Formatting spans per message, and the size of their string parts.
 pub const ENTITIES_MAX: usize = 100;
 pub const ENTITY_URL_MAX: usize = 2048;
@@ -184,10 +186,23 @@ impl MessageService {
         Ok(changes.into_iter().find(|(u, _)| *u == owner).map(|(_, up)| up))
     }
 
+    /// Deletes a dialog in chunks of [`DELETE_CHUNK`]; returns the owner's combined update
+    /// (pts after the last chunk, pts_count summed), None when nothing was deleted.
     pub async fn delete_history(&self, owner: UserId, origin_key: i64, peer: Peer, max_id: i32, revoke: bool, just_clear: bool) -> Result<Option<PtsUpdate>> {
-        let changes = self.store.delete_history(owner, peer, max_id, revoke, just_clear).await?;
-        self.publish(&changes, Some((owner, origin_key)));
-        Ok(changes.into_iter().find(|(u, _)| *u == owner).map(|(_, up)| up))
+        let mut combined: Option<PtsUpdate> = None;
+        loop {
+            let (changes, more) = self.store.delete_history(owner, peer, max_id, revoke, just_clear, DELETE_CHUNK).await?;
+            self.publish(&changes, Some((owner, origin_key)));
+            if let Some((_, up)) = changes.into_iter().find(|(u, _)| *u == owner) {
+                combined = Some(match combined {
+                    Some(c) => PtsUpdate { pts: up.pts, pts_count: c.pts_count + up.pts_count, kind: up.kind },
+                    None => up,
+                });
+            }
+            if !more {
+                return Ok(combined);
+            }
+        }
     }
 
     pub fn set_typing(&self, from: UserId, to: UserId, action: TypingAction) {

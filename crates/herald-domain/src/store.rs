@@ -94,8 +94,11 @@ pub trait MessageStore: Send + Sync {
     async fn edit(&self, owner: UserId, id: i32, text: &str, entities: &[crate::model::Entity], date: i32) -> StoreResult<Changes>;
     /// Deletes messages from the owner's box, and with `revoke` their copies too.
     async fn delete(&self, owner: UserId, ids: &[i32], revoke: bool) -> StoreResult<Changes>;
-    /// Deletes a whole dialog (up to `max_id` when non-zero); `keep_dialog` clears only.
-    async fn delete_history(&self, owner: UserId, peer: Peer, max_id: i32, revoke: bool, keep_dialog: bool) -> StoreResult<Changes>;
+    /// Deletes up to `limit` of a dialog's newest messages (with ids up to `max_id` when
+    /// non-zero); with `keep_dialog` false the emptied dialog goes too. Returns the changes
+    /// and whether messages remain to delete. Callers loop, so that one huge dialog is many
+    /// short write jobs rather than one long one.
+    async fn delete_history(&self, owner: UserId, peer: Peer, max_id: i32, revoke: bool, keep_dialog: bool, limit: usize) -> StoreResult<(Changes, bool)>;
     async fn state(&self, owner: UserId) -> StoreResult<BoxState>;
     /// Updates after `pts`, at most `limit` of them, in pts order.
     async fn difference(&self, owner: UserId, pts: i32, limit: usize) -> StoreResult<Difference>;

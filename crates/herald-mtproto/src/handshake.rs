@@ -143,7 +143,9 @@ impl Handshake {
         let mut c = [0u8; 256];
         c[256 - req.encrypted_data.len()..].copy_from_slice(&req.encrypted_data);
         let m = rsa.decrypt_raw(&c, rng)?;
-        let inner = decode_rsa_pad(&m).or_else(|| decode_rsa_legacy(&m))?;
+        // Both decoders always run to the end, so timing does not tell which scheme failed.
+        let (pad, legacy) = (decode_rsa_pad(&m), decode_rsa_legacy(&m));
+        let inner = pad.or(legacy)?;
         let (pq, ip, iq, inonce, isnonce, new_nonce, dc, expires_in) = match inner {
             enums::PQInnerData::Data(d) => (d.pq, d.p, d.q, d.nonce, d.server_nonce, d.new_nonce, None, None),
             enums::PQInnerData::Dc(d) => (d.pq, d.p, d.q, d.nonce, d.server_nonce, d.new_nonce, Some(d.dc), None),
@@ -265,13 +267,10 @@ fn decode_rsa_pad(m: &[u8; 256]) -> Option<enums::PQInnerData> {
 
 /// Legacy: m = 0x00 ‖ SHA1(data) ‖ data ‖ random, 255 meaningful bytes.
 fn decode_rsa_legacy(m: &[u8; 256]) -> Option<enums::PQInnerData> {
-    if m[0] != 0 {
-        return None;
-    }
     let mut cur = Cursor::from_slice(&m[21..]);
-    let inner = enums::PQInnerData::deserialize(&mut cur).ok()?;
-    let len = cur.pos();
-    bool::from(sha1(&[&m[21..21 + len]]).ct_eq(&m[1..21])).then_some(inner)
+    let inner = enums::PQInnerData::deserialize(&mut cur);
+    let hash_ok = sha1(&[&m[21..21 + cur.pos()]]).ct_eq(&m[1..21]) & m[0].ct_eq(&0);
+    if bool::from(hash_ok) { inner.ok() } else { None }
 }
 
 #[cfg(test)]

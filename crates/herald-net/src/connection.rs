@@ -7,7 +7,7 @@ use herald_mtproto::crypto::{decrypt_client_message, encrypt_server_message, Aut
 use herald_mtproto::handshake::{Handshake, Step};
 use herald_mtproto::rng::{OsRng, Rng};
 use herald_mtproto::session::{split_plaintext, Event as SessionEvent, Now, OutMessage, Output};
-use herald_mtproto::transport::ServerTransport;
+use herald_mtproto::transport::{Framing, ServerTransport};
 use herald_mtproto::wire;
 use herald_rpc::push::{self, Push};
 use herald_rpc::{CallCtx, ConnState};
@@ -22,6 +22,8 @@ use tokio::time::{sleep_until, Duration, Instant};
 const TRANSPORT_AUTH_KEY_NOT_FOUND: i32 = -404;
 const TRANSPORT_FLOOD: i32 = -429;
 const TRANSPORT_WRONG_DC: i32 = -444;
+/// Completed key exchanges one connection may run before it is closed with -429.
+const MAX_KEY_EXCHANGES: u32 = 8;
 /// How long one write may wait for a client that does not read.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -31,7 +33,8 @@ struct Keyed {
     ctx: CallCtx,
     /// The session that last wrote: pushes go there.
     session_id: Option<i64>,
-    /// A request was answered here without `invokeWithoutUpdates`: pushes may flow.
+    /// A request was answered here that was not wrapped in `invokeWithoutUpdates`: the
+    /// connection is subscribed and pushes may flow.
     wants_updates: bool,
     subscription: Option<(UserId, mpsc::Receiver<Event>)>,
 }
@@ -53,6 +56,8 @@ struct Conn {
     out: Vec<u8>,
     disconnect_at: Option<Instant>,
     last_plain_msg_id: i64,
+    /// Completed key exchanges on this connection (Telethon retries a few on one socket).
+    key_exchanges: u32,
 }
 
 pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, mut shutdown: watch::Receiver<bool>) {
@@ -67,6 +72,7 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, m
         out: Vec::new(),
         disconnect_at: None,
         last_plain_msg_id: 0,
+        key_exchanges: 0,
         peer,
         gw,
     };
@@ -187,7 +193,13 @@ impl Conn {
                 }
             }
         }
-        self.on_encrypted(&frame[8..]).await
+        let mut data = &frame[8..];
+        // Padded intermediate may add up to 15 bytes; the transport strips len % 4 and
+        // the rest is cut at the cipher's block boundary here.
+        if self.transport.kind().is_some_and(|k| k.framing == Framing::PaddedIntermediate) && data.len() >= 16 {
+            data = &data[..16 + (data.len() - 16) / 16 * 16];
+        }
+        self.on_encrypted(data).await
     }
 
     async fn load_key(&self, id: i64) -> Option<Keyed> {
@@ -226,8 +238,24 @@ impl Conn {
         let Ok((_, body)) = wire::parse_plain(frame) else {
             return Verdict::Close(Some(TRANSPORT_AUTH_KEY_NOT_FOUND));
         };
+        if self.key_exchanges >= MAX_KEY_EXCHANGES {
+            tracing::debug!(peer = %self.peer, "too many key exchanges on one connection");
+            return Verdict::Close(Some(TRANSPORT_FLOOD));
+        }
         let now_secs = self.gw.clock.now_secs();
-        match self.handshake.handle(body, now_secs, &self.gw.rsa, &mut self.rng) {
+        // RSA and DH take milliseconds of CPU: run them off the runtime's threads.
+        let mut hs = std::mem::replace(&mut self.handshake, Handshake::new(self.gw.config.dc_id));
+        let (rsa, body) = (self.gw.rsa.clone(), body.to_vec());
+        let Ok((hs, step)) = tokio::task::spawn_blocking(move || {
+            let step = hs.handle(&body, now_secs, &rsa, &mut OsRng);
+            (hs, step)
+        })
+        .await
+        else {
+            return Verdict::Close(None);
+        };
+        self.handshake = hs;
+        match step {
             Step::Reply(reply) => {
                 let id = self.plain_msg_id();
                 self.send(&wire::build_plain(id, &reply));
@@ -244,6 +272,7 @@ impl Conn {
                 let reply = match self.gw.keys.insert_key(rec).await {
                     Ok(true) => {
                         self.handshake.finish();
+                        self.key_exchanges += 1;
                         tracing::debug!(peer = %self.peer, auth_key = format_args!("{:016x}", done.key.id()), "auth key created");
                         done.reply
                     }
@@ -308,7 +337,7 @@ impl Conn {
                             wire::rpc_error(e.code, &e.message)
                         }
                     };
-                    if !ctx.conn.no_updates() {
+                    if !outcome.without_updates {
                         if let Some(k) = self.keyed.as_mut() {
                             k.wants_updates = true;
                         }
@@ -361,7 +390,19 @@ impl Conn {
         let gw = self.gw.clone();
         let Some(k) = self.keyed.as_mut() else { return };
         let Some(ev) = ev else {
+            // The bus dropped this subscriber (its queue overflowed): events, a logout
+            // among them, may be lost. Re-read the key's binding before subscribing again;
+            // the client repairs missed updates with getDifference.
             k.subscription = None;
+            let id = k.key.id();
+            let user = match gw.keys.get_key(id).await {
+                Ok(Some(rec)) => rec.user_id,
+                _ => None,
+            };
+            if let Some(k) = self.keyed.as_mut() {
+                k.ctx.conn.set_user(user);
+            }
+            self.sync_subscription();
             return;
         };
         let Some((viewer, _)) = k.subscription.as_ref() else { return };
@@ -373,7 +414,7 @@ impl Conn {
                 k.subscription = None;
             }
             Push::Send(bytes) => {
-                let (Some(sid), true, false) = (k.session_id, k.wants_updates, k.ctx.conn.no_updates()) else { return };
+                let (Some(sid), true) = (k.session_id, k.wants_updates) else { return };
                 let key = k.key.clone();
                 let Some(session) = gw.sessions.get(key.id(), sid) else { return };
                 let mut push = vec![OutMessage::push(wire::gzip_if_smaller(bytes))];

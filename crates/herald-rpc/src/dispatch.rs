@@ -56,6 +56,9 @@ pub struct Dispatcher {
 pub struct Outcome {
     pub method: &'static str,
     pub result: Result<Vec<u8>, RpcError>,
+    /// The request came wrapped in `invokeWithoutUpdates`: it does not subscribe the
+    /// connection to updates.
+    pub without_updates: bool,
 }
 
 impl Dispatcher {
@@ -94,36 +97,41 @@ impl Dispatcher {
     /// Runs one API request (the body of a content message) and returns its result object or
     /// error, to be wrapped in `rpc_result` by the caller.
     pub async fn dispatch(&self, ctx: &CallCtx, mut body: &[u8]) -> Outcome {
+        let mut without_updates = false;
         for _ in 0..=MAX_WRAPPERS {
             let Some(id) = wire::constructor_id(body) else {
-                return Outcome { method: "?", result: Err(RpcError::fetch_error()) };
+                return Outcome { method: "?", result: Err(RpcError::fetch_error()), without_updates };
             };
+            without_updates |= id == INVOKE_WITHOUT_UPDATES;
             match self.unwrap(ctx, id, &body[4..]).await {
                 Ok(Some(inner)) => body = inner,
-                Ok(None) => return self.call(ctx, id, body).await,
-                Err(e) => return Outcome { method: grammers_tl_types::name_for_id(id), result: Err(e) },
+                Ok(None) => {
+                    let (method, result) = self.call(ctx, id, body).await;
+                    return Outcome { method, result, without_updates };
+                }
+                Err(e) => return Outcome { method: grammers_tl_types::name_for_id(id), result: Err(e), without_updates },
             }
         }
-        Outcome { method: "?", result: Err(RpcError::bad_request("INVOKE_TOO_DEEP")) }
+        Outcome { method: "?", result: Err(RpcError::bad_request("INVOKE_TOO_DEEP")), without_updates }
     }
 
-    async fn call(&self, ctx: &CallCtx, id: u32, body: &[u8]) -> Outcome {
+    async fn call(&self, ctx: &CallCtx, id: u32, body: &[u8]) -> (&'static str, Result<Vec<u8>, RpcError>) {
         let Some(entry) = self.handlers.get(&id) else {
             let name = grammers_tl_types::name_for_id(id);
             let err = if name.is_empty() || name == "(unknown)" { RpcError::unknown_constructor(id) } else { RpcError::not_implemented(name) };
             tracing::info!(method = name, id = format_args!("{id:08x}"), "method not implemented");
-            return Outcome { method: name, result: Err(err) };
+            return (name, Err(err));
         };
         // Before decoding: a request nested deeper than the stack allows must never reach
         // the recursive decoder.
         if recursive_constructors(body) > MAX_RECURSIVE_CONSTRUCTORS {
-            return Outcome { method: entry.name, result: Err(RpcError::fetch_error()) };
+            return (entry.name, Err(RpcError::fetch_error()));
         }
         if entry.needs_login && ctx.conn.user().is_none() {
-            return Outcome { method: entry.name, result: Err(RpcError::unauthorized()) };
+            return (entry.name, Err(RpcError::unauthorized()));
         }
         let result = (entry.call)(self.services.clone(), ctx.clone(), &body[4..]).await;
-        Outcome { method: entry.name, result }
+        (entry.name, result)
     }
 
     /// Peels one invoke wrapper: Some(inner query) or None when `id` is not a wrapper.
@@ -145,7 +153,7 @@ impl Dispatcher {
                 ctx.conn.set_client(info.clone());
                 self.services.keys.set_client_info(ctx.auth_key_id, info).await.map_err(|e| RpcError::from(herald_domain::DomainError::from(e)))?;
             }
-            INVOKE_WITHOUT_UPDATES => ctx.conn.set_no_updates(true),
+            INVOKE_WITHOUT_UPDATES => {}
             INVOKE_AFTER_MSG | INVOKE_WITH_TAKEOUT => {
                 r.i64().map_err(fetch)?;
             }

@@ -22,7 +22,6 @@ use herald_domain::clock::Clock;
 use herald_domain::messages::MessageService;
 use herald_domain::model::{ClientInfo, UserId};
 use herald_domain::store::AuthKeyStore;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use dispatch::Dispatcher;
@@ -52,19 +51,18 @@ pub struct Services {
     pub server: ServerInfo,
 }
 
-/// Per-connection state that calls can change (login binds a user; `invokeWithoutUpdates`
-/// turns pushes off). Shared between the connection and the calls it makes.
+/// Per-connection state that calls can change (login binds a user, initConnection records
+/// the client). Shared between the connection and the calls it makes.
 #[derive(Debug, Default)]
 pub struct ConnState {
     // A std Mutex: held only to copy a value, never across an await.
     user: Mutex<Option<UserId>>,
     client: Mutex<Option<ClientInfo>>,
-    no_updates: AtomicBool,
 }
 
 impl ConnState {
     pub fn new(user: Option<UserId>, client: Option<ClientInfo>) -> Self {
-        Self { user: Mutex::new(user), client: Mutex::new(client), no_updates: AtomicBool::new(false) }
+        Self { user: Mutex::new(user), client: Mutex::new(client) }
     }
     pub fn user(&self) -> Option<UserId> {
         *self.user.lock().unwrap()
@@ -77,12 +75,6 @@ impl ConnState {
     }
     pub fn set_client(&self, info: ClientInfo) {
         *self.client.lock().unwrap() = Some(info);
-    }
-    pub fn no_updates(&self) -> bool {
-        self.no_updates.load(Ordering::Relaxed)
-    }
-    pub fn set_no_updates(&self, v: bool) {
-        self.no_updates.store(v, Ordering::Relaxed)
     }
 }
 

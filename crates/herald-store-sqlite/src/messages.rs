@@ -478,21 +478,22 @@ impl MessageStore for SqliteStore {
         self.write(move |conn| delete(conn, owner, &ids, revoke)).await
     }
 
-    async fn delete_history(&self, owner: UserId, peer: Peer, max_id: i32, revoke: bool, keep_dialog: bool) -> StoreResult<Changes> {
+    async fn delete_history(&self, owner: UserId, peer: Peer, max_id: i32, revoke: bool, keep_dialog: bool, limit: usize) -> StoreResult<(Changes, bool)> {
         self.write(move |conn| {
             let p = peer_key(peer);
             let ids: Vec<i32> = conn
-                .prepare_cached("SELECT id FROM messages WHERE owner = ?1 AND peer = ?2 AND id <= ?3")
+                .prepare_cached("SELECT id FROM messages WHERE owner = ?1 AND peer = ?2 AND id <= ?3 ORDER BY id DESC LIMIT ?4")
                 .map_err(backend)?
-                .query_map(params![owner.0, p, if max_id > 0 { max_id } else { i32::MAX }], |r| r.get(0))
+                .query_map(params![owner.0, p, if max_id > 0 { max_id } else { i32::MAX }, limit as i64 + 1], |r| r.get(0))
                 .map_err(backend)?
                 .collect::<Result<_, _>>()
                 .map_err(backend)?;
-            let changes = delete(conn, owner, &ids, revoke)?;
-            if !keep_dialog {
+            let more = ids.len() > limit;
+            let changes = delete(conn, owner, &ids[..ids.len().min(limit)], revoke)?;
+            if !keep_dialog && !more {
                 conn.execute("DELETE FROM dialogs WHERE owner = ?1 AND peer = ?2 AND top_message = 0", params![owner.0, p]).map_err(backend)?;
             }
-            Ok(changes)
+            Ok((changes, more))
         })
         .await
     }
@@ -532,7 +533,7 @@ impl MessageStore for SqliteStore {
                 }
             }
             let current = box_pts(conn, owner)?;
-            Ok(Difference { updates, pts: if more { last } else { current.max(last) }, more })
+            Ok(Difference { updates, pts: if more { last } else { current }, more })
         })
         .await
     }
@@ -605,6 +606,27 @@ mod tests {
         let mut by_date = q(0, 0, 2, 0, 0);
         by_date.offset_date = 1005;
         assert_eq!(ids(s.history(UserId(1), peer, by_date).await.unwrap().0), vec![4, 3]);
+    }
+
+    #[tokio::test]
+    async fn delete_history_works_in_chunks_with_consistent_pts() {
+        let s = temp_store();
+        for i in 1..=5 {
+            s.append(msg(1, 2, "x", i)).await.unwrap();
+        }
+        let peer = Peer::User(UserId(2));
+        let before = s.state(UserId(1)).await.unwrap().pts;
+        let (ch, more) = s.delete_history(UserId(1), peer, 0, false, false, 2).await.unwrap();
+        assert!(more);
+        assert_eq!(ch[0].1.pts, before + 2);
+        let (_, more) = s.delete_history(UserId(1), peer, 0, false, false, 2).await.unwrap();
+        assert!(more);
+        let (ch, more) = s.delete_history(UserId(1), peer, 0, false, false, 2).await.unwrap();
+        assert!(!more);
+        assert_eq!((ch[0].1.pts, ch[0].1.pts_count), (before + 5, 1));
+        assert!(!s.has_dialog(UserId(1), peer).await.unwrap());
+        // the other side keeps its copies (no revoke)
+        assert_eq!(s.history(UserId(2), Peer::User(UserId(1)), HistoryQuery { limit: 10, ..Default::default() }).await.unwrap().1, 5);
     }
 
     #[tokio::test]

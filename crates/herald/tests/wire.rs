@@ -43,14 +43,14 @@ impl Raw {
     async fn connect(addr: std::net::SocketAddr) -> Self {
         Self::connect_with(addr, false).await
     }
-    /// `padded`: the padded intermediate transport (`dddddddd`), 0–3 random bytes per frame.
+    /// `padded`: the padded intermediate transport (`dddddddd`), 0–15 bytes of padding.
     async fn connect_with(addr: std::net::SocketAddr, padded: bool) -> Self {
         let mut s = TcpStream::connect(addr).await.unwrap();
         s.write_all(&[if padded { 0xdd } else { 0xee }; 4]).await.unwrap();
         Self { s, padded }
     }
     async fn send(&mut self, payload: &[u8]) {
-        let pad = if self.padded { (payload.len() / 4) % 4 } else { 0 };
+        let pad = if self.padded { (payload.len() / 4) % 16 } else { 0 };
         let mut f = ((payload.len() + pad) as u32).to_le_bytes().to_vec();
         f.extend_from_slice(payload);
         f.extend(std::iter::repeat_n(0x5a, pad));

@@ -19,8 +19,14 @@ pub async fn get_difference(s: Arc<Services>, ctx: CallCtx, r: functions::update
     let me = ctx.user()?;
     let now = s.clock.now_secs() as i32;
     let diff = s.messages.difference(me, r.pts).await?;
-    if diff.updates.is_empty() && !diff.more && diff.pts <= r.pts {
-        return Ok(enums::updates::Difference::Empty(types::updates::DifferenceEmpty { date: now, seq: 0 }));
+    if diff.updates.is_empty() && !diff.more {
+        // A client ahead of the server (its state is from elsewhere): tell it to resync.
+        if diff.pts < r.pts {
+            return Ok(enums::updates::Difference::TooLong(types::updates::DifferenceTooLong { pts: diff.pts }));
+        }
+        if diff.pts == r.pts {
+            return Ok(enums::updates::Difference::Empty(types::updates::DifferenceEmpty { date: now, seq: 0 }));
+        }
     }
     let mut new_messages = Vec::new();
     let mut other_updates = Vec::new();
