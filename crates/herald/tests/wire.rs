@@ -100,8 +100,12 @@ async fn handshake(raw: &mut Raw, rsa: &herald_mtproto::rsa::RsaKey, pad: bool) 
 
 /// Logged-out client with a session whose salt is already right.
 async fn session(srv: &herald::Running) -> (Raw, ClientSession) {
-    let mut raw = Raw::connect(srv.addr).await;
-    let key = handshake(&mut raw, &srv.rsa, false).await;
+    session_with(srv, false).await
+}
+
+async fn session_with(srv: &herald::Running, padded: bool) -> (Raw, ClientSession) {
+    let mut raw = Raw::connect_with(srv.addr, padded).await;
+    let key = handshake(&mut raw, &srv.rsa, padded).await;
     let mut cs = ClientSession::new(key, 42);
     let (_, bytes) = cs.encrypt(&ping(1), now_ms());
     raw.send(&bytes).await;
@@ -109,6 +113,24 @@ async fn session(srv: &herald::Running) -> (Raw, ClientSession) {
     let enums::BadMsgNotification::BadServerSalt(b) = enums::BadMsgNotification::from_bytes(&body).unwrap() else { panic!() };
     cs.salt = b.new_server_salt;
     (raw, cs)
+}
+
+/// invokeWithLayer(227, initConnection(api_id, strings..., query)).
+fn init_connection(api_id: i32, strings: [&str; 6], query: &[u8]) -> Vec<u8> {
+    let mut b = 0xda9b0d0du32.to_le_bytes().to_vec();
+    b.extend_from_slice(&227i32.to_le_bytes());
+    b.extend_from_slice(&0xc1cd5ea9u32.to_le_bytes());
+    b.extend_from_slice(&0u32.to_le_bytes());
+    b.extend_from_slice(&api_id.to_le_bytes());
+    for s in strings {
+        wire::write_bytes(&mut b, s.as_bytes());
+    }
+    b.extend_from_slice(query);
+    b
+}
+
+fn has_pong(msgs: &[Vec<u8>]) -> bool {
+    msgs.iter().any(|m| enums::Pong::from_bytes(m).is_ok())
 }
 
 fn ping(id: i64) -> Vec<u8> {
@@ -242,7 +264,7 @@ async fn tampered_message_closes_silently_and_others_carry_on() {
     bad.assert_closed_without_reply().await;
     // the other client is unaffected
     let (_, msgs) = call(&mut good, &mut gs, &ping(10)).await;
-    assert!(msgs.iter().any(|m| enums::Pong::from_bytes(m).is_ok()));
+    assert!(has_pong(&msgs));
     srv.stop().await;
 }
 
@@ -251,7 +273,7 @@ async fn msg_id_window_parity_and_replay() {
     let srv = server().await;
     let (mut raw, mut cs) = session(&srv).await;
     let (first, msgs) = call(&mut raw, &mut cs, &ping(1)).await;
-    assert!(msgs.iter().any(|m| enums::Pong::from_bytes(m).is_ok()));
+    assert!(has_pong(&msgs));
     // C6: 301 s in the past → 16; 31 s in the future → 17
     for (offset, code) in [(-301_000, 16), (31_000, 17)] {
         let id = ((now_ms() + offset) / 1000) << 32 | 4;
@@ -296,15 +318,7 @@ async fn rpc_errors_are_named() {
     let (id, msgs) = call(&mut raw, &mut cs, &functions::help::GetConfig {}.to_bytes()).await;
     assert!(msgs.iter().any(|m| wire::constructor_id(m) == Some(wire::RPC_RESULT) && m[4..12] == id.to_le_bytes()));
     // invokeWithLayer(initConnection(help.getConfig)) answers the config
-    let mut init = 0xda9b0d0du32.to_le_bytes().to_vec();
-    init.extend_from_slice(&227i32.to_le_bytes());
-    init.extend_from_slice(&0xc1cd5ea9u32.to_le_bytes());
-    init.extend_from_slice(&0u32.to_le_bytes());
-    init.extend_from_slice(&1i32.to_le_bytes());
-    for s in ["dev", "os", "1.0", "en", "", "en"] {
-        wire::write_bytes(&mut init, s.as_bytes());
-    }
-    init.extend_from_slice(&functions::help::GetConfig {}.to_bytes());
+    let init = init_connection(1, ["dev", "os", "1.0", "en", "", "en"], &functions::help::GetConfig {}.to_bytes());
     let (id, msgs) = call(&mut raw, &mut cs, &init).await;
     let res = msgs.iter().find(|m| wire::constructor_id(m) == Some(wire::RPC_RESULT) && m[4..12] == id.to_le_bytes()).unwrap();
     let mut body = res[12..].to_vec();
@@ -326,7 +340,7 @@ async fn gzip_bomb_is_refused_and_container_flood_gets_429() {
     let (id, msgs) = call(&mut raw, &mut cs, &bomb).await;
     assert_eq!(rpc_error_of(&msgs, id), (400, "INPUT_REQUEST_TOO_LONG".into()));
     let (_, msgs) = call(&mut raw, &mut cs, &ping(1)).await;
-    assert!(msgs.iter().any(|m| enums::Pong::from_bytes(m).is_ok()));
+    assert!(has_pong(&msgs));
     // C11/C13: a container of 1025 messages → transport -429, then close
     let inner: Vec<wire::InnerMessage> = (0..1025)
         .map(|_| {
@@ -359,14 +373,9 @@ async fn ping_delay_disconnect_closes_when_no_ping_follows() {
 #[tokio::test]
 async fn padded_intermediate_carries_a_whole_session() {
     let srv = server().await;
-    let mut raw = Raw::connect_with(srv.addr, true).await;
-    let key = handshake(&mut raw, &srv.rsa, true).await;
-    let mut cs = ClientSession::new(key, 3);
-    let (_, msgs) = call(&mut raw, &mut cs, &ping(1)).await;
-    let enums::BadMsgNotification::BadServerSalt(b) = enums::BadMsgNotification::from_bytes(&msgs[0]).unwrap() else { panic!() };
-    cs.salt = b.new_server_salt;
+    let (mut raw, mut cs) = session_with(&srv, true).await;
     let (_, msgs) = call(&mut raw, &mut cs, &ping(2)).await;
-    assert!(msgs.iter().any(|m| enums::Pong::from_bytes(m).is_ok()));
+    assert!(has_pong(&msgs));
     srv.stop().await;
 }
 
@@ -375,15 +384,7 @@ async fn init_connection_is_kept_per_auth_key() {
     use herald_domain::store::AuthKeyStore;
     let srv = server().await;
     let (mut raw, mut cs) = session(&srv).await;
-    let mut init = 0xda9b0d0du32.to_le_bytes().to_vec();
-    init.extend_from_slice(&227i32.to_le_bytes());
-    init.extend_from_slice(&0xc1cd5ea9u32.to_le_bytes());
-    init.extend_from_slice(&0u32.to_le_bytes());
-    init.extend_from_slice(&4242i32.to_le_bytes());
-    for s in ["Pixel", "Android 15", "9.9", "de", "android", "de"] {
-        wire::write_bytes(&mut init, s.as_bytes());
-    }
-    init.extend_from_slice(&functions::help::GetNearestDc {}.to_bytes());
+    let init = init_connection(4242, ["Pixel", "Android 15", "9.9", "de", "android", "de"], &functions::help::GetNearestDc {}.to_bytes());
     call(&mut raw, &mut cs, &init).await;
     let rec = srv.store().get_key(cs.key.id()).await.unwrap().unwrap();
     let info = rec.client.expect("initConnection data stored with the key");
@@ -456,6 +457,6 @@ async fn deeply_nested_request_is_refused_without_crashing() {
     let (id, msgs) = call(&mut raw, &mut cs, &wire::gzip_if_smaller(deep)).await;
     assert_eq!(rpc_error_of(&msgs, id), (400, "INPUT_FETCH_ERROR".into()));
     let (_, msgs) = call(&mut raw, &mut cs, &ping(1)).await;
-    assert!(msgs.iter().any(|m| enums::Pong::from_bytes(m).is_ok()));
+    assert!(has_pong(&msgs));
     srv.stop().await;
 }
