@@ -2,7 +2,16 @@ use crate::{backend, SqliteStore};
 use async_trait::async_trait;
 use herald_domain::model::LoginCode;
 use herald_domain::store::{LoginCodeStore, StoreResult};
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+/// Forgets the rows of `table` older than `since` (they no longer count for any limit) and
+/// returns the times of the phone's remaining ones. `table` and `column` are our constants.
+fn recent_times(conn: &Connection, table: &str, column: &str, phone: &str, since: i64) -> StoreResult<Vec<i64>> {
+    conn.execute(&format!("DELETE FROM {table} WHERE {column} < ?1"), [since]).map_err(backend)?;
+    let mut stmt = conn.prepare_cached(&format!("SELECT {column} FROM {table} WHERE phone = ?1 AND {column} >= ?2")).map_err(backend)?;
+    let rows = stmt.query_map(params![phone, since], |r| r.get(0)).map_err(backend)?;
+    rows.collect::<Result<Vec<i64>, _>>().map_err(backend)
+}
 
 const CODE_COLUMNS: &str = "phone, hash, code, created_at, expires_at, attempts, verified";
 
@@ -71,13 +80,7 @@ impl LoginCodeStore for SqliteStore {
 
     async fn failures_since(&self, phone: &str, since: i64) -> StoreResult<Vec<i64>> {
         let phone = phone.to_string();
-        self.write(move |conn| {
-            conn.execute("DELETE FROM login_failures WHERE at < ?1", [since]).map_err(backend)?;
-            let mut stmt = conn.prepare_cached("SELECT at FROM login_failures WHERE phone = ?1 AND at >= ?2").map_err(backend)?;
-            let rows = stmt.query_map(params![phone, since], |r| r.get(0)).map_err(backend)?;
-            rows.collect::<Result<Vec<i64>, _>>().map_err(backend)
-        })
-        .await
+        self.write(move |conn| recent_times(conn, "login_failures", "at", &phone, since)).await
     }
 
     async fn update_code(&self, c: &LoginCode) -> StoreResult<()> {
@@ -97,12 +100,6 @@ impl LoginCodeStore for SqliteStore {
 
     async fn codes_since(&self, phone: &str, since: i64) -> StoreResult<Vec<i64>> {
         let phone = phone.to_string();
-        self.write(move |conn| {
-            conn.execute("DELETE FROM login_codes WHERE created_at < ?1", [since]).map_err(backend)?;
-            let mut stmt = conn.prepare_cached("SELECT created_at FROM login_codes WHERE phone = ?1 AND created_at >= ?2").map_err(backend)?;
-            let rows = stmt.query_map(params![phone, since], |r| r.get(0)).map_err(backend)?;
-            rows.collect::<Result<Vec<i64>, _>>().map_err(backend)
-        })
-        .await
+        self.write(move |conn| recent_times(conn, "login_codes", "created_at", &phone, since)).await
     }
 }
