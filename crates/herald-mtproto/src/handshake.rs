@@ -101,7 +101,9 @@ impl Handshake {
     }
 
     fn req_pq(&mut self, body: &[u8], rsa: &RsaKey, rng: &mut dyn Rng) -> Option<Step> {
-        if !matches!(self.state, State::Idle | State::SentResPq { .. }) && !self.can_restart() {
+        // A new exchange may start when none is running or after one completed (Telethon
+        // retries on the same connection), and may restart one that only got as far as resPQ.
+        if !matches!(self.state, State::Idle | State::SentResPq { .. }) {
             return None;
         }
         let req = functions::ReqPqMulti::from_bytes(body).ok()?;
@@ -121,11 +123,6 @@ impl Handshake {
             server_public_key_fingerprints: vec![rsa.fingerprint()],
         };
         Some(Step::Reply(boxed(&res)))
-    }
-
-    /// A completed exchange may be followed by a fresh one on the same connection.
-    fn can_restart(&self) -> bool {
-        matches!(self.state, State::Idle)
     }
 
     fn req_dh(&mut self, body: &[u8], now_secs: i64, rsa: &RsaKey, rng: &mut dyn Rng) -> Option<Step> {

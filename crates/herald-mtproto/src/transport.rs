@@ -61,11 +61,6 @@ impl ServerTransport {
         self.kind
     }
 
-    /// Bytes buffered but not yet consumed as frames.
-    pub fn pending(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-
     /// Appends bytes read from the socket.
     pub fn feed(&mut self, data: &[u8]) {
         // Drop consumed bytes so the buffer never holds more than one partial frame.

@@ -15,7 +15,7 @@ pub mod schema;
 
 use herald_domain::error::StoreError;
 use rusqlite::{Connection, OpenFlags};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
@@ -41,7 +41,6 @@ pub struct SqliteStore {
 struct Inner {
     writer: mpsc::Sender<WriteJob>,
     readers: std_mpsc::SyncSender<ReadJob>,
-    path: PathBuf,
 }
 
 fn open(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
@@ -105,11 +104,7 @@ impl SqliteStore {
                 })
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
         }
-        Ok(Self { inner: Arc::new(Inner { writer: wtx, readers: rtx, path: path.to_path_buf() }) })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.inner.path
+        Ok(Self { inner: Arc::new(Inner { writer: wtx, readers: rtx }) })
     }
 
     /// Runs `f` in the next group-commit transaction; resolves after the commit.
@@ -149,14 +144,6 @@ impl SqliteStore {
         rx.await.map_err(|_| StoreError::Backend("reader dropped the job".into()))?
     }
 
-    /// Writes an online backup of the database to `dest` (a consistent snapshot).
-    pub async fn backup(&self, dest: PathBuf) -> Result<(), StoreError> {
-        self.read(move |conn| {
-            let d = dest.to_string_lossy().replace('\'', "''");
-            conn.execute_batch(&format!("VACUUM INTO '{d}'")).map_err(backend)
-        })
-        .await
-    }
 }
 
 fn run_batch(conn: &Connection, batch: Vec<WriteJob>) {

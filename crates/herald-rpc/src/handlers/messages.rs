@@ -4,12 +4,19 @@ use crate::convert;
 use crate::{CallCtx, RpcError, Services};
 use grammers_tl_types::{enums, functions, types};
 use herald_domain::messages::SendRequest;
-use herald_domain::model::{HistoryQuery, Peer, PtsUpdate, UpdateKind};
+use herald_domain::model::{HistoryQuery, Peer, PtsUpdate, UpdateKind, UserId};
 use std::sync::Arc;
 
-fn affected(s: &Services, up: Option<PtsUpdate>, current: i32) -> enums::messages::AffectedMessages {
-    let _ = s;
-    let (pts, pts_count) = up.map(|u| (u.pts, u.pts_count)).unwrap_or((current, 0));
+/// (pts, pts_count) for an affectedMessages/affectedHistory answer: the owner's update, or
+/// the unchanged pts with count 0 when nothing changed (client-compat.md §4.4).
+async fn pts_change(s: &Services, me: UserId, up: Option<PtsUpdate>) -> Result<(i32, i32), RpcError> {
+    Ok(match up {
+        Some(u) => (u.pts, u.pts_count),
+        None => (s.messages.state(me).await?.pts, 0),
+    })
+}
+
+fn affected((pts, pts_count): (i32, i32)) -> enums::messages::AffectedMessages {
     enums::messages::AffectedMessages::Messages(types::messages::AffectedMessages { pts, pts_count })
 }
 
@@ -110,8 +117,7 @@ pub async fn read_history(s: Arc<Services>, ctx: CallCtx, r: functions::messages
     let me = ctx.user()?;
     let peer = convert::input_peer(&s, me, &r.peer).await?;
     let up = s.messages.read_history(me, ctx.auth_key_id, Peer::User(peer.id), r.max_id).await?;
-    let current = if up.is_none() { s.messages.state(me).await?.pts } else { 0 };
-    Ok(affected(&s, up, current))
+    Ok(affected(pts_change(&s, me, up).await?))
 }
 
 pub async fn edit_message(s: Arc<Services>, ctx: CallCtx, r: functions::messages::EditMessage) -> Result<enums::Updates, RpcError> {
@@ -133,18 +139,14 @@ pub async fn edit_message(s: Arc<Services>, ctx: CallCtx, r: functions::messages
 pub async fn delete_messages(s: Arc<Services>, ctx: CallCtx, r: functions::messages::DeleteMessages) -> Result<enums::messages::AffectedMessages, RpcError> {
     let me = ctx.user()?;
     let up = s.messages.delete(me, ctx.auth_key_id, &r.id, r.revoke).await?;
-    let current = if up.is_none() { s.messages.state(me).await?.pts } else { 0 };
-    Ok(affected(&s, up, current))
+    Ok(affected(pts_change(&s, me, up).await?))
 }
 
 pub async fn delete_history(s: Arc<Services>, ctx: CallCtx, r: functions::messages::DeleteHistory) -> Result<enums::messages::AffectedHistory, RpcError> {
     let me = ctx.user()?;
     let peer = convert::input_peer(&s, me, &r.peer).await?;
     let up = s.messages.delete_history(me, ctx.auth_key_id, Peer::User(peer.id), r.max_id, r.revoke, r.just_clear).await?;
-    let (pts, pts_count) = match up {
-        Some(u) => (u.pts, u.pts_count),
-        None => (s.messages.state(me).await?.pts, 0),
-    };
+    let (pts, pts_count) = pts_change(&s, me, up).await?;
     Ok(enums::messages::AffectedHistory::History(types::messages::AffectedHistory { pts, pts_count, offset: 0 }))
 }
 
