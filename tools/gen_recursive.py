@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Generates crates/herald-rpc/src/recursive.rs: the ids of every TL constructor of layer 227
-that lies on a type cycle (a field whose type can lead back to the constructor's own type).
+that lies on a type cycle (a field whose type can lead back to the constructor's own type),
+and the ids of every method (so that a type's constructor sent as a request is named as
+what it is, not as an unimplemented method).
 
 Decoding such constructors recurses once per nesting level, so a request made of thousands
 of them nested would overflow the stack. The dispatcher counts these ids in a request
@@ -11,6 +13,26 @@ Usage: python3 tools/gen_recursive.py ~/.cargo/registry/src/*/grammers-tl-types-
 import re
 import sys
 import zlib
+
+def method_ids(path):
+    ids = []
+    functions = False
+    for line in open(path):
+        line = line.strip()
+        if line.startswith("---functions---"):
+            functions = True
+        elif line.startswith("---types---"):
+            functions = False
+        if not functions or not line or line.startswith("//") or line.startswith("---") or "=" not in line:
+            continue
+        m = re.match(r"^([\w.]+)(?:#([0-9a-f]+))?\s+(.*?)=\s*([\w.<>!]+);", line)
+        if not m:
+            continue
+        cid = m.group(2)
+        if cid is None:
+            cid = "%08x" % (zlib.crc32(line.encode()) & 0xffffffff)
+        ids.append(int(cid, 16))
+    return sorted(set(ids))
 
 def parse(path):
     cons = []  # (name, id, [field types], result type)
@@ -64,6 +86,12 @@ def main(path):
     print("//! Ids of the constructors that lie on a type cycle, sorted for binary search.")
     print("pub const RECURSIVE_CONSTRUCTORS: &[u32] = &[")
     for cid in rec:
+        print("    0x%08x," % cid)
+    print("];")
+    print()
+    print("/// Ids of every method (the schema's functions), sorted for binary search.")
+    print("pub const METHODS: &[u32] = &[")
+    for cid in method_ids(path):
         print("    0x%08x," % cid)
     print("];")
 

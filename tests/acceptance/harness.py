@@ -100,10 +100,13 @@ class HeraldServer:
     ``<data_dir>/herald.log``; :meth:`log_tail` reads it back for failure reports.
     """
 
-    def __init__(self, binary: Path, data_dir: Path, port: int):
+    def __init__(self, binary: Path, data_dir: Path, port: int, *,
+                 test_phones: bool = True, extra_args: Iterable[str] = ()):
         self.binary = binary
         self.data_dir = data_dir
         self.port = port
+        self.test_phones = test_phones
+        self.extra_args = list(extra_args)
         self.log_path = data_dir / "herald.log"
         self.proc: Optional[subprocess.Popen] = None
         self.last_exit_code: Optional[int] = None
@@ -112,7 +115,13 @@ class HeraldServer:
     # -- construction ------------------------------------------------------------------------
 
     @classmethod
-    def launch(cls, name: str = "herald") -> "HeraldServer":
+    def launch(cls, name: str = "herald", *, test_phones: bool = True,
+               extra_args: Iterable[str] = ()) -> "HeraldServer":
+        """A started server on a fresh temporary data directory and a free port.
+
+        ``test_phones=False`` leaves out ``--test-phones``; ``extra_args`` are appended to
+        the ``serve`` command line (e.g. ``["--log-codes"]``).
+        """
         binary = herald_binary()
         if not binary.is_file():
             pytest.fail(
@@ -121,7 +130,7 @@ class HeraldServer:
                 pytrace=False,
             )
         data_dir = Path(tempfile.mkdtemp(prefix=f"{name}-acceptance-"))
-        server = cls(binary, data_dir, free_port())
+        server = cls(binary, data_dir, free_port(), test_phones=test_phones, extra_args=extra_args)
         server.start()
         return server
 
@@ -134,28 +143,43 @@ class HeraldServer:
     def is_running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def serve_argv(self) -> list[str]:
+        """The ``herald serve`` command line this server runs with."""
+        argv = [
+            str(self.binary), "serve",
+            "--data-dir", str(self.data_dir),
+            "--listen", self.address,
+            "--dc", str(DC_ID),
+        ]
+        if self.test_phones:
+            argv.append("--test-phones")
+        return argv + self.extra_args
+
+    def env(self) -> dict:
+        """The environment the binary runs with (the caller's, minus settings that would
+        turn on test phones or code logging behind the command line's back)."""
+        env = dict(os.environ)
+        env.setdefault("NO_COLOR", "1")
+        env.setdefault("RUST_BACKTRACE", "1")
+        if not self.test_phones:
+            env.pop("HERALD_TEST_PHONES", None)
+        if "--log-codes" not in self.extra_args:
+            env.pop("HERALD_LOG_CODES", None)
+        return env
+
     def start(self) -> None:
         if self.is_running():
             raise ServerError("herald is already running")
         offset = self.log_size()
-        env = dict(os.environ)
-        env.setdefault("NO_COLOR", "1")
-        env.setdefault("RUST_BACKTRACE", "1")
         with open(self.log_path, "ab") as log:
             log.write(f"=== acceptance harness: starting herald on {self.address} ===\n".encode())
             log.flush()
             self.proc = subprocess.Popen(
-                [
-                    str(self.binary), "serve",
-                    "--data-dir", str(self.data_dir),
-                    "--listen", self.address,
-                    "--dc", str(DC_ID),
-                    "--test-phones",
-                ],
+                self.serve_argv(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
-                env=env,
+                env=self.env(),
             )
         self._wait_ready(offset)
 
@@ -356,6 +380,14 @@ async def connect(server: HeraldServer, session=None, transport=ConnectionTcpFul
     client = new_client(server, session, transport, **kwargs)
     await client.connect()
     return client
+
+
+async def connect_from(server: HeraldServer, local_addr: str, session=None,
+                       transport=ConnectionTcpFull, **kwargs) -> TelegramClient:
+    """Like :func:`connect`, with the client's socket bound to ``local_addr`` (e.g.
+    ``127.0.0.2``) so the server sees a different source address; any 127.x address
+    reaches the server on Linux loopback."""
+    return await connect(server, session, transport, local_addr=local_addr, **kwargs)
 
 
 def random_phone() -> str:

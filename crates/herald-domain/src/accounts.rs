@@ -103,19 +103,21 @@ impl AccountService {
         self.store.user_by_id(me).await?.ok_or_else(|| AccountError::UserIdInvalid.into())
     }
 
-    /// `account.updateProfile`: only the given fields change.
+    /// `account.updateProfile`: only the given fields change. Names follow
+    /// `auth::validate_names` (`FIRSTNAME_INVALID`, `LASTNAME_INVALID`); about is at most
+    /// [`ABOUT_MAX`] characters, with control characters other than line breaks removed.
     pub async fn update_profile(&self, me: UserId, first: Option<&str>, last: Option<&str>, about: Option<&str>) -> Result<User> {
         let user = self.store.user_by_id(me).await?.ok_or(AccountError::UserIdInvalid)?;
-        let first = first.map(str::trim).unwrap_or(&user.first_name);
-        let last = last.map(str::trim).unwrap_or(&user.last_name);
-        let about = about.unwrap_or(&user.about);
-        if first.is_empty() || first.chars().count() > NAME_MAX || last.chars().count() > NAME_MAX {
-            return Err(AccountError::FirstNameInvalid.into());
-        }
+        let (first, last) = crate::auth::validate_names(first.unwrap_or(&user.first_name), last.unwrap_or(&user.last_name)).map_err(|e| match e {
+            crate::error::AuthError::LastNameInvalid => AccountError::LastNameInvalid,
+            _ => AccountError::FirstNameInvalid,
+        })?;
+        let about: String = about.unwrap_or(&user.about).chars().filter(|&c| c == '\n' || !c.is_control()).collect();
+        let about = if crate::text::has_visible(&about) { about.trim().to_string() } else { String::new() };
         if about.chars().count() > ABOUT_MAX {
             return Err(AccountError::AboutTooLong.into());
         }
-        self.store.update_profile(me, first, last, about).await?;
+        self.store.update_profile(me, &first, &last, &about).await?;
         self.store.user_by_id(me).await?.ok_or_else(|| AccountError::UserIdInvalid.into())
     }
 }

@@ -5,7 +5,7 @@ use crate::clock::{random_u64, Clock};
 use crate::error::{AuthError, Result, StoreError};
 use crate::messages::MessageService;
 use crate::model::*;
-use crate::store::{AccountStore, AuthKeyStore, LoginCodeStore};
+use crate::store::{AccountStore, AuthKeyStore, LoginCodeStore, LoginScope};
 use std::sync::Arc;
 
 pub const CODE_LENGTH: usize = 5;
@@ -13,17 +13,49 @@ pub const CODE_LENGTH: usize = 5;
 pub const CODE_TTL_SECS: i64 = 300;
 /// Wrong tries before a code is burnt (security.md S9).
 pub const CODE_MAX_ATTEMPTS: i32 = 5;
-/// At most this many codes (sends and resends) per phone per hour, then FLOOD_WAIT (S9).
+/// At most this many codes (sends and resends) per phone *and source address* per hour,
+/// then FLOOD_WAIT (S9). Counting per address means a stranger asking for codes for your
+/// number does not stop you from asking for one.
 pub const CODES_PER_HOUR: usize = 5;
-/// At most this many wrong codes per phone per day, then FLOOD_WAIT: with 5-digit codes the
-/// chance of guessing one is at most 20 in 100 000 per day (security.md S9).
+/// At most this many codes per source address per hour across all numbers (test numbers
+/// under `--test-phones` excepted), so one address cannot fill the store with code rows.
+pub const CODES_PER_ADDR_HOUR: usize = 60;
+/// Wrong codes per day per (phone, address) and per (phone, auth key), then FLOOD_WAIT:
+/// with 5-digit codes the chance of guessing is at most 20 in 100 000 per address per day.
 pub const FAILURES_PER_DAY: usize = 20;
+/// Wrong codes per phone per day from everywhere after which every address or key that has
+/// failed for that phone today is refused outright; one that has not (the owner) still gets
+/// in with the right code.
+pub const FAILURES_PER_PHONE_DAY: usize = 200;
+/// Code and failure rows are kept this long (the longest window a limit looks at).
+pub const LOGIN_ROWS_TTL_SECS: i64 = 86_400;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct AuthConfig {
     pub dc_id: i32,
     /// Accept Telegram's test numbers 99966XYYYY with the code XXXXX.
     pub test_phones: bool,
+    /// Write issued login codes to the log (development only; implied by `test_phones`).
+    pub log_codes: bool,
+}
+
+/// Delivers login codes outside Herald (an SMS gateway), besides the message from 777000.
+pub trait CodeHook: Send + Sync {
+    /// Called once per issued code; must not block (run the delivery in the background).
+    fn deliver(&self, phone: &str, code: &str);
+}
+
+/// Who is asking: the auth key and the network address of the request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Requester {
+    pub auth_key_id: i64,
+    pub addr: String,
+}
+
+impl Requester {
+    pub fn new(auth_key_id: i64, addr: impl ToString) -> Self {
+        Self { auth_key_id, addr: addr.to_string() }
+    }
 }
 
 pub struct AuthService {
@@ -34,6 +66,7 @@ pub struct AuthService {
     bus: Arc<dyn EventBus>,
     clock: Arc<dyn Clock>,
     config: AuthConfig,
+    hook: Option<Arc<dyn CodeHook>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,6 +99,27 @@ pub fn test_phone_code(phone: &str) -> Option<String> {
         .then(|| std::iter::repeat_n(b[5] as char, CODE_LENGTH).collect())
 }
 
+/// A FLOOD_WAIT until the oldest of `times` leaves a window of `window` seconds.
+fn wait_until_oldest_expires(times: &[i64], window: i64, now: i64) -> AuthError {
+    let oldest = times.iter().min().copied().unwrap_or(now);
+    AuthError::FloodWait((oldest + window - now).max(1))
+}
+
+/// Validates a name given at sign-up or in a profile: cleaned (`text::clean_name`), first
+/// name 1–64 characters with something visible, last name at most 64.
+pub fn validate_names(first: &str, last: &str) -> Result<(String, String), AuthError> {
+    let (first, last) = (crate::text::clean_name(first), crate::text::clean_name(last));
+    if !crate::text::has_visible(&first) || first.chars().count() > crate::accounts::NAME_MAX {
+        return Err(AuthError::FirstNameInvalid);
+    }
+    if last.chars().count() > crate::accounts::NAME_MAX {
+        return Err(AuthError::LastNameInvalid);
+    }
+    // A last name of invisible characters only is no last name.
+    let last = if crate::text::has_visible(&last) { last } else { String::new() };
+    Ok((first, last))
+}
+
 impl AuthService {
     pub fn new(
         accounts: Arc<dyn AccountStore>,
@@ -76,7 +130,17 @@ impl AuthService {
         clock: Arc<dyn Clock>,
         config: AuthConfig,
     ) -> Self {
-        Self { accounts, codes, keys, messages, bus, clock, config }
+        Self { accounts, codes, keys, messages, bus, clock, config, hook: None }
+    }
+
+    /// Also hands every issued code to `hook` (an SMS gateway).
+    pub fn with_hook(mut self, hook: Arc<dyn CodeHook>) -> Self {
+        self.hook = Some(hook);
+        self
+    }
+
+    fn is_test_phone(&self, phone: &str) -> bool {
+        self.config.test_phones && test_phone_code(phone).is_some()
     }
 
     fn new_code(&self, phone: &str) -> String {
@@ -89,7 +153,14 @@ impl AuthService {
     }
 
     async fn deliver(&self, phone: &str, code: &LoginCode) -> Result<()> {
-        tracing::info!(phone, code = %code.code, "login code issued");
+        if self.config.log_codes || self.config.test_phones {
+            tracing::info!(phone, code = %code.code, "login code issued");
+        } else {
+            tracing::debug!(phone, "login code issued");
+        }
+        if let Some(hook) = &self.hook {
+            hook.deliver(phone, &code.code);
+        }
         if let Some(user) = self.accounts.user_by_phone(phone).await? {
             let text = format!(
                 "Login code: {}. Do not give this code to anyone, even if they say they are from Herald!\n\nThis code can be used to log in to your account. We never ask it for anything else.",
@@ -100,13 +171,28 @@ impl AuthService {
         Ok(())
     }
 
-    pub async fn send_code(&self, phone: &str) -> Result<SentCode> {
+    /// A number nobody may log in with: the service accounts' (777000 and later system
+    /// accounts) are answered as invalid numbers.
+    async fn login_phone(&self, phone: &str) -> Result<String> {
         let phone = normalize_phone(phone)?;
+        if self.accounts.user_by_phone(&phone).await?.is_some_and(|u| u.is_service) {
+            return Err(AuthError::PhoneNumberInvalid.into());
+        }
+        Ok(phone)
+    }
+
+    pub async fn send_code(&self, who: &Requester, phone: &str) -> Result<SentCode> {
+        let phone = self.login_phone(phone).await?;
         let now = self.clock.now_secs();
-        let recent = self.codes.codes_since(&phone, now - 3600).await?;
-        if recent.len() >= CODES_PER_HOUR {
-            let oldest = recent.iter().min().copied().unwrap_or(now);
-            return Err(AuthError::FloodWait((oldest + 3600 - now).max(1)).into());
+        let mine = self.codes.codes_since(LoginScope::PhoneAddr(&phone, &who.addr), now - 3600).await?;
+        if mine.len() >= CODES_PER_HOUR {
+            return Err(wait_until_oldest_expires(&mine, 3600, now).into());
+        }
+        if !self.is_test_phone(&phone) {
+            let from_addr = self.codes.codes_since(LoginScope::Addr(&who.addr), now - 3600).await?;
+            if from_addr.len() >= CODES_PER_ADDR_HOUR {
+                return Err(wait_until_oldest_expires(&from_addr, 3600, now).into());
+            }
         }
         let code = LoginCode {
             phone: phone.clone(),
@@ -116,17 +202,21 @@ impl AuthService {
             expires_at: now + CODE_TTL_SECS,
             attempts: 0,
             verified: false,
+            auth_key_id: who.auth_key_id,
+            addr: who.addr.clone(),
         };
         self.codes.put_code(code.clone()).await?;
         self.deliver(&phone, &code).await?;
         Ok(SentCode { hash: code.hash, length: CODE_LENGTH as i32, timeout: CODE_TTL_SECS as i32 })
     }
 
-    async fn live_code(&self, phone: &str, hash: &str) -> Result<LoginCode> {
+    /// The live code `hash` of `phone` that `who` asked for. A hash another key asked for is
+    /// answered as expired, exactly like an unknown one.
+    async fn live_code(&self, who: &Requester, phone: &str, hash: &str) -> Result<LoginCode> {
         if hash.is_empty() {
             return Err(AuthError::PhoneCodeHashEmpty.into());
         }
-        let code = self.codes.get_code(phone, hash).await?.ok_or(AuthError::PhoneCodeExpired)?;
+        let code = self.codes.get_code(phone, hash).await?.filter(|c| c.auth_key_id == who.auth_key_id).ok_or(AuthError::PhoneCodeExpired)?;
         if code.expires_at <= self.clock.now_secs() || code.attempts >= CODE_MAX_ATTEMPTS {
             self.codes.delete_code(phone, hash).await?;
             return Err(AuthError::PhoneCodeExpired.into());
@@ -136,22 +226,44 @@ impl AuthService {
 
     /// `auth.resendCode`: a fresh code under a new hash (the old one dies), counted against
     /// the hourly limit like any other code.
-    pub async fn resend_code(&self, phone: &str, hash: &str) -> Result<SentCode> {
-        let phone = normalize_phone(phone)?;
-        self.live_code(&phone, hash).await?;
-        let sent = self.send_code(&phone).await?;
+    pub async fn resend_code(&self, who: &Requester, phone: &str, hash: &str) -> Result<SentCode> {
+        let phone = self.login_phone(phone).await?;
+        self.live_code(who, &phone, hash).await?;
+        let sent = self.send_code(who, &phone).await?;
         self.codes.delete_code(&phone, hash).await?;
         Ok(sent)
     }
 
-    pub async fn cancel_code(&self, phone: &str, hash: &str) -> Result<()> {
+    pub async fn cancel_code(&self, who: &Requester, phone: &str, hash: &str) -> Result<()> {
         let phone = normalize_phone(phone)?;
-        self.codes.delete_code(&phone, hash).await?;
+        if self.codes.get_code(&phone, hash).await?.is_some_and(|c| c.auth_key_id == who.auth_key_id) {
+            self.codes.delete_code(&phone, hash).await?;
+        }
         Ok(())
     }
 
-    pub async fn sign_in(&self, auth_key_id: i64, phone: &str, hash: &str, code: &str) -> Result<SignIn> {
-        let phone = normalize_phone(phone)?;
+    /// Refuses a sign-in attempt from `who` when its wrong codes for `phone` reached a limit.
+    async fn check_failures(&self, who: &Requester, phone: &str, now: i64) -> Result<()> {
+        let since = now - 86_400;
+        let by_addr = self.codes.failures_since(LoginScope::PhoneAddr(phone, &who.addr), since).await?;
+        let by_key = self.codes.failures_since(LoginScope::PhoneKey(phone, who.auth_key_id), since).await?;
+        for own in [&by_addr, &by_key] {
+            if own.len() >= FAILURES_PER_DAY {
+                return Err(wait_until_oldest_expires(own, 86_400, now).into());
+            }
+        }
+        if !by_addr.is_empty() || !by_key.is_empty() {
+            let all = self.codes.failures_since(LoginScope::Phone(phone), since).await?;
+            if all.len() >= FAILURES_PER_PHONE_DAY {
+                let own: Vec<i64> = by_addr.iter().chain(&by_key).copied().collect();
+                return Err(wait_until_oldest_expires(&own, 86_400, now).into());
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn sign_in(&self, who: &Requester, phone: &str, hash: &str, code: &str) -> Result<SignIn> {
+        let phone = self.login_phone(phone).await?;
         if hash.is_empty() {
             return Err(AuthError::PhoneCodeHashEmpty.into());
         }
@@ -159,10 +271,10 @@ impl AuthService {
             return Err(AuthError::PhoneCodeEmpty.into());
         }
         let now = self.clock.now_secs();
-        let failures = self.codes.failures_since(&phone, now - 86_400).await?;
-        if failures.len() >= FAILURES_PER_DAY {
-            let oldest = failures.iter().min().copied().unwrap_or(now);
-            return Err(AuthError::FloodWait((oldest + 86_400 - now).max(1)).into());
+        self.check_failures(who, &phone, now).await?;
+        // Only the key that asked for the code may use it.
+        if !self.codes.get_code(&phone, hash).await?.is_some_and(|c| c.auth_key_id == who.auth_key_id) {
+            return Err(AuthError::PhoneCodeExpired.into());
         }
         // One attempt is spent before comparing, atomically: parallel guesses cannot get
         // more tries than CODE_MAX_ATTEMPTS between them.
@@ -170,13 +282,13 @@ impl AuthService {
             return Err(AuthError::PhoneCodeExpired.into());
         };
         if !constant_time_eq(stored.code.as_bytes(), code.as_bytes()) {
-            self.codes.record_failure(&phone, now).await?;
+            self.codes.record_failure(&phone, &who.addr, who.auth_key_id, now).await?;
             return Err(AuthError::PhoneCodeInvalid.into());
         }
         match self.accounts.user_by_phone(&phone).await? {
             Some(user) => {
                 self.codes.delete_code(&phone, hash).await?;
-                self.keys.bind_user(auth_key_id, Some(user.id)).await?;
+                self.bind(who.auth_key_id, user.id).await?;
                 Ok(SignIn::Authorized(user))
             }
             None => {
@@ -187,36 +299,43 @@ impl AuthService {
         }
     }
 
-    pub async fn sign_up(&self, auth_key_id: i64, phone: &str, hash: &str, first: &str, last: &str) -> Result<User> {
-        let phone = normalize_phone(phone)?;
-        let stored = self.live_code(&phone, hash).await?;
+    pub async fn sign_up(&self, who: &Requester, phone: &str, hash: &str, first: &str, last: &str) -> Result<User> {
+        let phone = self.login_phone(phone).await?;
+        let stored = self.live_code(who, &phone, hash).await?;
         if !stored.verified {
             return Err(AuthError::PhoneCodeInvalid.into());
         }
-        let first = first.trim();
-        if first.is_empty() || first.chars().count() > crate::accounts::NAME_MAX {
-            return Err(AuthError::FirstNameInvalid.into());
-        }
-        let new = NewUser {
-            phone: phone.clone(),
-            first_name: first.to_string(),
-            last_name: last.trim().chars().take(crate::accounts::NAME_MAX).collect(),
-            home_dc: self.config.dc_id,
-            created_at: self.clock.now_secs(),
-        };
+        let (first_name, last_name) = validate_names(first, last)?;
+        let new = NewUser { phone: phone.clone(), first_name, last_name, home_dc: self.config.dc_id, created_at: self.clock.now_secs() };
         let user = match self.accounts.create_user(new).await {
             Err(StoreError::Conflict(_)) => return Err(AuthError::PhoneNumberOccupied.into()),
             other => other?,
         };
         self.codes.delete_code(&phone, hash).await?;
-        self.keys.bind_user(auth_key_id, Some(user.id)).await?;
+        self.bind(who.auth_key_id, user.id).await?;
         Ok(user)
+    }
+
+    /// Binds the key to `user`; a key that was bound to someone else stops acting for them
+    /// on every connection, in every process (the bus tells their subscribers).
+    async fn bind(&self, auth_key_id: i64, user: UserId) -> Result<()> {
+        if let Some(before) = self.keys.bind_user(auth_key_id, Some(user)).await? {
+            if before != user {
+                self.bus.publish(Event::KeyUnbound { user: before, auth_key_id });
+            }
+        }
+        Ok(())
     }
 
     pub async fn log_out(&self, auth_key_id: i64, user: UserId) -> Result<()> {
         self.keys.bind_user(auth_key_id, None).await?;
         self.bus.publish(Event::KeyUnbound { user, auth_key_id });
         Ok(())
+    }
+
+    /// Collects code and failure rows that no limit looks at any more.
+    pub async fn purge(&self) -> Result<usize> {
+        Ok(self.codes.purge_login_rows(self.clock.now_secs() - LOGIN_ROWS_TTL_SECS).await?)
     }
 }
 

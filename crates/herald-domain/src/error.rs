@@ -26,6 +26,8 @@ pub enum AuthError {
     PhoneNumberOccupied,
     #[error("first name invalid")]
     FirstNameInvalid,
+    #[error("last name invalid")]
+    LastNameInvalid,
     #[error("too many requests, wait {0} s")]
     FloodWait(i64),
     #[error("auth key not bound to an account")]
@@ -44,6 +46,8 @@ pub enum AccountError {
     UsernameNotOccupied,
     #[error("first name invalid")]
     FirstNameInvalid,
+    #[error("last name invalid")]
+    LastNameInvalid,
     #[error("about too long")]
     AboutTooLong,
     #[error("user id invalid")]
@@ -70,6 +74,9 @@ pub enum MessageError {
     LimitInvalid,
     #[error("entities out of bounds, too many or too large")]
     EntityBoundsInvalid,
+    /// The account sent more than its send budget allows.
+    #[error("too many messages, wait {0} s")]
+    FloodWait(i64),
 }
 
 /// Everything a service call can fail with.

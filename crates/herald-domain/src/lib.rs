@@ -11,8 +11,10 @@ pub mod auth;
 pub mod bus;
 pub mod clock;
 pub mod error;
+pub mod limits;
 pub mod messages;
 pub mod model;
 pub mod store;
+pub mod text;
 
 pub use error::{DomainError, Result};

@@ -3,6 +3,7 @@
 use crate::bus::{Event, EventBus};
 use crate::clock::{random_u64, Clock};
 use crate::error::{MessageError, Result};
+use crate::limits::{Bucket, Limiter};
 use crate::model::*;
 use crate::store::{Changes, MessageStore, NewMessage};
 use std::sync::Arc;
@@ -20,11 +21,12 @@ pub const ENTITIES_MAX: usize = 100;
 pub const ENTITY_URL_MAX: usize = 2048;
 pub const ENTITY_LANGUAGE_MAX: usize = 64;
 
-/// Text must be non-blank and at most [`MESSAGE_LENGTH_MAX`] UTF-16 units; entities at most
+/// Text must have a visible character (`text::has_visible`: not only spaces and invisible
+/// characters) and at most [`MESSAGE_LENGTH_MAX`] UTF-16 units; entities at most
 /// [`ENTITIES_MAX`], each inside the text, with bounded strings. These bounds also bound
 /// what one message can make the server store and send.
 pub fn validate_text(text: &str, entities: &[Entity]) -> Result<()> {
-    if text.trim().is_empty() {
+    if !crate::text::has_visible(text) {
         return Err(MessageError::MessageEmpty.into());
     }
     let len = text.encode_utf16().count();
@@ -43,10 +45,20 @@ pub fn validate_text(text: &str, entities: &[Entity]) -> Result<()> {
     Ok(())
 }
 
+/// Messages (sends and edits) an account may make at once, then per second.
+pub const SEND_BURST: f64 = 100.0;
+pub const SENDS_PER_SEC: f64 = 10.0;
+/// Bytes of message text an account may store at once, and then per day: a quota that
+/// bounds how fast one account can grow the store.
+pub const TEXT_BYTES_BURST: f64 = 64.0 * 1024.0 * 1024.0;
+pub const TEXT_BYTES_PER_DAY: f64 = 64.0 * 1024.0 * 1024.0;
+
 pub struct MessageService {
     store: Arc<dyn MessageStore>,
     bus: Arc<dyn EventBus>,
     clock: Arc<dyn Clock>,
+    sends: Limiter<UserId>,
+    text_bytes: Limiter<UserId>,
 }
 
 /// What the sender's session gets back from a send.
@@ -68,7 +80,22 @@ pub struct SendRequest {
 
 impl MessageService {
     pub fn new(store: Arc<dyn MessageStore>, bus: Arc<dyn EventBus>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, bus, clock }
+        Self {
+            store,
+            bus,
+            clock,
+            sends: Limiter::new(Bucket { burst: SEND_BURST, per_sec: SENDS_PER_SEC }),
+            text_bytes: Limiter::new(Bucket { burst: TEXT_BYTES_BURST, per_sec: TEXT_BYTES_PER_DAY / 86_400.0 }),
+        }
+    }
+
+    /// Spends one send and the text's bytes from `who`'s budgets, or FLOOD_WAIT_X.
+    fn spend(&self, who: UserId, text: &str, entities: &[Entity]) -> Result<()> {
+        let now = self.clock.now_ms();
+        let bytes = text.len() + entities.len() * 16 + entities.iter().map(|e| e.kind.extra_bytes()).sum::<usize>();
+        self.sends.take(who, 1.0, now).map_err(MessageError::FloodWait)?;
+        self.text_bytes.take(who, bytes as f64, now).map_err(MessageError::FloodWait)?;
+        Ok(())
     }
 
     fn now(&self) -> i32 {
@@ -84,6 +111,7 @@ impl MessageService {
 
     pub async fn send(&self, req: SendRequest) -> Result<Sent> {
         validate_text(&req.text, &req.entities)?;
+        self.spend(req.from, &req.text, &req.entities)?;
         let appended = self
             .store
             .append(NewMessage {
@@ -171,6 +199,7 @@ impl MessageService {
         if m.text == text && m.entities == entities {
             return Err(MessageError::MessageNotModified.into());
         }
+        self.spend(owner, &text, &entities)?;
         let changes = self.store.edit(owner, id, &text, &entities, self.now()).await?;
         self.publish(&changes, Some((owner, origin_key)));
         changes.into_iter().find(|(u, _)| *u == owner).map(|(_, up)| up).ok_or_else(|| MessageError::MessageIdInvalid.into())

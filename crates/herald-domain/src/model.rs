@@ -90,6 +90,17 @@ pub enum EntityKind {
     Unknown,
 }
 
+impl EntityKind {
+    /// Bytes of the strings the entity carries (what it adds to the stored message).
+    pub fn extra_bytes(&self) -> usize {
+        match self {
+            EntityKind::Pre { language } => language.len(),
+            EntityKind::TextUrl { url } => url.len(),
+            _ => 0,
+        }
+    }
+}
+
 /// One copy of a message in one user's box. A private message exists twice, once per box,
 /// with box-local ids; `logical_id` ties the copies together for replies, edits and revokes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -172,6 +183,10 @@ pub struct AuthKeyRecord {
     pub expires_at: Option<i64>,
     pub user_id: Option<UserId>,
     pub client: Option<ClientInfo>,
+    /// The salt the key exchange handed out, valid for the key's first half hour.
+    pub first_salt: i64,
+    /// When the key was last used (updated about once an hour; unused keys are collected).
+    pub last_used_at: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -184,6 +199,10 @@ pub struct LoginCode {
     pub attempts: i32,
     /// `auth.signIn` checked the code for an unknown number; `auth.signUp` may follow.
     pub verified: bool,
+    /// The auth key that asked for the code: only it may use the code.
+    pub auth_key_id: i64,
+    /// The network address that asked for it (for per-address limits).
+    pub addr: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

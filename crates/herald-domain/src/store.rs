@@ -9,13 +9,24 @@ use async_trait::async_trait;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Authorization keys. A key is stored when its exchange completes, bound to a user at
+/// login, and collected by [`AuthKeyStore::purge_keys`] when it never logged in and went
+/// unused (or when a temporary key expired).
 #[async_trait]
 pub trait AuthKeyStore: Send + Sync {
-    /// Stores a new key. Returns false, storing nothing, when the id is taken.
+    /// Stores a new key (its last use is its creation). Returns false, storing nothing,
+    /// when the id is taken.
     async fn insert_key(&self, key: AuthKeyRecord) -> StoreResult<bool>;
     async fn get_key(&self, id: i64) -> StoreResult<Option<AuthKeyRecord>>;
-    async fn bind_user(&self, id: i64, user: Option<UserId>) -> StoreResult<()>;
+    /// Binds the key to a user (login) or unbinds it (None, logout). Returns the user it
+    /// was bound to before.
+    async fn bind_user(&self, id: i64, user: Option<UserId>) -> StoreResult<Option<UserId>>;
     async fn set_client_info(&self, id: i64, info: ClientInfo) -> StoreResult<()>;
+    /// Records that the key was used at `at` (callers do this at most about once an hour).
+    async fn touch_key(&self, id: i64, at: i64) -> StoreResult<()>;
+    /// Deletes keys bound to no user and unused since `unused_before`, and temporary keys
+    /// expired by `now`; returns how many went.
+    async fn purge_keys(&self, unused_before: i64, now: i64) -> StoreResult<usize>;
 }
 
 #[async_trait]
@@ -32,21 +43,39 @@ pub trait AccountStore: Send + Sync {
     async fn update_profile(&self, id: UserId, first: &str, last: &str, about: &str) -> StoreResult<()>;
 }
 
+/// Whose login attempts a limit counts (see `auth.rs` for the limits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginScope<'a> {
+    Phone(&'a str),
+    PhoneAddr(&'a str, &'a str),
+    PhoneKey(&'a str, i64),
+    Addr(&'a str),
+}
+
+/// Login codes and the attempts made with them. Codes are keyed by (phone, hash); a deleted
+/// code leaves a tombstone (empty code, expired) so that it still counts towards the
+/// issuance limits until [`LoginCodeStore::purge_login_rows`] collects it.
 #[async_trait]
 pub trait LoginCodeStore: Send + Sync {
+    /// Stores a code (replacing one with the same phone and hash).
     async fn put_code(&self, code: LoginCode) -> StoreResult<()>;
     async fn get_code(&self, phone: &str, hash: &str) -> StoreResult<Option<LoginCode>>;
     async fn update_code(&self, code: &LoginCode) -> StoreResult<()>;
+    /// Makes the code unusable, keeping its issue time, phone, address and key for limits.
     async fn delete_code(&self, phone: &str, hash: &str) -> StoreResult<()>;
     /// Atomically spends one attempt on a live code (not expired, fewer than `max_attempts`
     /// tries so far) and returns it; None when no attempt is left. Concurrent callers can
     /// never spend more than `max_attempts` in total.
     async fn take_attempt(&self, phone: &str, hash: &str, now: i64, max_attempts: i32) -> StoreResult<Option<LoginCode>>;
-    /// Issue times of the phone's codes since `since` (for flood control).
-    async fn codes_since(&self, phone: &str, since: i64) -> StoreResult<Vec<i64>>;
-    async fn record_failure(&self, phone: &str, at: i64) -> StoreResult<()>;
-    /// Times of wrong codes entered for the phone since `since`.
-    async fn failures_since(&self, phone: &str, since: i64) -> StoreResult<Vec<i64>>;
+    /// Issue times of the codes in `scope` since `since`, tombstones included.
+    async fn codes_since(&self, scope: LoginScope<'_>, since: i64) -> StoreResult<Vec<i64>>;
+    /// Records a wrong code entered for `phone` from `addr` with `auth_key_id`.
+    async fn record_failure(&self, phone: &str, addr: &str, auth_key_id: i64, at: i64) -> StoreResult<()>;
+    /// Times of wrong codes in `scope` since `since`.
+    async fn failures_since(&self, scope: LoginScope<'_>, since: i64) -> StoreResult<Vec<i64>>;
+    /// Deletes codes issued and failures recorded before `before` (they count for no limit
+    /// any more); returns how many rows went.
+    async fn purge_login_rows(&self, before: i64) -> StoreResult<usize>;
 }
 
 /// A message to append, already validated by the service.

@@ -11,7 +11,7 @@
 use crate::salt::Salts;
 use crate::wire::{self, InnerMessage, Reader, WireError};
 use grammers_tl_types::types;
-use std::collections::BTreeSet;
+use std::collections::VecDeque;
 
 /// How many recent client msg_ids are remembered for replay detection (TDLib uses 1000).
 pub const REPLAY_WINDOW: usize = 1000;
@@ -90,11 +90,94 @@ pub fn split_plaintext(plain: &[u8]) -> Option<(Header, &[u8])> {
     Some((header, r.take(len).ok()?))
 }
 
+/// The client msg_ids a session has accepted, for replay detection: a sorted ring of at most
+/// [`REPLAY_WINDOW`] ids (8 bytes each, allocated as they arrive). Ids older than the time
+/// window are dropped early, since the time check (16) refuses them anyway.
+#[derive(Debug, Default)]
+pub struct ReplayWindow {
+    ids: VecDeque<i64>,
+    /// Ids at or below this were pushed out of a full window: answered with 20.
+    overflow_floor: i64,
+}
+
+/// What [`ReplayWindow::admit`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    New,
+    Duplicate,
+    /// Below a full window: it cannot be known whether it was seen (code 20).
+    TooOld,
+}
+
+impl ReplayWindow {
+    pub fn contains(&self, msg_id: i64) -> bool {
+        self.ids.binary_search(&msg_id).is_ok()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Remembers `msg_id` unless it was seen or is below the window. `oldest_valid` is the
+    /// lowest msg_id the time window still admits: anything below it may be forgotten.
+    pub fn admit(&mut self, msg_id: i64, oldest_valid: i64) -> Admit {
+        if msg_id <= self.overflow_floor {
+            return Admit::TooOld;
+        }
+        while self.ids.front().is_some_and(|&f| f < oldest_valid) {
+            self.ids.pop_front();
+        }
+        match self.ids.binary_search(&msg_id) {
+            Ok(_) => Admit::Duplicate,
+            Err(pos) => {
+                if self.ids.len() >= REPLAY_WINDOW {
+                    if pos == 0 {
+                        return Admit::TooOld;
+                    }
+                    self.overflow_floor = self.ids.pop_front().unwrap();
+                    self.ids.insert(pos - 1, msg_id);
+                } else {
+                    self.ids.insert(pos, msg_id);
+                }
+                Admit::New
+            }
+        }
+    }
+
+    /// Bytes held, for accounting.
+    pub fn heap_bytes(&self) -> usize {
+        self.ids.capacity() * 8
+    }
+}
+
+/// The msg_id a client would stamp at `unix_ms` (no parity bits).
+pub fn msg_id_at(unix_ms: i64) -> i64 {
+    let frac = ((unix_ms.rem_euclid(1000)) << 32) / 1000;
+    (unix_ms.div_euclid(1000) << 32) | (frac & !3)
+}
+
 pub struct Session {
     id: i64,
     auth_key_id: i64,
     unique_id: i64,
-    seen: BTreeSet<i64>,
+    seen: ReplayWindow,
+    /// Client msg_ids at or below this are refused with 16: they may have been processed
+    /// by a session this one replaces (before a restart, a `destroy_session` or an
+    /// eviction), whose memory of them is gone.
+    min_msg_id: i64,
+    /// The highest client msg_id accepted, which becomes the next session's `min_msg_id`
+    /// when this one is forgotten.
+    max_seen: i64,
+    /// The salt the key exchange handed out (`new_nonce ^ server_nonce`), accepted until
+    /// the given unix time (security.md §1.4).
+    first_salt: Option<(i64, i64)>,
+    /// Set when the registry forgets this session: a connection that still holds it must
+    /// fetch the session that replaces it.
+    retired: bool,
     last_content: Option<(i64, i32)>,
     last_out_msg_id: i64,
     out_content: i32,
@@ -129,7 +212,11 @@ impl Session {
             id,
             auth_key_id,
             unique_id,
-            seen: BTreeSet::new(),
+            seen: ReplayWindow::default(),
+            min_msg_id: 0,
+            max_seen: 0,
+            first_salt: None,
+            retired: false,
             last_content: None,
             last_out_msg_id: 0,
             out_content: 0,
@@ -141,22 +228,56 @@ impl Session {
         self.id
     }
 
+    /// Refuse (with 16) client msg_ids at or below `floor` (see `min_msg_id`).
+    pub fn with_floor(mut self, floor: i64) -> Self {
+        self.min_msg_id = floor;
+        self.max_seen = self.max_seen.max(floor);
+        self
+    }
+
+    /// Also accept `salt` until `until_secs` (the key exchange's initial salt).
+    pub fn with_first_salt(mut self, salt: i64, until_secs: i64) -> Self {
+        self.first_salt = Some((salt, until_secs));
+        self
+    }
+
+    /// The highest client msg_id this session has accepted (or its floor).
+    pub fn max_seen(&self) -> i64 {
+        self.max_seen
+    }
+
+    /// Marks the session forgotten and returns the floor its successor must keep.
+    pub fn retire(&mut self) -> i64 {
+        self.retired = true;
+        self.max_seen
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.retired
+    }
+
+    /// Heap bytes the session holds (its replay window).
+    pub fn heap_bytes(&self) -> usize {
+        self.seen.heap_bytes()
+    }
+
     /// Processes one decrypted message addressed to this session.
     pub fn receive(&mut self, h: Header, body: &[u8], now: Now, salts: &Salts, out: &mut Output) {
         let (msg_id, seq_no) = (h.msg_id, h.seq_no);
         if let Some(code) = msg_id_error(msg_id, now) {
             return out.replies.push(bad_msg(msg_id, seq_no, code));
         }
-        if !salts.is_valid(self.auth_key_id, h.salt, now.secs()) {
+        let first_salt_ok = self.first_salt.is_some_and(|(s, until)| s == h.salt && now.secs() < until);
+        if !first_salt_ok && !salts.is_valid(self.auth_key_id, h.salt, now.secs()) {
             let salt = salts.current(self.auth_key_id, now.secs());
             let b = types::BadServerSalt { bad_msg_id: msg_id, bad_msg_seqno: seq_no, error_code: 48, new_server_salt: salt };
             return out.replies.push(OutMessage::service(wire::boxed(&b)));
         }
         let is_container = wire::constructor_id(body) == Some(wire::MSG_CONTAINER);
-        if is_container && self.seen.contains(&msg_id) {
+        if is_container && self.seen.contains(msg_id) {
             return out.replies.push(bad_msg(msg_id, seq_no, 19));
         }
-        if !self.remember(msg_id, seq_no, out) {
+        if !self.remember(msg_id, seq_no, now, out) {
             return;
         }
         if !self.announced {
@@ -183,7 +304,7 @@ impl Session {
                 let InnerMessage { msg_id, seq_no, body } = m;
                 if let Some(code) = msg_id_error(msg_id, now) {
                     out.replies.push(bad_msg(msg_id, seq_no, code));
-                } else if self.remember(msg_id, seq_no, out) {
+                } else if self.remember(msg_id, seq_no, now, out) {
                     self.object(msg_id, seq_no, &body, now, salts, &mut budget, out);
                 }
             }
@@ -193,19 +314,25 @@ impl Session {
     }
 
     /// Replay protection. Returns false when the message must not be processed.
-    fn remember(&mut self, msg_id: i64, seq_no: i32, out: &mut Output) -> bool {
-        if self.seen.contains(&msg_id) {
+    fn remember(&mut self, msg_id: i64, seq_no: i32, now: Now, out: &mut Output) -> bool {
+        if msg_id <= self.min_msg_id {
+            // Possibly processed by a session this one replaces: the client resyncs its
+            // clock from this answer and resends under a new msg_id.
+            out.replies.push(bad_msg(msg_id, seq_no, 16));
             return false;
         }
-        if self.seen.len() >= REPLAY_WINDOW {
-            if msg_id < *self.seen.first().unwrap() {
-                out.replies.push(bad_msg(msg_id, seq_no, 20));
-                return false;
+        let oldest_valid = (now.secs() - MAX_PAST_SECS) << 32;
+        match self.seen.admit(msg_id, oldest_valid) {
+            Admit::New => {
+                self.max_seen = self.max_seen.max(msg_id);
+                true
             }
-            self.seen.pop_first();
+            Admit::Duplicate => false,
+            Admit::TooOld => {
+                out.replies.push(bad_msg(msg_id, seq_no, 20));
+                false
+            }
         }
-        self.seen.insert(msg_id);
-        true
     }
 
     /// 35: odd expected (content-related), even received; 34: even expected, odd received;
@@ -533,5 +660,85 @@ mod tests {
         let inner = wire::parse_container(&body[4..]).unwrap();
         assert!(inner.iter().all(|m| m.msg_id < h.msg_id && m.msg_id > last));
         assert_eq!(h.seq_no % 2, 0);
+    }
+}
+
+#[cfg(test)]
+mod replay_tests {
+    use super::*;
+
+    const T: i64 = 1_800_000_000;
+    fn now() -> Now {
+        Now { unix_ms: T * 1000 }
+    }
+    fn mid(offset_secs: i64, n: i64) -> i64 {
+        ((T + offset_secs) << 32) | (n * 4)
+    }
+    fn codes(out: &Output) -> Vec<i32> {
+        use grammers_tl_types::{enums, Deserializable};
+        out.replies
+            .iter()
+            .filter_map(|m| match enums::BadMsgNotification::from_bytes(&m.body) {
+                Ok(enums::BadMsgNotification::Notification(n)) => Some(n.error_code),
+                Ok(enums::BadMsgNotification::BadServerSalt(s)) => Some(s.error_code),
+                Err(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_successor_session_refuses_what_its_predecessor_may_have_run() {
+        let salts = Salts::new([1; 32]);
+        let h = |id| Header { salt: salts.current(5, T), session_id: 77, msg_id: id, seq_no: 1 };
+        let mut old = Session::new(77, 5, 1);
+        let mut out = Output::default();
+        old.receive(h(mid(-10, 1)), &1u32.to_le_bytes(), now(), &salts, &mut out);
+        assert_eq!(out.events.len(), 1);
+        let floor = old.retire();
+        assert!(old.is_retired() && floor == mid(-10, 1));
+        // the replacement refuses the captured message with 16, and takes newer ones
+        let mut new = Session::new(77, 5, 2).with_floor(floor);
+        let mut out = Output::default();
+        new.receive(h(mid(-10, 1)), &1u32.to_le_bytes(), now(), &salts, &mut out);
+        assert!(out.events.is_empty());
+        assert_eq!(codes(&out), vec![16]);
+        let mut out = Output::default();
+        new.receive(h(mid(-9, 1)), &1u32.to_le_bytes(), now(), &salts, &mut out);
+        assert_eq!(out.events.len(), 1);
+    }
+
+    #[test]
+    fn the_key_exchange_salt_is_accepted_while_fresh() {
+        let salts = Salts::new([1; 32]);
+        let mut s = Session::new(77, 5, 1).with_first_salt(0x1234, T + 10);
+        let mut out = Output::default();
+        s.receive(Header { salt: 0x1234, session_id: 77, msg_id: mid(0, 1), seq_no: 1 }, &1u32.to_le_bytes(), now(), &salts, &mut out);
+        assert_eq!(out.events.len(), 1);
+        let mut out = Output::default();
+        let later = Now { unix_ms: (T + 11) * 1000 };
+        s.receive(Header { salt: 0x1234, session_id: 77, msg_id: mid(11, 1), seq_no: 3 }, &1u32.to_le_bytes(), later, &salts, &mut out);
+        assert_eq!(codes(&out), vec![48]);
+    }
+
+    #[test]
+    fn the_window_is_a_compact_sorted_ring() {
+        let mut w = ReplayWindow::default();
+        // out of order arrivals are kept sorted; duplicates found
+        for n in [5, 1, 3, 2, 4] {
+            assert_eq!(w.admit(mid(0, n), 0), Admit::New);
+        }
+        assert_eq!(w.admit(mid(0, 3), 0), Admit::Duplicate);
+        assert_eq!(w.len(), 5);
+        // ids older than the time window are dropped, nothing else
+        assert_eq!(w.admit(mid(100, 1), mid(50, 0)), Admit::New);
+        assert_eq!(w.len(), 1);
+        // a full window pushes its lowest id out and refuses anything at or below it
+        let mut w = ReplayWindow::default();
+        for n in 1..=REPLAY_WINDOW as i64 + 1 {
+            assert_eq!(w.admit(mid(0, n), 0), Admit::New);
+        }
+        assert_eq!(w.len(), REPLAY_WINDOW);
+        assert_eq!(w.admit(mid(0, 1), 0), Admit::TooOld);
+        assert!(w.heap_bytes() <= 8 * 2 * REPLAY_WINDOW);
     }
 }

@@ -79,6 +79,25 @@ impl ServerTransport {
         &self.buf[self.pos..]
     }
 
+    /// Bytes received but not yet returned as a frame (a partial frame, or a header still
+    /// being read). What a connection holds in memory for its input is this, not more.
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// Once every frame has been taken, gives back the buffer's memory: an idle connection
+    /// keeps no capacity from its largest frame.
+    fn release_if_drained(&mut self) {
+        if self.pos == self.buf.len() {
+            self.pos = 0;
+            if self.buf.capacity() > 4096 {
+                self.buf = Vec::new();
+            } else {
+                self.buf.clear();
+            }
+        }
+    }
+
     fn detect(&mut self) -> Result<bool, TransportError> {
         let a = self.avail();
         if a.is_empty() {
@@ -129,6 +148,14 @@ impl ServerTransport {
 
     /// Returns the next complete frame's payload, `None` when more bytes are needed.
     pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, TransportError> {
+        let r = self.next_frame_inner();
+        if matches!(r, Ok(None)) {
+            self.release_if_drained();
+        }
+        r
+    }
+
+    fn next_frame_inner(&mut self) -> Result<Option<Vec<u8>>, TransportError> {
         if self.kind.is_none() && !self.detect()? {
             return Ok(None);
         }
@@ -356,6 +383,21 @@ mod tests {
         let mut t = ServerTransport::new(1024);
         t.feed(&[0xef, 0]);
         assert_eq!(t.next_frame(), Err(TransportError::BadLength(0)));
+    }
+
+    #[test]
+    fn drained_buffers_are_released() {
+        let mut t = ServerTransport::new(1 << 20);
+        let payload = vec![3u8; 100_000];
+        t.feed(&[0xee; 4]);
+        t.feed(&(payload.len() as u32).to_le_bytes());
+        t.feed(&payload[..50_000]);
+        assert_eq!(t.next_frame().unwrap(), None);
+        assert_eq!(t.buffered(), 50_004);
+        t.feed(&payload[50_000..]);
+        assert_eq!(t.next_frame().unwrap().unwrap().len(), 100_000);
+        assert_eq!(t.next_frame().unwrap(), None);
+        assert_eq!((t.buffered(), t.buf.capacity()), (0, 0));
     }
 
     #[test]

@@ -1,22 +1,30 @@
 //! One client connection.
+//!
+//! Memory per connection is what it is sent and not more: reads go through one scratch
+//! buffer per runtime thread into the transport, which holds only the bytes of a partial
+//! frame (counted against the address's and the server's budgets, and bounded in time by
+//! `frame_timeout`) and gives its buffer back once a frame is complete.
 
+use crate::addrs::{Refusal, Ticket};
 use crate::Gateway;
 use herald_domain::bus::Event;
 use herald_domain::model::{AuthKeyRecord, UserId};
 use herald_mtproto::crypto::{decrypt_client_message, encrypt_server_message, AuthKey};
 use herald_mtproto::handshake::{Handshake, Step};
 use herald_mtproto::rng::{OsRng, Rng};
-use herald_mtproto::session::{split_plaintext, Event as SessionEvent, Now, OutMessage, Output};
+use herald_mtproto::session::{split_plaintext, Event as SessionEvent, Now, OutMessage, Output, Session};
 use herald_mtproto::transport::{Framing, ServerTransport};
 use herald_mtproto::wire;
 use herald_rpc::push::{self, Push};
-use herald_rpc::{CallCtx, ConnState};
+use herald_rpc::{CallCtx, KeyState};
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
+use herald_domain::model::UserId as Uid;
 use tokio::time::{sleep_until, Duration, Instant};
 
 const TRANSPORT_AUTH_KEY_NOT_FOUND: i32 = -404;
@@ -26,11 +34,26 @@ const TRANSPORT_WRONG_DC: i32 = -444;
 const MAX_KEY_EXCHANGES: u32 = 8;
 /// How long one write may wait for a client that does not read.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a key exchange waits for its address's turn before the connection gets -429.
+const KEY_EXCHANGE_QUEUE: Duration = Duration::from_secs(10);
+/// A key's last use is written at most this often (unused keys are collected by age).
+const TOUCH_EVERY_SECS: i64 = 3600;
+const REQ_DH_PARAMS: u32 = 0xd712e4be;
+
+thread_local! {
+    /// Where socket reads land before the transport takes the bytes: one per runtime
+    /// thread, so an idle connection owns no read buffer.
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; 64 * 1024].into_boxed_slice());
+}
 
 /// The authorization key this connection speaks with, and what calls may change about it.
 struct Keyed {
     key: AuthKey,
     ctx: CallCtx,
+    /// The key exchange's salt and until when it is accepted.
+    first_salt: (i64, i64),
+    /// Wakes when the key's binding changes on any connection.
+    user_rx: watch::Receiver<Option<Uid>>,
     /// The session that last wrote: pushes go there.
     session_id: Option<i64>,
     /// A request was answered here that was not wrapped in `invokeWithoutUpdates`: the
@@ -58,11 +81,12 @@ struct Conn {
     last_plain_msg_id: i64,
     /// Completed key exchanges on this connection (Telethon retries a few on one socket).
     key_exchanges: u32,
+    ticket: Ticket,
 }
 
-pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, ticket: Ticket, mut shutdown: watch::Receiver<bool>) {
     tracing::debug!(%peer, "connection opened");
-    let (mut rd, wr) = stream.into_split();
+    let (rd, wr) = stream.into_split();
     let mut c = Conn {
         wr,
         transport: ServerTransport::new(gw.config.max_frame),
@@ -73,32 +97,64 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, m
         disconnect_at: None,
         last_plain_msg_id: 0,
         key_exchanges: 0,
+        ticket,
         peer,
         gw,
     };
-    let mut buf = vec![0u8; 64 * 1024];
     let mut deadline = Instant::now() + c.gw.config.init_timeout;
+    // When the partial frame now buffered began to arrive.
+    let mut partial_since: Option<Instant> = None;
     let reason = loop {
-        let wake = c.disconnect_at.map_or(deadline, |d| d.min(deadline));
+        let frame_deadline = partial_since.map(|t| t + c.gw.config.frame_timeout);
+        let wake = [Some(deadline), c.disconnect_at, frame_deadline].into_iter().flatten().min().unwrap();
         let verdict = tokio::select! {
-            r = rd.read(&mut buf) => match r {
-                Ok(0) => break "closed by client",
-                Err(_) => break "read error",
-                Ok(n) => {
-                    c.transport.feed(&buf[..n]);
-                    let (v, frames) = c.drain_frames().await;
-                    // Only complete frames count as activity: trickled bytes do not.
-                    if frames > 0 {
-                        deadline = Instant::now() + c.gw.config.idle_timeout;
-                    }
-                    v
+            r = rd.readable() => {
+                if r.is_err() {
+                    break "read error";
+                }
+                let read = SCRATCH.with(|b| {
+                    let mut b = b.borrow_mut();
+                    let n = rd.try_read(&mut b[..])?;
+                    c.transport.feed(&b[..n]);
+                    Ok::<_, std::io::Error>(n)
+                });
+                match read {
+                    Ok(0) => break "closed by client",
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(_) => break "read error",
+                }
+                let (v, frames) = c.drain_frames().await;
+                // Only complete frames count as activity: trickled bytes do not.
+                if frames > 0 {
+                    let idle = if c.ticket.is_authenticated() { c.gw.config.idle_timeout } else { c.gw.config.unauth_idle_timeout };
+                    deadline = Instant::now() + idle;
+                }
+                let buffered = c.transport.buffered();
+                partial_since = match (buffered, frames, partial_since) {
+                    (0, _, _) => None,
+                    (_, 0, Some(t)) => Some(t),
+                    _ => Some(Instant::now()),
+                };
+                match c.ticket.set_buffered(buffered) {
+                    Err(r) if matches!(v, Verdict::Continue) => c.refuse(r),
+                    _ => v,
                 }
             },
-            ev = next_event(&mut c.keyed) => {
-                c.on_event(ev).await;
+            signal = next_signal(&mut c.keyed) => {
+                match signal {
+                    Signal::Event(ev) => c.on_event(ev).await,
+                    Signal::Binding => c.sync_subscription(),
+                }
                 Verdict::Continue
             }
-            _ = sleep_until(wake) => break "timed out",
+            _ = sleep_until(wake) => {
+                if frame_deadline.is_some_and(|d| d <= Instant::now()) {
+                    c.gw.metrics.partial_frame_timeouts.inc();
+                    break "frame not completed in time";
+                }
+                break "timed out";
+            }
             _ = shutdown.changed() => break "server shutting down",
         };
         if !c.flush().await {
@@ -117,10 +173,27 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, m
     tracing::debug!(peer = %c.peer, reason, "connection closed");
 }
 
-async fn next_event(keyed: &mut Option<Keyed>) -> Option<Event> {
-    match keyed.as_mut().and_then(|k| k.subscription.as_mut()) {
-        Some((_, rx)) => rx.recv().await,
-        None => std::future::pending().await,
+enum Signal {
+    /// An event for the subscribed user (None: the bus dropped the subscription).
+    Event(Option<Event>),
+    /// The key's binding changed (login or logout on any of its connections).
+    Binding,
+}
+
+async fn next_signal(keyed: &mut Option<Keyed>) -> Signal {
+    let Some(k) = keyed.as_mut() else { return std::future::pending().await };
+    let Keyed { subscription, user_rx, .. } = k;
+    tokio::select! {
+        ev = async {
+            match subscription.as_mut() {
+                Some((_, rx)) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        } => Signal::Event(ev),
+        changed = user_rx.changed() => match changed {
+            Ok(()) => Signal::Binding,
+            Err(_) => std::future::pending().await,
+        },
     }
 }
 
@@ -129,6 +202,16 @@ fn now(gw: &Gateway) -> Now {
 }
 
 impl Conn {
+    /// Closes with -429 for exceeding a limit, counted and logged (rate-limited).
+    fn refuse(&self, r: Refusal) -> Verdict {
+        static LOG: crate::metrics::LogLimiter = crate::metrics::LogLimiter::new(Duration::from_secs(10));
+        self.gw.metrics.limit_close(r.label());
+        if let Some(held) = LOG.allow() {
+            tracing::warn!(peer = %self.peer, limit = r.label(), similar_since_last = held, "limit exceeded; closing with -429");
+        }
+        Verdict::Close(Some(TRANSPORT_FLOOD))
+    }
+
     /// Handles every complete frame buffered; returns the verdict and how many there were.
     async fn drain_frames(&mut self) -> (Verdict, usize) {
         let mut n = 0;
@@ -186,11 +269,12 @@ impl Conn {
         }
         if self.keyed.as_ref().is_none_or(|k| k.key.id() != auth_key_id) {
             match self.load_key(auth_key_id).await {
-                Some(k) => self.keyed = Some(k),
-                None => {
+                Ok(Some(k)) => self.keyed = Some(k),
+                Ok(None) => {
                     tracing::debug!(peer = %self.peer, auth_key = format_args!("{auth_key_id:016x}"), "unknown auth key");
                     return Verdict::Close(Some(TRANSPORT_AUTH_KEY_NOT_FOUND));
                 }
+                Err(()) => return Verdict::Close(None),
             }
         }
         let mut data = &frame[8..];
@@ -202,26 +286,43 @@ impl Conn {
         self.on_encrypted(data).await
     }
 
-    async fn load_key(&self, id: i64) -> Option<Keyed> {
+    /// The key with this id. Err(()) when the store failed: the client must not be told
+    /// its key is unknown (it would drop it and log its user out), so the caller closes
+    /// without a word and the client reconnects.
+    async fn load_key(&self, id: i64) -> Result<Option<Keyed>, ()> {
         let rec = match self.gw.keys.get_key(id).await {
-            Ok(r) => r?,
+            Ok(Some(r)) => r,
+            Ok(None) => return Ok(None),
             Err(e) => {
                 tracing::error!(error = %e, "loading an auth key failed");
-                return None;
+                return Err(());
             }
         };
-        if rec.expires_at.is_some_and(|t| t <= self.gw.clock.now_secs()) {
-            return None;
+        let now = self.gw.clock.now_secs();
+        if rec.expires_at.is_some_and(|t| t <= now) {
+            return Ok(None);
         }
-        let data: [u8; 256] = rec.key.as_slice().try_into().ok()?;
-        let conn = Arc::new(ConnState::new(rec.user_id, rec.client));
-        Some(Keyed {
+        let Ok(data) = <[u8; 256]>::try_from(rec.key.as_slice()) else { return Ok(None) };
+        if rec.last_used_at < now - TOUCH_EVERY_SECS {
+            let keys = self.gw.keys.clone();
+            tokio::spawn(async move {
+                if let Err(e) = keys.touch_key(id, now).await {
+                    tracing::debug!(error = %e, "recording a key's use failed");
+                }
+            });
+        }
+        // Every connection of the key in this process shares one state.
+        let state = self.gw.key_states.get_or_insert(id, || KeyState::new(rec.user_id, rec.client.clone()));
+        let user_rx = state.watch_user();
+        Ok(Some(Keyed {
             key: AuthKey::from_bytes(data),
-            ctx: CallCtx { auth_key_id: id, conn },
+            ctx: CallCtx { auth_key_id: id, key: state, peer: self.peer.ip() },
+            first_salt: (rec.first_salt, rec.created_at + herald_mtproto::salt::PERIOD_SECS),
+            user_rx,
             session_id: None,
             wants_updates: false,
             subscription: None,
-        })
+        }))
     }
 
     fn plain_msg_id(&mut self) -> i64 {
@@ -242,16 +343,37 @@ impl Conn {
             tracing::debug!(peer = %self.peer, "too many key exchanges on one connection");
             return Verdict::Close(Some(TRANSPORT_FLOOD));
         }
+        let addr = self.peer.ip();
+        // The RSA step is what a flood would burn CPU with: a token bucket per address.
+        if wire::constructor_id(body) == Some(REQ_DH_PARAMS) && !self.handshake.is_failed() {
+            match self.gw.addrs.key_exchange_token(addr) {
+                Ok(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
+                Ok(_) => {}
+                Err(r) => return self.refuse(r),
+            }
+        }
+        // RSA and DH take milliseconds of CPU: run them off the runtime's threads, one at a
+        // time per address and one per core overall, so that one address's exchanges queue
+        // behind each other instead of in front of everyone else's.
+        let (own, global) = self.gw.addrs.key_exchange_slots(addr);
+        let own_permit = match own {
+            Some(sem) => match tokio::time::timeout(KEY_EXCHANGE_QUEUE, sem.acquire_owned()).await {
+                Ok(Ok(p)) => Some(p),
+                _ => return self.refuse(Refusal::KeyExchangeRate),
+            },
+            None => None,
+        };
+        let Ok(global_permit) = global.acquire_owned().await else { return Verdict::Close(None) };
         let now_secs = self.gw.clock.now_secs();
-        // RSA and DH take milliseconds of CPU: run them off the runtime's threads.
         let mut hs = std::mem::replace(&mut self.handshake, Handshake::new(self.gw.config.dc_id));
         let (rsa, body) = (self.gw.rsa.clone(), body.to_vec());
-        let Ok((hs, step)) = tokio::task::spawn_blocking(move || {
+        let outcome = tokio::task::spawn_blocking(move || {
             let step = hs.handle(&body, now_secs, &rsa, &mut OsRng);
             (hs, step)
         })
-        .await
-        else {
+        .await;
+        drop((own_permit, global_permit));
+        let Ok((hs, step)) = outcome else {
             return Verdict::Close(None);
         };
         self.handshake = hs;
@@ -268,11 +390,14 @@ impl Conn {
                     expires_at: done.expires_in.map(|e| now_secs + e as i64),
                     user_id: None,
                     client: None,
+                    first_salt: done.first_salt,
+                    last_used_at: now_secs,
                 };
                 let reply = match self.gw.keys.insert_key(rec).await {
                     Ok(true) => {
                         self.handshake.finish();
                         self.key_exchanges += 1;
+                        self.gw.metrics.key_exchanges.inc();
                         tracing::debug!(peer = %self.peer, auth_key = format_args!("{:016x}", done.key.id()), "auth key created");
                         done.reply
                     }
@@ -302,7 +427,7 @@ impl Conn {
     async fn on_encrypted(&mut self, data: &[u8]) -> Verdict {
         let gw = self.gw.clone();
         let keyed = self.keyed.as_mut().unwrap();
-        let (key, ctx) = (keyed.key.clone(), keyed.ctx.clone());
+        let (key, ctx, first_salt) = (keyed.key.clone(), keyed.ctx.clone(), keyed.first_salt);
         // Every failure up to and including the msg_key check looks the same: silent close.
         let Ok(plain) = decrypt_client_message(&key, data) else {
             tracing::debug!(peer = %self.peer, "message rejected before authentication");
@@ -310,38 +435,68 @@ impl Conn {
         };
         let Some((header, body)) = split_plaintext(&plain) else { return Verdict::Close(None) };
         keyed.session_id = Some(header.session_id);
-        let unique = self.rng_i64();
-        let Some(session) = gw.sessions.get_or_create(key.id(), header.session_id, gw.clock.now_ms(), || unique) else {
-            tracing::warn!(peer = %self.peer, "session registry full of active sessions; refusing");
-            return Verdict::Close(Some(TRANSPORT_FLOOD));
-        };
+        self.ticket.authenticated();
         let mut out = Output::default();
-        session.lock().unwrap().receive(header, body, now(&gw), &gw.salts, &mut out);
+        // A session the registry forgot while we held it is retired: fetch its successor.
+        for _ in 0..2 {
+            let unique = self.rng_i64();
+            let (key_id, sid) = (key.id(), header.session_id);
+            let session = gw.sessions.get_or_create(key_id, sid, self.peer.ip(), gw.clock.now_ms(), || {
+                Session::new(sid, key_id, unique).with_first_salt(first_salt.0, first_salt.1)
+            });
+            let live = {
+                let mut s = session.lock().unwrap();
+                let live = !s.is_retired();
+                if live {
+                    s.receive(header, body, now(&gw), &gw.salts, &mut out);
+                }
+                live
+            };
+            if live {
+                return self.answer(session, key, ctx, header, out).await;
+            }
+        }
+        Verdict::Close(None)
+    }
 
+    /// Runs what one received message asked for and sends the answers.
+    async fn answer(&mut self, session: Arc<std::sync::Mutex<Session>>, key: AuthKey, ctx: CallCtx, header: herald_mtproto::session::Header, mut out: Output) -> Verdict {
+        let gw = self.gw.clone();
         // Service replies first; then each answer is sent as soon as it is ready, so what a
-        // connection holds in memory is one answer, not a container's worth.
+        // connection holds in memory is one answer, not a container's worth. The answers to
+        // one received message are bounded in total: past `max_answer_bytes`, its remaining
+        // requests are refused (FLOOD_WAIT_1) rather than run.
         let mut replies = std::mem::take(&mut out.replies);
+        let mut answered = 0usize;
         let mut close = None;
         for ev in out.events {
             match ev {
                 SessionEvent::Request { msg_id, body } => {
-                    let started = Instant::now();
-                    let outcome = gw.dispatcher.dispatch(&ctx, &body).await;
-                    let result = match outcome.result {
-                        Ok(bytes) => {
-                            tracing::debug!(method = outcome.method, elapsed_us = started.elapsed().as_micros() as u64, "rpc ok");
-                            bytes
+                    let result = if answered >= gw.config.max_answer_bytes {
+                        gw.metrics.answers_over_budget.inc();
+                        wire::rpc_error(420, "FLOOD_WAIT_1")
+                    } else {
+                        let started = Instant::now();
+                        let outcome = gw.dispatcher.dispatch(&ctx, &body).await;
+                        gw.metrics.rpc_requests.inc();
+                        if !outcome.without_updates {
+                            if let Some(k) = self.keyed.as_mut() {
+                                k.wants_updates = true;
+                            }
                         }
-                        Err(e) => {
-                            tracing::debug!(method = outcome.method, code = e.code, error = %e.message, "rpc error");
-                            wire::rpc_error(e.code, &e.message)
+                        match outcome.result {
+                            Ok(bytes) => {
+                                tracing::debug!(method = outcome.method, elapsed_us = started.elapsed().as_micros() as u64, "rpc ok");
+                                bytes
+                            }
+                            Err(e) => {
+                                gw.metrics.rpc_errors.inc();
+                                tracing::debug!(method = outcome.method, code = e.code, error = %e.message, "rpc error");
+                                wire::rpc_error(e.code, &e.message)
+                            }
                         }
                     };
-                    if !outcome.without_updates {
-                        if let Some(k) = self.keyed.as_mut() {
-                            k.wants_updates = true;
-                        }
-                    }
+                    answered += result.len();
                     replies.push(OutMessage::response(wire::rpc_result(msg_id, &wire::gzip_if_smaller(result))));
                     if !self.emit(&session, &key, &mut replies).await {
                         return Verdict::Close(None);
@@ -352,7 +507,7 @@ impl Conn {
                     self.disconnect_at = Some(Instant::now() + Duration::from_secs(secs.clamp(0, 3600) as u64));
                 }
                 SessionEvent::DestroySession { msg_id: _, session_id } => {
-                    let existed = session_id != header.session_id && gw.sessions.remove(key.id(), session_id);
+                    let existed = session_id != header.session_id && gw.sessions.remove(key.id(), session_id, gw.clock.now_ms());
                     let mut body = (if existed { 0xe22045fcu32 } else { 0x62d350c9u32 }).to_le_bytes().to_vec();
                     body.extend_from_slice(&session_id.to_le_bytes());
                     replies.push(OutMessage::response(body));
@@ -376,10 +531,12 @@ impl Conn {
         i64::from_le_bytes(b)
     }
 
-    /// Follows login and logout: subscribe to the bound user's events, or stop.
+    /// Follows login and logout (on any connection of the key): subscribe to the bound
+    /// user's events, or stop.
     fn sync_subscription(&mut self) {
         let Some(k) = self.keyed.as_mut() else { return };
-        let user = k.ctx.conn.user();
+        k.user_rx.borrow_and_update();
+        let user = k.ctx.key.user();
         let current = k.subscription.as_ref().map(|(u, _)| *u);
         if user != current {
             k.subscription = user.map(|u| (u, self.gw.bus.subscribe(u)));
@@ -400,17 +557,22 @@ impl Conn {
                 _ => None,
             };
             if let Some(k) = self.keyed.as_mut() {
-                k.ctx.conn.set_user(user);
+                k.ctx.key.set_user(user);
             }
             self.sync_subscription();
             return;
         };
         let Some((viewer, _)) = k.subscription.as_ref() else { return };
         let viewer = *viewer;
+        // Queued before a logout or a login as someone else: not for this key any more.
+        if k.ctx.key.user() != Some(viewer) {
+            self.sync_subscription();
+            return;
+        }
         match push::encode(&gw.dispatcher.services().clone(), viewer, k.key.id(), &ev).await {
             Push::Skip => {}
             Push::Unbound => {
-                k.ctx.conn.set_user(None);
+                k.ctx.key.set_user(None);
                 k.subscription = None;
             }
             Push::Send(bytes) => {

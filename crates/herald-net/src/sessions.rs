@@ -1,21 +1,43 @@
 //! Encrypted sessions outlive connections: replay protection and msg_id ordering are per
 //! (auth key, session_id), so a client that reconnects with the same session keeps them.
 //!
-//! Bounded, without weakening replay protection: a key may hold [`MAX_SESSIONS_PER_KEY`]
-//! (beyond that its own least recently used session is forgotten, which concerns nobody
-//! else), and the whole registry [`MAX_SESSIONS`]. Globally, only a session idle longer than
-//! the msg_id time window is forgotten (anything replayed from it would be refused with 16
-//! anyway); when every session is younger than that, new ones are refused (the caller
-//! answers -429).
+//! **Forgetting a session never reopens a replay window.** Whenever a session is forgotten
+//! (`destroy_session`, eviction), its key records a *floor*: the highest msg_id the session
+//! accepted. A session created later for that key refuses msg_ids at or below the floor with
+//! 16, so captured ciphertext cannot run again in it; a legitimate client's newer msg_ids
+//! pass. A floor is kept until the msg_id time window (300 s past, 30 s future) refuses
+//! everything below it by itself. The process start is a floor for every key: a session of
+//! an earlier process may have run any msg_id up to then (docs/security.md, "replay").
+//!
+//! Bounded per party, never globally exhaustible by one: a key holds at most `per_key`
+//! sessions and a source address at most `per_addr` (beyond either, that key's or address's
+//! own least recently used session is forgotten); the whole registry holds `max_sessions`,
+//! beyond which the least recently used session anywhere is forgotten. Each session costs
+//! its replay window, a sorted ring that grows with use to at most 8 KiB.
 
-use herald_mtproto::session::{Session, MAX_PAST_SECS};
+use herald_mtproto::session::{msg_id_at, Session, MAX_FUTURE_SECS, MAX_PAST_SECS};
 use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-pub const MAX_SESSIONS: usize = 100_000;
-pub const MAX_SESSIONS_PER_KEY: usize = 64;
-/// Idle time after which forgetting a session cannot enable a replay.
-pub const SAFE_TO_FORGET_MS: i64 = (MAX_PAST_SECS + 30) * 1000;
+/// How long a floor must be kept: after this, the time window refuses what it covers.
+pub const FLOOR_TTL_MS: i64 = (MAX_PAST_SECS + MAX_FUTURE_SECS + 5) * 1000;
+/// Floors kept at most; more fold into the registry-wide floor (safe, but it makes
+/// every new session refuse slightly older msg_ids).
+pub const MAX_FLOORS: usize = 200_000;
+
+#[derive(Clone, Copy, Debug)]
+pub struct SessionLimits {
+    pub max_sessions: usize,
+    pub per_key: usize,
+    pub per_addr: usize,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        Self { max_sessions: 200_000, per_key: 64, per_addr: 4096 }
+    }
+}
 
 type Shared = Arc<Mutex<Session>>;
 type Id = (i64, i64);
@@ -23,21 +45,28 @@ type Id = (i64, i64);
 struct Entry {
     session: Shared,
     tick: u64,
-    last_ms: i64,
+    addr: IpAddr,
 }
 
-#[derive(Default)]
 struct Inner {
+    limits: SessionLimits,
     map: HashMap<Id, Entry>,
     /// Global least-recently-used order.
     order: BTreeMap<u64, Id>,
     /// Each key's sessions in least-recently-used order.
     per_key: HashMap<i64, BTreeMap<u64, i64>>,
+    /// Each address's sessions in least-recently-used order.
+    per_addr: HashMap<IpAddr, BTreeMap<u64, Id>>,
+    /// auth_key_id → (floor msg_id, expiry in unix ms).
+    floors: HashMap<i64, (i64, i64)>,
+    /// A floor for every key: the process start, raised when `floors` overflows.
+    global_floor: i64,
     tick: u64,
 }
 
 impl Inner {
-    fn remove(&mut self, id: Id) -> bool {
+    /// Forgets a session, recording its key's floor.
+    fn forget(&mut self, id: Id, now_ms: i64) -> bool {
         let Some(e) = self.map.remove(&id) else { return false };
         self.order.remove(&e.tick);
         if let Some(k) = self.per_key.get_mut(&id.0) {
@@ -46,51 +75,105 @@ impl Inner {
                 self.per_key.remove(&id.0);
             }
         }
+        if let Some(a) = self.per_addr.get_mut(&e.addr) {
+            a.remove(&e.tick);
+            if a.is_empty() {
+                self.per_addr.remove(&e.addr);
+            }
+        }
+        // Under the session's lock: nothing runs in it after this, so its maximum is final.
+        let floor = e.session.lock().unwrap().retire();
+        self.raise_floor(id.0, floor, now_ms);
         true
+    }
+
+    fn raise_floor(&mut self, key: i64, floor: i64, now_ms: i64) {
+        if floor <= self.global_floor {
+            return;
+        }
+        let expires = now_ms + FLOOR_TTL_MS;
+        if let Some(f) = self.floors.get_mut(&key) {
+            *f = (f.0.max(floor), expires);
+            return;
+        }
+        if self.floors.len() >= MAX_FLOORS {
+            self.floors.retain(|_, f| f.1 > now_ms);
+        }
+        if self.floors.len() >= MAX_FLOORS {
+            self.global_floor = self.global_floor.max(floor);
+        } else {
+            self.floors.insert(key, (floor, expires));
+        }
+    }
+
+    fn floor_for(&self, key: i64, now_ms: i64) -> i64 {
+        let own = self.floors.get(&key).filter(|f| f.1 > now_ms).map_or(0, |f| f.0);
+        own.max(self.global_floor)
     }
 }
 
-#[derive(Default)]
 pub struct SessionRegistry {
     // A std Mutex: every operation is a few map updates and never awaits.
     inner: Mutex<Inner>,
 }
 
 impl SessionRegistry {
-    /// The session, created if new; None when the registry is full of recently used
-    /// sessions.
-    pub fn get_or_create(&self, auth_key_id: i64, session_id: i64, now_ms: i64, unique_id: impl FnOnce() -> i64) -> Option<Shared> {
+    /// A registry for a process that started at `start_ms`: no session accepts a msg_id
+    /// stamped before then.
+    pub fn new(limits: SessionLimits, start_ms: i64) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                limits,
+                map: HashMap::new(),
+                order: BTreeMap::new(),
+                per_key: HashMap::new(),
+                per_addr: HashMap::new(),
+                floors: HashMap::new(),
+                global_floor: msg_id_at(start_ms),
+                tick: 0,
+            }),
+        }
+    }
+
+    /// The session, created if new (`make` builds it; the registry sets its floor).
+    pub fn get_or_create(&self, auth_key_id: i64, session_id: i64, addr: IpAddr, now_ms: i64, make: impl FnOnce() -> Session) -> Shared {
         let id = (auth_key_id, session_id);
         let mut g = self.inner.lock().unwrap();
         g.tick += 1;
         let tick = g.tick;
         if let Some(e) = g.map.get_mut(&id) {
-            let old = std::mem::replace(&mut e.tick, tick);
-            e.last_ms = now_ms;
+            let (old, a) = (std::mem::replace(&mut e.tick, tick), e.addr);
             let s = e.session.clone();
             g.order.remove(&old);
             g.order.insert(tick, id);
             let k = g.per_key.entry(auth_key_id).or_default();
             k.remove(&old);
             k.insert(tick, session_id);
-            return Some(s);
+            let a = g.per_addr.entry(a).or_default();
+            a.remove(&old);
+            a.insert(tick, id);
+            return s;
         }
-        if g.per_key.get(&auth_key_id).is_some_and(|k| k.len() >= MAX_SESSIONS_PER_KEY) {
+        let limits = g.limits;
+        if g.per_key.get(&auth_key_id).is_some_and(|k| k.len() >= limits.per_key) {
             let oldest = *g.per_key[&auth_key_id].values().next().unwrap();
-            g.remove((auth_key_id, oldest));
+            g.forget((auth_key_id, oldest), now_ms);
         }
-        if g.map.len() >= MAX_SESSIONS {
+        if g.per_addr.get(&addr).is_some_and(|a| a.len() >= limits.per_addr) {
+            let oldest = *g.per_addr[&addr].values().next().unwrap();
+            g.forget(oldest, now_ms);
+        }
+        if g.map.len() >= limits.max_sessions {
             let oldest = *g.order.values().next().unwrap();
-            if g.map[&oldest].last_ms > now_ms - SAFE_TO_FORGET_MS {
-                return None;
-            }
-            g.remove(oldest);
+            g.forget(oldest, now_ms);
         }
-        let s = Arc::new(Mutex::new(Session::new(session_id, auth_key_id, unique_id())));
-        g.map.insert(id, Entry { session: s.clone(), tick, last_ms: now_ms });
+        let floor = g.floor_for(auth_key_id, now_ms);
+        let s = Arc::new(Mutex::new(make().with_floor(floor)));
+        g.map.insert(id, Entry { session: s.clone(), tick, addr });
         g.order.insert(tick, id);
         g.per_key.entry(auth_key_id).or_default().insert(tick, session_id);
-        Some(s)
+        g.per_addr.entry(addr).or_default().insert(tick, id);
+        s
     }
 
     /// An existing session (pushes never create one).
@@ -98,9 +181,14 @@ impl SessionRegistry {
         self.inner.lock().unwrap().map.get(&(auth_key_id, session_id)).map(|e| e.session.clone())
     }
 
-    /// `destroy_session`: true if it existed.
-    pub fn remove(&self, auth_key_id: i64, session_id: i64) -> bool {
-        self.inner.lock().unwrap().remove((auth_key_id, session_id))
+    /// `destroy_session`: true if it existed. Its key keeps a floor (see the module docs).
+    pub fn remove(&self, auth_key_id: i64, session_id: i64, now_ms: i64) -> bool {
+        self.inner.lock().unwrap().forget((auth_key_id, session_id), now_ms)
+    }
+
+    /// Drops floors the time window now covers by itself.
+    pub fn sweep(&self, now_ms: i64) {
+        self.inner.lock().unwrap().floors.retain(|_, f| f.1 > now_ms);
     }
 
     pub fn len(&self) -> usize {
@@ -110,37 +198,75 @@ impl SessionRegistry {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// How many sessions `addr` holds.
+    pub fn count_for(&self, addr: IpAddr) -> usize {
+        self.inner.lock().unwrap().per_addr.get(&addr).map_or(0, |a| a.len())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_key_only_ever_evicts_its_own_sessions() {
-        let r = SessionRegistry::default();
-        let victim = r.get_or_create(1, 1, 0, || 0).unwrap();
-        for sid in 0..(MAX_SESSIONS_PER_KEY as i64 * 3) {
-            r.get_or_create(2, sid, 0, || 0).unwrap();
-        }
-        assert!(Arc::ptr_eq(&victim, &r.get(1, 1).unwrap()), "the victim's session survives");
-        assert_eq!(r.len(), 1 + MAX_SESSIONS_PER_KEY);
-        // the attacker's oldest sessions went first
-        assert!(r.get(2, 0).is_none() && r.get(2, MAX_SESSIONS_PER_KEY as i64 * 3 - 1).is_some());
+    const START: i64 = 1_800_000_000_000;
+    fn a(n: u8) -> IpAddr {
+        IpAddr::from([127, 0, 0, n])
+    }
+    fn small() -> SessionRegistry {
+        SessionRegistry::new(SessionLimits { max_sessions: 100, per_key: 4, per_addr: 10 }, START)
+    }
+    fn make(sid: i64) -> impl FnOnce() -> Session {
+        move || Session::new(sid, 0, 0)
     }
 
     #[test]
-    fn recently_used_sessions_are_never_forgotten_globally() {
-        let r = SessionRegistry::default();
-        // fill the registry with one session per key, all used just now
-        for key in 0..MAX_SESSIONS as i64 {
-            r.get_or_create(key, 0, 1_000_000, || 0).unwrap();
+    fn a_key_or_an_address_only_ever_evicts_its_own_sessions() {
+        let r = small();
+        let victim = r.get_or_create(1, 1, a(1), START, make(1));
+        for sid in 0..12 {
+            r.get_or_create(2, sid, a(2), START, make(sid));
         }
-        assert!(r.get_or_create(-1, 0, 1_000_001, || 0).is_none(), "full of recent sessions: refused");
-        // once the oldest is idle past the window it may go
-        let later = 1_000_000 + SAFE_TO_FORGET_MS + 1;
-        assert!(r.get_or_create(-1, 0, later, || 0).is_some());
-        assert!(r.get(0, 0).is_none());
-        assert!(r.remove(1, 0) && !r.remove(1, 0));
+        assert!(Arc::ptr_eq(&victim, &r.get(1, 1).unwrap()), "the victim's session survives");
+        assert_eq!(r.len(), 1 + 4);
+        // many keys from one address: the address's cap applies
+        for key in 10..40 {
+            r.get_or_create(key, 0, a(2), START, make(0));
+        }
+        assert_eq!(r.count_for(a(2)), 10);
+        assert!(r.get(1, 1).is_some());
+    }
+
+    #[test]
+    fn the_registry_cannot_be_filled_by_one_address() {
+        let r = small();
+        let victim = r.get_or_create(1, 1, a(1), START, make(1));
+        for key in 100..1000 {
+            r.get_or_create(key, 0, a(9), START, make(0));
+        }
+        assert!(r.get(1, 1).is_some_and(|s| Arc::ptr_eq(&s, &victim)));
+        assert!(r.len() <= 11);
+    }
+
+    #[test]
+    fn forgotten_sessions_leave_a_floor_for_their_key() {
+        let r = small();
+        let salts = herald_mtproto::salt::Salts::new([0; 32]);
+        let now = herald_mtproto::session::Now { unix_ms: START + 5250 };
+        let s = r.get_or_create(1, 1, a(1), now.unix_ms, make(1));
+        let id = msg_id_at(now.unix_ms);
+        let h = herald_mtproto::session::Header { salt: salts.current(0, now.secs()), session_id: 1, msg_id: id, seq_no: 1 };
+        let mut out = Default::default();
+        s.lock().unwrap().receive(h, &1u32.to_le_bytes(), now, &salts, &mut out);
+        assert!(r.remove(1, 1, now.unix_ms) && !r.remove(1, 1, now.unix_ms));
+        assert!(s.lock().unwrap().is_retired());
+        let again = r.get_or_create(1, 1, a(1), now.unix_ms, make(1));
+        assert_eq!(again.lock().unwrap().max_seen(), id);
+        // another key is not affected beyond the process start
+        let other = r.get_or_create(2, 1, a(1), now.unix_ms, make(1));
+        assert_eq!(other.lock().unwrap().max_seen(), msg_id_at(START));
+        // after the window the floor goes
+        r.sweep(now.unix_ms + FLOOR_TTL_MS + 1);
+        assert!(r.inner.lock().unwrap().floors.is_empty());
     }
 }

@@ -21,6 +21,10 @@ pub const MAX_WRAPPERS: usize = 8;
 pub const MAX_RECURSIVE_CONSTRUCTORS: usize = 64;
 /// Deepest `JSONValue` accepted in `initConnection.params`.
 pub const MAX_JSON_DEPTH: usize = 16;
+/// `initConnection` strings are cut to these many bytes (at a character boundary) before
+/// they are kept: device, system and app descriptions, then language codes and pack name.
+pub const MAX_CLIENT_STRING: usize = 128;
+pub const MAX_LANG_STRING: usize = 16;
 
 const INVOKE_WITH_LAYER: u32 = 0xda9b0d0d;
 const INIT_CONNECTION: u32 = 0xc1cd5ea9;
@@ -118,16 +122,21 @@ impl Dispatcher {
     async fn call(&self, ctx: &CallCtx, id: u32, body: &[u8]) -> (&'static str, Result<Vec<u8>, RpcError>) {
         let Some(entry) = self.handlers.get(&id) else {
             let name = grammers_tl_types::name_for_id(id);
-            let err = if name.is_empty() || name == "(unknown)" { RpcError::unknown_constructor(id) } else { RpcError::not_implemented(name) };
-            tracing::info!(method = name, id = format_args!("{id:08x}"), "method not implemented");
-            return (name, Err(err));
+            if crate::recursive::METHODS.binary_search(&id).is_err() {
+                // A type's constructor (boolTrue, inputPeerSelf) or no constructor at all.
+                tracing::debug!(constructor = name, id = format_args!("{id:08x}"), "request is not a method");
+                let known = !(name.is_empty() || name == "(unknown)");
+                return (name, Err(if known { RpcError::not_a_method(id) } else { RpcError::unknown_constructor(id) }));
+            }
+            tracing::debug!(method = name, id = format_args!("{id:08x}"), "method not implemented");
+            return (name, Err(RpcError::not_implemented(name)));
         };
         // Before decoding: a request nested deeper than the stack allows must never reach
         // the recursive decoder.
         if recursive_constructors(body) > MAX_RECURSIVE_CONSTRUCTORS {
             return (entry.name, Err(RpcError::fetch_error()));
         }
-        if entry.needs_login && ctx.conn.user().is_none() {
+        if entry.needs_login && ctx.key.user().is_none() {
             return (entry.name, Err(RpcError::unauthorized()));
         }
         let result = (entry.call)(self.services.clone(), ctx.clone(), &body[4..]).await;
@@ -144,14 +153,18 @@ impl Dispatcher {
                 if layer != grammers_tl_types::LAYER {
                     tracing::debug!(layer, "client layer differs from ours; answering in layer {}", grammers_tl_types::LAYER);
                 }
-                let mut info = ctx.conn.client().unwrap_or_default();
+                let mut info = ctx.key.client().unwrap_or_default();
                 info.layer = layer;
-                ctx.conn.set_client(info);
+                ctx.key.set_client(info);
             }
             INIT_CONNECTION => {
-                let info = parse_init_connection(&mut r, ctx.conn.client().map(|c| c.layer).unwrap_or(0)).map_err(fetch)?;
-                ctx.conn.set_client(info.clone());
-                self.services.keys.set_client_info(ctx.auth_key_id, info).await.map_err(|e| RpcError::from(herald_domain::DomainError::from(e)))?;
+                let before = ctx.key.client();
+                let info = parse_init_connection(&mut r, before.as_ref().map(|c| c.layer).unwrap_or(0)).map_err(fetch)?;
+                // Clients send this on every connect: store it only when it changed.
+                if before.as_ref() != Some(&info) {
+                    ctx.key.set_client(info.clone());
+                    self.services.keys.set_client_info(ctx.auth_key_id, info).await.map_err(|e| RpcError::from(herald_domain::DomainError::from(e)))?;
+                }
             }
             INVOKE_WITHOUT_UPDATES => {}
             INVOKE_AFTER_MSG | INVOKE_WITH_TAKEOUT => {
@@ -181,16 +194,16 @@ pub fn recursive_constructors(body: &[u8]) -> usize {
 fn parse_init_connection(r: &mut Reader, layer: i32) -> Result<ClientInfo, WireError> {
     let flags = r.u32()?;
     let api_id = r.i32()?;
-    let mut s = || r.bytes().map(|b| String::from_utf8_lossy(b).into_owned());
+    let mut s = |max: usize| r.bytes().map(|b| truncate(&String::from_utf8_lossy(b), max));
     let info = ClientInfo {
         layer,
         api_id,
-        device_model: s()?,
-        system_version: s()?,
-        app_version: s()?,
-        system_lang_code: s()?,
-        lang_pack: s()?,
-        lang_code: s()?,
+        device_model: s(MAX_CLIENT_STRING)?,
+        system_version: s(MAX_CLIENT_STRING)?,
+        app_version: s(MAX_CLIENT_STRING)?,
+        system_lang_code: s(MAX_LANG_STRING)?,
+        lang_pack: s(MAX_LANG_STRING)?,
+        lang_code: s(MAX_LANG_STRING)?,
     };
     if flags & 1 != 0 {
         // inputClientProxy#75588b3f address:string port:int
@@ -202,6 +215,18 @@ fn parse_init_connection(r: &mut Reader, layer: i32) -> Result<ClientInfo, WireE
         skip_json(r, 0)?;
     }
     Ok(info)
+}
+
+/// `s` cut to at most `max` bytes, at a character boundary, without control characters.
+fn truncate(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max));
+    for c in s.chars().filter(|c| !c.is_control()) {
+        if out.len() + c.len_utf8() > max {
+            break;
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Skips one `JSONValue`, refusing nesting deeper than [`MAX_JSON_DEPTH`].
@@ -277,6 +302,21 @@ mod tests {
 
     fn functions_get_config() -> Vec<u8> {
         grammers_tl_types::functions::help::GetConfig {}.to_bytes()
+    }
+
+    #[test]
+    fn init_connection_strings_are_bounded() {
+        let mut b = Vec::new();
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&1i32.to_le_bytes());
+        let huge = "é".repeat(400_000);
+        for s in [huge.as_str(), "Linux\n", "1.0", "en-US-x-very-long-language-tag", "", "en"] {
+            wire::write_bytes(&mut b, s.as_bytes());
+        }
+        let info = parse_init_connection(&mut Reader::new(&b), 227).unwrap();
+        assert_eq!(info.device_model, "é".repeat(MAX_CLIENT_STRING / 2));
+        assert_eq!(info.system_version, "Linux");
+        assert_eq!(info.system_lang_code.len(), MAX_LANG_STRING);
     }
 
     #[test]

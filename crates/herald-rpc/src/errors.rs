@@ -30,6 +30,10 @@ impl RpcError {
     pub fn unknown_constructor(id: u32) -> Self {
         Self::new(400, format!("INPUT_METHOD_INVALID_{id:08X}"))
     }
+    /// A constructor id of layer 227 that is a type, not a method (`boolTrue`, `inputPeerSelf`).
+    pub fn not_a_method(id: u32) -> Self {
+        Self::new(400, format!("INPUT_METHOD_INVALID_{id:08X}"))
+    }
     /// The request's TL did not parse.
     pub fn fetch_error() -> Self {
         Self::new(400, "INPUT_FETCH_ERROR")
@@ -49,7 +53,8 @@ impl From<DomainError> for RpcError {
                 AuthError::PhoneCodeInvalid => (400, "PHONE_CODE_INVALID"),
                 AuthError::PhoneCodeExpired => (400, "PHONE_CODE_EXPIRED"),
                 AuthError::PhoneNumberOccupied => (400, "PHONE_NUMBER_OCCUPIED"),
-                AuthError::FirstNameInvalid => (400, "FIRST_NAME_INVALID"),
+                AuthError::FirstNameInvalid => (400, "FIRSTNAME_INVALID"),
+                AuthError::LastNameInvalid => (400, "LASTNAME_INVALID"),
                 AuthError::FloodWait(s) => return RpcError::new(420, format!("FLOOD_WAIT_{s}")),
                 AuthError::Unregistered => (401, "AUTH_KEY_UNREGISTERED"),
             },
@@ -59,6 +64,7 @@ impl From<DomainError> for RpcError {
                 AccountError::UsernameNotModified => (400, "USERNAME_NOT_MODIFIED"),
                 AccountError::UsernameNotOccupied => (400, "USERNAME_NOT_OCCUPIED"),
                 AccountError::FirstNameInvalid => (400, "FIRSTNAME_INVALID"),
+                AccountError::LastNameInvalid => (400, "LASTNAME_INVALID"),
                 AccountError::AboutTooLong => (400, "ABOUT_TOO_LONG"),
                 AccountError::UserIdInvalid => (400, "USER_ID_INVALID"),
                 AccountError::PeerIdInvalid => (400, "PEER_ID_INVALID"),
@@ -72,6 +78,7 @@ impl From<DomainError> for RpcError {
                 MessageError::MessageAuthorRequired => (403, "MESSAGE_AUTHOR_REQUIRED"),
                 MessageError::LimitInvalid => (400, "LIMIT_INVALID"),
                 MessageError::EntityBoundsInvalid => (400, "ENTITY_BOUNDS_INVALID"),
+                MessageError::FloodWait(s) => return RpcError::new(420, format!("FLOOD_WAIT_{s}")),
             },
             DomainError::Store(StoreError::Conflict(what)) => {
                 tracing::warn!(what, "unmapped storage conflict");

@@ -22,7 +22,10 @@ use herald_domain::clock::Clock;
 use herald_domain::messages::MessageService;
 use herald_domain::model::{ClientInfo, UserId};
 use herald_domain::store::AuthKeyStore;
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, Weak};
+use tokio::sync::watch;
 
 pub use dispatch::Dispatcher;
 pub use errors::RpcError;
@@ -51,24 +54,29 @@ pub struct Services {
     pub server: ServerInfo,
 }
 
-/// Per-connection state that calls can change (login binds a user, initConnection records
-/// the client). Shared between the connection and the calls it makes.
-#[derive(Debug, Default)]
-pub struct ConnState {
+/// The state calls can change about an auth key (login binds a user, initConnection records
+/// the client), **shared by every connection of the key in this process** (see [`KeyStates`]):
+/// a logout or a new login on one connection takes effect on all of them at once.
+#[derive(Debug)]
+pub struct KeyState {
+    user: watch::Sender<Option<UserId>>,
     // A std Mutex: held only to copy a value, never across an await.
-    user: Mutex<Option<UserId>>,
     client: Mutex<Option<ClientInfo>>,
 }
 
-impl ConnState {
+impl KeyState {
     pub fn new(user: Option<UserId>, client: Option<ClientInfo>) -> Self {
-        Self { user: Mutex::new(user), client: Mutex::new(client) }
+        Self { user: watch::Sender::new(user), client: Mutex::new(client) }
     }
     pub fn user(&self) -> Option<UserId> {
-        *self.user.lock().unwrap()
+        *self.user.borrow()
     }
     pub fn set_user(&self, user: Option<UserId>) {
-        *self.user.lock().unwrap() = user;
+        self.user.send_replace(user);
+    }
+    /// Wakes when the binding changes (login, logout), on any connection of the key.
+    pub fn watch_user(&self) -> watch::Receiver<Option<UserId>> {
+        self.user.subscribe()
     }
     pub fn client(&self) -> Option<ClientInfo> {
         self.client.lock().unwrap().clone()
@@ -78,16 +86,47 @@ impl ConnState {
     }
 }
 
+/// The live [`KeyState`] of every auth key that has a connection in this process. An entry
+/// lives as long as a connection holds it.
+#[derive(Default)]
+pub struct KeyStates {
+    // A std Mutex: a map lookup per connection and key.
+    map: Mutex<HashMap<i64, Weak<KeyState>>>,
+}
+
+impl KeyStates {
+    /// The shared state of `auth_key_id`, built by `load` when no connection has it.
+    pub fn get_or_insert(&self, auth_key_id: i64, load: impl FnOnce() -> KeyState) -> Arc<KeyState> {
+        let mut m = self.map.lock().unwrap();
+        if let Some(s) = m.get(&auth_key_id).and_then(Weak::upgrade) {
+            return s;
+        }
+        if m.len() > 1024 && m.len().is_power_of_two() {
+            m.retain(|_, w| w.strong_count() > 0);
+        }
+        let s = Arc::new(load());
+        m.insert(auth_key_id, Arc::downgrade(&s));
+        s
+    }
+
+    /// The live state of a key, if a connection holds it.
+    pub fn get(&self, auth_key_id: i64) -> Option<Arc<KeyState>> {
+        self.map.lock().unwrap().get(&auth_key_id).and_then(Weak::upgrade)
+    }
+}
+
 /// Who is calling.
 #[derive(Clone, Debug)]
 pub struct CallCtx {
     pub auth_key_id: i64,
-    pub conn: Arc<ConnState>,
+    pub key: Arc<KeyState>,
+    /// The client's network address (for per-address limits).
+    pub peer: IpAddr,
 }
 
 impl CallCtx {
     /// The logged-in user, or 401 AUTH_KEY_UNREGISTERED.
     pub fn user(&self) -> Result<UserId, RpcError> {
-        self.conn.user().ok_or_else(RpcError::unauthorized)
+        self.key.user().ok_or_else(RpcError::unauthorized)
     }
 }

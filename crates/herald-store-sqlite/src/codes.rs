@@ -1,19 +1,25 @@
 use crate::{backend, SqliteStore};
 use async_trait::async_trait;
 use herald_domain::model::LoginCode;
-use herald_domain::store::{LoginCodeStore, StoreResult};
+use herald_domain::store::{LoginCodeStore, LoginScope, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-/// Forgets the rows of `table` older than `since` (they no longer count for any limit) and
-/// returns the times of the phone's remaining ones. `table` and `column` are our constants.
-fn recent_times(conn: &Connection, table: &str, column: &str, phone: &str, since: i64) -> StoreResult<Vec<i64>> {
-    conn.execute(&format!("DELETE FROM {table} WHERE {column} < ?1"), [since]).map_err(backend)?;
-    let mut stmt = conn.prepare_cached(&format!("SELECT {column} FROM {table} WHERE phone = ?1 AND {column} >= ?2")).map_err(backend)?;
-    let rows = stmt.query_map(params![phone, since], |r| r.get(0)).map_err(backend)?;
+/// Times in `column` of `table`'s rows in `scope` since `since`. `table` and `column` are
+/// our constants; each scope has an index whose prefix it fills.
+fn times(conn: &Connection, table: &str, column: &str, scope: LoginScope<'_>, since: i64) -> StoreResult<Vec<i64>> {
+    let (filter, a, b): (&str, rusqlite::types::Value, rusqlite::types::Value) = match scope {
+        LoginScope::Phone(p) => ("phone = ?1 AND ?2 = ?2", p.to_string().into(), 0.into()),
+        LoginScope::PhoneAddr(p, addr) => ("phone = ?1 AND addr = ?2", p.to_string().into(), addr.to_string().into()),
+        LoginScope::PhoneKey(p, key) => ("phone = ?1 AND key_id = ?2", p.to_string().into(), key.into()),
+        LoginScope::Addr(addr) => ("addr = ?1 AND ?2 = ?2", addr.to_string().into(), 0.into()),
+    };
+    let sql = format!("SELECT {column} FROM {table} WHERE {filter} AND {column} >= ?3");
+    let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
+    let rows = stmt.query_map(params![a, b, since], |r| r.get(0)).map_err(backend)?;
     rows.collect::<Result<Vec<i64>, _>>().map_err(backend)
 }
 
-const CODE_COLUMNS: &str = "phone, hash, code, created_at, expires_at, attempts, verified";
+const CODE_COLUMNS: &str = "phone, hash, code, created_at, expires_at, attempts, verified, key_id, addr";
 
 fn code_from_row(r: &Row) -> rusqlite::Result<LoginCode> {
     Ok(LoginCode {
@@ -24,6 +30,8 @@ fn code_from_row(r: &Row) -> rusqlite::Result<LoginCode> {
         expires_at: r.get(4)?,
         attempts: r.get(5)?,
         verified: r.get(6)?,
+        auth_key_id: r.get(7)?,
+        addr: r.get(8)?,
     })
 }
 
@@ -32,9 +40,8 @@ impl LoginCodeStore for SqliteStore {
     async fn put_code(&self, c: LoginCode) -> StoreResult<()> {
         self.write(move |conn| {
             conn.execute(
-                "INSERT OR REPLACE INTO login_codes (phone, hash, code, created_at, expires_at, attempts, verified)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![c.phone, c.hash, c.code, c.created_at, c.expires_at, c.attempts, c.verified],
+                &format!("INSERT OR REPLACE INTO login_codes ({CODE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+                params![c.phone, c.hash, c.code, c.created_at, c.expires_at, c.attempts, c.verified, c.auth_key_id, c.addr],
             )
             .map_err(backend)?;
             Ok(())
@@ -69,18 +76,19 @@ impl LoginCodeStore for SqliteStore {
         .await
     }
 
-    async fn record_failure(&self, phone: &str, at: i64) -> StoreResult<()> {
-        let phone = phone.to_string();
+    async fn record_failure(&self, phone: &str, addr: &str, auth_key_id: i64, at: i64) -> StoreResult<()> {
+        let (phone, addr) = (phone.to_string(), addr.to_string());
         self.write(move |conn| {
-            conn.execute("INSERT INTO login_failures (phone, at) VALUES (?1, ?2)", params![phone, at]).map_err(backend)?;
+            conn.execute("INSERT INTO login_failures (phone, addr, key_id, at) VALUES (?1, ?2, ?3, ?4)", params![phone, addr, auth_key_id, at])
+                .map_err(backend)?;
             Ok(())
         })
         .await
     }
 
-    async fn failures_since(&self, phone: &str, since: i64) -> StoreResult<Vec<i64>> {
-        let phone = phone.to_string();
-        self.write(move |conn| recent_times(conn, "login_failures", "at", &phone, since)).await
+    async fn failures_since(&self, scope: LoginScope<'_>, since: i64) -> StoreResult<Vec<i64>> {
+        let scope = owned(scope);
+        self.read(move |conn| times(conn, "login_failures", "at", scope.borrow(), since)).await
     }
 
     async fn update_code(&self, c: &LoginCode) -> StoreResult<()> {
@@ -98,8 +106,45 @@ impl LoginCodeStore for SqliteStore {
         .await
     }
 
-    async fn codes_since(&self, phone: &str, since: i64) -> StoreResult<Vec<i64>> {
-        let phone = phone.to_string();
-        self.write(move |conn| recent_times(conn, "login_codes", "created_at", &phone, since)).await
+    async fn codes_since(&self, scope: LoginScope<'_>, since: i64) -> StoreResult<Vec<i64>> {
+        let scope = owned(scope);
+        self.read(move |conn| times(conn, "login_codes", "created_at", scope.borrow(), since)).await
+    }
+
+    async fn purge_login_rows(&self, before: i64) -> StoreResult<usize> {
+        self.write(move |conn| {
+            let a = conn.execute("DELETE FROM login_codes WHERE created_at < ?1", [before]).map_err(backend)?;
+            let b = conn.execute("DELETE FROM login_failures WHERE at < ?1", [before]).map_err(backend)?;
+            Ok(a + b)
+        })
+        .await
+    }
+}
+
+/// A [`LoginScope`] that can move to a reader thread.
+enum OwnedScope {
+    Phone(String),
+    PhoneAddr(String, String),
+    PhoneKey(String, i64),
+    Addr(String),
+}
+
+fn owned(s: LoginScope<'_>) -> OwnedScope {
+    match s {
+        LoginScope::Phone(p) => OwnedScope::Phone(p.into()),
+        LoginScope::PhoneAddr(p, a) => OwnedScope::PhoneAddr(p.into(), a.into()),
+        LoginScope::PhoneKey(p, k) => OwnedScope::PhoneKey(p.into(), k),
+        LoginScope::Addr(a) => OwnedScope::Addr(a.into()),
+    }
+}
+
+impl OwnedScope {
+    fn borrow(&self) -> LoginScope<'_> {
+        match self {
+            OwnedScope::Phone(p) => LoginScope::Phone(p),
+            OwnedScope::PhoneAddr(p, a) => LoginScope::PhoneAddr(p, a),
+            OwnedScope::PhoneKey(p, k) => LoginScope::PhoneKey(p, *k),
+            OwnedScope::Addr(a) => LoginScope::Addr(a),
+        }
     }
 }

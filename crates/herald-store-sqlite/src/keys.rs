@@ -10,8 +10,8 @@ impl AuthKeyStore for SqliteStore {
         self.write(move |conn| {
             let n = conn
                 .execute(
-                    "INSERT OR IGNORE INTO auth_keys (id, key, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![key.id, key.key, key.created_at, key.expires_at],
+                    "INSERT OR IGNORE INTO auth_keys (id, key, created_at, expires_at, first_salt, last_used_at) VALUES (?1, ?2, ?3, ?4, ?5, ?3)",
+                    params![key.id, key.key, key.created_at, key.expires_at, key.first_salt],
                 )
                 .map_err(backend)?;
             Ok(n == 1)
@@ -23,7 +23,7 @@ impl AuthKeyStore for SqliteStore {
         self.read(move |conn| {
             conn.query_row(
                 "SELECT id, key, created_at, expires_at, user_id, layer, api_id, device_model, system_version,
-                        app_version, system_lang_code, lang_pack, lang_code FROM auth_keys WHERE id = ?1",
+                        app_version, system_lang_code, lang_pack, lang_code, first_salt, last_used_at FROM auth_keys WHERE id = ?1",
                 [id],
                 |r| {
                     let layer: Option<i32> = r.get(5)?;
@@ -47,6 +47,8 @@ impl AuthKeyStore for SqliteStore {
                         expires_at: r.get(3)?,
                         user_id: r.get::<_, Option<i64>>(4)?.map(UserId),
                         client,
+                        first_salt: r.get(13)?,
+                        last_used_at: r.get(14)?,
                     })
                 },
             )
@@ -56,10 +58,28 @@ impl AuthKeyStore for SqliteStore {
         .await
     }
 
-    async fn bind_user(&self, id: i64, user: Option<UserId>) -> StoreResult<()> {
+    async fn bind_user(&self, id: i64, user: Option<UserId>) -> StoreResult<Option<UserId>> {
         self.write(move |conn| {
+            let before: Option<Option<i64>> = conn.query_row("SELECT user_id FROM auth_keys WHERE id = ?1", [id], |r| r.get(0)).optional().map_err(backend)?;
             conn.execute("UPDATE auth_keys SET user_id = ?2 WHERE id = ?1", params![id, user.map(|u| u.0)]).map_err(backend)?;
+            Ok(before.flatten().map(UserId))
+        })
+        .await
+    }
+
+    async fn touch_key(&self, id: i64, at: i64) -> StoreResult<()> {
+        self.write(move |conn| {
+            conn.execute("UPDATE auth_keys SET last_used_at = ?2 WHERE id = ?1", params![id, at]).map_err(backend)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn purge_keys(&self, unused_before: i64, now: i64) -> StoreResult<usize> {
+        self.write(move |conn| {
+            let a = conn.execute("DELETE FROM auth_keys WHERE user_id IS NULL AND last_used_at < ?1", [unused_before]).map_err(backend)?;
+            let b = conn.execute("DELETE FROM auth_keys WHERE expires_at IS NOT NULL AND expires_at < ?1", [now]).map_err(backend)?;
+            Ok(a + b)
         })
         .await
     }

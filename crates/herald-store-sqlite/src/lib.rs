@@ -146,6 +146,62 @@ impl SqliteStore {
 
 }
 
+/// What a database file at a path is, judged without changing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbFile {
+    Missing,
+    /// Zero bytes: a file that was created and never written (or truncated).
+    Empty,
+    /// Not a Herald database: not SQLite at all, or SQLite with another application's schema.
+    Foreign(String),
+    /// A Herald database at this schema version.
+    Herald { version: u32 },
+}
+
+/// Looks at the file at `path` (read-only).
+pub fn inspect(path: &Path) -> Result<DbFile, StoreError> {
+    use std::io::Read;
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DbFile::Missing),
+        Err(e) => return Err(StoreError::Backend(e.to_string())),
+    };
+    if meta.len() == 0 {
+        return Ok(DbFile::Empty);
+    }
+    let mut magic = [0u8; 16];
+    let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut magic)).map_err(|e| StoreError::Backend(e.to_string()))?;
+    if n < 16 || &magic != b"SQLite format 3\0" {
+        return Ok(DbFile::Foreign("not a SQLite database".into()));
+    }
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(backend)?;
+    let app: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(backend)?;
+    let version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(backend)?;
+    let tables: i64 = conn
+        .query_row("SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('users', 'auth_keys', 'messages', 'boxes')", [], |r| r.get(0))
+        .map_err(backend)?;
+    let any: i64 = conn.query_row("SELECT COUNT(*) FROM sqlite_schema", [], |r| r.get(0)).map_err(backend)?;
+    Ok(match (app, tables, any) {
+        (schema::APPLICATION_ID, _, _) => DbFile::Herald { version },
+        // Written before the application id was set: known by its tables.
+        (0, 4, _) if version > 0 => DbFile::Herald { version },
+        (0, _, 0) => DbFile::Empty,
+        (0, _, _) => DbFile::Foreign("a SQLite database with another schema".into()),
+        (other, _, _) => DbFile::Foreign(format!("a SQLite database of another application (application_id {other:#x})")),
+    })
+}
+
+/// SQLite's integrity check (`quick` skips the index-content comparison, which is the slow
+/// part): the problems found, empty when the database is sound.
+pub fn integrity_check(path: &Path, quick: bool) -> Result<Vec<String>, StoreError> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(backend)?;
+    let pragma = if quick { "PRAGMA quick_check(100)" } else { "PRAGMA integrity_check(100)" };
+    let mut stmt = conn.prepare(pragma).map_err(backend)?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(backend)?;
+    let found: Vec<String> = rows.collect::<Result<_, _>>().map_err(backend)?;
+    Ok(if found == ["ok"] { vec![] } else { found })
+}
+
 fn run_batch(conn: &Connection, batch: Vec<WriteJob>) {
     let n = batch.len();
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {

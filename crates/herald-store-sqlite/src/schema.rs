@@ -78,7 +78,34 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TABLE login_failures (phone TEXT NOT NULL, at INTEGER NOT NULL);
     CREATE INDEX login_failures_phone ON login_failures(phone, at);
     "#,
+    // 3: the front door (docs/security.md): the key exchange's first salt and each key's
+    // last use (unused keys are collected); login codes and failures remember the auth key
+    // and address that made them, so limits count per address and key, not per phone alone;
+    // time indexes for the scheduled purge.
+    r#"
+    ALTER TABLE auth_keys ADD COLUMN first_salt INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE auth_keys ADD COLUMN last_used_at INTEGER NOT NULL DEFAULT 0;
+    UPDATE auth_keys SET last_used_at = created_at;
+    CREATE INDEX auth_keys_unbound ON auth_keys(last_used_at) WHERE user_id IS NULL;
+    CREATE INDEX auth_keys_expiring ON auth_keys(expires_at) WHERE expires_at IS NOT NULL;
+
+    ALTER TABLE login_codes ADD COLUMN key_id INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE login_codes ADD COLUMN addr TEXT NOT NULL DEFAULT '';
+    CREATE INDEX login_codes_phone_addr ON login_codes(phone, addr, created_at);
+    CREATE INDEX login_codes_addr ON login_codes(addr, created_at);
+    CREATE INDEX login_codes_created ON login_codes(created_at);
+
+    ALTER TABLE login_failures ADD COLUMN addr TEXT NOT NULL DEFAULT '';
+    ALTER TABLE login_failures ADD COLUMN key_id INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX login_failures_phone_addr ON login_failures(phone, addr, at);
+    CREATE INDEX login_failures_phone_key ON login_failures(phone, key_id, at);
+    CREATE INDEX login_failures_at ON login_failures(at);
+    "#,
 ];
+
+/// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and
+/// with a schema) belongs to something else.
+pub const APPLICATION_ID: i32 = 0x4852_4c44;
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
     let current: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -88,6 +115,10 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
         tx.pragma_update(None, "user_version", (i + 1) as u32)?;
         tx.commit()?;
         tracing::info!(version = i + 1, "applied schema migration");
+    }
+    let app: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+    if app != APPLICATION_ID {
+        conn.pragma_update(None, "application_id", APPLICATION_ID)?;
     }
     Ok(MIGRATIONS.len() as u32)
 }

@@ -1,7 +1,7 @@
 //! Domain services over the SQLite store, with a clock the tests control.
 
 use herald_domain::accounts::AccountService;
-use herald_domain::auth::{AuthConfig, AuthService, SignIn, CODES_PER_HOUR, CODE_MAX_ATTEMPTS, CODE_TTL_SECS, FAILURES_PER_DAY};
+use herald_domain::auth::{AuthConfig, AuthService, Requester, SignIn, CODES_PER_HOUR, CODE_MAX_ATTEMPTS, CODE_TTL_SECS, FAILURES_PER_DAY, FAILURES_PER_PHONE_DAY};
 use herald_domain::bus::{Event, EventBus, InProcessBus};
 use herald_domain::clock::Clock;
 use herald_domain::error::{AccountError, AuthError, DomainError, MessageError};
@@ -46,20 +46,29 @@ fn world() -> World {
     let auth = AuthService::new(store.clone(), store.clone(), store.clone(), messages.clone(), bus.clone(), clock.clone(), AuthConfig {
         dc_id: 1,
         test_phones: true,
+        log_codes: false,
     });
     World { store, clock, bus, auth, accounts, messages }
 }
 
 async fn key(w: &World, id: i64) {
-    w.store.insert_key(AuthKeyRecord { id, key: vec![0; 256], created_at: 0, expires_at: None, user_id: None, client: None }).await.unwrap();
+    w.store
+        .insert_key(AuthKeyRecord { id, key: vec![0; 256], created_at: 0, expires_at: None, user_id: None, client: None, first_salt: 0, last_used_at: 0 })
+        .await
+        .unwrap();
+}
+
+/// Key `k` on address 127.0.0.1.
+fn who(k: i64) -> Requester {
+    Requester::new(k, "127.0.0.1")
 }
 
 async fn sign_up(w: &World, key_id: i64, phone: &str, name: &str) -> User {
     key(w, key_id).await;
     let code = herald_domain::auth::test_phone_code(phone).unwrap();
-    let sent = w.auth.send_code(phone).await.unwrap();
-    assert_eq!(w.auth.sign_in(key_id, phone, &sent.hash, &code).await.unwrap(), SignIn::SignUpRequired);
-    w.auth.sign_up(key_id, phone, &sent.hash, name, "").await.unwrap()
+    let sent = w.auth.send_code(&who(key_id), phone).await.unwrap();
+    assert_eq!(w.auth.sign_in(&who(key_id), phone, &sent.hash, &code).await.unwrap(), SignIn::SignUpRequired);
+    w.auth.sign_up(&who(key_id), phone, &sent.hash, name, "").await.unwrap()
 }
 
 fn auth_err(e: DomainError) -> AuthError {
@@ -76,11 +85,11 @@ async fn sign_up_then_sign_in_binds_keys_and_ids_carry_the_dc() {
     assert_eq!(alice.id.home_dc(), Some(1));
     assert_eq!(w.store.get_key(1).await.unwrap().unwrap().user_id, Some(alice.id));
     key(&w, 2).await;
-    let sent = w.auth.send_code("+999 661 1111").await.unwrap();
-    assert_eq!(w.auth.sign_in(2, "9996611111", &sent.hash, "11111").await.unwrap(), SignIn::Authorized(alice.clone()));
-    // a second sign-up for the same number is refused
-    let sent = w.auth.send_code("9996611111").await.unwrap();
-    assert_eq!(auth_err(w.auth.sign_up(2, "9996611111", &sent.hash, "X", "").await.unwrap_err()), AuthError::PhoneCodeInvalid);
+    let sent = w.auth.send_code(&who(2), "+999 661 1111").await.unwrap();
+    assert_eq!(w.auth.sign_in(&who(2), "9996611111", &sent.hash, "11111").await.unwrap(), SignIn::Authorized(alice.clone()));
+    // signing up without a verified code is refused
+    let sent = w.auth.send_code(&who(2), "9996611111").await.unwrap();
+    assert_eq!(auth_err(w.auth.sign_up(&who(2), "9996611111", &sent.hash, "X", "").await.unwrap_err()), AuthError::PhoneCodeInvalid);
     w.auth.log_out(2, alice.id).await.unwrap();
     assert_eq!(w.store.get_key(2).await.unwrap().unwrap().user_id, None);
 }
@@ -89,48 +98,48 @@ async fn sign_up_then_sign_in_binds_keys_and_ids_carry_the_dc() {
 async fn codes_expire_burn_after_wrong_tries_and_are_rate_limited() {
     let w = world();
     key(&w, 1).await;
-    let sent = w.auth.send_code("9996622222").await.unwrap(); // code 1
-    assert_eq!(auth_err(w.auth.sign_in(1, "9996622222", &sent.hash, "12345").await.unwrap_err()), AuthError::PhoneCodeInvalid);
-    assert_eq!(auth_err(w.auth.sign_in(1, "9996622222", "nope", "22222").await.unwrap_err()), AuthError::PhoneCodeExpired);
-    assert_eq!(auth_err(w.auth.sign_in(1, "9996622222", "", "22222").await.unwrap_err()), AuthError::PhoneCodeHashEmpty);
-    assert_eq!(auth_err(w.auth.sign_in(1, "9996622222", &sent.hash, "").await.unwrap_err()), AuthError::PhoneCodeEmpty);
+    let sent = w.auth.send_code(&who(1), "9996622222").await.unwrap(); // code 1
+    assert_eq!(auth_err(w.auth.sign_in(&who(1), "9996622222", &sent.hash, "12345").await.unwrap_err()), AuthError::PhoneCodeInvalid);
+    assert_eq!(auth_err(w.auth.sign_in(&who(1), "9996622222", "nope", "22222").await.unwrap_err()), AuthError::PhoneCodeExpired);
+    assert_eq!(auth_err(w.auth.sign_in(&who(1), "9996622222", "", "22222").await.unwrap_err()), AuthError::PhoneCodeHashEmpty);
+    assert_eq!(auth_err(w.auth.sign_in(&who(1), "9996622222", &sent.hash, "").await.unwrap_err()), AuthError::PhoneCodeEmpty);
     for _ in 1..CODE_MAX_ATTEMPTS {
-        let _ = w.auth.sign_in(1, "9996622222", &sent.hash, "00000").await;
+        let _ = w.auth.sign_in(&who(1), "9996622222", &sent.hash, "00000").await;
     }
     // burnt: even the right code is refused now
-    assert_eq!(auth_err(w.auth.sign_in(1, "9996622222", &sent.hash, "22222").await.unwrap_err()), AuthError::PhoneCodeExpired);
+    assert_eq!(auth_err(w.auth.sign_in(&who(1), "9996622222", &sent.hash, "22222").await.unwrap_err()), AuthError::PhoneCodeExpired);
     // expiry
-    let sent = w.auth.send_code("9996622222").await.unwrap(); // code 2
+    let sent = w.auth.send_code(&who(1), "9996622222").await.unwrap(); // code 2
     w.clock.advance(CODE_TTL_SECS + 1);
-    assert_eq!(auth_err(w.auth.sign_in(1, "9996622222", &sent.hash, "22222").await.unwrap_err()), AuthError::PhoneCodeExpired);
+    assert_eq!(auth_err(w.auth.sign_in(&who(1), "9996622222", &sent.hash, "22222").await.unwrap_err()), AuthError::PhoneCodeExpired);
     // resend: a new hash (the old one dies) and a fresh attempt budget; cancel kills it
-    let sent = w.auth.send_code("9996622222").await.unwrap(); // code 3
-    let again = w.auth.resend_code("9996622222", &sent.hash).await.unwrap(); // code 4
+    let sent = w.auth.send_code(&who(1), "9996622222").await.unwrap(); // code 3
+    let again = w.auth.resend_code(&who(1), "9996622222", &sent.hash).await.unwrap(); // code 4
     assert_ne!(again.hash, sent.hash);
-    assert_eq!(auth_err(w.auth.sign_in(1, "9996622222", &sent.hash, "22222").await.unwrap_err()), AuthError::PhoneCodeExpired);
-    w.auth.cancel_code("9996622222", &again.hash).await.unwrap();
-    assert_eq!(auth_err(w.auth.sign_in(1, "9996622222", &again.hash, "22222").await.unwrap_err()), AuthError::PhoneCodeExpired);
+    assert_eq!(auth_err(w.auth.sign_in(&who(1), "9996622222", &sent.hash, "22222").await.unwrap_err()), AuthError::PhoneCodeExpired);
+    w.auth.cancel_code(&who(1), "9996622222", &again.hash).await.unwrap();
+    assert_eq!(auth_err(w.auth.sign_in(&who(1), "9996622222", &again.hash, "22222").await.unwrap_err()), AuthError::PhoneCodeExpired);
     // the hourly limit counts every code issued, resends included
     for _ in 4..CODES_PER_HOUR {
-        w.auth.send_code("9996622222").await.unwrap();
+        w.auth.send_code(&who(1), "9996622222").await.unwrap();
     }
-    match auth_err(w.auth.send_code("9996622222").await.unwrap_err()) {
+    match auth_err(w.auth.send_code(&who(1), "9996622222").await.unwrap_err()) {
         AuthError::FloodWait(s) => assert!(s > 0 && s <= 3600),
         other => panic!("{other:?}"),
     }
     // resending is no way around it
-    assert!(matches!(auth_err(w.auth.resend_code("9996622222", &again.hash).await.unwrap_err()), AuthError::PhoneCodeExpired));
-    assert_eq!(auth_err(w.auth.send_code("12").await.unwrap_err()), AuthError::PhoneNumberInvalid);
+    assert!(matches!(auth_err(w.auth.resend_code(&who(1), "9996622222", &again.hash).await.unwrap_err()), AuthError::PhoneCodeExpired));
+    assert_eq!(auth_err(w.auth.send_code(&who(1), "12").await.unwrap_err()), AuthError::PhoneNumberInvalid);
 }
 
 #[tokio::test]
 async fn parallel_guesses_share_one_attempt_budget() {
     let w = Arc::new(world());
     key(&w, 1).await;
-    let sent = w.auth.send_code("9996677777").await.unwrap();
+    let sent = w.auth.send_code(&who(1), "9996677777").await.unwrap();
     let tries = (0..40).map(|i| {
         let (w, hash) = (w.clone(), sent.hash.clone());
-        tokio::spawn(async move { w.auth.sign_in(1, "9996677777", &hash, &format!("{:05}", i)).await })
+        tokio::spawn(async move { w.auth.sign_in(&who(1), "9996677777", &hash, &format!("{:05}", i)).await })
     });
     let mut invalid = 0;
     for t in tries {
@@ -149,9 +158,9 @@ async fn wrong_codes_per_day_are_capped() {
     key(&w, 1).await;
     let mut wrong = 0;
     'codes: loop {
-        let sent = w.auth.send_code("9996688888").await.unwrap();
+        let sent = w.auth.send_code(&who(1), "9996688888").await.unwrap();
         for _ in 0..CODE_MAX_ATTEMPTS {
-            match w.auth.sign_in(1, "9996688888", &sent.hash, "00000").await.unwrap_err() {
+            match w.auth.sign_in(&who(1), "9996688888", &sent.hash, "00000").await.unwrap_err() {
                 DomainError::Auth(AuthError::PhoneCodeInvalid) => wrong += 1,
                 DomainError::Auth(AuthError::FloodWait(s)) => {
                     assert!(s > 3600 && s <= 86_400);
@@ -164,8 +173,8 @@ async fn wrong_codes_per_day_are_capped() {
     }
     assert_eq!(wrong, FAILURES_PER_DAY);
     // the right code is refused too until the day has passed
-    let sent = w.auth.send_code("9996688888").await.unwrap();
-    assert!(matches!(auth_err(w.auth.sign_in(1, "9996688888", &sent.hash, "88888").await.unwrap_err()), AuthError::FloodWait(_)));
+    let sent = w.auth.send_code(&who(1), "9996688888").await.unwrap();
+    assert!(matches!(auth_err(w.auth.sign_in(&who(1), "9996688888", &sent.hash, "88888").await.unwrap_err()), AuthError::FloodWait(_)));
 }
 
 #[tokio::test]
@@ -173,7 +182,7 @@ async fn login_code_reaches_the_other_sessions_through_777000() {
     let w = world();
     let alice = sign_up(&w, 1, "9996633333", "Alice").await;
     let mut rx = w.bus.subscribe(alice.id);
-    w.auth.send_code("9996633333").await.unwrap();
+    w.auth.send_code(&who(1), "9996633333").await.unwrap();
     let Event::Updates { updates, .. } = rx.recv().await.unwrap() else { panic!() };
     let UpdateKind::NewMessage(m) = &updates[0].kind else { panic!() };
     assert_eq!((m.from, m.out), (SERVICE_USER_ID, false));
@@ -239,4 +248,150 @@ async fn sends_validate_dedup_and_notify_both_sides() {
     let _ = b_rx.recv().await.unwrap();
     assert!(b_rx.try_recv().is_err());
     assert_eq!(w.messages.state(b.id).await.unwrap().pts, 3);
+}
+
+#[tokio::test]
+async fn a_strangers_failures_do_not_lock_the_owner_out() {
+    let w = world();
+    let owner = sign_up(&w, 1, "9996612121", "Owner").await;
+    // an attacker on another address, rotating keys, burns codes until refused
+    let attacker = |k: i64| Requester::new(k, "198.51.100.7");
+    let mut wrong = 0;
+    let mut refused = false;
+    'outer: for k in 100..200 {
+        key(&w, k).await;
+        let sent = match w.auth.send_code(&attacker(k), "9996612121").await {
+            Ok(s) => s,
+            Err(e) => {
+                assert!(matches!(auth_err(e), AuthError::FloodWait(_)));
+                w.clock.advance(3600);
+                continue;
+            }
+        };
+        for _ in 0..CODE_MAX_ATTEMPTS {
+            match auth_err(w.auth.sign_in(&attacker(k), "9996612121", &sent.hash, "00000").await.unwrap_err()) {
+                AuthError::PhoneCodeInvalid => wrong += 1,
+                AuthError::FloodWait(_) => {
+                    refused = true;
+                    break 'outer;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert!(refused && wrong == FAILURES_PER_DAY, "the attacker's address is capped ({wrong})");
+    // the owner, from their own address and key, asks for a code and gets in
+    key(&w, 2).await;
+    let me = Requester::new(2, "203.0.113.5");
+    let sent = w.auth.send_code(&me, "9996612121").await.unwrap();
+    assert_eq!(w.auth.sign_in(&me, "9996612121", &sent.hash, "11111").await.unwrap(), SignIn::Authorized(owner));
+}
+
+#[tokio::test]
+async fn many_attacking_addresses_only_block_those_that_failed() {
+    let w = world();
+    let owner = sign_up(&w, 1, "9996613131", "Owner").await;
+    // failures from many addresses add up past the phone's daily total
+    let mut k = 1000;
+    for n in 0..(FAILURES_PER_PHONE_DAY / 4) {
+        let addr = format!("198.51.100.{n}");
+        for _ in 0..4 {
+            k += 1;
+            key(&w, k).await;
+            let r = Requester::new(k, &addr);
+            let sent = w.auth.send_code(&r, "9996613131").await.unwrap();
+            let _ = w.auth.sign_in(&r, "9996613131", &sent.hash, "00000").await;
+        }
+        w.clock.advance(60);
+    }
+    // an address that failed is now refused at once, even with the right code
+    key(&w, 5000).await;
+    let tainted = Requester::new(5000, "198.51.100.1");
+    let sent = w.auth.send_code(&tainted, "9996613131").await.unwrap();
+    assert!(matches!(auth_err(w.auth.sign_in(&tainted, "9996613131", &sent.hash, "11111").await.unwrap_err()), AuthError::FloodWait(_)));
+    // the owner's clean address and key still sign in
+    key(&w, 5001).await;
+    let me = Requester::new(5001, "203.0.113.9");
+    let sent = w.auth.send_code(&me, "9996613131").await.unwrap();
+    assert_eq!(w.auth.sign_in(&me, "9996613131", &sent.hash, "11111").await.unwrap(), SignIn::Authorized(owner));
+}
+
+#[tokio::test]
+async fn codes_belong_to_the_key_that_asked_and_are_limited_per_address() {
+    let w = world();
+    key(&w, 1).await;
+    key(&w, 2).await;
+    let sent = w.auth.send_code(&who(1), "9996614141").await.unwrap();
+    // another key cannot use, resend or cancel it
+    assert_eq!(auth_err(w.auth.sign_in(&who(2), "9996614141", &sent.hash, "11111").await.unwrap_err()), AuthError::PhoneCodeExpired);
+    assert_eq!(auth_err(w.auth.resend_code(&who(2), "9996614141", &sent.hash).await.unwrap_err()), AuthError::PhoneCodeExpired);
+    w.auth.cancel_code(&who(2), "9996614141", &sent.hash).await.unwrap();
+    assert_eq!(w.auth.sign_in(&who(1), "9996614141", &sent.hash, "11111").await.unwrap(), SignIn::SignUpRequired);
+    // the hourly code limit is per (phone, address): another address still gets one
+    for _ in 1..CODES_PER_HOUR {
+        w.auth.send_code(&who(1), "9996614141").await.unwrap();
+    }
+    assert!(matches!(auth_err(w.auth.send_code(&who(1), "9996614141").await.unwrap_err()), AuthError::FloodWait(_)));
+    w.auth.send_code(&Requester::new(2, "203.0.113.1"), "9996614141").await.unwrap();
+    // rows no limit needs any more are collected
+    w.clock.advance(2 * 86_400);
+    assert!(w.auth.purge().await.unwrap() >= CODES_PER_HOUR);
+}
+
+#[tokio::test]
+async fn the_service_account_cannot_be_logged_into() {
+    let w = world();
+    key(&w, 1).await;
+    for phone in ["42777", "+42777"] {
+        assert_eq!(auth_err(w.auth.send_code(&who(1), phone).await.unwrap_err()), AuthError::PhoneNumberInvalid);
+        assert_eq!(auth_err(w.auth.sign_in(&who(1), phone, "0000000000000000", "00000").await.unwrap_err()), AuthError::PhoneNumberInvalid);
+    }
+}
+
+#[tokio::test]
+async fn names_are_cleaned_and_invisible_ones_refused() {
+    let w = world();
+    key(&w, 1).await;
+    let sent = w.auth.send_code(&who(1), "9996615151").await.unwrap();
+    w.auth.sign_in(&who(1), "9996615151", &sent.hash, "11111").await.unwrap();
+    for blank in ["\u{200b}\u{200b}", "\u{2060}", "\u{3164}", " \u{200e} "] {
+        assert_eq!(auth_err(w.auth.sign_up(&who(1), "9996615151", &sent.hash, blank, "").await.unwrap_err()), AuthError::FirstNameInvalid);
+    }
+    assert_eq!(auth_err(w.auth.sign_up(&who(1), "9996615151", &sent.hash, "Ann", &"x".repeat(65)).await.unwrap_err()), AuthError::LastNameInvalid);
+    let u = w.auth.sign_up(&who(1), "9996615151", &sent.hash, "Ev\u{202e}il\u{7}", "Sm\u{202e}ith").await.unwrap();
+    assert_eq!((u.first_name.as_str(), u.last_name.as_str()), ("Evil", "Smith"));
+    let err = |e: DomainError| match e {
+        DomainError::Account(a) => a,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(err(w.accounts.update_profile(u.id, Some("\u{200b}"), None, None).await.unwrap_err()), AccountError::FirstNameInvalid);
+    assert_eq!(err(w.accounts.update_profile(u.id, None, Some(&"x".repeat(65)), None).await.unwrap_err()), AccountError::LastNameInvalid);
+    let u = w.accounts.update_profile(u.id, Some("B\u{2066}ob"), None, None).await.unwrap();
+    assert_eq!(u.first_name, "Bob");
+}
+
+#[tokio::test]
+async fn sends_are_limited_per_account() {
+    let w = world();
+    let a = sign_up(&w, 1, "9996616161", "A").await;
+    let b = sign_up(&w, 2, "9996616162", "B").await;
+    let req = |from: UserId, to: UserId, random_id| SendRequest { from, to, origin_key: 1, random_id, text: "hi".into(), entities: vec![], reply_to: None };
+    let mut sent = 0;
+    let wait = loop {
+        match w.messages.send(req(a.id, b.id, sent + 1)).await {
+            Ok(_) => sent += 1,
+            Err(DomainError::Message(MessageError::FloodWait(s))) => break s,
+            Err(e) => panic!("{e:?}"),
+        }
+    };
+    assert_eq!(sent, herald_domain::messages::SEND_BURST as i64);
+    assert!(wait >= 1);
+    // others are not affected, and the sender may go on after the wait
+    w.messages.send(req(b.id, a.id, 1)).await.unwrap();
+    w.clock.advance(wait);
+    w.messages.send(req(a.id, b.id, 10_000)).await.unwrap();
+    // invisible-only text is empty
+    let mut r = req(b.id, a.id, 2);
+    r.text = "\u{200b}\u{2060}".into();
+    assert!(matches!(w.messages.send(r).await.unwrap_err(), DomainError::Message(MessageError::MessageEmpty)));
 }

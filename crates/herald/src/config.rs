@@ -19,13 +19,46 @@ pub struct Config {
     pub public_addr: Option<SocketAddr>,
     /// This node's data center id.
     pub dc: i32,
-    /// Accept Telegram's test phone numbers 99966XYYYY with the code XXXXX.
+    /// Accept Telegram's test phone numbers 99966XYYYY with the code XXXXX (development;
+    /// also writes issued codes to the log).
     pub test_phones: bool,
+    /// Write issued login codes to the log (development only).
+    pub log_codes: bool,
+    /// A program run for every issued login code, with `HERALD_PHONE` and `HERALD_CODE` in
+    /// its environment (an SMS gateway). Codes also go to the user's other sessions as a
+    /// message from 777000.
+    pub code_hook: Option<PathBuf>,
+    /// Where to serve `GET /metrics` (Prometheus text); off when unset.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Open connections in all (clamped to what the process's file limit allows).
     pub max_connections: usize,
+    /// Open connections per source address.
+    pub max_connections_per_addr: usize,
+    /// Connections per source address that have not yet sent an encrypted message.
+    pub max_unauthenticated_per_addr: usize,
+    /// Key exchanges per second per source address (sustained), and the burst allowed.
+    pub key_exchanges_per_sec: f64,
+    pub key_exchange_burst: f64,
+    /// Bytes of partial frames buffered per source address, and in all.
+    pub max_buffered_per_addr: usize,
+    pub max_buffered_total: usize,
+    /// Encrypted sessions kept in all, per auth key and per source address.
+    pub max_sessions: usize,
+    pub max_sessions_per_key: usize,
+    pub max_sessions_per_addr: usize,
     /// Seconds a new connection has to deliver its first complete frame.
     pub init_timeout_secs: u64,
     /// Seconds without a complete frame before a connection is closed.
     pub idle_timeout_secs: u64,
+    /// The same for a connection that has not yet sent an encrypted message.
+    pub unauth_idle_timeout_secs: u64,
+    /// Seconds a frame may take to arrive once it has started.
+    pub frame_timeout_secs: u64,
+    /// Bytes of answers one received message (a container) may produce; its requests past
+    /// that get FLOOD_WAIT_1.
+    pub max_answer_bytes: usize,
+    /// Auth keys never logged in and unused this many hours are deleted.
+    pub unused_key_hours: u64,
 }
 
 impl Default for Config {
@@ -36,9 +69,25 @@ impl Default for Config {
             public_addr: None,
             dc: 1,
             test_phones: false,
-            max_connections: 10_000,
+            log_codes: false,
+            code_hook: None,
+            metrics_listen: None,
+            max_connections: 20_000,
+            max_connections_per_addr: 1000,
+            max_unauthenticated_per_addr: 128,
+            key_exchanges_per_sec: 20.0,
+            key_exchange_burst: 60.0,
+            max_buffered_per_addr: 16 << 20,
+            max_buffered_total: 512 << 20,
+            max_sessions: 200_000,
+            max_sessions_per_key: 64,
+            max_sessions_per_addr: 4096,
             init_timeout_secs: 10,
             idle_timeout_secs: 120,
+            unauth_idle_timeout_secs: 30,
+            frame_timeout_secs: 30,
+            max_answer_bytes: 2 << 20,
+            unused_key_hours: 24,
         }
     }
 }
@@ -60,6 +109,15 @@ pub struct Overrides {
     /// Accept test numbers 99966XYYYY with the code XXXXX (X = the digit after 99966).
     #[arg(long, env = "HERALD_TEST_PHONES")]
     pub test_phones: bool,
+    /// Write issued login codes to the log (development only).
+    #[arg(long, env = "HERALD_LOG_CODES")]
+    pub log_codes: bool,
+    /// Program run for every login code (HERALD_PHONE, HERALD_CODE in its environment).
+    #[arg(long, env = "HERALD_CODE_HOOK")]
+    pub code_hook: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long, env = "HERALD_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -84,6 +142,13 @@ impl Config {
             c.dc = v;
         }
         c.test_phones |= o.test_phones;
+        c.log_codes |= o.log_codes;
+        if let Some(v) = &o.code_hook {
+            c.code_hook = Some(v.clone());
+        }
+        if let Some(v) = o.metrics_listen {
+            c.metrics_listen = Some(v);
+        }
         c.validate()?;
         Ok(c)
     }
@@ -92,10 +157,25 @@ impl Config {
         if !(1..=99).contains(&self.dc) {
             bail!("dc must be between 1 and 99, got {}", self.dc);
         }
-        if self.max_connections == 0 {
-            bail!("max_connections must be positive");
+        let counts = [
+            ("max_connections", self.max_connections),
+            ("max_connections_per_addr", self.max_connections_per_addr),
+            ("max_unauthenticated_per_addr", self.max_unauthenticated_per_addr),
+            ("max_buffered_per_addr", self.max_buffered_per_addr),
+            ("max_buffered_total", self.max_buffered_total),
+            ("max_sessions", self.max_sessions),
+            ("max_sessions_per_key", self.max_sessions_per_key),
+            ("max_sessions_per_addr", self.max_sessions_per_addr),
+            ("max_answer_bytes", self.max_answer_bytes),
+        ];
+        if let Some((name, _)) = counts.iter().find(|(_, v)| *v == 0) {
+            bail!("{name} must be positive");
         }
-        if self.init_timeout_secs == 0 || self.idle_timeout_secs == 0 {
+        if self.key_exchanges_per_sec.is_nan() || self.key_exchanges_per_sec <= 0.0 || self.key_exchange_burst < 1.0 {
+            bail!("key_exchanges_per_sec must be positive and key_exchange_burst at least 1");
+        }
+        let timeouts = [self.init_timeout_secs, self.idle_timeout_secs, self.unauth_idle_timeout_secs, self.frame_timeout_secs, self.unused_key_hours];
+        if timeouts.contains(&0) {
             bail!("timeouts must be positive");
         }
         Ok(())

@@ -33,12 +33,16 @@ fn write_private(path: &Path, data: &[u8]) -> Result<()> {
     Ok(())
 }
 
-pub fn load_or_create(data_dir: &Path) -> Result<KeyMaterial> {
+/// Loads the key material; on a first start (`fresh`, see `datadir::guard`) creates it.
+/// Outside a first start a missing file is an error, never silently regenerated.
+pub fn load_or_create(data_dir: &Path, fresh: bool) -> Result<KeyMaterial> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let key_path = data_dir.join(PRIVATE_KEY);
     let rsa = if key_path.exists() {
         let pem = std::fs::read_to_string(&key_path)?;
         RsaKey::from_private_pem(&pem).with_context(|| format!("loading {}", key_path.display()))?
+    } else if !fresh {
+        anyhow::bail!("{} is missing; restore it from a backup", key_path.display());
     } else {
         tracing::info!("generating the server's RSA-2048 key (first start)");
         let k = RsaKey::generate(&mut OsRng);
@@ -53,7 +57,10 @@ pub fn load_or_create(data_dir: &Path) -> Result<KeyMaterial> {
     let secret_path = data_dir.join(SECRET);
     let secret = match std::fs::read(&secret_path) {
         Ok(b) if b.len() == 32 => b.try_into().unwrap(),
-        Ok(_) => anyhow::bail!("{} is damaged (expected 32 bytes)", secret_path.display()),
+        Ok(_) => anyhow::bail!("{} is damaged (expected 32 bytes); restore it from a backup", secret_path.display()),
+        Err(e) if !fresh || e.kind() != std::io::ErrorKind::NotFound => {
+            anyhow::bail!("cannot read {}: {e}; restore it from a backup", secret_path.display())
+        }
         Err(_) => {
             let mut s = [0u8; 32];
             OsRng.fill(&mut s);

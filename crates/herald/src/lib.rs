@@ -2,6 +2,8 @@
 //! `herald` binary and by the wire-level tests, so both run the same server.
 
 pub mod config;
+pub mod datadir;
+pub mod hook;
 pub mod keys;
 
 use anyhow::Context;
@@ -12,6 +14,8 @@ use herald_domain::bus::{EventBus, InProcessBus};
 use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::messages::MessageService;
 use herald_mtproto::salt::Salts;
+use herald_net::addrs::{AddrLimits, AddrTable};
+use herald_net::sessions::{SessionLimits, SessionRegistry};
 use herald_net::{Gateway, NetConfig};
 use herald_rpc::{DcAddress, Dispatcher, ServerInfo, Services};
 use herald_store_sqlite::SqliteStore;
@@ -25,6 +29,8 @@ pub struct Running {
     pub fingerprint: i64,
     pub public_key_path: std::path::PathBuf,
     pub rsa: Arc<herald_mtproto::rsa::RsaKey>,
+    pub metrics_addr: Option<SocketAddr>,
+    pub gateway: Arc<Gateway>,
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     store: SqliteStore,
@@ -45,10 +51,45 @@ impl Running {
     }
 }
 
+/// Checks the data directory (see `datadir.rs`), creates what a first start needs, and
+/// returns the key material and the open store.
+pub fn open_data_dir(dir: &std::path::Path) -> anyhow::Result<(keys::KeyMaterial, SqliteStore)> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let found = datadir::guard(dir)?;
+    let keys = keys::load_or_create(dir, found == datadir::Found::Fresh)?;
+    let store = SqliteStore::open(&dir.join(datadir::DATABASE)).context("opening the database")?;
+    Ok((keys, store))
+}
+
+/// How many connections the process's file limit leaves room for: the soft limit is raised
+/// to the hard one, and `wanted` is clamped to what fits with some headroom.
+fn connection_budget(wanted: usize) -> usize {
+    #[cfg(unix)]
+    {
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+                if lim.rlim_cur < lim.rlim_max {
+                    let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                        lim = raised;
+                    }
+                }
+                let room = (lim.rlim_cur as usize).saturating_sub(256).max(64);
+                if room < wanted {
+                    tracing::info!(wanted, allowed = room, "the file limit caps connections");
+                    return room;
+                }
+            }
+        }
+    }
+    wanted
+}
+
 /// Builds everything and starts accepting connections.
 pub async fn start(c: &Config) -> anyhow::Result<Running> {
-    let keys = keys::load_or_create(&c.data_dir)?;
-    let store = SqliteStore::open(&c.data_dir.join("herald.db")).context("opening the database")?;
+    let (keys, store) = open_data_dir(&c.data_dir)?;
     let listener = tokio::net::TcpListener::bind(c.listen).await.with_context(|| format!("listening on {}", c.listen))?;
     let addr = listener.local_addr()?;
     let advertised = c.advertised(addr);
@@ -65,8 +106,12 @@ pub async fn start(c: &Config) -> anyhow::Result<Running> {
         messages.clone(),
         bus.clone(),
         clock.clone(),
-        AuthConfig { dc_id: c.dc, test_phones: c.test_phones },
+        AuthConfig { dc_id: c.dc, test_phones: c.test_phones, log_codes: c.log_codes },
     ));
+    let auth = match &c.code_hook {
+        Some(program) => Arc::new(Arc::into_inner(auth).expect("not shared yet").with_hook(Arc::new(hook::CommandHook::new(program.clone())))),
+        None => auth,
+    };
     let services = Arc::new(Services {
         auth,
         accounts,
@@ -76,23 +121,79 @@ pub async fn start(c: &Config) -> anyhow::Result<Running> {
         server: ServerInfo { dc_id: c.dc, addresses: vec![DcAddress { id: c.dc, ip: advertised.ip().to_string(), port: advertised.port() }] },
     });
     let rsa = Arc::new(keys.rsa);
+    let session_limits = SessionLimits { max_sessions: c.max_sessions, per_key: c.max_sessions_per_key, per_addr: c.max_sessions_per_addr };
+    let addr_limits = AddrLimits {
+        connections: c.max_connections_per_addr,
+        unauthenticated: c.max_unauthenticated_per_addr,
+        key_exchanges_per_sec: c.key_exchanges_per_sec,
+        key_exchange_burst: c.key_exchange_burst,
+        buffered: c.max_buffered_per_addr,
+        buffered_total: c.max_buffered_total,
+    };
     let gateway = Arc::new(Gateway {
         config: NetConfig {
             dc_id: c.dc,
-            max_connections: c.max_connections,
+            max_connections: connection_budget(c.max_connections),
             init_timeout: Duration::from_secs(c.init_timeout_secs),
             idle_timeout: Duration::from_secs(c.idle_timeout_secs),
+            unauth_idle_timeout: Duration::from_secs(c.unauth_idle_timeout_secs),
+            frame_timeout: Duration::from_secs(c.frame_timeout_secs),
+            max_answer_bytes: c.max_answer_bytes,
+            addr_limits,
+            session_limits,
             ..NetConfig::default()
         },
-        dispatcher: Arc::new(Dispatcher::new(services)),
-        keys: db,
+        dispatcher: Arc::new(Dispatcher::new(services.clone())),
+        keys: db.clone(),
         bus,
         rsa: rsa.clone(),
         salts: Salts::new(keys.secret),
-        clock,
-        sessions: Default::default(),
+        // No session of this process accepts a msg_id stamped before it started: an
+        // earlier process may have run it (replay protection across restarts).
+        sessions: SessionRegistry::new(session_limits, clock.now_ms()),
+        clock: clock.clone(),
+        addrs: AddrTable::new(addr_limits),
+        key_states: Default::default(),
+        metrics: Default::default(),
     });
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(gateway.serve(listener, stop_rx));
-    Ok(Running { addr, fingerprint: rsa.fingerprint(), public_key_path: keys.public_path, rsa, stop, task, store })
+    let metrics_addr = match c.metrics_listen {
+        Some(a) => {
+            let l = tokio::net::TcpListener::bind(a).await.with_context(|| format!("listening for metrics on {a}"))?;
+            let bound = l.local_addr()?;
+            tokio::spawn(gateway.clone().serve_metrics(l, stop_rx.clone()));
+            Some(bound)
+        }
+        None => None,
+    };
+    tokio::spawn(maintenance(gateway.clone(), services, db, Duration::from_secs(c.unused_key_hours * 3600), stop_rx.clone()));
+    let task = tokio::spawn(gateway.clone().serve(listener, stop_rx));
+    Ok(Running { addr, fingerprint: rsa.fingerprint(), public_key_path: keys.public_path, rsa, metrics_addr, gateway, stop, task, store })
+}
+
+/// How often stale rows and floors are collected.
+pub const MAINTENANCE_EVERY: Duration = Duration::from_secs(600);
+
+/// The scheduled collection: auth keys never logged in and unused for `unused_key_ttl`
+/// (and expired temporary keys), login codes and failures no limit counts any more, and
+/// replay floors the time window has made redundant.
+async fn maintenance(gw: Arc<Gateway>, services: Arc<Services>, keys: Arc<SqliteStore>, unused_key_ttl: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+    use herald_domain::store::AuthKeyStore;
+    loop {
+        let now = services.clock.now_secs();
+        match keys.purge_keys(now - unused_key_ttl.as_secs() as i64, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(keys = n, "collected unused auth keys"),
+            Err(e) => tracing::warn!(error = %e, "collecting unused auth keys failed"),
+        }
+        match services.auth.purge().await {
+            Ok(n) => tracing::debug!(rows = n, "collected old login codes and failures"),
+            Err(e) => tracing::warn!(error = %e, "collecting login rows failed"),
+        }
+        gw.sessions.sweep(services.clock.now_ms());
+        tokio::select! {
+            _ = tokio::time::sleep(MAINTENANCE_EVERY) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }

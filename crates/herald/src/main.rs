@@ -15,8 +15,11 @@ struct Cli {
 enum Command {
     /// Run the server (all roles, embedded storage).
     Serve(Overrides),
-    /// Print the server's RSA public key (PKCS#1 PEM), creating it if needed.
+    /// Print the server's RSA public key (PKCS#1 PEM), initialising the data directory if
+    /// it is new.
     Pubkey(Overrides),
+    /// Run the database's full integrity check and verify the key files; exit 1 on problems.
+    Check(Overrides),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -29,9 +32,24 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Pubkey(o) => {
             let c = Config::load(&o)?;
-            let k = herald::keys::load_or_create(&c.data_dir)?;
+            let (k, store) = herald::open_data_dir(&c.data_dir)?;
+            drop(store);
             print!("{}", k.rsa.public_pem());
             Ok(())
+        }
+        Command::Check(o) => {
+            let c = Config::load(&o)?;
+            let problems = herald::datadir::check(&c.data_dir)?;
+            if problems.is_empty() {
+                println!("{}: ok", c.data_dir.display());
+                Ok(())
+            } else {
+                for p in &problems {
+                    println!("{p}");
+                }
+                eprintln!("{}: {} problem(s); restore from a backup (see README, \"Data directory\")", c.data_dir.display(), problems.len());
+                std::process::exit(1);
+            }
         }
         Command::Serve(o) => {
             let c = Config::load(&o)?;
@@ -47,7 +65,9 @@ fn main() -> anyhow::Result<()> {
 async fn serve(c: Config) -> anyhow::Result<()> {
     let running = herald::start(&c).await?;
     if c.test_phones {
-        tracing::warn!("test phones enabled: 99966XYYYY numbers log in with the code XXXXX");
+        tracing::warn!("test phones enabled: 99966XYYYY numbers log in with the code XXXXX, and login codes are logged");
+    } else if c.log_codes {
+        tracing::warn!("login codes are written to the log (--log-codes): development only");
     }
     tracing::info!(
         listen = %running.addr,

@@ -1,7 +1,7 @@
 use crate::convert;
 use crate::{CallCtx, RpcError, Services};
 use grammers_tl_types::{enums, functions, types};
-use herald_domain::auth::{SentCode, SignIn};
+use herald_domain::auth::{Requester, SentCode, SignIn};
 use herald_domain::model::User;
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ fn sent_code(c: SentCode) -> enums::auth::SentCode {
 }
 
 fn authorization(s: &Services, ctx: &CallCtx, u: &User) -> enums::auth::Authorization {
-    ctx.conn.set_user(Some(u.id));
+    ctx.key.set_user(Some(u.id));
     tracing::info!(user = u.id.0, auth_key = format_args!("{:016x}", ctx.auth_key_id), "logged in");
     enums::auth::Authorization::Authorization(types::auth::Authorization {
         setup_password_required: false,
@@ -26,22 +26,26 @@ fn authorization(s: &Services, ctx: &CallCtx, u: &User) -> enums::auth::Authoriz
     })
 }
 
-pub async fn send_code(s: Arc<Services>, _: CallCtx, r: functions::auth::SendCode) -> Result<enums::auth::SentCode, RpcError> {
-    Ok(sent_code(s.auth.send_code(&r.phone_number).await?))
+fn requester(ctx: &CallCtx) -> Requester {
+    Requester::new(ctx.auth_key_id, ctx.peer)
 }
 
-pub async fn resend_code(s: Arc<Services>, _: CallCtx, r: functions::auth::ResendCode) -> Result<enums::auth::SentCode, RpcError> {
-    Ok(sent_code(s.auth.resend_code(&r.phone_number, &r.phone_code_hash).await?))
+pub async fn send_code(s: Arc<Services>, ctx: CallCtx, r: functions::auth::SendCode) -> Result<enums::auth::SentCode, RpcError> {
+    Ok(sent_code(s.auth.send_code(&requester(&ctx), &r.phone_number).await?))
 }
 
-pub async fn cancel_code(s: Arc<Services>, _: CallCtx, r: functions::auth::CancelCode) -> Result<bool, RpcError> {
-    s.auth.cancel_code(&r.phone_number, &r.phone_code_hash).await?;
+pub async fn resend_code(s: Arc<Services>, ctx: CallCtx, r: functions::auth::ResendCode) -> Result<enums::auth::SentCode, RpcError> {
+    Ok(sent_code(s.auth.resend_code(&requester(&ctx), &r.phone_number, &r.phone_code_hash).await?))
+}
+
+pub async fn cancel_code(s: Arc<Services>, ctx: CallCtx, r: functions::auth::CancelCode) -> Result<bool, RpcError> {
+    s.auth.cancel_code(&requester(&ctx), &r.phone_number, &r.phone_code_hash).await?;
     Ok(true)
 }
 
 pub async fn sign_in(s: Arc<Services>, ctx: CallCtx, r: functions::auth::SignIn) -> Result<enums::auth::Authorization, RpcError> {
     let code = r.phone_code.unwrap_or_default();
-    match s.auth.sign_in(ctx.auth_key_id, &r.phone_number, &r.phone_code_hash, &code).await? {
+    match s.auth.sign_in(&requester(&ctx), &r.phone_number, &r.phone_code_hash, &code).await? {
         SignIn::Authorized(u) => Ok(authorization(&s, &ctx, &u)),
         SignIn::SignUpRequired => {
             Ok(enums::auth::Authorization::SignUpRequired(types::auth::AuthorizationSignUpRequired { terms_of_service: None }))
@@ -50,13 +54,13 @@ pub async fn sign_in(s: Arc<Services>, ctx: CallCtx, r: functions::auth::SignIn)
 }
 
 pub async fn sign_up(s: Arc<Services>, ctx: CallCtx, r: functions::auth::SignUp) -> Result<enums::auth::Authorization, RpcError> {
-    let u = s.auth.sign_up(ctx.auth_key_id, &r.phone_number, &r.phone_code_hash, &r.first_name, &r.last_name).await?;
+    let u = s.auth.sign_up(&requester(&ctx), &r.phone_number, &r.phone_code_hash, &r.first_name, &r.last_name).await?;
     Ok(authorization(&s, &ctx, &u))
 }
 
 pub async fn log_out(s: Arc<Services>, ctx: CallCtx, _: functions::auth::LogOut) -> Result<enums::auth::LoggedOut, RpcError> {
     let me = ctx.user()?;
     s.auth.log_out(ctx.auth_key_id, me).await?;
-    ctx.conn.set_user(None);
+    ctx.key.set_user(None);
     Ok(enums::auth::LoggedOut::Out(types::auth::LoggedOut { future_auth_token: None }))
 }

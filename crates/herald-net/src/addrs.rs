@@ -1,0 +1,302 @@
+//! Per-source-address accounting: what one address may hold, so that no single address can
+//! lock everyone else out (docs/security.md, "front door").
+//!
+//! For each address: open connections, connections that have not yet spoken with an auth key
+//! ("unauthenticated"), bytes buffered in partial frames, and a token bucket for key
+//! exchanges with one key-exchange computation at a time. Across all addresses: the bytes
+//! buffered in partial frames. Beyond a limit the caller answers transport -429 and closes.
+//! An address's entry lives while it has connections.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+#[derive(Clone, Copy, Debug)]
+pub struct AddrLimits {
+    /// Open connections per address.
+    pub connections: usize,
+    /// Connections per address that have not yet sent a valid encrypted message.
+    pub unauthenticated: usize,
+    /// Key exchanges (req_DH_params) per second per address, sustained.
+    pub key_exchanges_per_sec: f64,
+    /// Key exchanges an address may start at once before the rate applies.
+    pub key_exchange_burst: f64,
+    /// Bytes of partial frames buffered per address.
+    pub buffered: usize,
+    /// Bytes of partial frames buffered across all connections.
+    pub buffered_total: usize,
+}
+
+impl Default for AddrLimits {
+    fn default() -> Self {
+        Self {
+            connections: 1000,
+            unauthenticated: 128,
+            key_exchanges_per_sec: 20.0,
+            key_exchange_burst: 60.0,
+            buffered: 16 << 20,
+            buffered_total: 512 << 20,
+        }
+    }
+}
+
+/// Why an address was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    Connections,
+    Unauthenticated,
+    KeyExchangeRate,
+    Buffered,
+    BufferedTotal,
+}
+
+impl Refusal {
+    pub fn label(self) -> &'static str {
+        match self {
+            Refusal::Connections => "connections_per_address",
+            Refusal::Unauthenticated => "unauthenticated_per_address",
+            Refusal::KeyExchangeRate => "key_exchange_rate",
+            Refusal::Buffered => "buffered_per_address",
+            Refusal::BufferedTotal => "buffered_total",
+        }
+    }
+}
+
+struct AddrState {
+    conns: usize,
+    unauth: usize,
+    buffered: usize,
+    tokens: f64,
+    refilled: Instant,
+    /// One key-exchange computation at a time per address.
+    kx: Arc<Semaphore>,
+}
+
+pub struct AddrTable {
+    limits: AddrLimits,
+    // A std Mutex: each operation is a map lookup and a few additions.
+    inner: Mutex<HashMap<IpAddr, AddrState>>,
+    buffered_total: AtomicUsize,
+    /// Key-exchange computations across all addresses (the blocking pool is far larger).
+    kx_global: Arc<Semaphore>,
+}
+
+/// Longest a key exchange waits for its address's token before it is refused instead.
+const MAX_TOKEN_WAIT: Duration = Duration::from_secs(2);
+
+impl AddrTable {
+    pub fn new(limits: AddrLimits) -> Arc<Self> {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Arc::new(Self { limits, inner: Mutex::new(HashMap::new()), buffered_total: AtomicUsize::new(0), kx_global: Arc::new(Semaphore::new(cores.max(2))) })
+    }
+
+    pub fn limits(&self) -> AddrLimits {
+        self.limits
+    }
+
+    /// Admits a new connection from `addr`, counted as unauthenticated until
+    /// [`Ticket::authenticated`].
+    pub fn admit(self: &Arc<Self>, addr: IpAddr) -> Result<Ticket, Refusal> {
+        let mut g = self.inner.lock().unwrap();
+        let burst = self.limits.key_exchange_burst;
+        let s = g.entry(addr).or_insert_with(|| AddrState {
+            conns: 0,
+            unauth: 0,
+            buffered: 0,
+            tokens: burst,
+            refilled: Instant::now(),
+            kx: Arc::new(Semaphore::new(1)),
+        });
+        let refusal = if s.conns >= self.limits.connections {
+            Some(Refusal::Connections)
+        } else if s.unauth >= self.limits.unauthenticated {
+            Some(Refusal::Unauthenticated)
+        } else {
+            None
+        };
+        if let Some(r) = refusal {
+            if s.conns == 0 {
+                g.remove(&addr);
+            }
+            return Err(r);
+        }
+        s.conns += 1;
+        s.unauth += 1;
+        Ok(Ticket { table: self.clone(), addr, unauth: true, buffered: 0 })
+    }
+
+    /// Takes a key-exchange token for `addr`: Ok(wait) when one is (or within a short wait
+    /// will be) available, the caller sleeping `wait` first; Err when the address is over
+    /// its rate.
+    pub fn key_exchange_token(&self, addr: IpAddr) -> Result<Duration, Refusal> {
+        let mut g = self.inner.lock().unwrap();
+        let Some(s) = g.get_mut(&addr) else { return Ok(Duration::ZERO) };
+        let now = Instant::now();
+        let rate = self.limits.key_exchanges_per_sec.max(0.001);
+        s.tokens = (s.tokens + now.duration_since(s.refilled).as_secs_f64() * rate).min(self.limits.key_exchange_burst);
+        s.refilled = now;
+        let wait = if s.tokens >= 1.0 { Duration::ZERO } else { Duration::from_secs_f64((1.0 - s.tokens) / rate) };
+        if wait > MAX_TOKEN_WAIT {
+            return Err(Refusal::KeyExchangeRate);
+        }
+        s.tokens -= 1.0;
+        Ok(wait)
+    }
+
+    /// The semaphores a key-exchange computation holds: its address's (one at a time) and
+    /// the global one (one per core).
+    pub fn key_exchange_slots(&self, addr: IpAddr) -> (Option<Arc<Semaphore>>, Arc<Semaphore>) {
+        let own = self.inner.lock().unwrap().get(&addr).map(|s| s.kx.clone());
+        (own, self.kx_global.clone())
+    }
+
+    pub fn buffered_total(&self) -> usize {
+        self.buffered_total.load(Ordering::Relaxed)
+    }
+
+    /// (connections, unauthenticated, buffered bytes) of `addr`.
+    pub fn usage(&self, addr: IpAddr) -> (usize, usize, usize) {
+        self.inner.lock().unwrap().get(&addr).map_or((0, 0, 0), |s| (s.conns, s.unauth, s.buffered))
+    }
+
+    pub fn addresses(&self) -> usize {
+        self.inner.lock().unwrap().len()
+    }
+}
+
+/// One admitted connection's share of its address's accounting; released on drop.
+pub struct Ticket {
+    table: Arc<AddrTable>,
+    addr: IpAddr,
+    unauth: bool,
+    buffered: usize,
+}
+
+impl Ticket {
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
+    /// The connection sent a valid encrypted message: it no longer counts as
+    /// unauthenticated.
+    pub fn authenticated(&mut self) {
+        if std::mem::take(&mut self.unauth) {
+            if let Some(s) = self.table.inner.lock().unwrap().get_mut(&self.addr) {
+                s.unauth -= 1;
+            }
+        }
+    }
+
+    pub fn is_authenticated(&self) -> bool {
+        !self.unauth
+    }
+
+    /// Records that the connection now buffers `bytes` of partial frames. Err when its
+    /// address, or the server as a whole, is over its limit (the caller closes with -429).
+    pub fn set_buffered(&mut self, bytes: usize) -> Result<(), Refusal> {
+        if bytes == self.buffered {
+            return Ok(());
+        }
+        let limits = self.table.limits;
+        let mut g = self.table.inner.lock().unwrap();
+        let Some(s) = g.get_mut(&self.addr) else { return Ok(()) };
+        s.buffered = s.buffered - self.buffered + bytes;
+        let total = if bytes > self.buffered {
+            self.table.buffered_total.fetch_add(bytes - self.buffered, Ordering::Relaxed) + (bytes - self.buffered)
+        } else {
+            self.table.buffered_total.fetch_sub(self.buffered - bytes, Ordering::Relaxed) - (self.buffered - bytes)
+        };
+        let grew = bytes > self.buffered;
+        self.buffered = bytes;
+        if grew && s.buffered > limits.buffered {
+            return Err(Refusal::Buffered);
+        }
+        if grew && total > limits.buffered_total {
+            return Err(Refusal::BufferedTotal);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut g = self.table.inner.lock().unwrap();
+        self.table.buffered_total.fetch_sub(self.buffered, Ordering::Relaxed);
+        if let Some(s) = g.get_mut(&self.addr) {
+            s.conns -= 1;
+            s.buffered -= self.buffered;
+            if self.unauth {
+                s.unauth -= 1;
+            }
+            if s.conns == 0 {
+                g.remove(&self.addr);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(n: u8) -> IpAddr {
+        IpAddr::from([127, 0, 0, n])
+    }
+
+    #[test]
+    fn limits_are_per_address_and_released_on_drop() {
+        let t = AddrTable::new(AddrLimits { connections: 3, unauthenticated: 2, ..Default::default() });
+        let mut x = t.admit(a(1)).unwrap();
+        let _y = t.admit(a(1)).unwrap();
+        assert_eq!(t.admit(a(1)).err(), Some(Refusal::Unauthenticated));
+        x.authenticated();
+        let z = t.admit(a(1)).unwrap();
+        assert_eq!(t.admit(a(1)).err(), Some(Refusal::Connections));
+        // another address is unaffected
+        let _other = t.admit(a(2)).unwrap();
+        drop(z);
+        assert_eq!(t.usage(a(1)), (2, 1, 0));
+        drop(x);
+        drop(_y);
+        assert_eq!(t.usage(a(1)), (0, 0, 0));
+        assert_eq!(t.addresses(), 1);
+    }
+
+    #[test]
+    fn buffered_bytes_are_capped_per_address_and_in_total() {
+        let t = AddrTable::new(AddrLimits { buffered: 100, buffered_total: 150, ..Default::default() });
+        let mut x = t.admit(a(1)).unwrap();
+        let mut y = t.admit(a(1)).unwrap();
+        let mut z = t.admit(a(2)).unwrap();
+        x.set_buffered(60).unwrap();
+        assert_eq!(y.set_buffered(50), Err(Refusal::Buffered));
+        y.set_buffered(0).unwrap();
+        z.set_buffered(80).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(t.buffered_total(), 140);
+        let mut w = t.admit(a(3)).unwrap();
+        assert_eq!(w.set_buffered(20), Err(Refusal::BufferedTotal));
+        drop(w);
+        drop(x);
+        assert_eq!(t.buffered_total(), 80);
+        // shrinking never refuses
+        z.set_buffered(10).unwrap();
+    }
+
+    #[test]
+    fn key_exchanges_follow_a_token_bucket() {
+        let t = AddrTable::new(AddrLimits { key_exchanges_per_sec: 1.0, key_exchange_burst: 3.0, ..Default::default() });
+        let _x = t.admit(a(1)).unwrap();
+        for _ in 0..3 {
+            assert_eq!(t.key_exchange_token(a(1)), Ok(Duration::ZERO));
+        }
+        // the fourth waits about a second, the fifth two, then refusals
+        assert!(t.key_exchange_token(a(1)).unwrap() > Duration::from_millis(900));
+        assert!(t.key_exchange_token(a(1)).is_ok());
+        assert_eq!(t.key_exchange_token(a(1)), Err(Refusal::KeyExchangeRate));
+        let _y = t.admit(a(2)).unwrap();
+        assert_eq!(t.key_exchange_token(a(2)), Ok(Duration::ZERO));
+    }
+}
