@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# The whole test suite: Rust unit and wire-level tests, then the real-client acceptance
-# suite (Telethon 1.44.0, pinned, in its own virtualenv which this script creates).
+# The whole test suite: style checks (cargo fmt, clippy with warnings as errors), Rust unit
+# and wire-level tests, then the real-client acceptance suite (Telethon 1.44.0, pinned, in its
+# own virtualenv which this script creates).
 # Usage: scripts/test.sh            (everything)
 #        scripts/test.sh -k catchup (extra arguments go to pytest)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+echo "== style (rustfmt, clippy)"
+cargo fmt --all --check
+cargo clippy --locked --workspace --all-targets -- -D warnings
 
 echo "== building"
 cargo build --locked --workspace --all-targets

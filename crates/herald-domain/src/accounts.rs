@@ -51,9 +51,7 @@ impl AccountService {
     /// does not match is `err`, never another user's data.
     pub async fn check_access(&self, viewer: UserId, target: UserId, hash: i64, err: AccountError) -> Result<User> {
         let known = || async {
-            Ok::<_, crate::error::DomainError>(
-                target == viewer || target == SERVICE_USER_ID || self.messages.has_dialog(viewer, Peer::User(target)).await?,
-            )
+            Ok::<_, crate::error::DomainError>(target == viewer || target == SERVICE_USER_ID || self.messages.has_dialog(viewer, Peer::User(target)).await?)
         };
         let ok = if hash == 0 { known().await? } else { hash == self.access_hash(viewer, target) };
         if !ok {

@@ -95,8 +95,7 @@ pub fn normalize_phone(phone: &str) -> Result<String, AuthError> {
 /// Telegram's test numbers: 99966XYYYY logs in with X repeated five times.
 pub fn test_phone_code(phone: &str) -> Option<String> {
     let b = phone.as_bytes();
-    (phone.len() == 10 && phone.starts_with("99966") && b[5].is_ascii_digit() && b[5] != b'0')
-        .then(|| std::iter::repeat_n(b[5] as char, CODE_LENGTH).collect())
+    (phone.len() == 10 && phone.starts_with("99966") && b[5].is_ascii_digit() && b[5] != b'0').then(|| std::iter::repeat_n(b[5] as char, CODE_LENGTH).collect())
 }
 
 /// A FLOOD_WAIT until the oldest of `times` leaves a window of `window` seconds.
@@ -273,7 +272,7 @@ impl AuthService {
         let now = self.clock.now_secs();
         self.check_failures(who, &phone, now).await?;
         // Only the key that asked for the code may use it.
-        if !self.codes.get_code(&phone, hash).await?.is_some_and(|c| c.auth_key_id == who.auth_key_id) {
+        if self.codes.get_code(&phone, hash).await?.is_none_or(|c| c.auth_key_id != who.auth_key_id) {
             return Err(AuthError::PhoneCodeExpired.into());
         }
         // One attempt is spent before comparing, atomically: parallel guesses cannot get

@@ -149,14 +149,8 @@ pub fn decrypt_client_message(key: &AuthKey, data: &[u8]) -> Result<Vec<u8>, Dec
     let key_ok = expected.ct_eq(&mk);
 
     // Length and padding: inner length within the buffer, divisible by 4, padding 12..=1024.
-    let inner_len = if buf.len() >= 32 {
-        u32::from_le_bytes(buf[28..32].try_into().unwrap()) as usize
-    } else {
-        usize::MAX
-    };
-    let len_ok = inner_len % 4 == 0
-        && inner_len <= buf.len().saturating_sub(32)
-        && (12..=1024).contains(&(buf.len() - 32 - inner_len.min(buf.len())));
+    let inner_len = if buf.len() >= 32 { u32::from_le_bytes(buf[28..32].try_into().unwrap()) as usize } else { usize::MAX };
+    let len_ok = inner_len % 4 == 0 && inner_len <= buf.len().saturating_sub(32) && (12..=1024).contains(&(buf.len() - 32 - inner_len.min(buf.len())));
     if bool::from(key_ok) & shape_ok & len_ok {
         buf.truncate(32 + inner_len);
         Ok(buf)

@@ -44,14 +44,7 @@ pub struct NewKey {
 enum State {
     Idle,
     SentResPq { nonce: [u8; 16], server_nonce: [u8; 16], p: u64, q: u64 },
-    SentDhParams {
-        nonce: [u8; 16],
-        server_nonce: [u8; 16],
-        new_nonce: [u8; 32],
-        a: Box<[u8; 256]>,
-        expires_in: Option<i32>,
-        retry_id: i64,
-    },
+    SentDhParams { nonce: [u8; 16], server_nonce: [u8; 16], new_nonce: [u8; 32], a: Box<[u8; 256]>, expires_in: Option<i32>, retry_id: i64 },
     Failed,
 }
 
@@ -116,12 +109,7 @@ impl Handshake {
         let server_nonce: [u8; 16] = crate::rng::bytes(rng);
         let pq = (p * q).to_be_bytes();
         self.state = State::SentResPq { nonce: req.nonce, server_nonce, p, q };
-        let res = types::ResPq {
-            nonce: req.nonce,
-            server_nonce,
-            pq: minimal_be(&pq).to_vec(),
-            server_public_key_fingerprints: vec![rsa.fingerprint()],
-        };
+        let res = types::ResPq { nonce: req.nonce, server_nonce, pq: minimal_be(&pq).to_vec(), server_public_key_fingerprints: vec![rsa.fingerprint()] };
         Some(Step::Reply(boxed(&res)))
     }
 
@@ -146,12 +134,8 @@ impl Handshake {
         let (pq, ip, iq, inonce, isnonce, new_nonce, dc, expires_in) = match inner {
             enums::PQInnerData::Data(d) => (d.pq, d.p, d.q, d.nonce, d.server_nonce, d.new_nonce, None, None),
             enums::PQInnerData::Dc(d) => (d.pq, d.p, d.q, d.nonce, d.server_nonce, d.new_nonce, Some(d.dc), None),
-            enums::PQInnerData::Temp(d) => {
-                (d.pq, d.p, d.q, d.nonce, d.server_nonce, d.new_nonce, None, Some(d.expires_in))
-            }
-            enums::PQInnerData::TempDc(d) => {
-                (d.pq, d.p, d.q, d.nonce, d.server_nonce, d.new_nonce, Some(d.dc), Some(d.expires_in))
-            }
+            enums::PQInnerData::Temp(d) => (d.pq, d.p, d.q, d.nonce, d.server_nonce, d.new_nonce, None, Some(d.expires_in)),
+            enums::PQInnerData::TempDc(d) => (d.pq, d.p, d.q, d.nonce, d.server_nonce, d.new_nonce, Some(d.dc), Some(d.expires_in)),
         };
         let ok = inonce == nonce && isnonce == server_nonce && be_num(&pq)? == p * q && be_num(&ip)? == p && be_num(&iq)? == q;
         if !ok {
@@ -215,13 +199,8 @@ impl Handshake {
         let mut base = [0u8; 256];
         base[256 - g_b.len()..].copy_from_slice(g_b);
         let key = AuthKey::from_bytes(dh::pow(&base, a));
-        let reply = boxed(&types::DhGenOk {
-            nonce,
-            server_nonce,
-            new_nonce_hash1: key.new_nonce_hash(&new_nonce, 1),
-        });
-        let first_salt = i64::from_le_bytes(new_nonce[..8].try_into().unwrap())
-            ^ i64::from_le_bytes(server_nonce[..8].try_into().unwrap());
+        let reply = boxed(&types::DhGenOk { nonce, server_nonce, new_nonce_hash1: key.new_nonce_hash(&new_nonce, 1) });
+        let first_salt = i64::from_le_bytes(new_nonce[..8].try_into().unwrap()) ^ i64::from_le_bytes(server_nonce[..8].try_into().unwrap());
         // Keep the secret until the caller confirms the key id is free (see `collision`).
         self.state = State::SentDhParams { nonce, server_nonce, new_nonce, a: a.clone(), expires_in, retry_id };
         let done = NewKey { key, first_salt, expires_in, reply };
@@ -267,7 +246,11 @@ fn decode_rsa_legacy(m: &[u8; 256]) -> Option<enums::PQInnerData> {
     let mut cur = Cursor::from_slice(&m[21..]);
     let inner = enums::PQInnerData::deserialize(&mut cur);
     let hash_ok = sha1(&[&m[21..21 + cur.pos()]]).ct_eq(&m[1..21]) & m[0].ct_eq(&0);
-    if bool::from(hash_ok) { inner.ok() } else { None }
+    if bool::from(hash_ok) {
+        inner.ok()
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -312,9 +295,7 @@ pub(crate) mod tests {
         let mut rng = SeededRng::new(9);
         let mut hs = Handshake::new(1);
         // req_DH_params before req_pq_multi
-        let bogus = functions::ReqDhParams {
-            nonce: [0; 16], server_nonce: [0; 16], p: vec![], q: vec![], public_key_fingerprint: 0, encrypted_data: vec![],
-        };
+        let bogus = functions::ReqDhParams { nonce: [0; 16], server_nonce: [0; 16], p: vec![], q: vec![], public_key_fingerprint: 0, encrypted_data: vec![] };
         assert!(matches!(hs.handle(&bogus.to_bytes(), 0, rsa, &mut rng), Step::Fail));
         // now even a correct req_pq_multi is refused
         let ok = functions::ReqPqMulti { nonce: [1; 16] }.to_bytes();
@@ -390,4 +371,3 @@ pub(crate) mod tests {
         }
     }
 }
-

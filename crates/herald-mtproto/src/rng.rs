@@ -42,10 +42,7 @@ impl Rng for SeededRng {
     fn fill(&mut self, buf: &mut [u8]) {
         use sha2::{Digest, Sha256};
         for chunk in buf.chunks_mut(32) {
-            let block = Sha256::new()
-                .chain_update(self.seed)
-                .chain_update(self.counter.to_le_bytes())
-                .finalize();
+            let block = Sha256::new().chain_update(self.seed).chain_update(self.counter.to_le_bytes()).finalize();
             self.counter += 1;
             chunk.copy_from_slice(&block[..chunk.len()]);
         }

@@ -136,10 +136,7 @@ impl RsaKey {
     pub fn public_pem(&self) -> String {
         let n = self.n_bytes();
         let e = E.to_be_bytes();
-        let key = pkcs1::RsaPublicKey {
-            modulus: UintRef::new(minimal_be(&n)).unwrap(),
-            public_exponent: UintRef::new(minimal_be(&e)).unwrap(),
-        };
+        let key = pkcs1::RsaPublicKey { modulus: UintRef::new(minimal_be(&n)).unwrap(), public_exponent: UintRef::new(minimal_be(&e)).unwrap() };
         let der = key.to_der().expect("DER encoding of a public key");
         pkcs1::der::pem::encode_string("RSA PUBLIC KEY", pkcs1::LineEnding::LF, &der).unwrap()
     }
@@ -178,8 +175,7 @@ impl RsaKey {
     }
 
     pub fn from_private_pem(pem: &str) -> Result<Self, KeyError> {
-        let (label, der) =
-            pkcs1::der::pem::decode_vec(pem.as_bytes()).map_err(|e| KeyError::Pem(e.to_string()))?;
+        let (label, der) = pkcs1::der::pem::decode_vec(pem.as_bytes()).map_err(|e| KeyError::Pem(e.to_string()))?;
         if label != "RSA PRIVATE KEY" {
             return Err(KeyError::Pem(format!("unexpected label {label}")));
         }

@@ -582,10 +582,7 @@ mod tests {
     fn containers_are_unpacked_and_checked() {
         let mut s = session();
         let ack = [&wire::MSGS_ACK.to_le_bytes()[..], &wire::VECTOR.to_le_bytes(), &1u32.to_le_bytes(), &42i64.to_le_bytes()].concat();
-        let c = wire::container(&[
-            InnerMessage { msg_id: mid(0, 1), seq_no: 1, body: request(7) },
-            InnerMessage { msg_id: mid(0, 2), seq_no: 2, body: ack },
-        ]);
+        let c = wire::container(&[InnerMessage { msg_id: mid(0, 1), seq_no: 1, body: request(7) }, InnerMessage { msg_id: mid(0, 2), seq_no: 2, body: ack }]);
         let out = run(&mut s, header(mid(0, 3), 2), &c);
         assert_eq!(out.events, vec![Event::Request { msg_id: mid(0, 1), body: request(7) }, Event::Acks(vec![42])]);
         // inner id not below the container's, and nested containers: 64
@@ -617,10 +614,8 @@ mod tests {
         assert_eq!(out.events, vec![Event::Request { msg_id: mid(0, 1), body: req }]);
         // a container of gzip_packed shares one budget: the second 1.5 MiB body is refused
         let big = wire::gzip_if_smaller(vec![0u8; 3 << 19]);
-        let c = wire::container(&[
-            InnerMessage { msg_id: mid(0, 10), seq_no: 5, body: big.clone() },
-            InnerMessage { msg_id: mid(0, 11), seq_no: 7, body: big },
-        ]);
+        let c =
+            wire::container(&[InnerMessage { msg_id: mid(0, 10), seq_no: 5, body: big.clone() }, InnerMessage { msg_id: mid(0, 11), seq_no: 7, body: big }]);
         let out = run(&mut s, header(mid(0, 12), 8), &c);
         assert_eq!(out.events.len(), 1);
         assert_eq!(out.replies.last().unwrap().body, wire::rpc_result(mid(0, 11), &wire::rpc_error(400, "INPUT_REQUEST_TOO_LONG")));

@@ -119,9 +119,7 @@ impl<'a> ClientHandshake<'a> {
 
     /// Checks `server_DH_params_ok` like Telethon does and answers `set_client_DH_params`.
     pub fn set_dh(&mut self, server_dh: &[u8]) -> Vec<u8> {
-        let enums::ServerDhParams::Ok(ok) = enums::ServerDhParams::from_bytes(server_dh).expect("server_DH_params") else {
-            panic!("server_DH_params_fail")
-        };
+        let enums::ServerDhParams::Ok(ok) = enums::ServerDhParams::from_bytes(server_dh).expect("server_DH_params") else { panic!("server_DH_params_fail") };
         self.tmp = grammers_crypto::generate_key_data_from_nonce(&self.server_nonce, &self.new_nonce);
         let mut ans = ok.encrypted_answer;
         grammers_crypto::aes::ige_decrypt(&mut ans, &self.tmp.0, &self.tmp.1);
@@ -159,11 +157,15 @@ impl<'a> ClientHandshake<'a> {
         self.client_dh()
     }
 
+    /// The salt the protocol defines for the new key's first messages:
+    /// new_nonce[0..8] XOR server_nonce[0..8].
+    pub fn first_salt(&self) -> i64 {
+        i64::from_le_bytes(self.new_nonce[..8].try_into().unwrap()) ^ i64::from_le_bytes(self.server_nonce[..8].try_into().unwrap())
+    }
+
     /// Checks `dh_gen_ok` and returns the key both sides now share.
     pub fn finish(&self, dh_gen: &[u8]) -> AuthKey {
-        let enums::SetClientDhParamsAnswer::DhGenOk(ok) = enums::SetClientDhParamsAnswer::from_bytes(dh_gen).expect("dh_gen") else {
-            panic!("dh_gen not ok")
-        };
+        let enums::SetClientDhParamsAnswer::DhGenOk(ok) = enums::SetClientDhParamsAnswer::from_bytes(dh_gen).expect("dh_gen") else { panic!("dh_gen not ok") };
         let key = self.key.clone().expect("set_dh first");
         assert_eq!(ok.new_nonce_hash1, key.new_nonce_hash(&self.new_nonce, 1));
         key

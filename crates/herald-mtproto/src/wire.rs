@@ -161,10 +161,7 @@ pub fn gzip_if_smaller(body: Vec<u8>) -> Vec<u8> {
 pub fn gunzip_bounded(after_id: &[u8], limit: usize) -> Result<Vec<u8>, WireError> {
     let packed = Reader::new(after_id).bytes()?;
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(packed)
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|_| WireError::Malformed)?;
+    flate2::read::GzDecoder::new(packed).take(limit as u64 + 1).read_to_end(&mut out).map_err(|_| WireError::Malformed)?;
     if out.len() > limit {
         return Err(WireError::TooLarge);
     }

@@ -5,7 +5,8 @@
 //! ("unauthenticated"), bytes buffered in partial frames, and a token bucket for key
 //! exchanges with one key-exchange computation at a time. Across all addresses: the bytes
 //! buffered in partial frames. Beyond a limit the caller answers transport -429 and closes.
-//! An address's entry lives while it has connections.
+//! An address's entry lives while it has connections, and after that until its key-exchange
+//! bucket has refilled (so closing connections does not reset the rate).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -32,14 +33,7 @@ pub struct AddrLimits {
 
 impl Default for AddrLimits {
     fn default() -> Self {
-        Self {
-            connections: 1000,
-            unauthenticated: 128,
-            key_exchanges_per_sec: 20.0,
-            key_exchange_burst: 60.0,
-            buffered: 16 << 20,
-            buffered_total: 512 << 20,
-        }
+        Self { connections: 1000, unauthenticated: 128, key_exchanges_per_sec: 20.0, key_exchange_burst: 60.0, buffered: 16 << 20, buffered_total: 512 << 20 }
     }
 }
 
@@ -118,9 +112,6 @@ impl AddrTable {
             None
         };
         if let Some(r) = refusal {
-            if s.conns == 0 {
-                g.remove(&addr);
-            }
             return Err(r);
         }
         s.conns += 1;
@@ -221,6 +212,22 @@ impl Ticket {
     }
 }
 
+impl AddrState {
+    /// No connection left and a full bucket: nothing worth remembering.
+    fn forgettable(&self, limits: &AddrLimits, now: Instant) -> bool {
+        let tokens = self.tokens + now.duration_since(self.refilled).as_secs_f64() * limits.key_exchanges_per_sec;
+        self.conns == 0 && tokens >= limits.key_exchange_burst
+    }
+}
+
+impl AddrTable {
+    /// Forgets addresses with no connection whose bucket has refilled.
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        self.inner.lock().unwrap().retain(|_, s| !s.forgettable(&self.limits, now));
+    }
+}
+
 impl Drop for Ticket {
     fn drop(&mut self) {
         let mut g = self.table.inner.lock().unwrap();
@@ -231,7 +238,7 @@ impl Drop for Ticket {
             if self.unauth {
                 s.unauth -= 1;
             }
-            if s.conns == 0 {
+            if s.forgettable(&self.table.limits, Instant::now()) {
                 g.remove(&self.addr);
             }
         }
@@ -263,6 +270,12 @@ mod tests {
         drop(_y);
         assert_eq!(t.usage(a(1)), (0, 0, 0));
         assert_eq!(t.addresses(), 1);
+        // an address that spent key-exchange tokens is remembered after its last close
+        let _k = t.key_exchange_token(a(2));
+        drop(_other);
+        assert_eq!(t.addresses(), 1);
+        t.sweep();
+        assert_eq!(t.addresses(), 1, "its bucket has not refilled yet");
     }
 
     #[test]

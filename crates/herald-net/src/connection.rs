@@ -8,6 +8,7 @@
 use crate::addrs::{Refusal, Ticket};
 use crate::Gateway;
 use herald_domain::bus::Event;
+use herald_domain::model::UserId as Uid;
 use herald_domain::model::{AuthKeyRecord, UserId};
 use herald_mtproto::crypto::{decrypt_client_message, encrypt_server_message, AuthKey};
 use herald_mtproto::handshake::{Handshake, Step};
@@ -24,7 +25,6 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
-use herald_domain::model::UserId as Uid;
 use tokio::time::{sleep_until, Duration, Instant};
 
 const TRANSPORT_AUTH_KEY_NOT_FOUND: i32 = -404;
@@ -165,12 +165,33 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, t
                 let bytes = c.transport.encode_error(code, &mut c.rng);
                 c.out.extend_from_slice(&bytes);
                 c.flush().await;
+                // Closing with unread input would reset the connection and could destroy the
+                // error before the client reads it: stop writing, then drain (bounded).
+                let _ = c.wr.shutdown().await;
+                drain(&rd, c.gw.config.max_frame).await;
             }
             break "protocol";
         }
     };
     let _ = c.wr.shutdown().await;
     tracing::debug!(peer = %c.peer, reason, "connection closed");
+}
+
+/// Reads and discards what the client still sends, for at most a second and `max` bytes.
+async fn drain(rd: &tokio::net::tcp::OwnedReadHalf, max: usize) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let mut left = max;
+        while left > 0 && rd.readable().await.is_ok() {
+            let n = SCRATCH.with(|b| rd.try_read(&mut b.borrow_mut()[..]));
+            match n {
+                Ok(0) => return,
+                Ok(n) => left = left.saturating_sub(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    })
+    .await;
 }
 
 enum Signal {
@@ -460,7 +481,14 @@ impl Conn {
     }
 
     /// Runs what one received message asked for and sends the answers.
-    async fn answer(&mut self, session: Arc<std::sync::Mutex<Session>>, key: AuthKey, ctx: CallCtx, header: herald_mtproto::session::Header, mut out: Output) -> Verdict {
+    async fn answer(
+        &mut self,
+        session: Arc<std::sync::Mutex<Session>>,
+        key: AuthKey,
+        ctx: CallCtx,
+        header: herald_mtproto::session::Header,
+        mut out: Output,
+    ) -> Verdict {
         let gw = self.gw.clone();
         // Service replies first; then each answer is sent as soon as it is ready, so what a
         // connection holds in memory is one answer, not a container's worth. The answers to

@@ -28,12 +28,12 @@ mod connection;
 pub mod metrics;
 pub mod sessions;
 
+use addrs::{AddrLimits, AddrTable};
 use herald_domain::bus::EventBus;
 use herald_domain::clock::Clock;
 use herald_domain::store::AuthKeyStore;
 use herald_mtproto::rsa::RsaKey;
 use herald_mtproto::salt::Salts;
-use addrs::{AddrLimits, AddrTable};
 use herald_rpc::{Dispatcher, KeyStates};
 use metrics::{LogLimiter, Metrics};
 use sessions::SessionLimits;

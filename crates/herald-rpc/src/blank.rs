@@ -289,4 +289,3 @@ pub fn dialog(peer: enums::Peer, notify_settings: enums::PeerNotifySettings) -> 
         ttl_period: None,
     }
 }
-

@@ -93,9 +93,7 @@ pub fn entities_out(es: &[Entity]) -> Vec<enums::MessageEntity> {
                 EntityKind::Pre { language } => E::Pre(types::MessageEntityPre { offset, length, language: language.clone() }),
                 EntityKind::TextUrl { url } => E::TextUrl(types::MessageEntityTextUrl { offset, length, url: url.clone() }),
                 EntityKind::MentionName { user_id } => E::MentionName(types::MessageEntityMentionName { offset, length, user_id: *user_id }),
-                EntityKind::CustomEmoji { document_id } => {
-                    E::CustomEmoji(types::MessageEntityCustomEmoji { offset, length, document_id: *document_id })
-                }
+                EntityKind::CustomEmoji { document_id } => E::CustomEmoji(types::MessageEntityCustomEmoji { offset, length, document_id: *document_id }),
                 EntityKind::Blockquote { collapsed } => E::Blockquote(types::MessageEntityBlockquote { collapsed: *collapsed, offset, length }),
                 EntityKind::Unknown => E::Unknown(types::MessageEntityUnknown { offset, length }),
             }
@@ -185,15 +183,9 @@ pub fn action_out(a: &TypingAction) -> enums::SendMessageAction {
 pub fn update(u: &PtsUpdate) -> (enums::Update, Vec<UserId>) {
     let (pts, pts_count) = (u.pts, u.pts_count);
     match &u.kind {
-        UpdateKind::NewMessage(m) => {
-            (enums::Update::NewMessage(types::UpdateNewMessage { message: message(m), pts, pts_count }), message_users([m]))
-        }
-        UpdateKind::EditMessage(m) => {
-            (enums::Update::EditMessage(types::UpdateEditMessage { message: message(m), pts, pts_count }), message_users([m]))
-        }
-        UpdateKind::DeleteMessages(ids) => {
-            (enums::Update::DeleteMessages(types::UpdateDeleteMessages { messages: ids.clone(), pts, pts_count }), vec![])
-        }
+        UpdateKind::NewMessage(m) => (enums::Update::NewMessage(types::UpdateNewMessage { message: message(m), pts, pts_count }), message_users([m])),
+        UpdateKind::EditMessage(m) => (enums::Update::EditMessage(types::UpdateEditMessage { message: message(m), pts, pts_count }), message_users([m])),
+        UpdateKind::DeleteMessages(ids) => (enums::Update::DeleteMessages(types::UpdateDeleteMessages { messages: ids.clone(), pts, pts_count }), vec![]),
         UpdateKind::ReadHistoryInbox { peer: p, max_id, still_unread } => (
             enums::Update::ReadHistoryInbox(types::UpdateReadHistoryInbox {
                 folder_id: None,
@@ -206,10 +198,9 @@ pub fn update(u: &PtsUpdate) -> (enums::Update, Vec<UserId>) {
             }),
             vec![p.user_id()],
         ),
-        UpdateKind::ReadHistoryOutbox { peer: p, max_id } => (
-            enums::Update::ReadHistoryOutbox(types::UpdateReadHistoryOutbox { peer: peer(*p), max_id: *max_id, pts, pts_count }),
-            vec![p.user_id()],
-        ),
+        UpdateKind::ReadHistoryOutbox { peer: p, max_id } => {
+            (enums::Update::ReadHistoryOutbox(types::UpdateReadHistoryOutbox { peer: peer(*p), max_id: *max_id, pts, pts_count }), vec![p.user_id()])
+        }
     }
 }
 

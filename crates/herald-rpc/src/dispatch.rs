@@ -183,9 +183,7 @@ impl Dispatcher {
 /// every constructor id sits at an aligned offset; other aligned words that happen to equal
 /// one only make the count an over-estimate.
 pub fn recursive_constructors(body: &[u8]) -> usize {
-    body.chunks_exact(4)
-        .filter(|w| crate::recursive::RECURSIVE_CONSTRUCTORS.binary_search(&u32::from_le_bytes([w[0], w[1], w[2], w[3]])).is_ok())
-        .count()
+    body.chunks_exact(4).filter(|w| crate::recursive::RECURSIVE_CONSTRUCTORS.binary_search(&u32::from_le_bytes([w[0], w[1], w[2], w[3]])).is_ok()).count()
 }
 
 /// initConnection#c1cd5ea9 flags:# api_id:int device_model:string system_version:string
@@ -235,18 +233,34 @@ fn skip_json(r: &mut Reader, depth: usize) -> Result<(), WireError> {
         return Err(WireError::TooMany);
     }
     match r.u32()? {
-        0x3f6d7b68 => {}                  // jsonNull
-        0xc7345e6a => { r.u32()?; }       // jsonBool
-        0x2be0dfa4 => { r.take(8)?; }     // jsonNumber
-        0xb71e767a => { r.bytes()?; }     // jsonString
-        0xf7444763 => {                   // jsonArray
-            if r.u32()? != wire::VECTOR { return Err(WireError::Malformed); }
-            for _ in 0..r.u32()? { skip_json(r, depth + 1)?; }
-        }
-        0x99c1d49d => {                   // jsonObject
-            if r.u32()? != wire::VECTOR { return Err(WireError::Malformed); }
+        0x3f6d7b68 => {} // jsonNull
+        0xc7345e6a => {
+            r.u32()?;
+        } // jsonBool
+        0x2be0dfa4 => {
+            r.take(8)?;
+        } // jsonNumber
+        0xb71e767a => {
+            r.bytes()?;
+        } // jsonString
+        0xf7444763 => {
+            // jsonArray
+            if r.u32()? != wire::VECTOR {
+                return Err(WireError::Malformed);
+            }
             for _ in 0..r.u32()? {
-                if r.u32()? != 0xc0de1bd9 { return Err(WireError::Malformed); }
+                skip_json(r, depth + 1)?;
+            }
+        }
+        0x99c1d49d => {
+            // jsonObject
+            if r.u32()? != wire::VECTOR {
+                return Err(WireError::Malformed);
+            }
+            for _ in 0..r.u32()? {
+                if r.u32()? != 0xc0de1bd9 {
+                    return Err(WireError::Malformed);
+                }
                 r.bytes()?;
                 skip_json(r, depth + 1)?;
             }

@@ -72,18 +72,14 @@ impl AccountStore for SqliteStore {
 
     async fn user_by_phone(&self, phone: &str) -> StoreResult<Option<User>> {
         let phone = phone.to_string();
-        self.read(move |conn| {
-            conn.query_row(&format!("SELECT {USER_COLUMNS} FROM users WHERE phone = ?1"), [phone], user_from_row).optional().map_err(backend)
-        })
-        .await
+        self.read(move |conn| conn.query_row(&format!("SELECT {USER_COLUMNS} FROM users WHERE phone = ?1"), [phone], user_from_row).optional().map_err(backend))
+            .await
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
         let lower = username.to_ascii_lowercase();
         self.read(move |conn| {
-            conn.query_row(&format!("SELECT {USER_COLUMNS} FROM users WHERE username_lower = ?1"), [lower], user_from_row)
-                .optional()
-                .map_err(backend)
+            conn.query_row(&format!("SELECT {USER_COLUMNS} FROM users WHERE username_lower = ?1"), [lower], user_from_row).optional().map_err(backend)
         })
         .await
     }
@@ -92,8 +88,13 @@ impl AccountStore for SqliteStore {
         let username = username.map(str::to_string);
         self.write(move |conn| {
             let lower = username.as_ref().map(|u| u.to_ascii_lowercase());
-            conn.execute("UPDATE users SET username = ?2, username_lower = ?3 WHERE id = ?1", params![id.0, username, lower])
-                .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("username") } else { backend(e) })?;
+            conn.execute("UPDATE users SET username = ?2, username_lower = ?3 WHERE id = ?1", params![id.0, username, lower]).map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict("username")
+                } else {
+                    backend(e)
+                }
+            })?;
             Ok(())
         })
         .await
@@ -102,8 +103,7 @@ impl AccountStore for SqliteStore {
     async fn update_profile(&self, id: UserId, first: &str, last: &str, about: &str) -> StoreResult<()> {
         let (first, last, about) = (first.to_string(), last.to_string(), about.to_string());
         self.write(move |conn| {
-            conn.execute("UPDATE users SET first_name = ?2, last_name = ?3, about = ?4 WHERE id = ?1", params![id.0, first, last, about])
-                .map_err(backend)?;
+            conn.execute("UPDATE users SET first_name = ?2, last_name = ?3, about = ?4 WHERE id = ?1", params![id.0, first, last, about]).map_err(backend)?;
             Ok(())
         })
         .await

@@ -99,8 +99,7 @@ impl LoginCodeStore for SqliteStore {
         let (phone, hash) = (phone.to_string(), hash.to_string());
         self.write(move |conn| {
             // Issue times stay for flood control: keep a tombstone with an empty code.
-            conn.execute("UPDATE login_codes SET code = '', expires_at = 0 WHERE phone = ?1 AND hash = ?2", params![phone, hash])
-                .map_err(backend)?;
+            conn.execute("UPDATE login_codes SET code = '', expires_at = 0 WHERE phone = ?1 AND hash = ?2", params![phone, hash]).map_err(backend)?;
             Ok(())
         })
         .await

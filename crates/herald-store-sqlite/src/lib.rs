@@ -7,10 +7,10 @@
 //! hears "done" before its data is durable.** Reads run on a small pool of read-only
 //! connections and see every committed write.
 
+mod accounts;
 mod codes;
 mod keys;
 mod messages;
-mod accounts;
 pub mod schema;
 
 use herald_domain::error::StoreError;
@@ -143,7 +143,6 @@ impl SqliteStore {
             .map_err(|_| StoreError::Backend("readers stopped".into()))?;
         rx.await.map_err(|_| StoreError::Backend("reader dropped the job".into()))?
     }
-
 }
 
 /// What a database file at a path is, judged without changing it.
@@ -155,7 +154,9 @@ pub enum DbFile {
     /// Not a Herald database: not SQLite at all, or SQLite with another application's schema.
     Foreign(String),
     /// A Herald database at this schema version.
-    Herald { version: u32 },
+    Herald {
+        version: u32,
+    },
 }
 
 /// Looks at the file at `path` (read-only).

@@ -117,16 +117,17 @@ fn touch_dialog(conn: &Connection, owner: UserId, peer: i64, top: i32, date: i32
 /// empty, as on Telegram, unless the caller removes it).
 fn refresh_dialog(conn: &Connection, owner: UserId, peer: i64) -> StoreResult<()> {
     let top: Option<(i32, i32)> = conn
-        .query_row(
-            "SELECT id, date FROM messages WHERE owner = ?1 AND peer = ?2 ORDER BY id DESC LIMIT 1",
-            params![owner.0, peer],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row("SELECT id, date FROM messages WHERE owner = ?1 AND peer = ?2 ORDER BY id DESC LIMIT 1", params![owner.0, peer], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()
         .map_err(backend)?;
     let (top, date) = top.unwrap_or((0, 0));
-    conn.execute("UPDATE dialogs SET top_message = ?3, top_date = MAX(top_date * (?3 = 0), ?4) WHERE owner = ?1 AND peer = ?2", params![owner.0, peer, top, date])
-        .map_err(backend)?;
+    conn.execute(
+        "UPDATE dialogs SET top_message = ?3, top_date = MAX(top_date * (?3 = 0), ?4) WHERE owner = ?1 AND peer = ?2",
+        params![owner.0, peer, top, date],
+    )
+    .map_err(backend)?;
     Ok(())
 }
 
@@ -137,9 +138,7 @@ fn insert_message(conn: &Connection, m: &Message, random_id: Option<i64>, pts: i
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )
     .map_err(backend)?
-    .execute(params![
-        m.owner.0, m.id, m.logical_id, peer_key(m.peer), m.from.0, m.out, m.date, m.text, entities, m.reply_to, m.edit_date, random_id, pts
-    ])
+    .execute(params![m.owner.0, m.id, m.logical_id, peer_key(m.peer), m.from.0, m.out, m.date, m.text, entities, m.reply_to, m.edit_date, random_id, pts])
     .map_err(backend)?;
     Ok(())
 }
@@ -157,17 +156,13 @@ fn append_copy(conn: &Connection, owner: UserId, mut m: Message, random_id: Opti
 
 /// The id, in `owner`'s box, of the copy of logical message `logical`.
 fn copy_in(conn: &Connection, owner: UserId, logical: i64) -> StoreResult<Option<i32>> {
-    conn.query_row("SELECT id FROM messages WHERE owner = ?1 AND logical_id = ?2", params![owner.0, logical], |r| r.get(0))
-        .optional()
-        .map_err(backend)
+    conn.query_row("SELECT id FROM messages WHERE owner = ?1 AND logical_id = ?2", params![owner.0, logical], |r| r.get(0)).optional().map_err(backend)
 }
 
 fn append(conn: &Connection, n: NewMessage) -> StoreResult<Appended> {
     if let (Some(rid), false) = (n.random_id, n.one_sided) {
         let existing: Option<(i32, i32)> = conn
-            .query_row("SELECT id, pts FROM messages WHERE owner = ?1 AND random_id = ?2", params![n.from.0, rid], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row("SELECT id, pts FROM messages WHERE owner = ?1 AND random_id = ?2", params![n.from.0, rid], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
             .map_err(backend)?;
         if let Some((id, pts)) = existing {
@@ -209,9 +204,7 @@ fn append(conn: &Connection, n: NewMessage) -> StoreResult<Appended> {
 
 fn history(conn: &Connection, owner: UserId, peer: Peer, q: HistoryQuery) -> StoreResult<(Vec<Message>, i32)> {
     let p = peer_key(peer);
-    let count: i32 = conn
-        .query_row("SELECT COUNT(*) FROM messages WHERE owner = ?1 AND peer = ?2", params![owner.0, p], |r| r.get(0))
-        .map_err(backend)?;
+    let count: i32 = conn.query_row("SELECT COUNT(*) FROM messages WHERE owner = ?1 AND peer = ?2", params![owner.0, p], |r| r.get(0)).map_err(backend)?;
     let upper = |x: i32| if x > 0 { x } else { i32::MAX };
     let max_bound = upper(q.max_id);
     let min_bound = q.min_id.max(0);
@@ -279,11 +272,13 @@ fn read_history(conn: &Connection, owner: UserId, peer: Peer, max_id: i32) -> St
     let still_unread = unread(conn, owner, p, new_max)?;
     let mut changes = vec![(
         owner,
-        record(conn, owner, 1, Logged::ReadInbox { peer: p, max_id: new_max, still_unread }, UpdateKind::ReadHistoryInbox {
-            peer,
-            max_id: new_max,
-            still_unread,
-        })?,
+        record(
+            conn,
+            owner,
+            1,
+            Logged::ReadInbox { peer: p, max_id: new_max, still_unread },
+            UpdateKind::ReadHistoryInbox { peer, max_id: new_max, still_unread },
+        )?,
     )];
     // The sender's outbox: the newest message read, as an id in the sender's box.
     let other = peer.user_id();
@@ -305,10 +300,8 @@ fn read_history(conn: &Connection, owner: UserId, peer: Peer, max_id: i32) -> St
                 .map_err(backend)?;
             if n == 1 {
                 let me = Peer::User(owner);
-                let up = record(conn, other, 1, Logged::ReadOutbox { peer: owner.0, max_id: out_id }, UpdateKind::ReadHistoryOutbox {
-                    peer: me,
-                    max_id: out_id,
-                })?;
+                let up =
+                    record(conn, other, 1, Logged::ReadOutbox { peer: owner.0, max_id: out_id }, UpdateKind::ReadHistoryOutbox { peer: me, max_id: out_id })?;
                 changes.push((other, up));
             }
         }
@@ -398,11 +391,7 @@ fn update_from_log(conn: &Connection, owner: UserId, pts: i32, count: i32, data:
 }
 
 fn box_pts(conn: &Connection, owner: UserId) -> StoreResult<i32> {
-    Ok(conn
-        .query_row("SELECT pts FROM boxes WHERE owner = ?1", [owner.0], |r| r.get(0))
-        .optional()
-        .map_err(backend)?
-        .unwrap_or(INITIAL_PTS))
+    Ok(conn.query_row("SELECT pts FROM boxes WHERE owner = ?1", [owner.0], |r| r.get(0)).optional().map_err(backend)?.unwrap_or(INITIAL_PTS))
 }
 
 #[async_trait]

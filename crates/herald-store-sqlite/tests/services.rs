@@ -1,7 +1,9 @@
 //! Domain services over the SQLite store, with a clock the tests control.
 
 use herald_domain::accounts::AccountService;
-use herald_domain::auth::{AuthConfig, AuthService, Requester, SignIn, CODES_PER_HOUR, CODE_MAX_ATTEMPTS, CODE_TTL_SECS, FAILURES_PER_DAY, FAILURES_PER_PHONE_DAY};
+use herald_domain::auth::{
+    AuthConfig, AuthService, Requester, SignIn, CODES_PER_HOUR, CODE_MAX_ATTEMPTS, CODE_TTL_SECS, FAILURES_PER_DAY, FAILURES_PER_PHONE_DAY,
+};
 use herald_domain::bus::{Event, EventBus, InProcessBus};
 use herald_domain::clock::Clock;
 use herald_domain::error::{AccountError, AuthError, DomainError, MessageError};
@@ -43,11 +45,15 @@ fn world() -> World {
     let bus = Arc::new(InProcessBus::new());
     let messages = Arc::new(MessageService::new(store.clone(), bus.clone(), clock.clone()));
     let accounts = AccountService::new(store.clone(), store.clone(), [9; 32]);
-    let auth = AuthService::new(store.clone(), store.clone(), store.clone(), messages.clone(), bus.clone(), clock.clone(), AuthConfig {
-        dc_id: 1,
-        test_phones: true,
-        log_codes: false,
-    });
+    let auth = AuthService::new(
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        messages.clone(),
+        bus.clone(),
+        clock.clone(),
+        AuthConfig { dc_id: 1, test_phones: true, log_codes: false },
+    );
     World { store, clock, bus, auth, accounts, messages }
 }
 
@@ -212,10 +218,7 @@ async fn usernames_and_access_hashes() {
     assert_eq!(err(w.accounts.check_access(b.id, a.id, h ^ 1, AccountError::PeerIdInvalid).await.unwrap_err()), AccountError::PeerIdInvalid);
     // hash 0: only for peers already known (no dialog yet)
     assert_eq!(err(w.accounts.check_access(b.id, a.id, 0, AccountError::UserIdInvalid).await.unwrap_err()), AccountError::UserIdInvalid);
-    w.messages
-        .send(SendRequest { from: a.id, to: b.id, origin_key: 1, random_id: 1, text: "hi".into(), entities: vec![], reply_to: None })
-        .await
-        .unwrap();
+    w.messages.send(SendRequest { from: a.id, to: b.id, origin_key: 1, random_id: 1, text: "hi".into(), entities: vec![], reply_to: None }).await.unwrap();
     assert!(w.accounts.check_access(b.id, a.id, 0, AccountError::UserIdInvalid).await.is_ok());
 }
 

@@ -177,7 +177,13 @@ pub const MAINTENANCE_EVERY: Duration = Duration::from_secs(600);
 /// The scheduled collection: auth keys never logged in and unused for `unused_key_ttl`
 /// (and expired temporary keys), login codes and failures no limit counts any more, and
 /// replay floors the time window has made redundant.
-async fn maintenance(gw: Arc<Gateway>, services: Arc<Services>, keys: Arc<SqliteStore>, unused_key_ttl: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+async fn maintenance(
+    gw: Arc<Gateway>,
+    services: Arc<Services>,
+    keys: Arc<SqliteStore>,
+    unused_key_ttl: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     use herald_domain::store::AuthKeyStore;
     loop {
         let now = services.clock.now_secs();
@@ -191,6 +197,7 @@ async fn maintenance(gw: Arc<Gateway>, services: Arc<Services>, keys: Arc<Sqlite
             Err(e) => tracing::warn!(error = %e, "collecting login rows failed"),
         }
         gw.sessions.sweep(services.clock.now_ms());
+        gw.addrs.sweep();
         tokio::select! {
             _ = tokio::time::sleep(MAINTENANCE_EVERY) => {}
             _ = stop.changed() => return,

@@ -57,7 +57,8 @@ fn main() -> anyhow::Result<()> {
                 // Headroom for TL decoding, whose depth the dispatcher bounds.
                 .thread_stack_size(8 << 20)
                 .enable_all()
-                .build()?.block_on(serve(c))
+                .build()?
+                .block_on(serve(c))
         }
     }
 }

@@ -8,6 +8,7 @@ use herald_mtproto::session::Header;
 use herald_mtproto::testing::{ClientHandshake, ClientSession};
 use herald_mtproto::wire;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -15,12 +16,15 @@ use tokio::time::timeout;
 
 static SEED: AtomicU64 = AtomicU64::new(1);
 
-async fn server() -> herald::Running {
+fn config() -> Config {
     let n = SEED.fetch_add(1, Ordering::SeqCst);
     let dir = std::env::temp_dir().join(format!("herald-wire-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let c = Config { data_dir: dir, listen: "127.0.0.1:0".parse().unwrap(), init_timeout_secs: 1, test_phones: true, ..Config::default() };
-    herald::start(&c).await.unwrap()
+    Config { data_dir: dir, listen: "127.0.0.1:0".parse().unwrap(), init_timeout_secs: 1, test_phones: true, ..Config::default() }
+}
+
+async fn server() -> herald::Running {
+    herald::start(&config()).await.unwrap()
 }
 
 fn now_ms() -> i64 {
@@ -48,6 +52,15 @@ impl Raw {
         let mut s = TcpStream::connect(addr).await.unwrap();
         s.write_all(&[if padded { 0xdd } else { 0xee }; 4]).await.unwrap();
         Self { s, padded }
+    }
+    /// An intermediate-transport client whose connection comes from `src` (a loopback
+    /// address such as 127.0.0.2), as another machine's would.
+    async fn connect_from(addr: std::net::SocketAddr, src: [u8; 4]) -> Self {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind((std::net::Ipv4Addr::from(src), 0).into()).unwrap();
+        let mut s = sock.connect(addr).await.unwrap();
+        s.write_all(&[0xee; 4]).await.unwrap();
+        Self { s, padded: false }
     }
     async fn send(&mut self, payload: &[u8]) {
         let pad = if self.padded { (payload.len() / 4) % 16 } else { 0 };
@@ -243,7 +256,8 @@ async fn failed_key_exchange_is_sticky_404() {
     let srv = server().await;
     let mut raw = Raw::connect(srv.addr).await;
     // req_DH_params out of order
-    let bogus = functions::ReqDhParams { nonce: [1; 16], server_nonce: [2; 16], p: vec![1], q: vec![1], public_key_fingerprint: 0, encrypted_data: vec![0; 256] };
+    let bogus =
+        functions::ReqDhParams { nonce: [1; 16], server_nonce: [2; 16], p: vec![1], q: vec![1], public_key_fingerprint: 0, encrypted_data: vec![0; 256] };
     raw.send(&wire::build_plain(now_ms() << 20, &bogus.to_bytes())).await;
     assert_eq!(raw.frame().await, ERR_404);
     // a correct req_pq_multi afterwards still gets -404
@@ -392,7 +406,6 @@ async fn init_connection_is_kept_per_auth_key() {
     srv.stop().await;
 }
 
-
 #[tokio::test]
 async fn key_exchange_for_another_dc_gets_444() {
     let srv = server().await;
@@ -434,9 +447,16 @@ async fn log_in(raw: &mut Raw, cs: &mut ClientSession) {
             other => panic!("{other:?}"),
         })
         .unwrap();
-    let sign_in = functions::auth::SignIn { phone_number: phone.clone(), phone_code_hash: hash.clone(), phone_code: Some("44444".into()), email_verification: None };
+    let sign_in =
+        functions::auth::SignIn { phone_number: phone.clone(), phone_code_hash: hash.clone(), phone_code: Some("44444".into()), email_verification: None };
     call(raw, cs, &sign_in.to_bytes()).await;
-    let sign_up = functions::auth::SignUp { no_joined_notifications: false, phone_number: phone, phone_code_hash: hash, first_name: "Wire".into(), last_name: String::new() };
+    let sign_up = functions::auth::SignUp {
+        no_joined_notifications: false,
+        phone_number: phone,
+        phone_code_hash: hash,
+        first_name: "Wire".into(),
+        last_name: String::new(),
+    };
     call(raw, cs, &sign_up.to_bytes()).await;
     let get_self = functions::users::GetUsers { id: vec![enums::InputUser::UserSelf] }.to_bytes();
     let (id, msgs) = call(raw, cs, &get_self).await;
@@ -458,5 +478,277 @@ async fn deeply_nested_request_is_refused_without_crashing() {
     assert_eq!(rpc_error_of(&msgs, id), (400, "INPUT_FETCH_ERROR".into()));
     let (_, msgs) = call(&mut raw, &mut cs, &ping(1)).await;
     assert!(has_pong(&msgs));
+    srv.stop().await;
+}
+
+// ---- The front door (docs/security.md, "front door"): one address cannot lock others out.
+
+const ERR_429: [u8; 4] = (-429i32).to_le_bytes();
+const ATTACKER: [u8; 4] = [127, 0, 0, 2];
+const VICTIM: [u8; 4] = [127, 0, 0, 3];
+
+async fn server_with(f: impl FnOnce(&mut Config)) -> herald::Running {
+    let mut c = config();
+    f(&mut c);
+    herald::start(&c).await.unwrap()
+}
+
+/// A logged-out session over `raw`, salt already right.
+async fn session_over(mut raw: Raw, rsa: &herald_mtproto::rsa::RsaKey) -> (Raw, ClientSession) {
+    let key = handshake(&mut raw, rsa, false).await;
+    let mut cs = ClientSession::new(key, SEED.fetch_add(1, Ordering::SeqCst) as i64);
+    let (_, bytes) = cs.encrypt(&ping(1), now_ms());
+    raw.send(&bytes).await;
+    let (_, body) = cs.decrypt(&raw.frame().await).unwrap();
+    let enums::BadMsgNotification::BadServerSalt(b) = enums::BadMsgNotification::from_bytes(&body).unwrap() else { panic!() };
+    cs.salt = b.new_server_salt;
+    (raw, cs)
+}
+
+/// A plain req_pq_multi: the one valid frame a cheap flood sends.
+fn req_pq() -> Vec<u8> {
+    wire::build_plain(now_ms() << 20, &functions::ReqPqMulti { nonce: [7; 16] }.to_bytes())
+}
+
+#[tokio::test]
+async fn attack_1_connection_flood_from_one_address_leaves_others_served() {
+    let srv = server_with(|c| {
+        c.max_connections_per_addr = 20;
+        c.max_unauthenticated_per_addr = 10;
+    })
+    .await;
+    // The attacker holds connections that each sent one valid frame.
+    let mut held = Vec::new();
+    for _ in 0..10 {
+        let mut raw = Raw::connect_from(srv.addr, ATTACKER).await;
+        raw.send(&req_pq()).await;
+        raw.frame().await;
+        held.push(raw);
+    }
+    // Beyond its unauthenticated allowance: -429 in its framing, then close.
+    for _ in 0..3 {
+        let mut raw = Raw::connect_from(srv.addr, ATTACKER).await;
+        assert_eq!(raw.frame().await, ERR_429);
+        raw.assert_closed_without_reply().await;
+    }
+    // Everyone else: a full key exchange and a ping.
+    let (mut raw, mut cs) = session_over(Raw::connect_from(srv.addr, VICTIM).await, &srv.rsa).await;
+    assert!(has_pong(&call(&mut raw, &mut cs, &ping(3)).await.1));
+    // Refusals are counted.
+    let text = srv.gateway.render_metrics();
+    assert!(text.contains(r#"herald_connections_refused_total{reason="unauthenticated_per_address"} 3"#), "{text}");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn attack_1_partial_frames_are_bounded_in_bytes_and_time() {
+    let srv = server_with(|c| {
+        c.max_buffered_per_addr = 1 << 20;
+        c.frame_timeout_secs = 3;
+        c.init_timeout_secs = 30;
+        c.idle_timeout_secs = 60;
+    })
+    .await;
+    // Each connection starts a 1 MiB frame; the address's budget allows about one.
+    let mut refused = 0;
+    let mut conns = Vec::new();
+    for _ in 0..3 {
+        let mut raw = Raw::connect_from(srv.addr, ATTACKER).await;
+        raw.s.write_all(&(1u32 << 20).to_le_bytes()).await.unwrap();
+        let _ = raw.s.write_all(&vec![0x5a; 700 * 1024]).await;
+        if let Got::Frame(f) = raw.recv(700).await {
+            assert_eq!(f, ERR_429);
+            refused += 1;
+        }
+        conns.push(raw);
+    }
+    assert_eq!(refused, 2, "only the first partial frame fits the address's budget");
+    // The one that fits may not stall: closed once frame_timeout passes (not idle_timeout).
+    let started = std::time::Instant::now();
+    assert!(matches!(conns[0].recv(5000).await, Got::Closed));
+    assert!(started.elapsed() < Duration::from_secs(4));
+    assert!(srv.gateway.render_metrics().contains("herald_partial_frame_timeouts_total 1"));
+    // Others are unaffected.
+    let (mut raw, mut cs) = session_over(Raw::connect_from(srv.addr, VICTIM).await, &srv.rsa).await;
+    assert!(has_pong(&call(&mut raw, &mut cs, &ping(3)).await.1));
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn attack_2_sessions_of_one_address_cannot_fill_the_registry() {
+    let srv = server_with(|c| {
+        c.max_sessions = 40;
+        c.max_sessions_per_addr = 10;
+    })
+    .await;
+    let (mut victim, mut vs) = session_over(Raw::connect_from(srv.addr, VICTIM).await, &srv.rsa).await;
+    assert!(has_pong(&call(&mut victim, &mut vs, &ping(1)).await.1));
+    // The attacker opens sessions far past every cap, on a few keys.
+    for _ in 0..3 {
+        let (mut raw, mut cs) = session_over(Raw::connect_from(srv.addr, ATTACKER).await, &srv.rsa).await;
+        for _ in 0..30 {
+            cs.session_id = SEED.fetch_add(1, Ordering::SeqCst) as i64;
+            assert!(has_pong(&call(&mut raw, &mut cs, &ping(2)).await.1));
+        }
+    }
+    assert!(srv.gateway.sessions.count_for([127, 0, 0, 2].into()) <= 10);
+    // The victim's session is still there (no new_session_created), and new ones work.
+    let (_, msgs) = call(&mut victim, &mut vs, &ping(4)).await;
+    assert!(has_pong(&msgs) && !msgs.iter().any(|m| enums::NewSession::from_bytes(m).is_ok()));
+    vs.session_id += 1;
+    assert!(has_pong(&call(&mut victim, &mut vs, &ping(5)).await.1));
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn attack_3_init_connection_strings_are_cut_and_container_answers_bounded() {
+    use herald_domain::store::AuthKeyStore;
+    let srv = server_with(|c| c.max_answer_bytes = 1024).await;
+    let (mut raw, mut cs) = session(&srv).await;
+    // 900 KB of device model: what is kept is at most 128 bytes.
+    let huge = "x".repeat(900_000);
+    let init = init_connection(1, [&huge, "os", "1.0", "en", "", "en"], &functions::help::GetNearestDc {}.to_bytes());
+    let (id, msgs) = call(&mut raw, &mut cs, &wire::gzip_if_smaller(init)).await;
+    assert!(msgs.iter().any(|m| wire::constructor_id(m) == Some(wire::RPC_RESULT) && m[4..12] == id.to_le_bytes()));
+    let kept = srv.store().get_key(cs.key.id()).await.unwrap().unwrap().client.unwrap();
+    assert_eq!(kept.device_model.len(), herald_rpc::dispatch::MAX_CLIENT_STRING);
+    // A container of 20 help.getConfig (a few hundred bytes each): past 1 KB of answers the
+    // rest are refused with FLOOD_WAIT_1, not run.
+    let inner: Vec<wire::InnerMessage> = (0..20)
+        .map(|_| wire::InnerMessage { msg_id: cs.next_msg_id(now_ms()), seq_no: cs.next_seq(true), body: functions::help::GetConfig {}.to_bytes() })
+        .collect();
+    let ids: Vec<i64> = inner.iter().map(|m| m.msg_id).collect();
+    let (cid, seq) = (cs.next_msg_id(now_ms()), cs.next_seq(false));
+    raw.send(&cs.encrypt_raw(cs.salt, cid, seq, &wire::container(&inner))).await;
+    let mut answered = std::collections::HashMap::new();
+    while answered.len() < ids.len() {
+        let (_, body) = cs.decrypt(&raw.frame().await).unwrap();
+        for m in messages(body) {
+            if wire::constructor_id(&m) == Some(wire::RPC_RESULT) {
+                let req = i64::from_le_bytes(m[4..12].try_into().unwrap());
+                answered.insert(req, enums::RpcError::from_bytes(&m[12..]).ok());
+            }
+        }
+    }
+    let refused =
+        ids.iter().filter(|id| matches!(&answered[id], Some(enums::RpcError::Error(e)) if e.error_code == 420 && e.error_message == "FLOOD_WAIT_1")).count();
+    assert!((1..20).contains(&(20 - refused)), "a few answered, the rest refused: {refused} refused");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn attack_4_key_exchanges_are_rate_limited_per_address() {
+    let srv = server_with(|c| {
+        c.key_exchanges_per_sec = 1.0;
+        c.key_exchange_burst = 2.0;
+    })
+    .await;
+    // One after another, exchanges are paced to the rate (waited for, not refused)...
+    let started = std::time::Instant::now();
+    let exchange = |addr: std::net::SocketAddr, rsa: Arc<herald_mtproto::rsa::RsaKey>| async move {
+        let mut raw = Raw::connect_from(addr, ATTACKER).await;
+        let mut c = ClientHandshake::new(&rsa, SEED.fetch_add(1, Ordering::SeqCst), false);
+        let r = raw.plain(&c.req_pq()).await;
+        raw.send(&wire::build_plain(now_ms() << 20, &c.req_dh(&r))).await;
+        raw.frame().await == ERR_429
+    };
+    for _ in 0..4 {
+        assert!(!exchange(srv.addr, srv.rsa.clone()).await);
+    }
+    assert!(started.elapsed() >= Duration::from_millis(1800), "{:?}", started.elapsed());
+    // ...and a burst beyond what a short wait covers is refused with -429.
+    let burst: Vec<_> = (0..6).map(|_| tokio::spawn(exchange(srv.addr, srv.rsa.clone()))).collect();
+    let mut refused = 0;
+    for b in burst {
+        refused += b.await.unwrap() as usize;
+    }
+    assert!(refused >= 3, "{refused} of 6 refused");
+    // Another address is not slowed by it.
+    let started = std::time::Instant::now();
+    let _ = session_over(Raw::connect_from(srv.addr, VICTIM).await, &srv.rsa).await;
+    assert!(started.elapsed() < Duration::from_secs(1));
+    srv.stop().await;
+}
+
+fn update_profile(first: &str) -> Vec<u8> {
+    functions::account::UpdateProfile { first_name: Some(first.into()), last_name: None, about: None }.to_bytes()
+}
+
+async fn first_name(raw: &mut Raw, cs: &mut ClientSession) -> String {
+    let get_self = functions::users::GetUsers { id: vec![enums::InputUser::UserSelf] }.to_bytes();
+    let (id, msgs) = call(raw, cs, &get_self).await;
+    let m = msgs.iter().find(|m| wire::constructor_id(m) == Some(wire::RPC_RESULT) && m[4..12] == id.to_le_bytes()).unwrap();
+    let users = Vec::<enums::User>::from_bytes(&m[12..]).unwrap();
+    match &users[0] {
+        enums::User::User(u) => u.first_name.clone().unwrap_or_default(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn attack_5_captured_ciphertext_does_not_run_again_after_a_restart() {
+    let c = config();
+    let srv = herald::start(&c).await.unwrap();
+    let (mut raw, mut cs) = session(&srv).await;
+    log_in(&mut raw, &mut cs).await;
+    // Captured: a profile edit, then the owner changes the name again.
+    let (_, captured) = cs.encrypt(&update_profile("Old"), now_ms());
+    raw.send(&captured).await;
+    raw.frame().await;
+    call(&mut raw, &mut cs, &update_profile("New")).await;
+    srv.stop().await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The same data directory, a new process: the replay gets 16 and changes nothing.
+    let c2 = Config { listen: "127.0.0.1:0".parse().unwrap(), ..c };
+    let srv = herald::start(&c2).await.unwrap();
+    let mut raw = Raw::connect(srv.addr).await;
+    raw.send(&captured).await;
+    let (_, body) = cs.decrypt(&raw.frame().await).unwrap();
+    assert_eq!(bad_msg_codes(&messages(body)), vec![16]);
+    assert_eq!(first_name(&mut raw, &mut cs).await, "New");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn attack_5_captured_ciphertext_does_not_run_again_after_destroy_session() {
+    let srv = server().await;
+    let (mut raw, mut cs) = session(&srv).await;
+    log_in(&mut raw, &mut cs).await;
+    let (_, captured) = cs.encrypt(&update_profile("Old"), now_ms());
+    raw.send(&captured).await;
+    raw.frame().await;
+    call(&mut raw, &mut cs, &update_profile("New")).await;
+    // From another session of the key, the first one is destroyed.
+    let old_session = cs.session_id;
+    cs.session_id += 1000;
+    let (_, msgs) = call(&mut raw, &mut cs, &functions::DestroySession { session_id: old_session }.to_bytes()).await;
+    assert!(msgs.iter().any(|m| matches!(enums::DestroySessionRes::from_bytes(m), Ok(enums::DestroySessionRes::DestroySessionOk(_)))));
+    // Replayed into the destroyed session's id: refused with 16, nothing changes.
+    raw.send(&captured).await;
+    let f = raw.frame().await;
+    cs.session_id = old_session;
+    let (_, body) = cs.decrypt(&f).unwrap();
+    assert_eq!(bad_msg_codes(&messages(body)), vec![16]);
+    cs.session_id += 1000;
+    assert_eq!(first_name(&mut raw, &mut cs).await, "New");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn types_sent_as_requests_are_named_and_the_first_salt_is_accepted() {
+    let srv = server().await;
+    // The key exchange's salt works for the first message (no bad_server_salt round trip).
+    let mut raw = Raw::connect(srv.addr).await;
+    let mut c = ClientHandshake::new(&srv.rsa, SEED.fetch_add(1, Ordering::SeqCst), false);
+    let r = raw.plain(&c.req_pq()).await;
+    let r = raw.plain(&c.req_dh(&r)).await;
+    let r = raw.plain(&c.set_dh(&r)).await;
+    let mut cs = ClientSession::new(c.finish(&r), 5);
+    cs.salt = c.first_salt();
+    let (_, msgs) = call(&mut raw, &mut cs, &ping(1)).await;
+    assert!(has_pong(&msgs) && bad_msg_codes(&msgs).is_empty());
+    // boolTrue is a type, not a method.
+    let (id, msgs) = call(&mut raw, &mut cs, &0x997275b5u32.to_le_bytes()).await;
+    assert_eq!(rpc_error_of(&msgs, id), (400, "INPUT_METHOD_INVALID_997275B5".into()));
     srv.stop().await;
 }

@@ -18,11 +18,7 @@ pub async fn get_users(s: Arc<Services>, ctx: CallCtx, r: functions::users::GetU
 pub async fn get_full_user(s: Arc<Services>, ctx: CallCtx, r: functions::users::GetFullUser) -> Result<enums::users::UserFull, RpcError> {
     let me = ctx.user()?;
     let user = convert::input_user(&s, me, &r.id).await?;
-    Ok(enums::users::UserFull::Full(types::users::UserFull {
-        full_user: convert::user_full(&user),
-        chats: vec![],
-        users: vec![convert::user(&s, me, &user)],
-    }))
+    Ok(enums::users::UserFull::Full(types::users::UserFull { full_user: convert::user_full(&user), chats: vec![], users: vec![convert::user(&s, me, &user)] }))
 }
 
 pub async fn update_username(s: Arc<Services>, ctx: CallCtx, r: functions::account::UpdateUsername) -> Result<enums::User, RpcError> {

@@ -47,9 +47,7 @@ pub async fn sign_in(s: Arc<Services>, ctx: CallCtx, r: functions::auth::SignIn)
     let code = r.phone_code.unwrap_or_default();
     match s.auth.sign_in(&requester(&ctx), &r.phone_number, &r.phone_code_hash, &code).await? {
         SignIn::Authorized(u) => Ok(authorization(&s, &ctx, &u)),
-        SignIn::SignUpRequired => {
-            Ok(enums::auth::Authorization::SignUpRequired(types::auth::AuthorizationSignUpRequired { terms_of_service: None }))
-        }
+        SignIn::SignUpRequired => Ok(enums::auth::Authorization::SignUpRequired(types::auth::AuthorizationSignUpRequired { terms_of_service: None })),
     }
 }
 

@@ -28,10 +28,8 @@ pub async fn send_message(s: Arc<Services>, ctx: CallCtx, r: functions::messages
         _ => None,
     };
     let entities = convert::entities_in(&s, me, r.entities).await?;
-    let sent = s
-        .messages
-        .send(SendRequest { from: me, to: to.id, origin_key: ctx.auth_key_id, random_id: r.random_id, text: r.message, entities, reply_to })
-        .await?;
+    let sent =
+        s.messages.send(SendRequest { from: me, to: to.id, origin_key: ctx.auth_key_id, random_id: r.random_id, text: r.message, entities, reply_to }).await?;
     let UpdateKind::NewMessage(m) = &sent.update.kind else { return Err(RpcError::internal()) };
     // Full Updates (as Telegram answers): the client gets the message exactly as stored,
     // reply header and entities included, matched to its request by random_id.
@@ -68,26 +66,24 @@ pub async fn get_history(s: Arc<Services>, ctx: CallCtx, r: functions::messages:
 /// `inputMessageReplyTo(id)` asks for the message that `id` replies to.
 pub async fn get_messages(s: Arc<Services>, ctx: CallCtx, r: functions::messages::GetMessages) -> Result<enums::messages::Messages, RpcError> {
     let me = ctx.user()?;
-    let asked: Vec<i32> = r
-        .id
-        .iter()
-        .map(|m| match m {
-            enums::InputMessage::Id(i) => i.id,
-            enums::InputMessage::ReplyTo(t) => t.id,
-            _ => 0,
-        })
-        .collect();
+    let asked: Vec<i32> =
+        r.id.iter()
+            .map(|m| match m {
+                enums::InputMessage::Id(i) => i.id,
+                enums::InputMessage::ReplyTo(t) => t.id,
+                _ => 0,
+            })
+            .collect();
     let replies: Vec<i32> = r.id.iter().zip(&asked).filter(|(m, _)| matches!(m, enums::InputMessage::ReplyTo(_))).map(|(_, id)| *id).collect();
     let repliers = s.messages.messages_by_ids(me, &replies).await?;
-    let ids: Vec<i32> = r
-        .id
-        .iter()
-        .zip(&asked)
-        .map(|(m, id)| match m {
-            enums::InputMessage::ReplyTo(_) => repliers.iter().find(|x| x.id == *id).and_then(|x| x.reply_to).unwrap_or(0),
-            _ => *id,
-        })
-        .collect();
+    let ids: Vec<i32> =
+        r.id.iter()
+            .zip(&asked)
+            .map(|(m, id)| match m {
+                enums::InputMessage::ReplyTo(_) => repliers.iter().find(|x| x.id == *id).and_then(|x| x.reply_to).unwrap_or(0),
+                _ => *id,
+            })
+            .collect();
     let found = s.messages.messages_by_ids(me, &ids).await?;
     let messages = ids
         .iter()
