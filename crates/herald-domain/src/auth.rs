@@ -11,10 +11,10 @@ use std::sync::Arc;
 pub const CODE_LENGTH: usize = 5;
 /// A login code lives this long (Telegram's codes last a few minutes).
 pub const CODE_TTL_SECS: i64 = 300;
-/// Wrong tries before a code is burnt (security.md S9).
+/// Wrong tries before a code is burnt (security.md §3.5).
 pub const CODE_MAX_ATTEMPTS: i32 = 5;
 /// At most this many codes (sends and resends) per phone *and source address* per hour,
-/// then FLOOD_WAIT (S9). Counting per address means a stranger asking for codes for your
+/// then FLOOD_WAIT (security.md §3.5). Counting per address means a stranger asking for codes for your
 /// number does not stop you from asking for one.
 pub const CODES_PER_HOUR: usize = 5;
 /// At most this many codes per source address per hour across all numbers (test numbers

@@ -26,7 +26,7 @@ pub const VECTOR: u32 = 0x1cb5c415;
 pub const MAX_CONTAINER_MESSAGES: usize = 1024;
 /// At most this many ids in one ack / state / resend vector (security.md C11).
 pub const MAX_ID_VECTOR: usize = 8192;
-/// A `gzip_packed` may inflate to at most this many bytes (security.md S6).
+/// A `gzip_packed` may inflate to at most this many bytes (security.md §1.2).
 pub const MAX_INFLATED: usize = 2 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,5 +1,5 @@
 //! Per-source-address accounting: what one address may hold, so that no single address can
-//! lock everyone else out (docs/security.md, "front door").
+//! lock everyone else out (docs/security.md §3).
 //!
 //! For each address: open connections, connections that have not yet spoken with an auth key
 //! ("unauthenticated"), bytes buffered in partial frames, and a token bucket for key

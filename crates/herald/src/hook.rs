@@ -56,3 +56,30 @@ impl CodeHook for CommandHook {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_program_gets_phone_and_code_in_its_environment() {
+        let dir = std::env::temp_dir().join(format!("herald-hook-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("got");
+        let script = dir.join("hook.sh");
+        std::fs::write(&script, format!("#!/bin/sh\necho \"$HERALD_PHONE $HERALD_CODE $#\" > {}\n", out.display())).unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        CommandHook::new(script).deliver("15550001111", "12345");
+        for _ in 0..100 {
+            if let Ok(s) = std::fs::read_to_string(&out) {
+                if !s.is_empty() {
+                    assert_eq!(s.trim(), "15550001111 12345 0", "phone and code in the environment, no arguments");
+                    let _ = std::fs::remove_dir_all(&dir);
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the hook did not run");
+    }
+}

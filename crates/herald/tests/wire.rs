@@ -481,7 +481,7 @@ async fn deeply_nested_request_is_refused_without_crashing() {
     srv.stop().await;
 }
 
-// ---- The front door (docs/security.md, "front door"): one address cannot lock others out.
+// ---- The front door (docs/security.md §3): one address cannot lock others out.
 
 const ERR_429: [u8; 4] = (-429i32).to_le_bytes();
 const ATTACKER: [u8; 4] = [127, 0, 0, 2];
