@@ -3,6 +3,7 @@
 use crate::bus::{Event, EventBus};
 use crate::clock::{random_u64, Clock};
 use crate::error::{AuthError, Result, StoreError};
+use crate::limits::{Bucket, Limiter};
 use crate::messages::MessageService;
 use crate::model::*;
 use crate::store::{AccountStore, AuthKeyStore, LoginCodeStore, LoginScope};
@@ -67,6 +68,9 @@ pub struct AuthService {
     clock: Arc<dyn Clock>,
     config: AuthConfig,
     hook: Option<Arc<dyn CodeHook>>,
+    /// The per-address code limit, kept in memory as well so that a flood of `sendCode` is
+    /// refused before it costs a database read (the stored rows stay the record).
+    code_requests: Limiter<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,7 +133,8 @@ impl AuthService {
         clock: Arc<dyn Clock>,
         config: AuthConfig,
     ) -> Self {
-        Self { accounts, codes, keys, messages, bus, clock, config, hook: None }
+        let code_requests = Limiter::new(Bucket { burst: CODES_PER_ADDR_HOUR as f64, per_sec: CODES_PER_ADDR_HOUR as f64 / 3600.0 });
+        Self { accounts, codes, keys, messages, bus, clock, config, hook: None, code_requests }
     }
 
     /// Also hands every issued code to `hook` (an SMS gateway).
@@ -181,7 +186,11 @@ impl AuthService {
     }
 
     pub async fn send_code(&self, who: &Requester, phone: &str) -> Result<SentCode> {
-        let phone = self.login_phone(phone).await?;
+        let phone = normalize_phone(phone)?;
+        if !self.is_test_phone(&phone) {
+            self.code_requests.take(who.addr.clone(), 1.0, self.clock.now_ms()).map_err(AuthError::FloodWait)?;
+        }
+        let phone = self.login_phone(&phone).await?;
         let now = self.clock.now_secs();
         let mine = self.codes.codes_since(LoginScope::PhoneAddr(&phone, &who.addr), now - 3600).await?;
         if mine.len() >= CODES_PER_HOUR {

@@ -22,7 +22,7 @@ pub struct Limiter<K> {
     map: Mutex<HashMap<K, (f64, i64)>>,
 }
 
-impl<K: Hash + Eq + Copy> Limiter<K> {
+impl<K: Hash + Eq> Limiter<K> {
     pub fn new(spec: Bucket) -> Self {
         Self { spec, map: Mutex::new(HashMap::new()) }
     }

@@ -373,9 +373,9 @@ impl Conn {
                 Err(r) => return self.refuse(r),
             }
         }
-        // RSA and DH take milliseconds of CPU: run them off the runtime's threads, one at a
-        // time per address and one per core overall, so that one address's exchanges queue
-        // behind each other instead of in front of everyone else's.
+        // RSA and DH take milliseconds of CPU: run them on the low-priority key-exchange
+        // workers (`kx.rs`), one at a time per address and one per core overall, so that one
+        // address's exchanges queue behind each other instead of in front of everyone else's.
         let (own, global) = self.gw.addrs.key_exchange_slots(addr);
         let own_permit = match own {
             Some(sem) => match tokio::time::timeout(KEY_EXCHANGE_QUEUE, sem.acquire_owned()).await {
@@ -388,13 +388,16 @@ impl Conn {
         let now_secs = self.gw.clock.now_secs();
         let mut hs = std::mem::replace(&mut self.handshake, Handshake::new(self.gw.config.dc_id));
         let (rsa, body) = (self.gw.rsa.clone(), body.to_vec());
-        let outcome = tokio::task::spawn_blocking(move || {
-            let step = hs.handle(&body, now_secs, &rsa, &mut OsRng);
-            (hs, step)
-        })
-        .await;
+        let outcome = self
+            .gw
+            .kx
+            .run(move || {
+                let step = hs.handle(&body, now_secs, &rsa, &mut OsRng);
+                (hs, step)
+            })
+            .await;
         drop((own_permit, global_permit));
-        let Ok((hs, step)) = outcome else {
+        let Some((hs, step)) = outcome else {
             return Verdict::Close(None);
         };
         self.handshake = hs;

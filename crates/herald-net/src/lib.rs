@@ -25,6 +25,7 @@
 
 pub mod addrs;
 mod connection;
+pub mod kx;
 pub mod metrics;
 pub mod sessions;
 
@@ -88,6 +89,7 @@ pub struct Gateway {
     pub clock: Arc<dyn Clock>,
     pub sessions: sessions::SessionRegistry,
     pub addrs: Arc<AddrTable>,
+    pub kx: kx::KxPool,
     pub key_states: KeyStates,
     pub metrics: Arc<Metrics>,
 }

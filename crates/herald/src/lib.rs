@@ -153,6 +153,7 @@ pub async fn start(c: &Config) -> anyhow::Result<Running> {
         sessions: SessionRegistry::new(session_limits, clock.now_ms()),
         clock: clock.clone(),
         addrs: AddrTable::new(addr_limits),
+        kx: herald_net::kx::KxPool::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
         key_states: Default::default(),
         metrics: Default::default(),
     });
