@@ -476,16 +476,29 @@ async def test_invisible_messages_are_refused(server):
 # --------------------------------------------------------------------------------------------
 
 FLOOD_SENDS = 200
+# The defaults (a burst of 1000, then 300 a second) sit far above what a person sends; this
+# server is configured lower so a quick test reaches the limit.
+SEND_LIMITS = "send_burst = 100.0\nsends_per_sec = 10.0\n"
+
+
+@pytest.fixture(scope="module")
+def limited_server(request, tmp_path_factory):
+    config = tmp_path_factory.mktemp("limits") / "herald.toml"
+    config.write_text(SEND_LIMITS)
+    server = HeraldServer.launch("herald-limited", extra_args=["--config", str(config)])
+    yield server
+    server.cleanup(keep_data=request.session.testsfailed > 0)
 
 
 @async_test(timeout=90)
-async def test_send_flood_is_rate_limited_per_account(server):
+async def test_send_flood_is_rate_limited_per_account(limited_server):
     """Attack: flood the server (and a chat) with messages from one account. RATE LIMIT
     TEST: 200 sends to Saved Messages, all in flight at once, meet FLOOD_WAIT_X (X >= 1)
     after a burst of about 100 (a token bucket that then refills at a steady rate of some
-    messages per second). It uses accounts
+    messages per second; configured with send_burst/sends_per_sec). It uses accounts
     of its own; the limit is per account, so another account sends at once, and the
     flooded one sends again after the wait."""
+    server = limited_server
     client, _ = await make_user(server, "Flooder", flood_sleep_threshold=0)
 
     async def send(i):

@@ -45,13 +45,33 @@ pub fn validate_text(text: &str, entities: &[Entity]) -> Result<()> {
     Ok(())
 }
 
-/// Messages (sends and edits) an account may make at once, then per second.
-pub const SEND_BURST: f64 = 100.0;
-pub const SENDS_PER_SEC: f64 = 10.0;
-/// Bytes of message text an account may store at once, and then per day: a quota that
-/// bounds how fast one account can grow the store.
-pub const TEXT_BYTES_BURST: f64 = 64.0 * 1024.0 * 1024.0;
-pub const TEXT_BYTES_PER_DAY: f64 = 64.0 * 1024.0 * 1024.0;
+/// Messages (sends and edits) an account may make at once, then per second: an anti-abuse
+/// bound far above what a person or a load test's client sends.
+pub const SEND_BURST: f64 = 1000.0;
+pub const SENDS_PER_SEC: f64 = 300.0;
+/// What one message costs the store beyond its text (rows, indexes, the update log), for the
+/// storage quota below.
+pub const MESSAGE_OVERHEAD_BYTES: usize = 256;
+/// Bytes an account may add to the store at once, and then per day: the quota that bounds how
+/// fast one account can grow the store (a heavy user writes a few MB a day).
+pub const STORED_BYTES_BURST: f64 = 256.0 * 1024.0 * 1024.0;
+pub const STORED_BYTES_PER_DAY: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// The per-account send budgets (defaults above; a deployment may tune them).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SendLimits {
+    pub sends: Bucket,
+    pub stored_bytes: Bucket,
+}
+
+impl Default for SendLimits {
+    fn default() -> Self {
+        Self {
+            sends: Bucket { burst: SEND_BURST, per_sec: SENDS_PER_SEC },
+            stored_bytes: Bucket { burst: STORED_BYTES_BURST, per_sec: STORED_BYTES_PER_DAY / 86_400.0 },
+        }
+    }
+}
 
 pub struct MessageService {
     store: Arc<dyn MessageStore>,
@@ -80,19 +100,17 @@ pub struct SendRequest {
 
 impl MessageService {
     pub fn new(store: Arc<dyn MessageStore>, bus: Arc<dyn EventBus>, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            store,
-            bus,
-            clock,
-            sends: Limiter::new(Bucket { burst: SEND_BURST, per_sec: SENDS_PER_SEC }),
-            text_bytes: Limiter::new(Bucket { burst: TEXT_BYTES_BURST, per_sec: TEXT_BYTES_PER_DAY / 86_400.0 }),
-        }
+        Self::with_limits(store, bus, clock, SendLimits::default())
     }
 
-    /// Spends one send and the text's bytes from `who`'s budgets, or FLOOD_WAIT_X.
+    pub fn with_limits(store: Arc<dyn MessageStore>, bus: Arc<dyn EventBus>, clock: Arc<dyn Clock>, limits: SendLimits) -> Self {
+        Self { store, bus, clock, sends: Limiter::new(limits.sends), text_bytes: Limiter::new(limits.stored_bytes) }
+    }
+
+    /// Spends one send and the message's stored bytes from `who`'s budgets, or FLOOD_WAIT_X.
     fn spend(&self, who: UserId, text: &str, entities: &[Entity]) -> Result<()> {
         let now = self.clock.now_ms();
-        let bytes = text.len() + entities.len() * 16 + entities.iter().map(|e| e.kind.extra_bytes()).sum::<usize>();
+        let bytes = MESSAGE_OVERHEAD_BYTES + text.len() + entities.len() * 16 + entities.iter().map(|e| e.kind.extra_bytes()).sum::<usize>();
         self.sends.take(who, 1.0, now).map_err(MessageError::FloodWait)?;
         self.text_bytes.take(who, bytes as f64, now).map_err(MessageError::FloodWait)?;
         Ok(())

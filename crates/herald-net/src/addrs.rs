@@ -67,6 +67,21 @@ struct AddrState {
     refilled: Instant,
     /// One key-exchange computation at a time per address.
     kx: Arc<Semaphore>,
+    /// Refusals this address may still get answered with -429 (a token bucket).
+    answer_tokens: f64,
+    answered_at: Instant,
+}
+
+/// Refused connections per address answered with -429, at once and then per second; beyond,
+/// they are closed without an answer.
+pub const REFUSAL_ANSWERS_BURST: f64 = 100.0;
+pub const REFUSAL_ANSWERS_PER_SEC: f64 = 20.0;
+
+/// A refused connection: why, and whether to answer it with -429 (or just close it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refused {
+    pub reason: Refusal,
+    pub answer: bool,
 }
 
 pub struct AddrTable {
@@ -93,7 +108,7 @@ impl AddrTable {
 
     /// Admits a new connection from `addr`, counted as unauthenticated until
     /// [`Ticket::authenticated`].
-    pub fn admit(self: &Arc<Self>, addr: IpAddr) -> Result<Ticket, Refusal> {
+    pub fn admit(self: &Arc<Self>, addr: IpAddr) -> Result<Ticket, Refused> {
         let mut g = self.inner.lock().unwrap();
         let burst = self.limits.key_exchange_burst;
         let s = g.entry(addr).or_insert_with(|| AddrState {
@@ -103,16 +118,31 @@ impl AddrTable {
             tokens: burst,
             refilled: Instant::now(),
             kx: Arc::new(Semaphore::new(1)),
+            answer_tokens: REFUSAL_ANSWERS_BURST,
+            answered_at: Instant::now(),
         });
+        // An address whose partial frames already fill its budget gets no new connection to
+        // send more on (reading it only to refuse it would cost the server the bytes).
         let refusal = if s.conns >= self.limits.connections {
             Some(Refusal::Connections)
         } else if s.unauth >= self.limits.unauthenticated {
             Some(Refusal::Unauthenticated)
+        } else if s.buffered >= self.limits.buffered {
+            Some(Refusal::Buffered)
         } else {
             None
         };
-        if let Some(r) = refusal {
-            return Err(r);
+        if let Some(reason) = refusal {
+            // -429 answers cost a task and a read each: an address that keeps reconnecting
+            // gets them at a bounded rate, then plain closes.
+            let now = Instant::now();
+            s.answer_tokens = (s.answer_tokens + now.duration_since(s.answered_at).as_secs_f64() * REFUSAL_ANSWERS_PER_SEC).min(REFUSAL_ANSWERS_BURST);
+            s.answered_at = now;
+            let answer = s.answer_tokens >= 1.0;
+            if answer {
+                s.answer_tokens -= 1.0;
+            }
+            return Err(Refused { reason, answer });
         }
         s.conns += 1;
         s.unauth += 1;
@@ -258,10 +288,13 @@ mod tests {
         let t = AddrTable::new(AddrLimits { connections: 3, unauthenticated: 2, ..Default::default() });
         let mut x = t.admit(a(1)).unwrap();
         let _y = t.admit(a(1)).unwrap();
-        assert_eq!(t.admit(a(1)).err(), Some(Refusal::Unauthenticated));
+        assert_eq!(t.admit(a(1)).err().map(|r| r.reason), Some(Refusal::Unauthenticated));
         x.authenticated();
         let z = t.admit(a(1)).unwrap();
-        assert_eq!(t.admit(a(1)).err(), Some(Refusal::Connections));
+        assert_eq!(t.admit(a(1)).err().map(|r| r.reason), Some(Refusal::Connections));
+        // a reconnect storm: answered with -429 at a bounded rate, then closed quietly
+        let answered = (0..1000).filter(|_| t.admit(a(1)).err().is_some_and(|r| r.answer)).count();
+        assert!(answered <= REFUSAL_ANSWERS_BURST as usize + 1, "{answered}");
         // another address is unaffected
         let _other = t.admit(a(2)).unwrap();
         drop(z);
@@ -291,6 +324,10 @@ mod tests {
         assert_eq!(t.buffered_total(), 140);
         let mut w = t.admit(a(3)).unwrap();
         assert_eq!(w.set_buffered(20), Err(Refusal::BufferedTotal));
+        // an address at its budget gets no new connection
+        x.set_buffered(100).unwrap_or_default();
+        assert_eq!(t.admit(a(1)).err().map(|r| r.reason), Some(Refusal::Buffered));
+        x.set_buffered(60).unwrap();
         drop(w);
         drop(x);
         assert_eq!(t.buffered_total(), 80);

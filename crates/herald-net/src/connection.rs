@@ -39,6 +39,8 @@ const KEY_EXCHANGE_QUEUE: Duration = Duration::from_secs(10);
 /// A key's last use is written at most this often (unused keys are collected by age).
 const TOUCH_EVERY_SECS: i64 = 3600;
 const REQ_DH_PARAMS: u32 = 0xd712e4be;
+/// Bytes read and discarded after a -429 or -404, so the error is not lost to a reset.
+const DRAIN_MAX: usize = 64 * 1024;
 
 thread_local! {
     /// Where socket reads land before the transport takes the bytes: one per runtime
@@ -168,7 +170,7 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, t
                 // Closing with unread input would reset the connection and could destroy the
                 // error before the client reads it: stop writing, then drain (bounded).
                 let _ = c.wr.shutdown().await;
-                drain(&rd, c.gw.config.max_frame).await;
+                drain(&rd, DRAIN_MAX).await;
             }
             break "protocol";
         }

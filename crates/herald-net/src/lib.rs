@@ -149,15 +149,18 @@ impl Gateway {
                         }
                     };
                     let admitted = match limit.clone().try_acquire_owned() {
-                        Ok(permit) => self.addrs.admit(peer.ip()).map(|t| (permit, t)).map_err(|r| r.label()),
-                        Err(_) => Err("connections_total"),
+                        Ok(permit) => self.addrs.admit(peer.ip()).map(|t| (permit, t)).map_err(|r| (r.reason.label(), r.answer)),
+                        Err(_) => Err(("connections_total", true)),
                     };
                     let (permit, ticket) = match admitted {
                         Ok(x) => x,
-                        Err(reason) => {
+                        Err((reason, answer)) => {
                             self.metrics.refused(reason);
                             if let Some(held) = REFUSE_LOG.allow() {
                                 tracing::warn!(%peer, reason, similar_since_last = held, "connection refused");
+                            }
+                            if !answer {
+                                continue;
                             }
                             if let Ok(p) = refusing.clone().try_acquire_owned() {
                                 let max_frame = self.config.max_frame;

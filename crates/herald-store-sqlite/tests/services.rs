@@ -375,26 +375,48 @@ async fn names_are_cleaned_and_invisible_ones_refused() {
 
 #[tokio::test]
 async fn sends_are_limited_per_account() {
+    use herald_domain::limits::Bucket;
+    use herald_domain::messages::{SendLimits, MESSAGE_OVERHEAD_BYTES};
     let w = world();
     let a = sign_up(&w, 1, "9996616161", "A").await;
     let b = sign_up(&w, 2, "9996616162", "B").await;
-    let req = |from: UserId, to: UserId, random_id| SendRequest { from, to, origin_key: 1, random_id, text: "hi".into(), entities: vec![], reply_to: None };
+    let limits = SendLimits { sends: Bucket { burst: 20.0, per_sec: 1.0 }, stored_bytes: Bucket { burst: 40_000.0, per_sec: 100.0 } };
+    let messages = MessageService::with_limits(w.store.clone(), w.bus.clone(), w.clock.clone(), limits);
+    let req = |from: UserId, to: UserId, random_id, text: &str| SendRequest {
+        from,
+        to,
+        origin_key: 1,
+        random_id,
+        text: text.into(),
+        entities: vec![],
+        reply_to: None,
+    };
     let mut sent = 0;
     let wait = loop {
-        match w.messages.send(req(a.id, b.id, sent + 1)).await {
+        match messages.send(req(a.id, b.id, sent + 1, "hi")).await {
             Ok(_) => sent += 1,
             Err(DomainError::Message(MessageError::FloodWait(s))) => break s,
             Err(e) => panic!("{e:?}"),
         }
     };
-    assert_eq!(sent, herald_domain::messages::SEND_BURST as i64);
-    assert!(wait >= 1);
+    assert_eq!((sent, wait), (20, 1), "the burst, then a one-second wait");
     // others are not affected, and the sender may go on after the wait
-    w.messages.send(req(b.id, a.id, 1)).await.unwrap();
+    messages.send(req(b.id, a.id, 1, "hi")).await.unwrap();
     w.clock.advance(wait);
-    w.messages.send(req(a.id, b.id, 10_000)).await.unwrap();
+    messages.send(req(a.id, b.id, 10_000, "hi")).await.unwrap();
+    // the storage quota: long messages use it up long before the count does
+    let long = "x".repeat(4000);
+    let mut stored = 0;
+    let wait = loop {
+        w.clock.advance(1);
+        match messages.send(req(b.id, a.id, 100 + stored, &long)).await {
+            Ok(_) => stored += 1,
+            Err(DomainError::Message(MessageError::FloodWait(s))) => break s,
+            Err(e) => panic!("{e:?}"),
+        }
+    };
+    assert!((9..=11).contains(&stored), "{stored} long messages fit in 40 000 bytes");
+    assert!(wait >= ((4000 + MESSAGE_OVERHEAD_BYTES) as i64 / 100) - 40, "{wait}");
     // invisible-only text is empty
-    let mut r = req(b.id, a.id, 2);
-    r.text = "\u{200b}\u{2060}".into();
-    assert!(matches!(w.messages.send(r).await.unwrap_err(), DomainError::Message(MessageError::MessageEmpty)));
+    assert!(matches!(messages.send(req(a.id, b.id, 3, "\u{200b}\u{2060}")).await.unwrap_err(), DomainError::Message(MessageError::MessageEmpty)));
 }

@@ -59,6 +59,12 @@ pub struct Config {
     pub max_answer_bytes: usize,
     /// Auth keys never logged in and unused this many hours are deleted.
     pub unused_key_hours: u64,
+    /// Sends and edits per account: at once, then per second (`FLOOD_WAIT_X` beyond).
+    pub send_burst: f64,
+    pub sends_per_sec: f64,
+    /// Bytes an account may add to the store: at once, then per day (`FLOOD_WAIT_X` beyond).
+    pub stored_bytes_burst: f64,
+    pub stored_bytes_per_day: f64,
 }
 
 impl Default for Config {
@@ -88,6 +94,10 @@ impl Default for Config {
             frame_timeout_secs: 30,
             max_answer_bytes: 2 << 20,
             unused_key_hours: 24,
+            send_burst: herald_domain::messages::SEND_BURST,
+            sends_per_sec: herald_domain::messages::SENDS_PER_SEC,
+            stored_bytes_burst: herald_domain::messages::STORED_BYTES_BURST,
+            stored_bytes_per_day: herald_domain::messages::STORED_BYTES_PER_DAY,
         }
     }
 }
@@ -171,8 +181,19 @@ impl Config {
         if let Some((name, _)) = counts.iter().find(|(_, v)| *v == 0) {
             bail!("{name} must be positive");
         }
-        if self.key_exchanges_per_sec.is_nan() || self.key_exchanges_per_sec <= 0.0 || self.key_exchange_burst < 1.0 {
-            bail!("key_exchanges_per_sec must be positive and key_exchange_burst at least 1");
+        let rates = [
+            ("key_exchanges_per_sec", self.key_exchanges_per_sec, 0.0),
+            ("key_exchange_burst", self.key_exchange_burst, 1.0),
+            ("sends_per_sec", self.sends_per_sec, 0.0),
+            ("send_burst", self.send_burst, 1.0),
+            ("stored_bytes_per_day", self.stored_bytes_per_day, 0.0),
+            ("stored_bytes_burst", self.stored_bytes_burst, 4096.0),
+        ];
+        for (name, v, min) in rates {
+            let ok = if min == 0.0 { v > 0.0 } else { v >= min };
+            if v.is_nan() || !ok {
+                bail!("{name} must be {}", if min == 0.0 { "positive".to_string() } else { format!("at least {min}") });
+            }
         }
         let timeouts = [self.init_timeout_secs, self.idle_timeout_secs, self.unauth_idle_timeout_secs, self.frame_timeout_secs, self.unused_key_hours];
         if timeouts.contains(&0) {

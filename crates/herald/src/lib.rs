@@ -12,7 +12,8 @@ use herald_domain::accounts::AccountService;
 use herald_domain::auth::{AuthConfig, AuthService};
 use herald_domain::bus::{EventBus, InProcessBus};
 use herald_domain::clock::{Clock, SystemClock};
-use herald_domain::messages::MessageService;
+use herald_domain::limits::Bucket;
+use herald_domain::messages::{MessageService, SendLimits};
 use herald_mtproto::salt::Salts;
 use herald_net::addrs::{AddrLimits, AddrTable};
 use herald_net::sessions::{SessionLimits, SessionRegistry};
@@ -97,7 +98,11 @@ pub async fn start(c: &Config) -> anyhow::Result<Running> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let bus: Arc<dyn EventBus> = Arc::new(InProcessBus::new());
     let db = Arc::new(store.clone());
-    let messages = Arc::new(MessageService::new(db.clone(), bus.clone(), clock.clone()));
+    let send_limits = SendLimits {
+        sends: Bucket { burst: c.send_burst, per_sec: c.sends_per_sec },
+        stored_bytes: Bucket { burst: c.stored_bytes_burst, per_sec: c.stored_bytes_per_day / 86_400.0 },
+    };
+    let messages = Arc::new(MessageService::with_limits(db.clone(), bus.clone(), clock.clone(), send_limits));
     let accounts = Arc::new(AccountService::new(db.clone(), db.clone(), keys.secret));
     let auth = Arc::new(AuthService::new(
         db.clone(),
