@@ -13,18 +13,24 @@ pub struct Bucket {
     pub per_sec: f64,
 }
 
-/// Keys tracked before full (idle) buckets are swept out.
+/// Keys tracked before full (idle) buckets are first swept out; after a sweep the next one
+/// waits until the map has doubled, so sweeping stays amortised O(1) per call.
 const SWEEP_AT: usize = 100_000;
+
+struct Buckets<K> {
+    map: HashMap<K, (f64, i64)>,
+    next_sweep: usize,
+}
 
 pub struct Limiter<K> {
     spec: Bucket,
     // A std Mutex: one map lookup per call.
-    map: Mutex<HashMap<K, (f64, i64)>>,
+    inner: Mutex<Buckets<K>>,
 }
 
 impl<K: Hash + Eq> Limiter<K> {
     pub fn new(spec: Bucket) -> Self {
-        Self { spec, map: Mutex::new(HashMap::new()) }
+        Self { spec, inner: Mutex::new(Buckets { map: HashMap::new(), next_sweep: SWEEP_AT }) }
     }
 
     /// Spends `cost` tokens of `key`'s bucket at `now_ms`, or returns the whole seconds to
@@ -32,11 +38,12 @@ impl<K: Hash + Eq> Limiter<K> {
     pub fn take(&self, key: K, cost: f64, now_ms: i64) -> Result<(), i64> {
         let Bucket { burst, per_sec } = self.spec;
         let cost = cost.min(burst);
-        let mut m = self.map.lock().unwrap();
-        if m.len() >= SWEEP_AT {
-            m.retain(|_, (tokens, at)| *tokens + (now_ms - *at) as f64 / 1000.0 * per_sec < burst);
+        let mut g = self.inner.lock().unwrap();
+        if g.map.len() >= g.next_sweep {
+            g.map.retain(|_, (tokens, at)| *tokens + (now_ms - *at) as f64 / 1000.0 * per_sec < burst);
+            g.next_sweep = (g.map.len() * 2).max(SWEEP_AT);
         }
-        let (tokens, at) = m.entry(key).or_insert((burst, now_ms));
+        let (tokens, at) = g.map.entry(key).or_insert((burst, now_ms));
         *tokens = (*tokens + (now_ms - *at).max(0) as f64 / 1000.0 * per_sec).min(burst);
         *at = now_ms;
         if *tokens >= cost {

@@ -19,6 +19,9 @@ pub const DELETE_CHUNK: usize = 1000;
 /// Formatting spans per message, and the size of their string parts.
 pub const ENTITIES_MAX: usize = 100;
 pub const ENTITY_URL_MAX: usize = 2048;
+/// The strings of all of a message's entities together (URLs, languages), so that one message
+/// cannot carry hundreds of kilobytes of URLs into every answer that contains it.
+pub const ENTITY_STRINGS_MAX: usize = 8192;
 pub const ENTITY_LANGUAGE_MAX: usize = 64;
 
 /// Text must have a visible character (`text::has_visible`: not only spaces and invisible
@@ -39,7 +42,8 @@ pub fn validate_text(text: &str, entities: &[Entity]) -> Result<()> {
         EntityKind::Pre { language } => language.len() <= ENTITY_LANGUAGE_MAX,
         _ => true,
     };
-    if entities.len() > ENTITIES_MAX || !entities.iter().all(|e| inside(e) && small(e)) {
+    let strings: usize = entities.iter().map(|e| e.kind.extra_bytes()).sum();
+    if entities.len() > ENTITIES_MAX || strings > ENTITY_STRINGS_MAX || !entities.iter().all(|e| inside(e) && small(e)) {
         return Err(MessageError::EntityBoundsInvalid.into());
     }
     Ok(())
@@ -287,6 +291,8 @@ mod tests {
         }
         let long_url = EntityKind::TextUrl { url: "x".repeat(ENTITY_URL_MAX + 1) };
         assert_eq!(validate_text("hello", &[e(0, 1, long_url)]).unwrap_err(), bounds);
+        let heavy: Vec<Entity> = (0..5).map(|_| e(0, 1, EntityKind::TextUrl { url: "x".repeat(ENTITY_URL_MAX) })).collect();
+        assert_eq!(validate_text("hello", &heavy).unwrap_err(), bounds, "more than ENTITY_STRINGS_MAX of URLs in all");
         let many: Vec<Entity> = (0..ENTITIES_MAX as i32 + 1).map(|_| e(0, 1, EntityKind::Bold)).collect();
         assert_eq!(validate_text("hello", &many).unwrap_err(), bounds);
         assert_eq!(validate_text("  ", &[]).unwrap_err(), DomainError::Message(MessageError::MessageEmpty));

@@ -19,7 +19,7 @@ pub trait AuthKeyStore: Send + Sync {
     async fn insert_key(&self, key: AuthKeyRecord) -> StoreResult<bool>;
     async fn get_key(&self, id: i64) -> StoreResult<Option<AuthKeyRecord>>;
     /// Binds the key to a user (login) or unbinds it (None, logout). Returns the user it
-    /// was bound to before.
+    /// was bound to before; fails when the key does not exist (it was collected).
     async fn bind_user(&self, id: i64, user: Option<UserId>) -> StoreResult<Option<UserId>>;
     async fn set_client_info(&self, id: i64, info: ClientInfo) -> StoreResult<()>;
     /// Records that the key was used at `at` (callers do this at most about once an hour).

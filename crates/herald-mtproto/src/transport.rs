@@ -80,21 +80,30 @@ impl ServerTransport {
     }
 
     /// Bytes received but not yet returned as a frame (a partial frame, or a header still
-    /// being read). What a connection holds in memory for its input is this, not more.
+    /// being read).
     pub fn buffered(&self) -> usize {
         self.buf.len() - self.pos
     }
 
-    /// Once every frame has been taken, gives back the buffer's memory: an idle connection
-    /// keeps no capacity from its largest frame.
-    fn release_if_drained(&mut self) {
-        if self.pos == self.buf.len() {
+    /// Bytes of memory the input buffer holds: what limits must count (at most about twice
+    /// [`Self::buffered`] plus 64 KiB, see [`Self::compact`]).
+    pub fn held(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Drops the frames already taken and gives back memory the rest does not need: an idle
+    /// connection keeps no capacity from its largest frame, and a small tail after a large
+    /// frame does not keep that frame's buffer.
+    fn compact(&mut self) {
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
             self.pos = 0;
-            if self.buf.capacity() > 4096 {
-                self.buf = Vec::new();
-            } else {
-                self.buf.clear();
-            }
+        }
+        let len = self.buf.len();
+        if len == 0 && self.buf.capacity() > 4096 {
+            self.buf = Vec::new();
+        } else if self.buf.capacity() > 64 * 1024 && self.buf.capacity() > 2 * len {
+            self.buf.shrink_to(len);
         }
     }
 
@@ -150,7 +159,7 @@ impl ServerTransport {
     pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, TransportError> {
         let r = self.next_frame_inner();
         if matches!(r, Ok(None)) {
-            self.release_if_drained();
+            self.compact();
         }
         r
     }
@@ -397,7 +406,25 @@ mod tests {
         t.feed(&payload[50_000..]);
         assert_eq!(t.next_frame().unwrap().unwrap().len(), 100_000);
         assert_eq!(t.next_frame().unwrap(), None);
-        assert_eq!((t.buffered(), t.buf.capacity()), (0, 0));
+        assert_eq!((t.buffered(), t.held()), (0, 0));
+        // a large frame followed by a byte of the next: the large buffer is not kept
+        let mut big = (payload.len() as u32).to_le_bytes().to_vec();
+        big.extend_from_slice(&payload);
+        big.push(7);
+        t.feed(&big);
+        assert_eq!(t.next_frame().unwrap().unwrap().len(), 100_000);
+        assert_eq!(t.next_frame().unwrap(), None);
+        assert_eq!(t.buffered(), 1);
+        assert!(t.held() <= 64 * 1024, "{}", t.held());
+        // while a frame arrives, memory stays within twice what arrived
+        let mut t = ServerTransport::new(1 << 20);
+        t.feed(&[0xee; 4]);
+        t.feed(&(1u32 << 20).to_le_bytes());
+        for _ in 0..8 {
+            t.feed(&[1u8; 64 * 1024]);
+            assert_eq!(t.next_frame().unwrap(), None);
+            assert!(t.held() <= 2 * t.buffered() + 64 * 1024);
+        }
     }
 
     #[test]

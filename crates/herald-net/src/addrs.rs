@@ -29,11 +29,39 @@ pub struct AddrLimits {
     pub buffered: usize,
     /// Bytes of partial frames buffered across all connections.
     pub buffered_total: usize,
+    /// Bytes of answers waiting to be written, per address and in all.
+    pub output: usize,
+    pub output_total: usize,
 }
 
 impl Default for AddrLimits {
     fn default() -> Self {
-        Self { connections: 1000, unauthenticated: 128, key_exchanges_per_sec: 20.0, key_exchange_burst: 60.0, buffered: 16 << 20, buffered_total: 512 << 20 }
+        Self {
+            connections: 4096,
+            unauthenticated: 512,
+            key_exchanges_per_sec: 30.0,
+            key_exchange_burst: 200.0,
+            buffered: 16 << 20,
+            buffered_total: 512 << 20,
+            output: 64 << 20,
+            output_total: 1 << 30,
+        }
+    }
+}
+
+/// The "address" limits count by: an IPv4 address (IPv4-mapped IPv6 included), or an IPv6
+/// /64, the block one host or one customer is given, so that rotating through a prefix does
+/// not multiply the allowance.
+pub fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
     }
 }
 
@@ -45,6 +73,9 @@ pub enum Refusal {
     KeyExchangeRate,
     Buffered,
     BufferedTotal,
+    Output,
+    OutputTotal,
+    Sessions,
 }
 
 impl Refusal {
@@ -55,6 +86,9 @@ impl Refusal {
             Refusal::KeyExchangeRate => "key_exchange_rate",
             Refusal::Buffered => "buffered_per_address",
             Refusal::BufferedTotal => "buffered_total",
+            Refusal::Output => "output_per_address",
+            Refusal::OutputTotal => "output_total",
+            Refusal::Sessions => "sessions_per_address",
         }
     }
 }
@@ -63,6 +97,7 @@ struct AddrState {
     conns: usize,
     unauth: usize,
     buffered: usize,
+    output: usize,
     tokens: f64,
     refilled: Instant,
     /// One key-exchange computation at a time per address.
@@ -89,6 +124,7 @@ pub struct AddrTable {
     // A std Mutex: each operation is a map lookup and a few additions.
     inner: Mutex<HashMap<IpAddr, AddrState>>,
     buffered_total: AtomicUsize,
+    output_total: AtomicUsize,
     /// Key-exchange computations across all addresses (the blocking pool is far larger).
     kx_global: Arc<Semaphore>,
 }
@@ -99,7 +135,13 @@ const MAX_TOKEN_WAIT: Duration = Duration::from_secs(5);
 impl AddrTable {
     pub fn new(limits: AddrLimits) -> Arc<Self> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Arc::new(Self { limits, inner: Mutex::new(HashMap::new()), buffered_total: AtomicUsize::new(0), kx_global: Arc::new(Semaphore::new(cores.max(2))) })
+        Arc::new(Self {
+            limits,
+            inner: Mutex::new(HashMap::new()),
+            buffered_total: AtomicUsize::new(0),
+            output_total: AtomicUsize::new(0),
+            kx_global: Arc::new(Semaphore::new(cores.max(2))),
+        })
     }
 
     pub fn limits(&self) -> AddrLimits {
@@ -115,6 +157,7 @@ impl AddrTable {
             conns: 0,
             unauth: 0,
             buffered: 0,
+            output: 0,
             tokens: burst,
             refilled: Instant::now(),
             kx: Arc::new(Semaphore::new(1)),
@@ -146,7 +189,7 @@ impl AddrTable {
         }
         s.conns += 1;
         s.unauth += 1;
-        Ok(Ticket { table: self.clone(), addr, unauth: true, buffered: 0 })
+        Ok(Ticket { table: self.clone(), addr, unauth: true, buffered: 0, output: 0 })
     }
 
     /// Takes a key-exchange token for `addr`: Ok(wait) when one is (or within a short wait
@@ -194,6 +237,7 @@ pub struct Ticket {
     addr: IpAddr,
     unauth: bool,
     buffered: usize,
+    output: usize,
 }
 
 impl Ticket {
@@ -258,13 +302,43 @@ impl AddrTable {
     }
 }
 
+impl Ticket {
+    /// Records that the connection has `bytes` of answers to write. Err when its address or
+    /// the server is over its output budget (the caller drops them and closes).
+    pub fn set_output(&mut self, bytes: usize) -> Result<(), Refusal> {
+        if bytes == self.output {
+            return Ok(());
+        }
+        let limits = self.table.limits;
+        let mut g = self.table.inner.lock().unwrap();
+        let Some(s) = g.get_mut(&self.addr) else { return Ok(()) };
+        s.output = s.output - self.output + bytes;
+        let total = if bytes > self.output {
+            self.table.output_total.fetch_add(bytes - self.output, Ordering::Relaxed) + (bytes - self.output)
+        } else {
+            self.table.output_total.fetch_sub(self.output - bytes, Ordering::Relaxed) - (self.output - bytes)
+        };
+        let grew = bytes > self.output;
+        self.output = bytes;
+        if grew && s.output > limits.output {
+            return Err(Refusal::Output);
+        }
+        if grew && total > limits.output_total {
+            return Err(Refusal::OutputTotal);
+        }
+        Ok(())
+    }
+}
+
 impl Drop for Ticket {
     fn drop(&mut self) {
         let mut g = self.table.inner.lock().unwrap();
         self.table.buffered_total.fetch_sub(self.buffered, Ordering::Relaxed);
+        self.table.output_total.fetch_sub(self.output, Ordering::Relaxed);
         if let Some(s) = g.get_mut(&self.addr) {
             s.conns -= 1;
             s.buffered -= self.buffered;
+            s.output -= self.output;
             if self.unauth {
                 s.unauth -= 1;
             }
@@ -281,6 +355,15 @@ mod tests {
 
     fn a(n: u8) -> IpAddr {
         IpAddr::from([127, 0, 0, n])
+    }
+
+    #[test]
+    fn ipv6_counts_by_its_64_block() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        assert_eq!(limit_key(a), limit_key(b));
+        assert_ne!(limit_key(a), limit_key("2001:db8:1:3::1".parse().unwrap()));
+        assert_eq!(limit_key("::ffff:10.1.2.3".parse().unwrap()), "10.1.2.3".parse::<IpAddr>().unwrap());
     }
 
     #[test]
@@ -333,6 +416,14 @@ mod tests {
         assert_eq!(t.buffered_total(), 80);
         // shrinking never refuses
         z.set_buffered(10).unwrap();
+        // answers waiting for a reader are budgeted the same way
+        let t = AddrTable::new(AddrLimits { output: 100, output_total: 1000, ..Default::default() });
+        let mut x = t.admit(a(1)).unwrap();
+        let mut y = t.admit(a(1)).unwrap();
+        x.set_output(80).unwrap();
+        assert_eq!(y.set_output(30), Err(Refusal::Output));
+        x.set_output(0).unwrap();
+        y.set_output(30).unwrap();
     }
 
     #[test]

@@ -56,6 +56,8 @@ struct Keyed {
     first_salt: (i64, i64),
     /// Wakes when the key's binding changes on any connection.
     user_rx: watch::Receiver<Option<Uid>>,
+    /// The key's last use as recorded in the store (unused keys are collected by age).
+    last_used: i64,
     /// The session that last wrote: pushes go there.
     session_id: Option<i64>,
     /// A request was answered here that was not wrapped in `invokeWithoutUpdates`: the
@@ -138,7 +140,8 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, t
                     (_, 0, Some(t)) => Some(t),
                     _ => Some(Instant::now()),
                 };
-                match c.ticket.set_buffered(buffered) {
+                // The memory held, not just the bytes: a buffer kept from a larger frame counts.
+                match c.ticket.set_buffered(c.transport.held()) {
                     Err(r) if matches!(v, Verdict::Continue) => c.refuse(r),
                     _ => v,
                 }
@@ -261,8 +264,22 @@ impl Conn {
         if self.out.is_empty() {
             return true;
         }
+        // Bytes waiting for a client to read them count against its address's and the
+        // server's output budgets: many connections that stop reading cannot pin unbounded
+        // memory in unsent answers.
+        if let Err(r) = self.ticket.set_output(self.out.capacity()) {
+            self.gw.metrics.limit_close(r.label());
+            self.out = Vec::new();
+            return false;
+        }
         let ok = matches!(tokio::time::timeout(WRITE_TIMEOUT, self.wr.write_all(&self.out)).await, Ok(Ok(())));
-        self.out.clear();
+        // A large answer's buffer is not kept for the life of the connection.
+        if self.out.capacity() > 64 * 1024 {
+            self.out = Vec::new();
+        } else {
+            self.out.clear();
+        }
+        let _ = self.ticket.set_output(0);
         ok
     }
 
@@ -326,21 +343,30 @@ impl Conn {
             return Ok(None);
         }
         let Ok(data) = <[u8; 256]>::try_from(rec.key.as_slice()) else { return Ok(None) };
-        if rec.last_used_at < now - TOUCH_EVERY_SECS {
-            let keys = self.gw.keys.clone();
-            tokio::spawn(async move {
-                if let Err(e) = keys.touch_key(id, now).await {
-                    tracing::debug!(error = %e, "recording a key's use failed");
-                }
-            });
-        }
         // Every connection of the key in this process shares one state.
-        let state = self.gw.key_states.get_or_insert(id, || KeyState::new(rec.user_id, rec.client.clone()));
+        let mut created = false;
+        let state = self.gw.key_states.get_or_insert(id, || {
+            created = true;
+            KeyState::new(rec.user_id, rec.client.clone())
+        });
+        if created {
+            // The record was read before the state existed: a logout that committed in
+            // between (on a connection that has closed since) is only in the store.
+            match self.gw.keys.get_key(id).await {
+                Ok(Some(again)) => state.replace_user(rec.user_id, again.user_id),
+                Ok(None) => return Ok(None),
+                Err(e) => {
+                    tracing::error!(error = %e, "loading an auth key failed");
+                    return Err(());
+                }
+            }
+        }
         let user_rx = state.watch_user();
         Ok(Some(Keyed {
             key: AuthKey::from_bytes(data),
-            ctx: CallCtx { auth_key_id: id, key: state, peer: self.peer.ip() },
+            ctx: CallCtx { auth_key_id: id, key: state, peer: self.ticket.addr() },
             first_salt: (rec.first_salt, rec.created_at + herald_mtproto::salt::PERIOD_SECS),
+            last_used: rec.last_used_at,
             user_rx,
             session_id: None,
             wants_updates: false,
@@ -366,7 +392,7 @@ impl Conn {
             tracing::debug!(peer = %self.peer, "too many key exchanges on one connection");
             return Verdict::Close(Some(TRANSPORT_FLOOD));
         }
-        let addr = self.peer.ip();
+        let addr = self.ticket.addr();
         // The RSA step is what a flood would burn CPU with: a token bucket per address.
         if wire::constructor_id(body) == Some(REQ_DH_PARAMS) && !self.handshake.is_failed() {
             match self.gw.addrs.key_exchange_token(addr) {
@@ -461,15 +487,28 @@ impl Conn {
         };
         let Some((header, body)) = split_plaintext(&plain) else { return Verdict::Close(None) };
         keyed.session_id = Some(header.session_id);
+        // Record the key's use about once an hour, so that a key in use is never collected.
+        let now_secs = gw.clock.now_secs();
+        if keyed.last_used < now_secs - TOUCH_EVERY_SECS {
+            keyed.last_used = now_secs;
+            let (keys, id) = (gw.keys.clone(), key.id());
+            tokio::spawn(async move {
+                if let Err(e) = keys.touch_key(id, now_secs).await {
+                    tracing::debug!(error = %e, "recording a key's use failed");
+                }
+            });
+        }
         self.ticket.authenticated();
         let mut out = Output::default();
         // A session the registry forgot while we held it is retired: fetch its successor.
         for _ in 0..2 {
             let unique = self.rng_i64();
             let (key_id, sid) = (key.id(), header.session_id);
-            let session = gw.sessions.get_or_create(key_id, sid, self.peer.ip(), gw.clock.now_ms(), || {
+            let Some(session) = gw.sessions.get_or_create(key_id, sid, self.ticket.addr(), gw.clock.now_ms(), || {
                 Session::new(sid, key_id, unique).with_first_salt(first_salt.0, first_salt.1)
-            });
+            }) else {
+                return self.refuse(Refusal::Sessions);
+            };
             let live = {
                 let mut s = session.lock().unwrap();
                 let live = !s.is_retired();
@@ -576,6 +615,20 @@ impl Conn {
         }
     }
 
+    /// Re-reads the key's binding from the store (the record both this and other processes
+    /// write before they announce a change) and applies it. On a storage error the current
+    /// binding is kept: a failed read must not log the key out.
+    async fn reload_binding(&mut self) {
+        let Some(k) = self.keyed.as_ref() else { return };
+        let (id, state) = (k.key.id(), k.ctx.key.clone());
+        let before = state.user();
+        match self.gw.keys.get_key(id).await {
+            Ok(rec) => state.replace_user(before, rec.and_then(|r| r.user_id)),
+            Err(e) => tracing::warn!(error = %e, "re-reading a key's binding failed; keeping it"),
+        }
+        self.sync_subscription();
+    }
+
     async fn on_event(&mut self, ev: Option<Event>) {
         let gw = self.gw.clone();
         let Some(k) = self.keyed.as_mut() else { return };
@@ -584,15 +637,7 @@ impl Conn {
             // among them, may be lost. Re-read the key's binding before subscribing again;
             // the client repairs missed updates with getDifference.
             k.subscription = None;
-            let id = k.key.id();
-            let user = match gw.keys.get_key(id).await {
-                Ok(Some(rec)) => rec.user_id,
-                _ => None,
-            };
-            if let Some(k) = self.keyed.as_mut() {
-                k.ctx.key.set_user(user);
-            }
-            self.sync_subscription();
+            self.reload_binding().await;
             return;
         };
         let Some((viewer, _)) = k.subscription.as_ref() else { return };
@@ -604,10 +649,9 @@ impl Conn {
         }
         match push::encode(&gw.dispatcher.services().clone(), viewer, k.key.id(), &ev).await {
             Push::Skip => {}
-            Push::Unbound => {
-                k.ctx.key.set_user(None);
-                k.subscription = None;
-            }
+            // The key was unbound from this user, possibly in another process. The event may
+            // be stale (the key logged in again since), so the store decides.
+            Push::Unbound => self.reload_binding().await,
             Push::Send(bytes) => {
                 let (Some(sid), true) = (k.session_id, k.wants_updates) else { return };
                 let key = k.key.clone();

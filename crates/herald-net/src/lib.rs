@@ -149,7 +149,7 @@ impl Gateway {
                         }
                     };
                     let admitted = match limit.clone().try_acquire_owned() {
-                        Ok(permit) => self.addrs.admit(peer.ip()).map(|t| (permit, t)).map_err(|r| (r.reason.label(), r.answer)),
+                        Ok(permit) => self.addrs.admit(addrs::limit_key(peer.ip())).map(|t| (permit, t)).map_err(|r| (r.reason.label(), r.answer)),
                         Err(_) => Err(("connections_total", true)),
                     };
                     let (permit, ticket) = match admitted {
@@ -178,8 +178,15 @@ impl Gateway {
                     let gw = self.clone();
                     let shutdown = shutdown.clone();
                     tasks.spawn(async move {
+                        // Decrements the gauge even if the connection's task panics.
+                        struct Open(Arc<Metrics>);
+                        impl Drop for Open {
+                            fn drop(&mut self) {
+                                self.0.connections_open.dec();
+                            }
+                        }
+                        let _open = Open(gw.metrics.clone());
                         connection::run(gw.clone(), stream, peer, ticket, shutdown).await;
-                        gw.metrics.connections_open.dec();
                         drop(permit);
                     });
                 }

@@ -23,7 +23,8 @@ use std::sync::{Arc, Mutex};
 /// How long a floor must be kept: after this, the time window refuses what it covers.
 pub const FLOOR_TTL_MS: i64 = (MAX_PAST_SECS + MAX_FUTURE_SECS + 5) * 1000;
 /// Floors kept at most; more fold into the registry-wide floor (safe, but it makes
-/// every new session refuse slightly older msg_ids).
+/// every new session refuse slightly older msg_ids). Per-address quotas (`floors_per_addr`)
+/// keep one address from getting there.
 pub const MAX_FLOORS: usize = 200_000;
 
 #[derive(Clone, Copy, Debug)]
@@ -31,11 +32,14 @@ pub struct SessionLimits {
     pub max_sessions: usize,
     pub per_key: usize,
     pub per_addr: usize,
+    /// Floors an address's forgotten sessions may leave; past it the address gets no new
+    /// session (-429) until they expire.
+    pub floors_per_addr: usize,
 }
 
 impl Default for SessionLimits {
     fn default() -> Self {
-        Self { max_sessions: 200_000, per_key: 64, per_addr: 4096 }
+        Self { max_sessions: 200_000, per_key: 64, per_addr: 4096, floors_per_addr: 16_384 }
     }
 }
 
@@ -48,6 +52,12 @@ struct Entry {
     addr: IpAddr,
 }
 
+struct Floor {
+    msg_id: i64,
+    expires_ms: i64,
+    addr: IpAddr,
+}
+
 struct Inner {
     limits: SessionLimits,
     map: HashMap<Id, Entry>,
@@ -57,8 +67,10 @@ struct Inner {
     per_key: HashMap<i64, BTreeMap<u64, i64>>,
     /// Each address's sessions in least-recently-used order.
     per_addr: HashMap<IpAddr, BTreeMap<u64, Id>>,
-    /// auth_key_id → (floor msg_id, expiry in unix ms).
-    floors: HashMap<i64, (i64, i64)>,
+    /// auth_key_id → its floor.
+    floors: HashMap<i64, Floor>,
+    /// How many floors each address's forgotten sessions left.
+    floors_per_addr: HashMap<IpAddr, usize>,
     /// A floor for every key: the process start, raised when `floors` overflows.
     global_floor: i64,
     tick: u64,
@@ -83,32 +95,47 @@ impl Inner {
         }
         // Under the session's lock: nothing runs in it after this, so its maximum is final.
         let floor = e.session.lock().unwrap().retire();
-        self.raise_floor(id.0, floor, now_ms);
+        self.raise_floor(id.0, floor, e.addr, now_ms);
         true
     }
 
-    fn raise_floor(&mut self, key: i64, floor: i64, now_ms: i64) {
+    fn raise_floor(&mut self, key: i64, floor: i64, addr: IpAddr, now_ms: i64) {
         if floor <= self.global_floor {
             return;
         }
-        let expires = now_ms + FLOOR_TTL_MS;
+        let expires_ms = now_ms + FLOOR_TTL_MS;
         if let Some(f) = self.floors.get_mut(&key) {
-            *f = (f.0.max(floor), expires);
+            f.msg_id = f.msg_id.max(floor);
+            f.expires_ms = expires_ms;
             return;
-        }
-        if self.floors.len() >= MAX_FLOORS {
-            self.floors.retain(|_, f| f.1 > now_ms);
         }
         if self.floors.len() >= MAX_FLOORS {
             self.global_floor = self.global_floor.max(floor);
         } else {
-            self.floors.insert(key, (floor, expires));
+            self.floors.insert(key, Floor { msg_id: floor, expires_ms, addr });
+            *self.floors_per_addr.entry(addr).or_default() += 1;
         }
     }
 
     fn floor_for(&self, key: i64, now_ms: i64) -> i64 {
-        let own = self.floors.get(&key).filter(|f| f.1 > now_ms).map_or(0, |f| f.0);
+        let own = self.floors.get(&key).filter(|f| f.expires_ms > now_ms).map_or(0, |f| f.msg_id);
         own.max(self.global_floor)
+    }
+
+    fn sweep(&mut self, now_ms: i64) {
+        let per_addr = &mut self.floors_per_addr;
+        self.floors.retain(|_, f| {
+            let keep = f.expires_ms > now_ms;
+            if !keep {
+                if let Some(n) = per_addr.get_mut(&f.addr) {
+                    *n -= 1;
+                    if *n == 0 {
+                        per_addr.remove(&f.addr);
+                    }
+                }
+            }
+            keep
+        });
     }
 }
 
@@ -129,14 +156,16 @@ impl SessionRegistry {
                 per_key: HashMap::new(),
                 per_addr: HashMap::new(),
                 floors: HashMap::new(),
+                floors_per_addr: HashMap::new(),
                 global_floor: msg_id_at(start_ms),
                 tick: 0,
             }),
         }
     }
 
-    /// The session, created if new (`make` builds it; the registry sets its floor).
-    pub fn get_or_create(&self, auth_key_id: i64, session_id: i64, addr: IpAddr, now_ms: i64, make: impl FnOnce() -> Session) -> Shared {
+    /// The session, created if new (`make` builds it; the registry sets its floor). None when
+    /// `addr` has used up its floor quota (the caller answers -429).
+    pub fn get_or_create(&self, auth_key_id: i64, session_id: i64, addr: IpAddr, now_ms: i64, make: impl FnOnce() -> Session) -> Option<Shared> {
         let id = (auth_key_id, session_id);
         let mut g = self.inner.lock().unwrap();
         g.tick += 1;
@@ -152,9 +181,15 @@ impl SessionRegistry {
             let a = g.per_addr.entry(a).or_default();
             a.remove(&old);
             a.insert(tick, id);
-            return s;
+            return Some(s);
         }
         let limits = g.limits;
+        if g.floors_per_addr.get(&addr).is_some_and(|&n| n >= limits.floors_per_addr) {
+            g.sweep(now_ms);
+            if g.floors_per_addr.get(&addr).is_some_and(|&n| n >= limits.floors_per_addr) {
+                return None;
+            }
+        }
         if g.per_key.get(&auth_key_id).is_some_and(|k| k.len() >= limits.per_key) {
             let oldest = *g.per_key[&auth_key_id].values().next().unwrap();
             g.forget((auth_key_id, oldest), now_ms);
@@ -173,7 +208,7 @@ impl SessionRegistry {
         g.order.insert(tick, id);
         g.per_key.entry(auth_key_id).or_default().insert(tick, session_id);
         g.per_addr.entry(addr).or_default().insert(tick, id);
-        s
+        Some(s)
     }
 
     /// An existing session (pushes never create one).
@@ -188,7 +223,7 @@ impl SessionRegistry {
 
     /// Drops floors the time window now covers by itself.
     pub fn sweep(&self, now_ms: i64) {
-        self.inner.lock().unwrap().floors.retain(|_, f| f.1 > now_ms);
+        self.inner.lock().unwrap().sweep(now_ms);
     }
 
     pub fn len(&self) -> usize {
@@ -214,16 +249,27 @@ mod tests {
         IpAddr::from([127, 0, 0, n])
     }
     fn small() -> SessionRegistry {
-        SessionRegistry::new(SessionLimits { max_sessions: 100, per_key: 4, per_addr: 10 }, START)
+        SessionRegistry::new(SessionLimits { max_sessions: 100, per_key: 4, per_addr: 10, floors_per_addr: 1000 }, START)
     }
     fn make(sid: i64) -> impl FnOnce() -> Session {
         move || Session::new(sid, 0, 0)
+    }
+    /// Has the session accept one message stamped at `unix_ms` (+250 ms, a valid fraction).
+    fn used(s: Option<Shared>, unix_ms: i64) -> bool {
+        let Some(s) = s else { return false };
+        let salts = herald_mtproto::salt::Salts::new([0; 32]);
+        let now = herald_mtproto::session::Now { unix_ms: unix_ms + 250 };
+        let mut g = s.lock().unwrap();
+        let h = herald_mtproto::session::Header { salt: salts.current(0, now.secs()), session_id: g.id(), msg_id: msg_id_at(now.unix_ms), seq_no: 1 };
+        let mut out = Default::default();
+        g.receive(h, &1u32.to_le_bytes(), now, &salts, &mut out);
+        true
     }
 
     #[test]
     fn a_key_or_an_address_only_ever_evicts_its_own_sessions() {
         let r = small();
-        let victim = r.get_or_create(1, 1, a(1), START, make(1));
+        let victim = r.get_or_create(1, 1, a(1), START, make(1)).unwrap();
         for sid in 0..12 {
             r.get_or_create(2, sid, a(2), START, make(sid));
         }
@@ -240,7 +286,7 @@ mod tests {
     #[test]
     fn the_registry_cannot_be_filled_by_one_address() {
         let r = small();
-        let victim = r.get_or_create(1, 1, a(1), START, make(1));
+        let victim = r.get_or_create(1, 1, a(1), START, make(1)).unwrap();
         for key in 100..1000 {
             r.get_or_create(key, 0, a(9), START, make(0));
         }
@@ -253,20 +299,40 @@ mod tests {
         let r = small();
         let salts = herald_mtproto::salt::Salts::new([0; 32]);
         let now = herald_mtproto::session::Now { unix_ms: START + 5250 };
-        let s = r.get_or_create(1, 1, a(1), now.unix_ms, make(1));
+        let s = r.get_or_create(1, 1, a(1), now.unix_ms, make(1)).unwrap();
         let id = msg_id_at(now.unix_ms);
         let h = herald_mtproto::session::Header { salt: salts.current(0, now.secs()), session_id: 1, msg_id: id, seq_no: 1 };
         let mut out = Default::default();
         s.lock().unwrap().receive(h, &1u32.to_le_bytes(), now, &salts, &mut out);
         assert!(r.remove(1, 1, now.unix_ms) && !r.remove(1, 1, now.unix_ms));
         assert!(s.lock().unwrap().is_retired());
-        let again = r.get_or_create(1, 1, a(1), now.unix_ms, make(1));
+        let again = r.get_or_create(1, 1, a(1), now.unix_ms, make(1)).unwrap();
         assert_eq!(again.lock().unwrap().max_seen(), id);
         // another key is not affected beyond the process start
-        let other = r.get_or_create(2, 1, a(1), now.unix_ms, make(1));
+        let other = r.get_or_create(2, 1, a(1), now.unix_ms, make(1)).unwrap();
         assert_eq!(other.lock().unwrap().max_seen(), msg_id_at(START));
         // after the window the floor goes
         r.sweep(now.unix_ms + FLOOR_TTL_MS + 1);
         assert!(r.inner.lock().unwrap().floors.is_empty());
+        assert!(r.inner.lock().unwrap().floors_per_addr.is_empty());
+    }
+
+    #[test]
+    fn an_address_cannot_leave_floors_without_bound() {
+        let r = SessionRegistry::new(SessionLimits { max_sessions: 100, per_key: 4, per_addr: 2, floors_per_addr: 5 }, START);
+        // sessions of fresh keys from one address: each eviction leaves a floor for its key
+        let t = START + 10_000;
+        let mut created = 0;
+        for key in 0..20 {
+            if used(r.get_or_create(key, 0, a(2), t, make(0)), t) {
+                created += 1;
+            }
+        }
+        assert_eq!(created, 2 + 5, "two sessions, then five evictions' floors, then refusals");
+        // other addresses are unaffected, and the global floor stayed at the process start
+        assert!(r.get_or_create(100, 0, a(3), t, make(0)).is_some());
+        assert_eq!(r.inner.lock().unwrap().global_floor, msg_id_at(START));
+        // once the floors expire the address may go on
+        assert!(r.get_or_create(50, 0, a(2), t + FLOOR_TTL_MS + 1, make(0)).is_some());
     }
 }

@@ -160,10 +160,13 @@ impl Dispatcher {
             INIT_CONNECTION => {
                 let before = ctx.key.client();
                 let info = parse_init_connection(&mut r, before.as_ref().map(|c| c.layer).unwrap_or(0)).map_err(fetch)?;
-                // Clients send this on every connect: store it only when it changed.
+                // Clients send this on every connect: store it only when it changed, and at most
+                // once a minute per key (a client alternating values must not keep the writer busy).
                 if before.as_ref() != Some(&info) {
                     ctx.key.set_client(info.clone());
-                    self.services.keys.set_client_info(ctx.auth_key_id, info).await.map_err(|e| RpcError::from(herald_domain::DomainError::from(e)))?;
+                    if ctx.key.may_store_client() {
+                        self.services.keys.set_client_info(ctx.auth_key_id, info).await.map_err(|e| RpcError::from(herald_domain::DomainError::from(e)))?;
+                    }
                 }
             }
             INVOKE_WITHOUT_UPDATES => {}

@@ -62,17 +62,34 @@ pub struct KeyState {
     user: watch::Sender<Option<UserId>>,
     // A std Mutex: held only to copy a value, never across an await.
     client: Mutex<Option<ClientInfo>>,
+    /// When the client data was last written to the store (see [`KeyState::may_store_client`]).
+    client_stored: Mutex<Option<std::time::Instant>>,
 }
+
+/// A key's `initConnection` data is written to the store at most this often, however often
+/// it changes (each write is a job for the single writer).
+pub const CLIENT_STORE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl KeyState {
     pub fn new(user: Option<UserId>, client: Option<ClientInfo>) -> Self {
-        Self { user: watch::Sender::new(user), client: Mutex::new(client) }
+        Self { user: watch::Sender::new(user), client: Mutex::new(client), client_stored: Mutex::new(None) }
     }
     pub fn user(&self) -> Option<UserId> {
         *self.user.borrow()
     }
     pub fn set_user(&self, user: Option<UserId>) {
         self.user.send_replace(user);
+    }
+    /// Sets the binding to `new` only if it is still `expected` (a read from the store must
+    /// not undo a login or logout that happened since).
+    pub fn replace_user(&self, expected: Option<UserId>, new: Option<UserId>) {
+        self.user.send_if_modified(|u| {
+            let change = *u == expected && expected != new;
+            if change {
+                *u = new;
+            }
+            change
+        });
     }
     /// Wakes when the binding changes (login, logout), on any connection of the key.
     pub fn watch_user(&self) -> watch::Receiver<Option<UserId>> {
@@ -83,6 +100,16 @@ impl KeyState {
     }
     pub fn set_client(&self, info: ClientInfo) {
         *self.client.lock().unwrap() = Some(info);
+    }
+    /// True (and the time recorded) when changed client data may be written to the store now.
+    pub fn may_store_client(&self) -> bool {
+        let mut last = self.client_stored.lock().unwrap();
+        let now = std::time::Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < CLIENT_STORE_EVERY) {
+            return false;
+        }
+        *last = Some(now);
+        true
     }
 }
 

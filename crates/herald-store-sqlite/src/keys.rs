@@ -1,5 +1,6 @@
 use crate::{backend, SqliteStore};
 use async_trait::async_trait;
+use herald_domain::error::StoreError;
 use herald_domain::model::{AuthKeyRecord, ClientInfo, UserId};
 use herald_domain::store::{AuthKeyStore, StoreResult};
 use rusqlite::{params, OptionalExtension};
@@ -61,8 +62,10 @@ impl AuthKeyStore for SqliteStore {
     async fn bind_user(&self, id: i64, user: Option<UserId>) -> StoreResult<Option<UserId>> {
         self.write(move |conn| {
             let before: Option<Option<i64>> = conn.query_row("SELECT user_id FROM auth_keys WHERE id = ?1", [id], |r| r.get(0)).optional().map_err(backend)?;
+            // A key collected while its connection stayed open cannot be logged into.
+            let Some(before) = before else { return Err(StoreError::Backend(format!("auth key {id:016x} no longer exists"))) };
             conn.execute("UPDATE auth_keys SET user_id = ?2 WHERE id = ?1", params![id, user.map(|u| u.0)]).map_err(backend)?;
-            Ok(before.flatten().map(UserId))
+            Ok(before.map(UserId))
         })
         .await
     }

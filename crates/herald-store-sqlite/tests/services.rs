@@ -420,3 +420,22 @@ async fn sends_are_limited_per_account() {
     // invisible-only text is empty
     assert!(matches!(messages.send(req(a.id, b.id, 3, "\u{200b}\u{2060}")).await.unwrap_err(), DomainError::Message(MessageError::MessageEmpty)));
 }
+
+#[tokio::test]
+async fn one_address_asking_codes_for_many_numbers_is_limited() {
+    use herald_domain::auth::CODES_PER_ADDR_HOUR;
+    let w = world();
+    key(&w, 1).await;
+    let me = Requester::new(1, "198.51.100.50");
+    // ordinary numbers (not test numbers): each is a row and, in production, an SMS
+    for n in 0..CODES_PER_ADDR_HOUR {
+        w.auth.send_code(&me, &format!("1555{:07}", n)).await.unwrap();
+    }
+    match auth_err(w.auth.send_code(&me, "15559999999").await.unwrap_err()) {
+        AuthError::FloodWait(s) => assert!((1..=3600).contains(&s), "{s}"),
+        other => panic!("{other:?}"),
+    }
+    // another address is not affected, and test numbers stay usable for development
+    w.auth.send_code(&Requester::new(1, "203.0.113.77"), "15559999999").await.unwrap();
+    w.auth.send_code(&me, "9996617171").await.unwrap();
+}

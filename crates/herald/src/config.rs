@@ -30,6 +30,8 @@ pub struct Config {
     pub code_hook: Option<PathBuf>,
     /// Where to serve `GET /metrics` (Prometheus text); off when unset.
     pub metrics_listen: Option<SocketAddr>,
+    /// Create a new database next to existing keys (a recovery step, see README).
+    pub init_database: bool,
     /// Open connections in all (clamped to what the process's file limit allows).
     pub max_connections: usize,
     /// Open connections per source address.
@@ -78,6 +80,7 @@ impl Default for Config {
             log_codes: false,
             code_hook: None,
             metrics_listen: None,
+            init_database: false,
             max_connections: 20_000,
             max_connections_per_addr: 4096,
             max_unauthenticated_per_addr: 512,
@@ -128,6 +131,9 @@ pub struct Overrides {
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long, env = "HERALD_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Create a new, empty database next to existing server keys (recovery; see README).
+    #[arg(long)]
+    pub init_database: bool,
 }
 
 impl Config {
@@ -153,6 +159,7 @@ impl Config {
         }
         c.test_phones |= o.test_phones;
         c.log_codes |= o.log_codes;
+        c.init_database |= o.init_database;
         if let Some(v) = &o.code_hook {
             c.code_hook = Some(v.clone());
         }

@@ -17,26 +17,44 @@ pub enum Found {
     Fresh,
     /// A database with its keys: a restart.
     Existing,
+    /// Keys without a database, and `--init-database` said to create one.
+    NewDatabase,
 }
 
-/// Checks the directory before anything is created or opened for writing.
-pub fn guard(dir: &Path) -> Result<Found> {
+/// Checks the directory before anything is created or opened for writing. `init_database`
+/// (`--init-database`) allows a new, empty database next to existing keys: for a directory
+/// whose keys were made before its database (an older `herald pubkey`, or a first start that
+/// stopped half-way).
+pub fn guard(dir: &Path, init_database: bool) -> Result<Found> {
     let db_path = dir.join(DATABASE);
     let (has_key, has_secret) = (dir.join(PRIVATE_KEY).exists(), dir.join(SECRET).exists());
+    let wal = dir.join(format!("{DATABASE}-wal"));
     let db = inspect(&db_path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", db_path.display()))?;
+    if db == DbFile::Missing && wal.exists() {
+        bail!(
+            "{} exists without {}: the database file is gone but its log of recent writes is not. Restore \
+             {DATABASE} from a backup (together with its -wal file), or move {DATABASE}-wal and {DATABASE}-shm \
+             away to start without them.",
+            wal.display(),
+            db_path.display()
+        );
+    }
     match db {
         DbFile::Missing if !has_key && !has_secret => return Ok(Found::Fresh),
+        DbFile::Missing | DbFile::Empty if init_database && has_key && has_secret => return Ok(Found::NewDatabase),
         DbFile::Missing => bail!(
             "{} is missing, but the data directory has server keys ({}): this directory held a server whose \
-             database is gone. Restore {DATABASE} from a backup; to start a brand-new server instead, use an \
-             empty data directory.",
+             database is gone. Restore {DATABASE} from a backup. If this server never had a database (its \
+             keys were made first, or its first start stopped half-way), `herald serve --init-database` \
+             creates one and keeps the keys; to start a brand-new server, use an empty data directory.",
             db_path.display(),
             if has_key { PRIVATE_KEY } else { SECRET }
         ),
         DbFile::Empty => bail!(
             "{} is empty (0 bytes or no tables). Starting on it would make a new, empty server and every \
-             client would lose its login. Restore {DATABASE} from a backup, or remove the file (and the \
-             key files) to start a brand-new server.",
+             client would lose its login. Restore {DATABASE} from a backup; if this server never had data, \
+             `herald serve --init-database` creates the database and keeps the keys; to start a brand-new \
+             server, use an empty data directory.",
             db_path.display()
         ),
         DbFile::Foreign(what) => bail!(
@@ -105,29 +123,44 @@ mod tests {
     #[test]
     fn each_inconsistency_is_refused_with_its_file_named() {
         let d = dir("guard");
-        assert_eq!(guard(&d).unwrap(), Found::Fresh);
-        // keys without a database
+        assert_eq!(guard(&d, false).unwrap(), Found::Fresh);
+        // a log without its database
+        std::fs::write(d.join("herald.db-wal"), b"x").unwrap();
+        assert!(guard(&d, true).unwrap_err().to_string().contains("herald.db-wal exists"));
+        std::fs::remove_file(d.join("herald.db-wal")).unwrap();
+        // keys without a database, unless --init-database
         std::fs::write(d.join(SECRET), [0u8; 32]).unwrap();
-        assert!(guard(&d).unwrap_err().to_string().contains("herald.db is missing"));
+        assert!(guard(&d, false).unwrap_err().to_string().contains("herald.db is missing"));
+        std::fs::write(d.join(PRIVATE_KEY), b"x").unwrap();
+        assert_eq!(guard(&d, true).unwrap(), Found::NewDatabase);
+        std::fs::remove_file(d.join(PRIVATE_KEY)).unwrap();
         // an empty database
         std::fs::write(d.join(DATABASE), b"").unwrap();
-        assert!(guard(&d).unwrap_err().to_string().contains("is empty"));
+        assert!(guard(&d, false).unwrap_err().to_string().contains("is empty"));
         // not SQLite
         std::fs::write(d.join(DATABASE), b"hello world, this is not a database at all").unwrap();
-        assert!(guard(&d).unwrap_err().to_string().contains("not a Herald database"));
+        assert!(guard(&d, false).unwrap_err().to_string().contains("not a Herald database"));
         // someone else's SQLite
         std::fs::remove_file(d.join(DATABASE)).unwrap();
         rusqlite::Connection::open(d.join(DATABASE)).unwrap().execute_batch("CREATE TABLE notes (x)").unwrap();
-        assert!(guard(&d).unwrap_err().to_string().contains("another schema"));
+        assert!(guard(&d, false).unwrap_err().to_string().contains("another schema"));
+        // a database from before the application id was set is still Herald's
+        std::fs::remove_file(d.join(DATABASE)).unwrap();
+        {
+            let c = rusqlite::Connection::open(d.join(DATABASE)).unwrap();
+            c.execute_batch("CREATE TABLE users (x); CREATE TABLE auth_keys (x); CREATE TABLE messages (x); CREATE TABLE boxes (x); PRAGMA user_version = 2;")
+                .unwrap();
+        }
+        assert!(matches!(inspect(&d.join(DATABASE)).unwrap(), DbFile::Herald { version: 2 }));
         // a Herald database without its RSA key, then without its secret
         std::fs::remove_file(d.join(DATABASE)).unwrap();
         drop(herald_store_sqlite::SqliteStore::open(&d.join(DATABASE)).unwrap());
-        assert!(guard(&d).unwrap_err().to_string().contains(PRIVATE_KEY));
+        assert!(guard(&d, false).unwrap_err().to_string().contains(PRIVATE_KEY));
         std::fs::write(d.join(PRIVATE_KEY), b"x").unwrap();
         std::fs::remove_file(d.join(SECRET)).unwrap();
-        assert!(guard(&d).unwrap_err().to_string().contains(SECRET));
+        assert!(guard(&d, false).unwrap_err().to_string().contains(SECRET));
         std::fs::write(d.join(SECRET), [0u8; 32]).unwrap();
-        assert_eq!(guard(&d).unwrap(), Found::Existing);
+        assert_eq!(guard(&d, false).unwrap(), Found::Existing);
         assert!(check(&d).unwrap().is_empty());
         let _ = std::fs::remove_dir_all(&d);
     }

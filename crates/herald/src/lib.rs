@@ -54,9 +54,12 @@ impl Running {
 
 /// Checks the data directory (see `datadir.rs`), creates what a first start needs, and
 /// returns the key material and the open store.
-pub fn open_data_dir(dir: &std::path::Path) -> anyhow::Result<(keys::KeyMaterial, SqliteStore)> {
+pub fn open_data_dir(dir: &std::path::Path, init_database: bool) -> anyhow::Result<(keys::KeyMaterial, SqliteStore)> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let found = datadir::guard(dir)?;
+    let found = datadir::guard(dir, init_database)?;
+    if found == datadir::Found::NewDatabase {
+        tracing::warn!(dir = %dir.display(), "creating a new database next to the existing keys (--init-database)");
+    }
     let keys = keys::load_or_create(dir, found == datadir::Found::Fresh)?;
     let store = SqliteStore::open(&dir.join(datadir::DATABASE)).context("opening the database")?;
     Ok((keys, store))
@@ -90,7 +93,7 @@ fn connection_budget(wanted: usize) -> usize {
 
 /// Builds everything and starts accepting connections.
 pub async fn start(c: &Config) -> anyhow::Result<Running> {
-    let (keys, store) = open_data_dir(&c.data_dir)?;
+    let (keys, store) = open_data_dir(&c.data_dir, c.init_database)?;
     let listener = tokio::net::TcpListener::bind(c.listen).await.with_context(|| format!("listening on {}", c.listen))?;
     let addr = listener.local_addr()?;
     let advertised = c.advertised(addr);
@@ -126,7 +129,8 @@ pub async fn start(c: &Config) -> anyhow::Result<Running> {
         server: ServerInfo { dc_id: c.dc, addresses: vec![DcAddress { id: c.dc, ip: advertised.ip().to_string(), port: advertised.port() }] },
     });
     let rsa = Arc::new(keys.rsa);
-    let session_limits = SessionLimits { max_sessions: c.max_sessions, per_key: c.max_sessions_per_key, per_addr: c.max_sessions_per_addr };
+    let session_limits =
+        SessionLimits { max_sessions: c.max_sessions, per_key: c.max_sessions_per_key, per_addr: c.max_sessions_per_addr, ..SessionLimits::default() };
     let addr_limits = AddrLimits {
         connections: c.max_connections_per_addr,
         unauthenticated: c.max_unauthenticated_per_addr,
@@ -134,6 +138,7 @@ pub async fn start(c: &Config) -> anyhow::Result<Running> {
         key_exchange_burst: c.key_exchange_burst,
         buffered: c.max_buffered_per_addr,
         buffered_total: c.max_buffered_total,
+        ..AddrLimits::default()
     };
     let gateway = Arc::new(Gateway {
         config: NetConfig {

@@ -32,7 +32,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Pubkey(o) => {
             let c = Config::load(&o)?;
-            let (k, store) = herald::open_data_dir(&c.data_dir)?;
+            let (k, store) = herald::open_data_dir(&c.data_dir, c.init_database)?;
             drop(store);
             print!("{}", k.rsa.public_pem());
             Ok(())
