@@ -4,8 +4,9 @@
 //! invisible characters) and does not let a name reorder the text around it. Here:
 //! - [`has_visible`]: at least one character that renders (not white space, not one of the
 //!   invisible characters below);
-//! - [`clean_name`]: control characters and bidirectional formatting characters (overrides,
-//!   embeddings, isolates, marks) are removed and the rest trimmed, so a name can neither
+//! - [`clean_name`]: control characters, line and paragraph separators and bidirectional
+//!   formatting characters (overrides, embeddings, isolates, marks) are removed and the rest
+//!   trimmed, so a name can neither
 //!   break lines nor turn the text after it right-to-left.
 
 /// Characters that take no space and show nothing (beyond `char::is_whitespace`): soft
@@ -35,7 +36,7 @@ pub fn has_visible(s: &str) -> bool {
 
 /// A name as it is stored: without control or bidirectional formatting characters, trimmed.
 pub fn clean_name(s: &str) -> String {
-    let kept: String = s.chars().filter(|&c| !c.is_control() && !is_bidi_control(c)).collect();
+    let kept: String = s.chars().filter(|&c| !c.is_control() && !is_bidi_control(c) && !matches!(c, '\u{2028}' | '\u{2029}')).collect();
     kept.trim().to_string()
 }
 
@@ -57,6 +58,7 @@ mod tests {
     fn names_lose_controls_and_direction_overrides() {
         assert_eq!(clean_name("Ev\u{202e}il\u{7}"), "Evil");
         assert_eq!(clean_name("  Bob\n\u{2067}"), "Bob");
+        assert_eq!(clean_name("Al\u{2028}ice\u{2029}"), "Alice");
         // joiners inside emoji sequences stay
         assert_eq!(clean_name("👩\u{200d}💻 Ann"), "👩\u{200d}💻 Ann");
     }
