@@ -829,6 +829,9 @@ async def worker_main(p: dict) -> None:
     _emit("RESULT", result)
 
 
+ATTACKER_NICE = 0  # set from --attacker-nice
+
+
 class AttackProcess:
     """The parent's handle on an attack worker."""
 
@@ -838,10 +841,12 @@ class AttackProcess:
 
     @classmethod
     async def start(cls, params: dict) -> "AttackProcess":
+        nice = ATTACKER_NICE
         proc = await asyncio.create_subprocess_exec(
             sys.executable, str(Path(__file__).resolve()), "--attack-worker", json.dumps(params),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             limit=16 * 1024 * 1024,
+            preexec_fn=(lambda: os.nice(nice)) if nice else None,
         )
         return cls(proc)
 
@@ -1422,6 +1427,9 @@ def parse_args(argv: list) -> argparse.Namespace:
     g.add_argument("--sendcode-duration", type=float, help="sendcode: minimum attack duration, s (10 / 3)")
     g.add_argument("--ramp-timeout", type=float, help="bound on the attack's ramp-up, s (90 / 15; sessions x4)")
     g.add_argument("--scenario-timeout", type=float, help="hard bound on one scenario, s (900 / 90)")
+    g.add_argument("--attacker-nice", type=int, default=0,
+                   help="run the attacking process at this nice level (19: it gets only idle CPU), to tell "
+                        "the server's own slowdown from CPU contention with the attacker on a small machine")
     g.add_argument("--attack-min-duration", type=float, default=0.0,
                    help="keep every attack running at least this many s after its ramp-up, even if the "
                         "legit measurement ends sooner (e.g. 15 to see partial's 10 s init deadline) (0)")
@@ -1476,6 +1484,8 @@ def main(argv: list) -> int:
         asyncio.run(worker_main(params))
         return 0
     o = parse_args(argv)
+    global ATTACKER_NICE
+    ATTACKER_NICE = o.attacker_nice
     quiet_logging(o.verbose)
     return asyncio.run(main_async(o))
 
