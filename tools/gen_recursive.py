@@ -14,8 +14,8 @@ import re
 import sys
 import zlib
 
-def method_ids(path):
-    ids = []
+def entries(path):
+    """(is_function, name, id, fields, result) for every constructor line of the schema."""
     functions = False
     for line in open(path):
         line = line.strip()
@@ -23,34 +23,24 @@ def method_ids(path):
             functions = True
         elif line.startswith("---types---"):
             functions = False
-        if not functions or not line or line.startswith("//") or line.startswith("---") or "=" not in line:
+        if not line or line.startswith("//") or line.startswith("---") or "=" not in line:
             continue
         m = re.match(r"^([\w.]+)(?:#([0-9a-f]+))?\s+(.*?)=\s*([\w.<>!]+);", line)
-        if not m:
-            continue
-        cid = m.group(2)
-        if cid is None:
-            cid = "%08x" % (zlib.crc32(line.encode()) & 0xffffffff)
-        ids.append(int(cid, 16))
-    return sorted(set(ids))
-
-def parse(path):
-    cons = []  # (name, id, [field types], result type)
-    functions = False
-    for line in open(path):
-        line = line.strip()
-        if line.startswith("---functions---"):
-            functions = True
-        elif line.startswith("---types---"):
-            functions = False
-        if functions or not line or line.startswith("//") or line.startswith("---") or "=" not in line:
-            continue
-        m = re.match(r"^([\w.]+)(?:#([0-9a-f]+))?\s+(.*?)=\s*([\w.<>]+);", line)
         if not m:
             continue
         name, cid, fields, result = m.groups()
         if cid is None:
             cid = "%08x" % (zlib.crc32(line.encode()) & 0xffffffff)
+        yield functions, name, int(cid, 16), fields, result
+
+def method_ids(path):
+    return sorted({cid for is_function, _, cid, _, _ in entries(path) if is_function})
+
+def parse(path):
+    cons = []  # (name, id, [field types], result type)
+    for is_function, name, cid, fields, result in entries(path):
+        if is_function:
+            continue
         types = []
         for f in fields.split():
             if ":" not in f or f.startswith("{"):
@@ -62,7 +52,7 @@ def parse(path):
                 t = inner.group(1)
             t = t.lstrip("%!")
             types.append(t)
-        cons.append((name, int(cid, 16), types, result))
+        cons.append((name, cid, types, result))
     return cons
 
 def main(path):

@@ -496,13 +496,13 @@ mod tests {
     fn header(msg_id: i64, seq_no: i32) -> Header {
         Header { salt: salts().current(5, T), session_id: 77, msg_id, seq_no }
     }
-    fn mid(offset_secs: i64, n: i64) -> i64 {
+    pub(super) fn mid(offset_secs: i64, n: i64) -> i64 {
         ((T + offset_secs) << 32) | (n * 4)
     }
     fn request(id: u32) -> Vec<u8> {
         id.to_le_bytes().to_vec()
     }
-    fn codes(out: &Output) -> Vec<i32> {
+    pub(super) fn codes(out: &Output) -> Vec<i32> {
         out.replies
             .iter()
             .filter_map(|m| match enums::BadMsgNotification::from_bytes(&m.body) {
@@ -660,27 +660,13 @@ mod tests {
 
 #[cfg(test)]
 mod replay_tests {
+    use super::tests::{codes, mid};
     use super::*;
 
     const T: i64 = 1_800_000_000;
     fn now() -> Now {
         Now { unix_ms: T * 1000 }
     }
-    fn mid(offset_secs: i64, n: i64) -> i64 {
-        ((T + offset_secs) << 32) | (n * 4)
-    }
-    fn codes(out: &Output) -> Vec<i32> {
-        use grammers_tl_types::{enums, Deserializable};
-        out.replies
-            .iter()
-            .filter_map(|m| match enums::BadMsgNotification::from_bytes(&m.body) {
-                Ok(enums::BadMsgNotification::Notification(n)) => Some(n.error_code),
-                Ok(enums::BadMsgNotification::BadServerSalt(s)) => Some(s.error_code),
-                Err(_) => None,
-            })
-            .collect()
-    }
-
     #[test]
     fn a_successor_session_refuses_what_its_predecessor_may_have_run() {
         let salts = Salts::new([1; 32]);

@@ -231,6 +231,15 @@ impl AddrTable {
     }
 }
 
+/// Which byte budget a [`Ticket`] reports on.
+#[derive(Clone, Copy)]
+enum Budget {
+    /// The input buffer (partial frames).
+    Input,
+    /// Answers waiting for the client to read them.
+    Output,
+}
+
 /// One admitted connection's share of its address's accounting; released on drop.
 pub struct Ticket {
     table: Arc<AddrTable>,
@@ -259,28 +268,46 @@ impl Ticket {
         !self.unauth
     }
 
-    /// Records that the connection now buffers `bytes` of partial frames. Err when its
-    /// address, or the server as a whole, is over its limit (the caller closes with -429).
+    /// Records that the connection's input buffer now holds `bytes`. Err when its address,
+    /// or the server as a whole, is over its limit (the caller closes with -429).
     pub fn set_buffered(&mut self, bytes: usize) -> Result<(), Refusal> {
-        if bytes == self.buffered {
+        self.set_usage(Budget::Input, bytes)
+    }
+
+    /// Records that the connection has `bytes` of answers to write. Err when its address or
+    /// the server is over its output budget (the caller drops them and closes).
+    pub fn set_output(&mut self, bytes: usize) -> Result<(), Refusal> {
+        self.set_usage(Budget::Output, bytes)
+    }
+
+    fn set_usage(&mut self, budget: Budget, bytes: usize) -> Result<(), Refusal> {
+        let l = self.table.limits;
+        let (mine, total, cap, cap_total, over, over_total) = match budget {
+            Budget::Input => (&mut self.buffered, &self.table.buffered_total, l.buffered, l.buffered_total, Refusal::Buffered, Refusal::BufferedTotal),
+            Budget::Output => (&mut self.output, &self.table.output_total, l.output, l.output_total, Refusal::Output, Refusal::OutputTotal),
+        };
+        if bytes == *mine {
             return Ok(());
         }
-        let limits = self.table.limits;
         let mut g = self.table.inner.lock().unwrap();
         let Some(s) = g.get_mut(&self.addr) else { return Ok(()) };
-        s.buffered = s.buffered - self.buffered + bytes;
-        let total = if bytes > self.buffered {
-            self.table.buffered_total.fetch_add(bytes - self.buffered, Ordering::Relaxed) + (bytes - self.buffered)
-        } else {
-            self.table.buffered_total.fetch_sub(self.buffered - bytes, Ordering::Relaxed) - (self.buffered - bytes)
+        let at_addr = match budget {
+            Budget::Input => &mut s.buffered,
+            Budget::Output => &mut s.output,
         };
-        let grew = bytes > self.buffered;
-        self.buffered = bytes;
-        if grew && s.buffered > limits.buffered {
-            return Err(Refusal::Buffered);
+        *at_addr = *at_addr - *mine + bytes;
+        let grew = bytes > *mine;
+        let now_total = if grew {
+            total.fetch_add(bytes - *mine, Ordering::Relaxed) + (bytes - *mine)
+        } else {
+            total.fetch_sub(*mine - bytes, Ordering::Relaxed) - (*mine - bytes)
+        };
+        *mine = bytes;
+        if grew && *at_addr > cap {
+            return Err(over);
         }
-        if grew && total > limits.buffered_total {
-            return Err(Refusal::BufferedTotal);
+        if grew && now_total > cap_total {
+            return Err(over_total);
         }
         Ok(())
     }
@@ -299,34 +326,6 @@ impl AddrTable {
     pub fn sweep(&self) {
         let now = Instant::now();
         self.inner.lock().unwrap().retain(|_, s| !s.forgettable(&self.limits, now));
-    }
-}
-
-impl Ticket {
-    /// Records that the connection has `bytes` of answers to write. Err when its address or
-    /// the server is over its output budget (the caller drops them and closes).
-    pub fn set_output(&mut self, bytes: usize) -> Result<(), Refusal> {
-        if bytes == self.output {
-            return Ok(());
-        }
-        let limits = self.table.limits;
-        let mut g = self.table.inner.lock().unwrap();
-        let Some(s) = g.get_mut(&self.addr) else { return Ok(()) };
-        s.output = s.output - self.output + bytes;
-        let total = if bytes > self.output {
-            self.table.output_total.fetch_add(bytes - self.output, Ordering::Relaxed) + (bytes - self.output)
-        } else {
-            self.table.output_total.fetch_sub(self.output - bytes, Ordering::Relaxed) - (self.output - bytes)
-        };
-        let grew = bytes > self.output;
-        self.output = bytes;
-        if grew && s.output > limits.output {
-            return Err(Refusal::Output);
-        }
-        if grew && total > limits.output_total {
-            return Err(Refusal::OutputTotal);
-        }
-        Ok(())
     }
 }
 

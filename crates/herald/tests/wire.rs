@@ -505,6 +505,12 @@ async fn session_over(mut raw: Raw, rsa: &herald_mtproto::rsa::RsaKey) -> (Raw, 
     (raw, cs)
 }
 
+/// Another address gets a full key exchange and a ping answered.
+async fn assert_others_served(srv: &herald::Running) {
+    let (mut raw, mut cs) = session_over(Raw::connect_from(srv.addr, VICTIM).await, &srv.rsa).await;
+    assert!(has_pong(&call(&mut raw, &mut cs, &ping(3)).await.1));
+}
+
 /// A plain req_pq_multi: the one valid frame a cheap flood sends.
 fn req_pq() -> Vec<u8> {
     wire::build_plain(now_ms() << 20, &functions::ReqPqMulti { nonce: [7; 16] }.to_bytes())
@@ -531,9 +537,7 @@ async fn attack_1_connection_flood_from_one_address_leaves_others_served() {
         assert_eq!(raw.frame().await, ERR_429);
         raw.assert_closed_without_reply().await;
     }
-    // Everyone else: a full key exchange and a ping.
-    let (mut raw, mut cs) = session_over(Raw::connect_from(srv.addr, VICTIM).await, &srv.rsa).await;
-    assert!(has_pong(&call(&mut raw, &mut cs, &ping(3)).await.1));
+    assert_others_served(&srv).await;
     // Refusals are counted.
     let text = srv.gateway.render_metrics();
     assert!(text.contains(r#"herald_connections_refused_total{reason="unauthenticated_per_address"} 3"#), "{text}");
@@ -568,9 +572,7 @@ async fn attack_1_partial_frames_are_bounded_in_bytes_and_time() {
     assert!(matches!(conns[0].recv(5000).await, Got::Closed));
     assert!(started.elapsed() < Duration::from_secs(4));
     assert!(srv.gateway.render_metrics().contains("herald_partial_frame_timeouts_total 1"));
-    // Others are unaffected.
-    let (mut raw, mut cs) = session_over(Raw::connect_from(srv.addr, VICTIM).await, &srv.rsa).await;
-    assert!(has_pong(&call(&mut raw, &mut cs, &ping(3)).await.1));
+    assert_others_served(&srv).await;
     srv.stop().await;
 }
 
