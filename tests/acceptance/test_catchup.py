@@ -8,13 +8,13 @@ such a client can see: the key still works and history holds everything.
 reports pts 0, which test_brand_new_account_catches_up checks.)
 """
 
-import asyncio
 import collections
 
 from telethon import events
 from telethon.sessions import StringSession
 
 from harness import (
+    EVENT_TIMEOUT,
     EventCollector,
     async_test,
     connect,
@@ -52,8 +52,10 @@ async def test_reconnect_delivers_every_missed_message_once(server, tmp_path):
 
     received = await inbox.take(MISSED, timeout=120, what="missed messages as NewMessage events")
     await bob2.catch_up()  # a second getDifference must not replay anything
-    await asyncio.sleep(2)  # room for any duplicate to arrive
-    received += inbox.drain()
+    # A message sent now is the next event: a duplicate would have come before it.
+    await alice.client.send_message(to_bob, "marker")
+    after = await inbox.take(1, timeout=EVENT_TIMEOUT, what="the marker")
+    assert [e.message.message for e in after] == ["marker"], "something arrived before the marker"
 
     ids = collections.Counter(e.message.id for e in received)
     duplicates = {i: n for i, n in ids.items() if n > 1}
@@ -63,7 +65,7 @@ async def test_reconnect_delivers_every_missed_message_once(server, tmp_path):
         f"missing: {sorted(set(texts) - set(got))[:10]}, "
         f"unexpected: {sorted(set(got) - set(texts))[:10]}")
     to_alice = await bob2.get_input_entity(alice.username)
-    await assert_full_history(bob2, to_alice, ["before going offline"] + texts)
+    await assert_full_history(bob2, to_alice, ["before going offline"] + texts + ["marker"])
 
 
 @async_test(timeout=240)

@@ -53,16 +53,18 @@ async def test_unauthorized_key_is_rejected_with_401(server):
     assert (await client(functions.help.GetConfigRequest())).this_dc == 1
 
 
-@pytest.mark.parametrize("request_factory", [
-    lambda: functions.stickers.CheckShortNameRequest(short_name="herald_pack"),
-    lambda: functions.payments.GetStarsStatusRequest(peer=types.InputPeerSelf()),
+@pytest.mark.parametrize("request_factory,name", [
+    (lambda: functions.stickers.CheckShortNameRequest(short_name="herald_pack"),
+     "METHOD_NOT_IMPLEMENTED_STICKERS_CHECKSHORTNAME"),
+    (lambda: functions.payments.GetStarsStatusRequest(peer=types.InputPeerSelf()),
+     "METHOD_NOT_IMPLEMENTED_PAYMENTS_GETSTARSSTATUS"),
 ], ids=["stickers.checkShortName", "payments.getStarsStatus"])
 @async_test
-async def test_unimplemented_method_answers_with_rpc_error(server, request_factory):
+async def test_unimplemented_method_answers_with_rpc_error(server, request_factory, name):
     # request_retries=0: a 5xx answer must surface at once, not after Telethon's retries.
     client, _ = await make_user(server, "Unimpl", request_retries=0)
 
-    with pytest.raises(errors.RPCError):
+    with expect_rpc_error({name}, code=400):
         await client(request_factory())
     # ...and the session keeps working afterwards.
     assert (await client.get_me()) is not None
@@ -84,6 +86,6 @@ class _UnknownConstructorRequest(TLRequest):
 async def test_unknown_constructor_answers_with_rpc_error(server):
     client, _ = await make_user(server, "Unknown", request_retries=0)
 
-    with pytest.raises(errors.RPCError):
+    with expect_rpc_error({"INPUT_METHOD_INVALID_0BADF00D"}, code=400):
         await client(_UnknownConstructorRequest())
     assert (await client.get_me()) is not None

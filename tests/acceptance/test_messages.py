@@ -111,12 +111,9 @@ async def test_same_random_id_makes_one_message(server):
 
     first = await send_raw(chat.alice.client, chat.to_bob, "only once", rid)
     first_id = sent_message_id(first, rid)
-    try:
-        second = await send_raw(chat.alice.client, chat.to_bob, "only once", rid)
-    except errors.RPCError as exc:
-        assert rpc_error_name(exc) == "RANDOM_ID_DUPLICATE", exc
-    else:
-        assert sent_message_id(second, rid) == first_id
+    # A retried send (same random_id) is answered with the message it already made.
+    second = await send_raw(chat.alice.client, chat.to_bob, "only once", rid)
+    assert sent_message_id(second, rid) == first_id
 
     for side, peer in ((chat.alice, chat.to_bob), (chat.bob, chat.to_alice)):
         history = await side.client.get_messages(peer, limit=10)
@@ -279,7 +276,7 @@ async def test_delete_for_everyone(server):
     sent, got = await send_and_receive(chat.alice.client, chat.to_bob, "oops", inbox)
 
     affected = await chat.alice.client.delete_messages(chat.to_bob, [sent.id], revoke=True)
-    assert sum(a.pts_count for a in affected) >= 1
+    assert sum(a.pts_count for a in affected) == 1
 
     await deletions.next(lambda e: got.id in e.deleted_ids, what="bob sees the deletion")
     assert await chat.alice.client.get_messages(chat.to_bob, ids=sent.id) is None

@@ -32,8 +32,6 @@ const TRANSPORT_FLOOD: i32 = -429;
 const TRANSPORT_WRONG_DC: i32 = -444;
 /// Completed key exchanges one connection may run before it is closed with -429.
 const MAX_KEY_EXCHANGES: u32 = 8;
-/// How long one write may wait for a client that does not read.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a key exchange waits for its address's turn before the connection gets -429.
 const KEY_EXCHANGE_QUEUE: Duration = Duration::from_secs(10);
 /// A key's last use is written at most this often (unused keys are collected by age).
@@ -272,7 +270,7 @@ impl Conn {
             self.out = Vec::new();
             return false;
         }
-        let ok = matches!(tokio::time::timeout(WRITE_TIMEOUT, self.wr.write_all(&self.out)).await, Ok(Ok(())));
+        let ok = matches!(tokio::time::timeout(self.gw.config.write_timeout, self.wr.write_all(&self.out)).await, Ok(Ok(())));
         // A large answer's buffer is not kept for the life of the connection.
         if self.out.capacity() > 64 * 1024 {
             self.out = Vec::new();

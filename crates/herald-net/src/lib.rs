@@ -52,6 +52,8 @@ pub struct NetConfig {
     pub idle_timeout: Duration,
     pub unauth_idle_timeout: Duration,
     pub frame_timeout: Duration,
+    /// How long one write may wait for a client that does not read.
+    pub write_timeout: Duration,
     pub max_answer_bytes: usize,
     pub addr_limits: AddrLimits,
     pub session_limits: SessionLimits,
@@ -71,6 +73,7 @@ impl Default for NetConfig {
             unauth_idle_timeout: Duration::from_secs(30),
             // A 1 MiB frame at 40 KiB/s.
             frame_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
             max_answer_bytes: 2 << 20,
             addr_limits: AddrLimits::default(),
             session_limits: SessionLimits::default(),

@@ -439,3 +439,21 @@ async fn one_address_asking_codes_for_many_numbers_is_limited() {
     w.auth.send_code(&Requester::new(1, "203.0.113.77"), "15559999999").await.unwrap();
     w.auth.send_code(&me, "9996617171").await.unwrap();
 }
+
+#[tokio::test]
+async fn two_sign_ups_racing_for_one_number_leave_one_account() {
+    let w = world();
+    key(&w, 1).await;
+    key(&w, 2).await;
+    // both keys verify a code for the same new number, then both sign up
+    let mut hashes = Vec::new();
+    for k in [1, 2] {
+        let sent = w.auth.send_code(&who(k), "9996618181").await.unwrap();
+        assert_eq!(w.auth.sign_in(&who(k), "9996618181", &sent.hash, "11111").await.unwrap(), SignIn::SignUpRequired);
+        hashes.push(sent.hash);
+    }
+    let first = w.auth.sign_up(&who(1), "9996618181", &hashes[0], "First", "").await.unwrap();
+    assert_eq!(auth_err(w.auth.sign_up(&who(2), "9996618181", &hashes[1], "Second", "").await.unwrap_err()), AuthError::PhoneNumberOccupied);
+    assert_eq!(w.store.get_key(1).await.unwrap().unwrap().user_id, Some(first.id));
+    assert_eq!(w.store.get_key(2).await.unwrap().unwrap().user_id, None);
+}

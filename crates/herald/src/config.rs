@@ -56,6 +56,8 @@ pub struct Config {
     pub unauth_idle_timeout_secs: u64,
     /// Seconds a frame may take to arrive once it has started.
     pub frame_timeout_secs: u64,
+    /// Seconds one write may wait for a client that does not read.
+    pub write_timeout_secs: u64,
     /// Bytes of answers one received message (a container) may produce; its requests past
     /// that get FLOOD_WAIT_1.
     pub max_answer_bytes: usize,
@@ -95,6 +97,7 @@ impl Default for Config {
             idle_timeout_secs: 120,
             unauth_idle_timeout_secs: 30,
             frame_timeout_secs: 30,
+            write_timeout_secs: 30,
             max_answer_bytes: 2 << 20,
             unused_key_hours: 24,
             send_burst: herald_domain::messages::SEND_BURST,
@@ -202,7 +205,14 @@ impl Config {
                 bail!("{name} must be {}", if min == 0.0 { "positive".to_string() } else { format!("at least {min}") });
             }
         }
-        let timeouts = [self.init_timeout_secs, self.idle_timeout_secs, self.unauth_idle_timeout_secs, self.frame_timeout_secs, self.unused_key_hours];
+        let timeouts = [
+            self.init_timeout_secs,
+            self.idle_timeout_secs,
+            self.unauth_idle_timeout_secs,
+            self.frame_timeout_secs,
+            self.write_timeout_secs,
+            self.unused_key_hours,
+        ];
         if timeouts.contains(&0) {
             bail!("timeouts must be positive");
         }

@@ -148,6 +148,7 @@ pub async fn start(c: &Config) -> anyhow::Result<Running> {
             idle_timeout: Duration::from_secs(c.idle_timeout_secs),
             unauth_idle_timeout: Duration::from_secs(c.unauth_idle_timeout_secs),
             frame_timeout: Duration::from_secs(c.frame_timeout_secs),
+            write_timeout: Duration::from_secs(c.write_timeout_secs),
             max_answer_bytes: c.max_answer_bytes,
             addr_limits,
             session_limits,

@@ -305,9 +305,12 @@ async fn msg_id_window_parity_and_replay() {
     raw.send(&cs.encrypt_raw(cs.salt, id, 200, &ping(4))).await;
     let (_, b) = cs.decrypt(&raw.frame().await).unwrap();
     assert_eq!(bad_msg_codes(&messages(b)), vec![35]);
-    // C7: replaying an already processed msg_id is ignored (no answer at all)
+    // C7: replaying an already processed msg_id is ignored (no answer at all): the answer to
+    // a later ping is the next thing the connection carries.
     raw.send(&cs.encrypt_raw(cs.salt, first, 1, &ping(1))).await;
-    assert!(matches!(raw.recv(700).await, Got::Silence));
+    let (marker, msgs) = call(&mut raw, &mut cs, &ping(99)).await;
+    let pongs: Vec<(i64, i64)> = msgs.iter().filter_map(|m| enums::Pong::from_bytes(m).ok()).map(|enums::Pong::Pong(p)| (p.msg_id, p.ping_id)).collect();
+    assert_eq!(pongs, vec![(marker, 99)], "only the later ping is answered");
     srv.stop().await;
 }
 
@@ -328,9 +331,14 @@ async fn rpc_errors_are_named() {
     // a known method whose body does not parse (auth.sendCode cut after its id)
     let (id, msgs) = call(&mut raw, &mut cs, &0xa677244fu32.to_le_bytes()).await;
     assert_eq!(rpc_error_of(&msgs, id), (400, "INPUT_FETCH_ERROR".into()));
-    // a bare help.getConfig answers too
+    // a bare help.getConfig answers with the config
     let (id, msgs) = call(&mut raw, &mut cs, &functions::help::GetConfig {}.to_bytes()).await;
-    assert!(msgs.iter().any(|m| wire::constructor_id(m) == Some(wire::RPC_RESULT) && m[4..12] == id.to_le_bytes()));
+    let res = msgs.iter().find(|m| wire::constructor_id(m) == Some(wire::RPC_RESULT) && m[4..12] == id.to_le_bytes()).expect("an rpc_result");
+    let mut body = res[12..].to_vec();
+    if wire::constructor_id(&body) == Some(wire::GZIP_PACKED) {
+        body = wire::gunzip_bounded(&body[4..], wire::MAX_INFLATED).unwrap();
+    }
+    assert!(matches!(enums::Config::from_bytes(&body), Ok(enums::Config::Config(c)) if c.this_dc == 1), "a config, not an error");
     // invokeWithLayer(initConnection(help.getConfig)) answers the config
     let init = init_connection(1, ["dev", "os", "1.0", "en", "", "en"], &functions::help::GetConfig {}.to_bytes());
     let (id, msgs) = call(&mut raw, &mut cs, &init).await;
@@ -757,5 +765,87 @@ async fn types_sent_as_requests_are_invalid_methods_and_the_first_salt_is_accept
     // inputPeerSelf likewise
     let (id, msgs) = call(&mut raw, &mut cs, &0x7da07ec9u32.to_le_bytes()).await;
     assert_eq!(rpc_error_of(&msgs, id), (400, "INPUT_METHOD_INVALID_7DA07EC9".into()));
+    srv.stop().await;
+}
+
+// ---- Invariants ARCHITECTURE.md lists, each shown.
+
+#[tokio::test]
+async fn the_connection_cap_answers_429() {
+    let srv = server_with(|c| c.max_connections = 2).await;
+    let (mut a, mut sa) = session(&srv).await;
+    let _b = Raw::connect(srv.addr).await;
+    let mut c = Raw::connect(srv.addr).await;
+    assert_eq!(c.frame().await, ERR_429);
+    c.assert_closed_without_reply().await;
+    assert!(has_pong(&call(&mut a, &mut sa, &ping(1)).await.1), "held connections are unaffected");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_connection_gets_eight_key_exchanges() {
+    let srv = server().await;
+    let mut raw = Raw::connect(srv.addr).await;
+    for _ in 0..8 {
+        handshake(&mut raw, &srv.rsa, false).await;
+    }
+    raw.send(&req_pq()).await;
+    assert_eq!(raw.frame().await, ERR_429);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn invoke_wrappers_nested_too_deep_are_refused() {
+    let srv = server().await;
+    let (mut raw, mut cs) = session(&srv).await;
+    // invokeWithoutUpdates nine times around help.getNearestDc
+    let mut body = Vec::new();
+    for _ in 0..=herald_rpc::dispatch::MAX_WRAPPERS {
+        body.extend_from_slice(&0xbf9459b7u32.to_le_bytes());
+    }
+    body.extend_from_slice(&functions::help::GetNearestDc {}.to_bytes());
+    let (id, msgs) = call(&mut raw, &mut cs, &body).await;
+    assert_eq!(rpc_error_of(&msgs, id), (400, "INVOKE_TOO_DEEP".into()));
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_after_the_write_timeout() {
+    let srv = server_with(|c| c.write_timeout_secs = 1).await;
+    let (mut raw, mut cs) = session(&srv).await;
+    // Containers of help.getConfig, answers never read: tens of megabytes, more than the
+    // socket buffers hold, so the server's writes block.
+    for _ in 0..40 {
+        let inner: Vec<wire::InnerMessage> = (0..1000)
+            .map(|_| wire::InnerMessage { msg_id: cs.next_msg_id(now_ms()), seq_no: cs.next_seq(true), body: functions::help::GetConfig {}.to_bytes() })
+            .collect();
+        let (cid, seq) = (cs.next_msg_id(now_ms()), cs.next_seq(false));
+        if raw
+            .s
+            .write_all(&{
+                let p = cs.encrypt_raw(cs.salt, cid, seq, &wire::container(&inner));
+                let mut f = (p.len() as u32).to_le_bytes().to_vec();
+                f.extend_from_slice(&p);
+                f
+            })
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Now read: what was sent before the timeout, then the end of the connection.
+    let closed = timeout(Duration::from_secs(20), async {
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match raw.s.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert_eq!(closed, Ok(true), "the server closed the connection");
     srv.stop().await;
 }
