@@ -51,8 +51,8 @@ pub fn validate_text(text: &str, entities: &[Entity]) -> Result<()> {
 
 /// Messages (sends and edits) an account may make at once, then per second: an anti-abuse
 /// bound far above what a person or a load test's client sends.
-pub const SEND_BURST: f64 = 1000.0;
-pub const SENDS_PER_SEC: f64 = 300.0;
+pub const SEND_BURST: f64 = 5000.0;
+pub const SENDS_PER_SEC: f64 = 1000.0;
 /// What one message costs the store beyond its text (rows, indexes, the update log), for the
 /// storage quota below.
 pub const MESSAGE_OVERHEAD_BYTES: usize = 256;

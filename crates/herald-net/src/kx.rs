@@ -54,6 +54,7 @@ impl KxPool {
 }
 
 #[cfg(target_os = "linux")]
+#[allow(unsafe_code)] // two libc calls; std has no per-thread priority
 fn lower_priority() {
     // SAFETY: gettid and setpriority take no pointers; on failure the thread simply keeps the
     // normal priority.
@@ -71,6 +72,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    #[allow(unsafe_code)] // reads the worker's priority back
     async fn jobs_run_on_lower_priority_workers() {
         let pool = KxPool::new(2);
         let nice = pool

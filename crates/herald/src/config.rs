@@ -73,6 +73,8 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
+        let addr = herald_net::addrs::AddrLimits::default();
+        let sessions = herald_net::sessions::SessionLimits::default();
         Self {
             data_dir: PathBuf::from("./herald-data"),
             listen: "127.0.0.1:4430".parse().unwrap(),
@@ -84,15 +86,15 @@ impl Default for Config {
             metrics_listen: None,
             init_database: false,
             max_connections: 20_000,
-            max_connections_per_addr: 4096,
-            max_unauthenticated_per_addr: 512,
-            key_exchanges_per_sec: 30.0,
-            key_exchange_burst: 200.0,
-            max_buffered_per_addr: 16 << 20,
-            max_buffered_total: 512 << 20,
-            max_sessions: 200_000,
-            max_sessions_per_key: 64,
-            max_sessions_per_addr: 4096,
+            max_connections_per_addr: addr.connections,
+            max_unauthenticated_per_addr: addr.unauthenticated,
+            key_exchanges_per_sec: addr.key_exchanges_per_sec,
+            key_exchange_burst: addr.key_exchange_burst,
+            max_buffered_per_addr: addr.buffered,
+            max_buffered_total: addr.buffered_total,
+            max_sessions: sessions.max_sessions,
+            max_sessions_per_key: sessions.per_key,
+            max_sessions_per_addr: sessions.per_addr,
             init_timeout_secs: 10,
             idle_timeout_secs: 120,
             unauth_idle_timeout_secs: 30,

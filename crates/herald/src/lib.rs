@@ -67,6 +67,7 @@ pub fn open_data_dir(dir: &std::path::Path, init_database: bool) -> anyhow::Resu
 
 /// How many connections the process's file limit leaves room for: the soft limit is raised
 /// to the hard one, and `wanted` is clamped to what fits with some headroom.
+#[allow(unsafe_code)] // getrlimit/setrlimit: std exposes no file-limit API
 fn connection_budget(wanted: usize) -> usize {
     #[cfg(unix)]
     {
