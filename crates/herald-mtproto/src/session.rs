@@ -206,6 +206,26 @@ fn is_content_related(body: &[u8]) -> bool {
     !matches!(wire::constructor_id(body), Some(wire::MSGS_ACK | wire::MSG_CONTAINER))
 }
 
+/// Service messages Telegram's servers accept with an even seq_no as well as an odd one:
+/// TDLib sends `ping_delay_disconnect`, `get_future_salts`, `msgs_state_req`,
+/// `msg_resend_req`, `http_wait` and `destroy_auth_key` that way, and Pyrogram's forks their
+/// first `ping` (client-compat.md §0.12). Refusing them (35) makes TDLib drop the session.
+fn may_be_even(body: &[u8]) -> bool {
+    matches!(
+        wire::constructor_id(body),
+        Some(
+            wire::PING
+                | wire::PING_DELAY_DISCONNECT
+                | wire::GET_FUTURE_SALTS
+                | wire::MSGS_STATE_REQ
+                | wire::MSG_RESEND_REQ
+                | wire::HTTP_WAIT
+                | wire::DESTROY_SESSION
+                | wire::DESTROY_AUTH_KEY
+        )
+    )
+}
+
 impl Session {
     pub fn new(id: i64, auth_key_id: i64, unique_id: i64) -> Self {
         Self {
@@ -361,7 +381,8 @@ impl Session {
 
     #[allow(clippy::too_many_arguments)]
     fn object(&mut self, msg_id: i64, seq_no: i32, body: &[u8], now: Now, salts: &Salts, budget: &mut usize, out: &mut Output) {
-        if let Some(code) = self.check_seq(msg_id, seq_no, is_content_related(body)) {
+        let content = is_content_related(body) && !(seq_no % 2 == 0 && may_be_even(body));
+        if let Some(code) = self.check_seq(msg_id, seq_no, content) {
             return out.replies.push(bad_msg(msg_id, seq_no, code));
         }
         let inflated;
@@ -563,6 +584,19 @@ mod tests {
             run(&mut s, header(mid(1, i + 1), 3 + 2 * i as i32), &request(1));
         }
         assert_eq!(codes(&run(&mut s, header(mid(0, 2), 1), &request(1))), vec![20]);
+    }
+
+    #[test]
+    fn service_messages_may_come_with_an_even_seq_no() {
+        let mut s = session();
+        let ping = [&wire::PING.to_le_bytes()[..], &5i64.to_le_bytes()].concat();
+        let out = run(&mut s, header(mid(0, 1), 0), &ping);
+        assert!(codes(&out).is_empty());
+        assert!(out.replies.iter().any(|m| enums::Pong::from_bytes(&m.body).is_ok()));
+        let salts_req = [&wire::GET_FUTURE_SALTS.to_le_bytes()[..], &1i32.to_le_bytes()].concat();
+        assert!(codes(&run(&mut s, header(mid(0, 2), 0), &salts_req)).is_empty());
+        // an API request still needs an odd one
+        assert_eq!(codes(&run(&mut s, header(mid(0, 3), 0), &request(1))), vec![35]);
     }
 
     #[test]

@@ -139,6 +139,8 @@ impl Dispatcher {
         if entry.needs_login && ctx.key.user().is_none() {
             return (entry.name, Err(RpcError::unauthorized()));
         }
+        let compat = input_user_compat(id, body);
+        let body = compat.as_deref().unwrap_or(body);
         let result = (entry.call)(self.services.clone(), ctx.clone(), &body[4..]).await;
         (entry.name, result)
     }
@@ -180,6 +182,55 @@ impl Dispatcher {
         }
         Ok(Some(r.rest()))
     }
+}
+
+const GET_USERS: u32 = 0x0d91a548;
+const GET_FULL_USER: u32 = 0xb60f5918;
+const INPUT_PEER_SELF: u32 = 0x7da07ec9;
+const INPUT_PEER_USER: u32 = 0xdde8a54c;
+const INPUT_USER_SELF: u32 = 0xf7c1b13f;
+const INPUT_USER: u32 = 0xf21158c6;
+const INPUT_USER_EMPTY: u32 = 0xb98886cf;
+
+/// Telegram's servers accept an `InputPeer` where the schema asks for an `InputUser`, and
+/// kurigram relies on it (`inputPeerSelf`/`inputPeerUser` in `users.getUsers` and
+/// `users.getFullUser`; client-compat.md §6.1). The two pairs have the same fields, so the
+/// request is rewritten to the `InputUser` constructors before it is decoded. Anything else
+/// is left as it is (and decodes, or fails, as before).
+fn input_user_compat(method: u32, body: &[u8]) -> Option<Vec<u8>> {
+    fn rewrite_one(out: &mut [u8], at: usize) -> Option<usize> {
+        let id = u32::from_le_bytes(out.get(at..at + 4)?.try_into().ok()?);
+        let (new, size) = match id {
+            INPUT_PEER_SELF => (INPUT_USER_SELF, 0),
+            INPUT_PEER_USER => (INPUT_USER, 16),
+            INPUT_USER_SELF | INPUT_USER_EMPTY => (id, 0),
+            INPUT_USER => (id, 16),
+            _ => return None,
+        };
+        out[at..at + 4].copy_from_slice(&new.to_le_bytes());
+        Some(at + 4 + size)
+    }
+    let mut out = body.to_vec();
+    match method {
+        GET_FULL_USER => {
+            rewrite_one(&mut out, 4)?;
+        }
+        GET_USERS => {
+            if out.get(4..8)? != wire::VECTOR.to_le_bytes() {
+                return None;
+            }
+            let n = u32::from_le_bytes(out.get(8..12)?.try_into().ok()?) as usize;
+            let mut at = 12;
+            for _ in 0..n.min(wire::MAX_ID_VECTOR) {
+                match rewrite_one(&mut out, at) {
+                    Some(next) => at = next,
+                    None => break,
+                }
+            }
+        }
+        _ => return None,
+    }
+    (out != body).then_some(out)
 }
 
 /// How many ids of constructors on a type cycle appear in `body`. TL is 4-byte aligned, so
@@ -319,6 +370,36 @@ mod tests {
 
     fn functions_get_config() -> Vec<u8> {
         grammers_tl_types::functions::help::GetConfig {}.to_bytes()
+    }
+
+    #[test]
+    fn input_peers_where_input_users_belong_are_mapped() {
+        use grammers_tl_types::{enums, functions, types};
+        // users.getUsers([inputPeerSelf, inputPeerUser(7, 9), inputUser(8, 1)])
+        let mut body = GET_USERS.to_le_bytes().to_vec();
+        body.extend_from_slice(&wire::VECTOR.to_le_bytes());
+        body.extend_from_slice(&3u32.to_le_bytes());
+        body.extend_from_slice(&INPUT_PEER_SELF.to_le_bytes());
+        body.extend_from_slice(&INPUT_PEER_USER.to_le_bytes());
+        body.extend_from_slice(&7i64.to_le_bytes());
+        body.extend_from_slice(&9i64.to_le_bytes());
+        body.extend_from_slice(&enums::InputUser::User(types::InputUser { user_id: 8, access_hash: 1 }).to_bytes());
+        let fixed = input_user_compat(GET_USERS, &body).unwrap();
+        let req = functions::users::GetUsers::from_bytes(&fixed[4..]).unwrap();
+        assert_eq!(
+            req.id,
+            vec![
+                enums::InputUser::UserSelf,
+                enums::InputUser::User(types::InputUser { user_id: 7, access_hash: 9 }),
+                enums::InputUser::User(types::InputUser { user_id: 8, access_hash: 1 }),
+            ]
+        );
+        // users.getFullUser(inputPeerSelf); a well-formed request is left alone
+        let full = [GET_FULL_USER.to_le_bytes(), INPUT_PEER_SELF.to_le_bytes()].concat();
+        let fixed = input_user_compat(GET_FULL_USER, &full).unwrap();
+        assert_eq!(functions::users::GetFullUser::from_bytes(&fixed[4..]).unwrap().id, enums::InputUser::UserSelf);
+        let proper = [GET_FULL_USER.to_le_bytes(), INPUT_USER_SELF.to_le_bytes()].concat();
+        assert_eq!(input_user_compat(GET_FULL_USER, &proper), None);
     }
 
     #[test]
