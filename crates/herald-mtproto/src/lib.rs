@@ -10,6 +10,7 @@
 //!   containers, gzip, service messages, outgoing message ids).
 //! - [`rsa`], [`dh`]: the server key and Telegram's DH group.
 //! - [`wire`]: hand-coded wire elements (rpc_result, msg_container, gzip_packed, ...).
+//! - `testing` (feature `client`): the client side, for tests and `herald-bench`.
 
 pub mod crypto;
 pub mod dh;
@@ -18,7 +19,7 @@ pub mod rng;
 pub mod rsa;
 pub mod salt;
 pub mod session;
-#[doc(hidden)]
+#[cfg(any(test, feature = "client"))]
 pub mod testing;
 pub mod transport;
 pub mod wire;

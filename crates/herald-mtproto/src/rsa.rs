@@ -52,6 +52,58 @@ fn from_bytes_be(b: &[u8]) -> Option<U2048> {
     Some(U2048::from_be_slice(&full))
 }
 
+/// The public half of a key, as a client holds it.
+#[derive(Clone)]
+pub struct RsaPublic {
+    n: U2048,
+    params: FixedMontyParams<{ U2048::LIMBS }>,
+}
+
+impl RsaPublic {
+    /// From a PKCS#1 `RSAPublicKey` PEM (what `server.pub.pem` holds).
+    pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
+        let (label, der) = pkcs1::der::pem::decode_vec(pem.as_bytes()).map_err(|e| KeyError::Pem(e.to_string()))?;
+        if label != "RSA PUBLIC KEY" {
+            return Err(KeyError::Pem(format!("a {label} PEM, not an RSA PUBLIC KEY")));
+        }
+        let key: pkcs1::RsaPublicKey<UintRef> = pkcs1::RsaPublicKey::from_der(&der).map_err(|e| KeyError::Pem(e.to_string()))?;
+        if minimal_be(key.public_exponent.as_bytes()) != minimal_be(&E.to_be_bytes()) {
+            return Err(KeyError::Unsupported);
+        }
+        let n = from_bytes_be(minimal_be(key.modulus.as_bytes())).ok_or(KeyError::Unsupported)?;
+        if n.bit_width() != 2048 {
+            return Err(KeyError::Unsupported);
+        }
+        let params = FixedMontyParams::new(Option::from(Odd::new(n)).ok_or(KeyError::Unsupported)?);
+        Ok(Self { n, params })
+    }
+
+    pub fn n_bytes(&self) -> [u8; 256] {
+        to_bytes_be(&self.n)
+    }
+
+    /// Telegram's key fingerprint (see [`RsaKey::fingerprint`]).
+    pub fn fingerprint(&self) -> i64 {
+        fingerprint_of(&self.n_bytes())
+    }
+
+    /// RSA encryption m^e mod n.
+    pub fn encrypt_raw(&self, m: &[u8; 256]) -> [u8; 256] {
+        let m = U2048::from_be_slice(m);
+        let c = FixedMontyForm::new(&m, &self.params).pow(&U2048::from_u64(E));
+        to_bytes_be(&c.retrieve())
+    }
+}
+
+fn fingerprint_of(n: &[u8; 256]) -> i64 {
+    let mut buf = Vec::with_capacity(264);
+    buf.extend_from_slice(&[0xfe, 0x00, 0x01, 0x00]);
+    buf.extend_from_slice(minimal_be(n));
+    buf.extend_from_slice(&[0x03, 0x01, 0x00, 0x01]);
+    let h = sha1(&[&buf]);
+    i64::from_le_bytes(h[12..20].try_into().unwrap())
+}
+
 /// Minimal big-endian bytes (no leading zeros), as TL `bytes` carry numbers.
 pub fn minimal_be(b: &[u8]) -> &[u8] {
     let first = b.iter().position(|&x| x != 0).unwrap_or(b.len());
@@ -94,13 +146,12 @@ impl RsaKey {
     /// Telegram's key fingerprint: the low 64 bits of SHA1(TL bytes(n) ‖ TL bytes(e)),
     /// read as a little-endian signed integer.
     pub fn fingerprint(&self) -> i64 {
-        let n = self.n_bytes();
-        let mut buf = Vec::with_capacity(264);
-        buf.extend_from_slice(&[0xfe, 0x00, 0x01, 0x00]);
-        buf.extend_from_slice(minimal_be(&n));
-        buf.extend_from_slice(&[0x03, 0x01, 0x00, 0x01]);
-        let h = sha1(&[&buf]);
-        i64::from_le_bytes(h[12..20].try_into().unwrap())
+        fingerprint_of(&self.n_bytes())
+    }
+
+    /// The public half.
+    pub fn public(&self) -> RsaPublic {
+        RsaPublic { n: self.n, params: self.params }
     }
 
     /// Raw RSA decryption m = c^d mod n, blinded and constant-time. `None` when c ≥ n.
@@ -127,9 +178,7 @@ impl RsaKey {
 
     /// RSA encryption with the public key (used by tests acting as a client).
     pub fn encrypt_raw(&self, m: &[u8; 256]) -> [u8; 256] {
-        let m = U2048::from_be_slice(m);
-        let c = FixedMontyForm::new(&m, &self.params).pow(&U2048::from_u64(E));
-        to_bytes_be(&c.retrieve())
+        self.public().encrypt_raw(m)
     }
 
     /// PKCS#1 `RSAPublicKey` PEM (`-----BEGIN RSA PUBLIC KEY-----`), what Telethon loads.
@@ -211,6 +260,18 @@ pub(crate) mod tests {
     pub(crate) fn test_key() -> &'static RsaKey {
         static KEY: OnceLock<RsaKey> = OnceLock::new();
         KEY.get_or_init(|| RsaKey::generate(&mut SeededRng::new(42)))
+    }
+
+    #[test]
+    fn the_public_pem_round_trips() {
+        let k = RsaKey::generate(&mut crate::rng::SeededRng::new(9));
+        let p = RsaPublic::from_pem(&k.public_pem()).unwrap();
+        assert_eq!((p.fingerprint(), p.n_bytes()), (k.fingerprint(), k.n_bytes()));
+        let m = [7u8; 256];
+        let mut m = m;
+        m[0] = 0;
+        assert_eq!(k.decrypt_raw(&p.encrypt_raw(&m), &mut crate::rng::SeededRng::new(1)), Some(m));
+        assert!(RsaPublic::from_pem(&k.private_pem()).is_err());
     }
 
     #[test]

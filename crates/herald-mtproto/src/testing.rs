@@ -5,13 +5,13 @@
 use crate::crypto::{sha1, sha256, AuthKey};
 use crate::dh;
 use crate::rng::{bytes, Rng, SeededRng};
-use crate::rsa::{minimal_be, RsaKey};
+use crate::rsa::{minimal_be, RsaKey, RsaPublic};
 use crate::session::{split_plaintext, Header};
 use crate::wire::boxed;
 use grammers_tl_types::{enums, functions, types, Cursor, Deserializable, Serializable};
 
-pub struct ClientHandshake<'a> {
-    rsa: &'a RsaKey,
+pub struct ClientHandshake {
+    rsa: RsaPublic,
     /// When set, sends `p_q_inner_data_dc` naming this DC.
     pub dc: Option<i32>,
     rng: SeededRng,
@@ -29,8 +29,14 @@ fn num(b: &[u8]) -> u64 {
     minimal_be(b).iter().fold(0u64, |a, &x| (a << 8) | x as u64)
 }
 
-impl<'a> ClientHandshake<'a> {
-    pub fn new(rsa: &'a RsaKey, seed: u64, rsa_pad: bool) -> Self {
+impl ClientHandshake {
+    /// A client of the server whose key this is (tests, which hold the whole key).
+    pub fn new(rsa: &RsaKey, seed: u64, rsa_pad: bool) -> Self {
+        Self::with_public(rsa.public(), seed, rsa_pad)
+    }
+
+    /// A client that knows only the server's public key (`server.pub.pem`).
+    pub fn with_public(rsa: RsaPublic, seed: u64, rsa_pad: bool) -> Self {
         let mut rng = SeededRng::new(seed);
         let nonce = bytes(&mut rng);
         let new_nonce = bytes(&mut rng);

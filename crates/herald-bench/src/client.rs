@@ -1,0 +1,261 @@
+//! A minimal MTProto client over TCP (intermediate transport): key exchange, an encrypted
+//! session, requests matched to their answers, and pushed updates on a channel.
+
+use anyhow::{anyhow, bail, Context, Result};
+use grammers_tl_types::{enums, functions, types, Deserializable, RemoteCall};
+use herald_mtproto::rsa::RsaPublic;
+use herald_mtproto::testing::{ClientHandshake, ClientSession};
+use herald_mtproto::wire;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64
+}
+
+/// Opens a TCP connection from `src` (a loopback address, so that per-address limits see
+/// several clients) and sends the intermediate transport's tag.
+pub async fn open(server: SocketAddr, src: Option<IpAddr>) -> Result<TcpStream> {
+    let sock = if server.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    if let Some(ip) = src {
+        sock.bind(SocketAddr::new(ip, 0)).with_context(|| format!("binding to {ip}"))?;
+    }
+    let mut s = sock.connect(server).await.with_context(|| format!("connecting to {server}"))?;
+    s.set_nodelay(true)?;
+    s.write_all(&[0xee; 4]).await?;
+    Ok(s)
+}
+
+async fn write_frame(w: &mut (impl AsyncWriteExt + Unpin), payload: &[u8]) -> Result<()> {
+    let mut f = Vec::with_capacity(payload.len() + 4);
+    f.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    f.extend_from_slice(payload);
+    w.write_all(&f).await?;
+    Ok(())
+}
+
+async fn read_frame(r: &mut (impl AsyncReadExt + Unpin)) -> Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len).await?;
+    let n = u32::from_le_bytes(len) as usize;
+    if n > 8 << 20 {
+        bail!("frame of {n} bytes");
+    }
+    let mut buf = vec![0u8; n];
+    r.read_exact(&mut buf).await?;
+    if buf.len() == 4 {
+        bail!("transport error {}", i32::from_le_bytes(buf[..4].try_into().unwrap()));
+    }
+    Ok(buf)
+}
+
+/// One plain (unencrypted) request of the key exchange and its answer.
+async fn plain_exchange(s: &mut TcpStream, body: Vec<u8>) -> Result<Vec<u8>> {
+    let mut msg = Vec::with_capacity(20 + body.len());
+    msg.extend_from_slice(&0i64.to_le_bytes());
+    msg.extend_from_slice(&((now_ms() << 20) & !3).to_le_bytes());
+    msg.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    msg.extend_from_slice(&body);
+    write_frame(s, &msg).await?;
+    let f = tokio::time::timeout(TIMEOUT, read_frame(s)).await.context("key exchange timed out")??;
+    let (_, body) = wire::parse_plain(&f).map_err(|_| anyhow!("not a plain message"))?;
+    Ok(body.to_vec())
+}
+
+/// Runs the key exchange on a fresh connection; returns the stream and the new session,
+/// whose salt is the one the exchange handed out.
+pub async fn handshake(mut s: TcpStream, key: &RsaPublic, seed: u64) -> Result<(TcpStream, ClientSession)> {
+    let mut c = ClientHandshake::with_public(key.clone(), seed, false);
+    let r = plain_exchange(&mut s, c.req_pq()).await?;
+    let r = plain_exchange(&mut s, c.req_dh(&r)).await?;
+    let r = plain_exchange(&mut s, c.set_dh(&r)).await?;
+    let key = c.finish(&r);
+    let mut session = ClientSession::new(key, (seed as i64).wrapping_mul(0x9e37_79b9_7f4a_7c15u64 as i64) | 1);
+    session.salt = c.first_salt();
+    Ok((s, session))
+}
+
+type Pending = Arc<Mutex<HashMap<i64, oneshot::Sender<Result<Vec<u8>>>>>>;
+
+/// An encrypted connection: requests go out through [`Client::call`]; pushed `Updates`
+/// arrive on [`Client::updates`].
+pub struct Client {
+    wr: tokio::sync::Mutex<OwnedWriteHalf>,
+    session: Mutex<ClientSession>,
+    pending: Pending,
+    pub updates: Mutex<Option<mpsc::UnboundedReceiver<Vec<u8>>>>,
+}
+
+impl Client {
+    pub async fn connect(server: SocketAddr, src: Option<IpAddr>, key: &RsaPublic, seed: u64) -> Result<Arc<Self>> {
+        let s = open(server, src).await?;
+        let (s, session) = handshake(s, key, seed).await?;
+        let (rd, wr) = s.into_split();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let client =
+            Arc::new(Self { wr: tokio::sync::Mutex::new(wr), session: Mutex::new(session), pending: Default::default(), updates: Mutex::new(Some(rx)) });
+        let key = client.session.lock().unwrap().key.clone();
+        let sid = client.session.lock().unwrap().session_id;
+        tokio::spawn(read_loop(rd, ClientSession::new(key, sid), client.pending.clone(), tx));
+        Ok(client)
+    }
+
+    /// Sends a request and waits for its answer (the result object, or an error for an
+    /// `rpc_error`).
+    pub async fn call_raw(&self, body: &[u8]) -> Result<Vec<u8>> {
+        let (tx, rx) = oneshot::channel();
+        let bytes = {
+            let mut s = self.session.lock().unwrap();
+            let (id, bytes) = s.encrypt(body, now_ms());
+            self.pending.lock().unwrap().insert(id, tx);
+            bytes
+        };
+        write_frame(&mut *self.wr.lock().await, &bytes).await?;
+        tokio::time::timeout(TIMEOUT, rx).await.context("request timed out")?.map_err(|_| anyhow!("connection closed"))?
+    }
+
+    pub async fn call<R: RemoteCall>(&self, req: &R) -> Result<R::Return> {
+        let bytes = self.call_raw(&req.to_bytes()).await?;
+        R::Return::from_bytes(&bytes).map_err(|e| anyhow!("decoding the answer: {e:?}"))
+    }
+}
+
+fn unpack(body: Vec<u8>, out: &mut Vec<Vec<u8>>) {
+    match wire::constructor_id(&body) {
+        Some(wire::MSG_CONTAINER) => {
+            if let Ok(inner) = wire::parse_container(&body[4..]) {
+                for m in inner {
+                    unpack(m.body, out);
+                }
+            }
+        }
+        Some(wire::GZIP_PACKED) => {
+            if let Ok(b) = wire::gunzip_bounded(&body[4..], 16 << 20) {
+                unpack(b, out);
+            }
+        }
+        _ => out.push(body),
+    }
+}
+
+async fn read_loop(mut rd: OwnedReadHalf, session: ClientSession, pending: Pending, updates: mpsc::UnboundedSender<Vec<u8>>) {
+    loop {
+        let Ok(frame) = read_frame(&mut rd).await else { break };
+        let Some((_, body)) = session.decrypt(&frame) else { break };
+        let mut msgs = Vec::new();
+        unpack(body, &mut msgs);
+        for m in msgs {
+            match wire::constructor_id(&m) {
+                Some(wire::RPC_RESULT) if m.len() >= 12 => {
+                    let req = i64::from_le_bytes(m[4..12].try_into().unwrap());
+                    let mut result = m[12..].to_vec();
+                    if wire::constructor_id(&result) == Some(wire::GZIP_PACKED) {
+                        result = wire::gunzip_bounded(&result[4..], 16 << 20).unwrap_or_default();
+                    }
+                    let answer = match enums::RpcError::from_bytes(&result) {
+                        Ok(enums::RpcError::Error(e)) if wire::constructor_id(&result) == Some(wire::RPC_ERROR) => {
+                            Err(anyhow!("{} {}", e.error_code, e.error_message))
+                        }
+                        _ => Ok(result),
+                    };
+                    if let Some(tx) = pending.lock().unwrap().remove(&req) {
+                        let _ = tx.send(answer);
+                    }
+                }
+                Some(id) if is_updates(id) => {
+                    let _ = updates.send(m);
+                }
+                _ => {}
+            }
+        }
+    }
+    for (_, tx) in pending.lock().unwrap().drain() {
+        let _ = tx.send(Err(anyhow!("connection closed")));
+    }
+}
+
+fn is_updates(id: u32) -> bool {
+    use grammers_tl_types::Identifiable;
+    [types::Updates::CONSTRUCTOR_ID, types::UpdateShort::CONSTRUCTOR_ID, types::UpdatesCombined::CONSTRUCTOR_ID, types::UpdateShortMessage::CONSTRUCTOR_ID]
+        .contains(&id)
+}
+
+/// The texts of new messages in a pushed `Updates`.
+pub fn new_messages(bytes: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let updates = match enums::Updates::from_bytes(bytes) {
+        Ok(enums::Updates::Updates(u)) => u.updates,
+        Ok(enums::Updates::Combined(u)) => u.updates,
+        Ok(enums::Updates::UpdateShortMessage(m)) => {
+            out.push(m.message);
+            return out;
+        }
+        _ => return out,
+    };
+    for u in updates {
+        if let enums::Update::NewMessage(n) = u {
+            if let enums::Message::Message(m) = n.message {
+                out.push(m.message);
+            }
+        }
+    }
+    out
+}
+
+fn code_settings() -> enums::CodeSettings {
+    enums::CodeSettings::Settings(types::CodeSettings {
+        allow_flashcall: false,
+        current_number: false,
+        allow_app_hash: false,
+        allow_missed_call: false,
+        allow_firebase: false,
+        unknown_number: false,
+        logout_tokens: None,
+        token: None,
+        app_sandbox: None,
+    })
+}
+
+/// Logs in with a test number (99966XYYYY, code XXXXX; the server runs with --test-phones),
+/// signing up when the number is new. Returns the user's id.
+pub async fn log_in(c: &Client, phone: &str) -> Result<i64> {
+    let code: String = std::iter::repeat_n(phone.as_bytes()[5] as char, 5).collect();
+    let sent = c.call(&functions::auth::SendCode { phone_number: phone.into(), api_id: 1, api_hash: "bench".into(), settings: code_settings() }).await?;
+    let enums::auth::SentCode::Code(sent) = sent else { bail!("unexpected sentCode") };
+    let hash = sent.phone_code_hash;
+    let auth = c
+        .call(&functions::auth::SignIn { phone_number: phone.into(), phone_code_hash: hash.clone(), phone_code: Some(code), email_verification: None })
+        .await?;
+    let auth = match auth {
+        enums::auth::Authorization::Authorization(a) => a,
+        enums::auth::Authorization::SignUpRequired(_) => {
+            let up = functions::auth::SignUp {
+                no_joined_notifications: true,
+                phone_number: phone.into(),
+                phone_code_hash: hash,
+                first_name: "Bench".into(),
+                last_name: String::new(),
+            };
+            match c.call(&up).await? {
+                enums::auth::Authorization::Authorization(a) => a,
+                other => bail!("sign-up answered {other:?}"),
+            }
+        }
+    };
+    match auth.user {
+        enums::User::User(u) => Ok(u.id),
+        enums::User::Empty(u) => Ok(u.id),
+    }
+}
