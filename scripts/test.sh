@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: style checks (cargo fmt, clippy with warnings as errors), Rust unit
-# and wire-level tests, then the real-client acceptance suite (Telethon 1.44.0, pinned, in its
-# own virtualenv which this script creates).
+# and wire-level tests, a short chaos run (the server killed while messages flow), then the
+# real-client acceptance suite (Telethon 1.44.0, pinned, in its own virtualenv which this
+# script creates).
 # Usage: scripts/test.sh            (everything)
 #        scripts/test.sh -k catchup (extra arguments go to pytest)
 set -euo pipefail
@@ -20,6 +21,9 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --locked --workspace --no-fail-fast
 fi
+
+echo "== chaos (SIGKILL at random while messages flow; 0 lost, 0 duplicated)"
+target/debug/herald-bench chaos --herald target/debug/herald --seconds 20 --kill-min 4 --kill-max 7 --pairs 3
 
 echo "== acceptance tests (Telethon)"
 VENV=.venv-acceptance

@@ -98,10 +98,35 @@ pub struct Client {
     pub updates: Mutex<Option<mpsc::UnboundedReceiver<Vec<u8>>>>,
 }
 
+/// What a client needs to come back with the same authorization key after a reconnect.
+#[derive(Clone)]
+pub struct Credentials {
+    pub key: herald_mtproto::crypto::AuthKey,
+    pub salt: i64,
+}
+
 impl Client {
     pub async fn connect(server: SocketAddr, src: Option<IpAddr>, key: &RsaPublic, seed: u64) -> Result<Arc<Self>> {
         let s = open(server, src).await?;
         let (s, session) = handshake(s, key, seed).await?;
+        Ok(Self::start(s, session))
+    }
+
+    /// Connects again with an existing key (a new session; the salt the key exchange gave
+    /// stays valid for the key's first half hour).
+    pub async fn resume(server: SocketAddr, src: Option<IpAddr>, creds: &Credentials, seed: u64) -> Result<Arc<Self>> {
+        let s = open(server, src).await?;
+        let mut session = ClientSession::new(creds.key.clone(), (seed as i64).wrapping_mul(0x2545_f491_4f6c_dd1d) | 1);
+        session.salt = creds.salt;
+        Ok(Self::start(s, session))
+    }
+
+    pub fn credentials(&self) -> Credentials {
+        let s = self.session.lock().unwrap();
+        Credentials { key: s.key.clone(), salt: s.salt }
+    }
+
+    fn start(s: TcpStream, session: ClientSession) -> Arc<Self> {
         let (rd, wr) = s.into_split();
         let (tx, rx) = mpsc::unbounded_channel();
         let client =
@@ -109,7 +134,7 @@ impl Client {
         let key = client.session.lock().unwrap().key.clone();
         let sid = client.session.lock().unwrap().session_id;
         tokio::spawn(read_loop(rd, ClientSession::new(key, sid), client.pending.clone(), tx));
-        Ok(client)
+        client
     }
 
     /// Sends a request and waits for its answer (the result object, or an error for an

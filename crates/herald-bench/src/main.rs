@@ -14,6 +14,7 @@
 //! and one JSON line per run on stdout. Clients connect from `--sources` loopback addresses
 //! (127.0.0.1, .2, ...) so that the server's per-address limits see several machines.
 
+mod chaos;
 mod client;
 mod stats;
 
@@ -37,9 +38,9 @@ struct Cli {
     /// The server's MTProto address.
     #[arg(long, default_value = "127.0.0.1:4430")]
     server: SocketAddr,
-    /// The server's public key (server.pub.pem in its data directory).
+    /// The server's public key (server.pub.pem in its data directory); not for `chaos`.
     #[arg(long)]
-    pubkey: PathBuf,
+    pubkey: Option<PathBuf>,
     /// The server's process id, to report its CPU time and memory (from /proc).
     #[arg(long)]
     server_pid: Option<u32>,
@@ -76,6 +77,25 @@ enum Scenario {
     Idle {
         #[arg(long, default_value_t = 1000)]
         connections: usize,
+    },
+    /// Pairs sending while the server (started by this command) is killed with SIGKILL at
+    /// random and restarted; then every message is checked: 0 lost, 0 duplicated.
+    Chaos {
+        /// The herald binary to run.
+        #[arg(long, default_value = "target/release/herald")]
+        herald: PathBuf,
+        /// Its data directory (emptied first).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long, default_value_t = 4)]
+        pairs: usize,
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Seconds between kills: at least, at most.
+        #[arg(long, default_value_t = 10)]
+        kill_min: u64,
+        #[arg(long, default_value_t = 30)]
+        kill_max: u64,
     },
 }
 
@@ -272,7 +292,7 @@ async fn setups_in_batches(cli: &Cli, key: &RsaPublic, pairs: usize, run: &str) 
         for p in start..(start + 64).min(pairs) {
             let (server, sources, key, run) = (cli.server, cli.sources, key.clone(), run.to_string());
             batch.spawn(async move {
-                let cli = Cli { server, pubkey: PathBuf::new(), server_pid: None, sources, scenario: Scenario::Idle { connections: 0 } };
+                let cli = Cli { server, pubkey: None, server_pid: None, sources, scenario: Scenario::Idle { connections: 0 } };
                 let r = setup_pair(&cli, &key, p, &run).await;
                 (p, r)
             });
@@ -427,14 +447,36 @@ async fn idle(cli: &Cli, key: &RsaPublic, connections: usize) -> Result<()> {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let pem = std::fs::read_to_string(&cli.pubkey).with_context(|| format!("reading {}", cli.pubkey.display()))?;
-    let key = RsaPublic::from_pem(&pem).context("parsing the server's public key")?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if let Scenario::Chaos { herald, data_dir, pairs, seconds, kill_min, kill_max } = cli.scenario.clone() {
+        chaos::check_binary(&herald)?;
+        if kill_max < kill_min || kill_min == 0 {
+            bail!("--kill-min must be positive and at most --kill-max");
+        }
+        let dir = data_dir.unwrap_or_else(chaos::default_data_dir);
+        let args = chaos::ChaosArgs { herald, data_dir: dir.clone(), pairs, seconds, kill_min, kill_max, sources: cli.sources };
+        let report = rt.block_on(chaos::run(args))?;
+        eprintln!(
+            "chaos: {} kills in {:.0} s; {} sent: {} ok, {} lost, {} duplicated, {} unknown (in flight at the end); {} resends",
+            report.kills, report.seconds, report.sent, report.ok, report.lost, report.duplicates, report.unknown, report.resends
+        );
+        println!("{}", serde_json::to_string(&report)?);
+        if report.lost > 0 || report.duplicates > 0 || report.ok == 0 {
+            bail!("chaos failed: {} lost, {} duplicated, {} ok (data kept in {})", report.lost, report.duplicates, report.ok, dir.display());
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(dir.with_extension("log"));
+        return Ok(());
+    }
+    let pubkey = cli.pubkey.clone().context("--pubkey is required (the server's server.pub.pem)")?;
+    let pem = std::fs::read_to_string(&pubkey).with_context(|| format!("reading {}", pubkey.display()))?;
+    let key = RsaPublic::from_pem(&pem).context("parsing the server's public key")?;
     rt.block_on(async {
         match cli.scenario.clone() {
             Scenario::Pairs { clients, window, count, size } => pairs(&cli, &key, clients, window, count, size).await,
             Scenario::Login { concurrency, seconds } => login(&cli, &key, concurrency, seconds).await,
             Scenario::Idle { connections } => idle(&cli, &key, connections).await,
+            Scenario::Chaos { .. } => unreachable!("handled above"),
         }
     })
 }
