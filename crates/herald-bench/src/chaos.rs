@@ -5,7 +5,7 @@
 //! (acknowledged, not stored), duplicate (stored more than once), or unknown (in flight when
 //! the run ended: stored once or not at all). The run fails on any lost or duplicate message.
 
-use crate::client::{log_in, now_us, Client, Credentials};
+use crate::client::{now_us, pair_up, send_message, Client, Credentials};
 use anyhow::{bail, Context, Result};
 use grammers_tl_types::{enums, functions, types};
 use herald_mtproto::rsa::RsaPublic;
@@ -119,43 +119,9 @@ struct Pair {
 async fn set_up(addr: SocketAddr, sources: u8, key: &RsaPublic, p: usize, run: u64) -> Result<Pair> {
     let sender = Client::connect(addr, source(sources, 2 * p), key, run ^ (2 * p as u64 + 1)).await?;
     let receiver = Client::connect(addr, source(sources, 2 * p + 1), key, run ^ (2 * p as u64 + 2)).await?;
-    let base = ((run as usize % 7919) * 13 + p * 2) % 80_000;
-    let phone = |n: usize| format!("99966{}{:04}", 1 + (n / 10_000) % 9, n % 10_000);
-    let sender_id = log_in(&sender, &phone(base)).await?;
-    log_in(&receiver, &phone(base + 1)).await?;
-    let username = format!("ch{:x}x{p}", run & 0xff_ffff);
-    receiver.call(&functions::account::UpdateUsername { username: username.clone() }).await?;
-    let enums::contacts::ResolvedPeer::Peer(r) = sender.call(&functions::contacts::ResolveUsername { username, referer: None }).await?;
-    let Some(enums::User::User(u)) = r.users.into_iter().next() else { bail!("the receiver did not resolve") };
-    let to_receiver = enums::InputPeer::User(types::InputPeerUser { user_id: u.id, access_hash: u.access_hash.unwrap_or(0) });
+    let base = (run as usize % 7919) * 13 + p * 2;
+    let (sender_id, to_receiver) = pair_up(&sender, &receiver, base, format!("ch{:x}x{p}", run & 0xff_ffff)).await?;
     Ok(Pair { sender: sender.credentials(), receiver: receiver.credentials(), sender_id, to_receiver })
-}
-
-fn send_request(peer: &enums::InputPeer, text: String, random_id: i64) -> functions::messages::SendMessage {
-    functions::messages::SendMessage {
-        no_webpage: true,
-        silent: false,
-        background: false,
-        clear_draft: false,
-        noforwards: false,
-        update_stickersets_order: false,
-        invert_media: false,
-        allow_paid_floodskip: false,
-        peer: peer.clone(),
-        reply_to: None,
-        message: text,
-        random_id,
-        reply_markup: None,
-        entities: None,
-        schedule_date: None,
-        send_as: None,
-        quick_reply_shortcut: None,
-        effect: None,
-        allow_paid_stars: None,
-        suggested_post: None,
-        rich_message: None,
-        schedule_repeat_period: None,
-    }
 }
 
 /// Every text in the receiver's dialog with the sender, newest first.
@@ -230,7 +196,7 @@ pub async fn run(args: ChaosArgs) -> Result<ChaosReport> {
                 let random_id = ((run as i64) << 24) ^ ((p as i64) << 40) ^ seq as i64 ^ 0x5a5a;
                 acked.push(false);
                 loop {
-                    let req = send_request(&peer, format!("c {seq}"), random_id);
+                    let req = send_message(&peer, format!("c {seq}"), random_id);
                     match client.call(&req).await {
                         Ok(_) => {
                             acked[seq as usize] = true;

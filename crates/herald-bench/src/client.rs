@@ -284,3 +284,48 @@ pub async fn log_in(c: &Client, phone: &str) -> Result<i64> {
         enums::User::Empty(u) => Ok(u.id),
     }
 }
+
+/// `messages.sendMessage` of plain text.
+pub fn send_message(peer: &enums::InputPeer, text: String, random_id: i64) -> functions::messages::SendMessage {
+    functions::messages::SendMessage {
+        no_webpage: true,
+        silent: false,
+        background: false,
+        clear_draft: false,
+        noforwards: false,
+        update_stickersets_order: false,
+        invert_media: false,
+        allow_paid_floodskip: false,
+        peer: peer.clone(),
+        reply_to: None,
+        message: text,
+        random_id,
+        reply_markup: None,
+        entities: None,
+        schedule_date: None,
+        send_as: None,
+        quick_reply_shortcut: None,
+        effect: None,
+        allow_paid_stars: None,
+        suggested_post: None,
+        rich_message: None,
+        schedule_repeat_period: None,
+    }
+}
+
+/// A test number for client `n` of a run (99966XYYYY: the server logs it in with XXXXX).
+pub fn test_phone(n: usize) -> String {
+    let n = n % 90_000;
+    format!("99966{}{:04}", 1 + n / 10_000, n % 10_000)
+}
+
+/// Logs both in (numbers `phone_base`, `phone_base + 1`); the receiver takes `username`, which
+/// the sender resolves. Returns the sender's user id and the receiver as the sender sees it.
+pub async fn pair_up(sender: &Client, receiver: &Client, phone_base: usize, username: String) -> Result<(i64, enums::InputPeer)> {
+    let sender_id = log_in(sender, &test_phone(phone_base)).await?;
+    log_in(receiver, &test_phone(phone_base + 1)).await?;
+    receiver.call(&functions::account::UpdateUsername { username: username.clone() }).await?;
+    let enums::contacts::ResolvedPeer::Peer(r) = sender.call(&functions::contacts::ResolveUsername { username, referer: None }).await?;
+    let Some(enums::User::User(u)) = r.users.into_iter().next() else { bail!("the receiver did not resolve") };
+    Ok((sender_id, enums::InputPeer::User(types::InputPeerUser { user_id: u.id, access_hash: u.access_hash.unwrap_or(0) })))
+}

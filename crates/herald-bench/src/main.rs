@@ -20,8 +20,8 @@ mod stats;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use client::{log_in, new_messages, now_us, Client};
-use grammers_tl_types::{enums, functions, types};
+use client::{new_messages, now_us, Client};
+use grammers_tl_types::{enums, functions};
 use herald_mtproto::rsa::RsaPublic;
 use serde::Serialize;
 use stats::{Latencies, ServerProbe};
@@ -190,30 +190,7 @@ async fn pairs(cli: &Cli, key: &RsaPublic, clients: usize, window: usize, count:
                         while text.len() < size {
                             text.push('x');
                         }
-                        let req = functions::messages::SendMessage {
-                            no_webpage: true,
-                            silent: false,
-                            background: false,
-                            clear_draft: false,
-                            noforwards: false,
-                            update_stickersets_order: false,
-                            invert_media: false,
-                            allow_paid_floodskip: false,
-                            peer: peer.clone(),
-                            reply_to: None,
-                            message: text,
-                            random_id: (seq as i64) ^ (t0 << 20),
-                            reply_markup: None,
-                            entities: None,
-                            schedule_date: None,
-                            send_as: None,
-                            quick_reply_shortcut: None,
-                            effect: None,
-                            allow_paid_stars: None,
-                            suggested_post: None,
-                            rich_message: None,
-                            schedule_repeat_period: None,
-                        };
+                        let req = client::send_message(&peer, text, (seq as i64) ^ (t0 << 20));
                         if sender.call_raw(&grammers_tl_types::Serializable::to_bytes(&req)).await.is_ok() {
                             acked += 1;
                             ack.lock().unwrap().add((now_us() - t0) as f64 / 1000.0);
@@ -311,15 +288,8 @@ async fn setups_in_batches(cli: &Cli, key: &RsaPublic, pairs: usize, run: &str) 
 async fn setup_pair(cli: &Cli, key: &RsaPublic, p: usize, run: &str) -> Result<Ready> {
     let sender = connect(cli, key, 2 * p).await?;
     let receiver = connect(cli, key, 2 * p + 1).await?;
-    let base = (u64::from_str_radix(run, 16).unwrap_or(0) as usize * 7919 + p * 2) % 80_000;
-    let phone = |n: usize| format!("99966{}{:04}", 1 + (n / 10_000) % 9, n % 10_000);
-    log_in(&sender, &phone(base)).await?;
-    log_in(&receiver, &phone(base + 1)).await?;
-    let username = format!("hb{run}x{p}");
-    receiver.call(&functions::account::UpdateUsername { username: username.clone() }).await?;
-    let enums::contacts::ResolvedPeer::Peer(r) = sender.call(&functions::contacts::ResolveUsername { username, referer: None }).await?;
-    let Some(enums::User::User(u)) = r.users.into_iter().next() else { bail!("the receiver did not resolve") };
-    let peer = enums::InputPeer::User(types::InputPeerUser { user_id: u.id, access_hash: u.access_hash.unwrap_or(0) });
+    let base = u64::from_str_radix(run, 16).unwrap_or(0) as usize * 7919 + p * 2;
+    let (_, peer) = client::pair_up(&sender, &receiver, base, format!("hb{run}x{p}")).await?;
     Ok((sender, receiver, peer))
 }
 
