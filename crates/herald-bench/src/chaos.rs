@@ -5,7 +5,7 @@
 //! (acknowledged, not stored), duplicate (stored more than once), or unknown (in flight when
 //! the run ended: stored once or not at all). The run fails on any lost or duplicate message.
 
-use crate::client::{now_us, pair_up, send_message, Client, Credentials};
+use crate::client::{now_us, pair_up, send_message, Client, Credentials, Refused, RpcFailure};
 use anyhow::{bail, Context, Result};
 use grammers_tl_types::{enums, functions, types};
 use herald_mtproto::rsa::RsaPublic;
@@ -15,7 +15,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub struct ChaosArgs {
@@ -26,6 +26,8 @@ pub struct ChaosArgs {
     pub kill_min: u64,
     pub kill_max: u64,
     pub sources: u8,
+    /// Messages per second per sender (bounds how much the final check must read).
+    pub rate: u64,
 }
 
 #[derive(Serialize, Default)]
@@ -40,6 +42,10 @@ pub struct ChaosReport {
     pub duplicates: u64,
     pub unknown: u64,
     pub resends: u64,
+    /// Answers other than a result, by name (FLOOD_WAIT is waited out and retried).
+    pub errors: HashMap<String, u64>,
+    /// Senders with no acknowledged message in the last 10 s of the run.
+    pub stalled: u64,
 }
 
 struct Server {
@@ -145,8 +151,8 @@ async fn history(c: &Client, sender_id: i64) -> Result<Vec<String>> {
             }
         }
         match last {
-            Some(id) if msgs.len() == 100 => offset_id = id,
-            _ => return Ok(texts),
+            Some(id) => offset_id = id,
+            None => return Ok(texts),
         }
     }
 }
@@ -185,34 +191,51 @@ pub async fn run(args: ChaosArgs) -> Result<ChaosReport> {
     let until = started + Duration::from_secs(args.seconds);
     let stop = Arc::new(AtomicBool::new(false));
     let resends = Arc::new(AtomicU64::new(0));
+    let errors: Arc<Mutex<HashMap<String, u64>>> = Default::default();
     let mut senders = tokio::task::JoinSet::new();
     for (p, pair) in pairs.iter().enumerate() {
-        let (creds, peer, stop, resends, src) = (pair.sender.clone(), pair.to_receiver.clone(), stop.clone(), resends.clone(), source(args.sources, 2 * p));
+        let (creds, peer, stop, resends, errors, src, rate) =
+            (pair.sender.clone(), pair.to_receiver.clone(), stop.clone(), resends.clone(), errors.clone(), source(args.sources, 2 * p), args.rate);
         senders.spawn(async move {
             let mut acked: Vec<bool> = Vec::new();
+            let mut last_ack = Instant::now();
             let mut client = reconnect(addr, src, &creds, Instant::now() + Duration::from_secs(60)).await?;
             let mut seq = 0u64;
+            let pace = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
+            let mut next_send = Instant::now();
             while !stop.load(Ordering::Relaxed) {
+                tokio::time::sleep_until(next_send.into()).await;
+                next_send += pace;
                 let random_id = ((run as i64) << 24) ^ ((p as i64) << 40) ^ seq as i64 ^ 0x5a5a;
                 acked.push(false);
-                loop {
+                while !stop.load(Ordering::Relaxed) {
                     let req = send_message(&peer, format!("c {seq}"), random_id);
-                    match client.call(&req).await {
+                    let err = match client.call(&req).await {
                         Ok(_) => {
                             acked[seq as usize] = true;
+                            last_ack = Instant::now();
                             break;
                         }
-                        Err(_) if stop.load(Ordering::Relaxed) => break,
-                        Err(_) => {
-                            // The server went away (or refused): same random_id again.
-                            resends.fetch_add(1, Ordering::Relaxed);
-                            client = reconnect(addr, src, &creds, Instant::now() + Duration::from_secs(60)).await?;
-                        }
+                        Err(e) => e,
+                    };
+                    // Every retry sends the same random_id: the server must store it once.
+                    resends.fetch_add(1, Ordering::Relaxed);
+                    if let Some(f) = err.downcast_ref::<RpcFailure>() {
+                        *errors.lock().unwrap().entry(f.name().to_string()).or_default() += 1;
+                        let wait = f.flood_wait().unwrap_or(0).max(if f.code >= 500 { 1 } else { 0 });
+                        tokio::time::sleep(Duration::from_secs(wait).max(Duration::from_millis(20))).await;
+                    } else if let Some(r) = err.downcast_ref::<Refused>() {
+                        // A new salt (48) or a refused msg_id: the same connection can go on.
+                        *errors.lock().unwrap().entry(r.to_string()).or_default() += 1;
+                    } else {
+                        // The connection is gone (the server was killed): reconnect, backing off.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        client = reconnect(addr, src, &creds, Instant::now() + Duration::from_secs(60)).await?;
                     }
                 }
                 seq += 1;
             }
-            anyhow::Ok((p, acked))
+            anyhow::Ok((p, acked, last_ack))
         });
     }
     // The killer.
@@ -235,15 +258,21 @@ pub async fn run(args: ChaosArgs) -> Result<ChaosReport> {
     }
     stop.store(true, Ordering::Relaxed);
     let mut acked_by_pair = HashMap::new();
+    let mut stalled = 0;
     while let Some(r) = senders.join_next().await {
-        let (p, acked) = r.context("a sender panicked")??;
+        let (p, acked, last_ack) = r.context("a sender panicked")??;
+        if last_ack.elapsed() > Duration::from_secs(10) {
+            stalled += 1;
+        }
         acked_by_pair.insert(p, acked);
     }
     let seconds = started.elapsed().as_secs_f64();
     // One last restart, so the check reads what is on disk, not what a process remembers.
     server.kill();
     server.start()?;
-    let mut report = ChaosReport { scenario: "chaos", pairs: args.pairs, seconds, kills, resends: resends.load(Ordering::Relaxed), ..Default::default() };
+    let errors = errors.lock().unwrap().clone();
+    let mut report =
+        ChaosReport { scenario: "chaos", pairs: args.pairs, seconds, kills, resends: resends.load(Ordering::Relaxed), errors, stalled, ..Default::default() };
     for (p, pair) in pairs.iter().enumerate() {
         let receiver = reconnect(addr, source(args.sources, 2 * p + 1), &pair.receiver, Instant::now() + Duration::from_secs(60)).await?;
         let mut stored: HashMap<u64, u32> = HashMap::new();

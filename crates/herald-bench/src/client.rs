@@ -93,8 +93,10 @@ type Pending = Arc<Mutex<HashMap<i64, oneshot::Sender<Result<Vec<u8>>>>>>;
 /// arrive on [`Client::updates`].
 pub struct Client {
     wr: tokio::sync::Mutex<OwnedWriteHalf>,
-    session: Mutex<ClientSession>,
+    session: Arc<Mutex<ClientSession>>,
     pending: Pending,
+    /// Set by the reader when the connection ends (before it fails what is pending).
+    closed: Arc<std::sync::atomic::AtomicBool>,
     pub updates: Mutex<Option<mpsc::UnboundedReceiver<Vec<u8>>>>,
 }
 
@@ -129,11 +131,16 @@ impl Client {
     fn start(s: TcpStream, session: ClientSession) -> Arc<Self> {
         let (rd, wr) = s.into_split();
         let (tx, rx) = mpsc::unbounded_channel();
-        let client =
-            Arc::new(Self { wr: tokio::sync::Mutex::new(wr), session: Mutex::new(session), pending: Default::default(), updates: Mutex::new(Some(rx)) });
+        let client = Arc::new(Self {
+            wr: tokio::sync::Mutex::new(wr),
+            session: Arc::new(Mutex::new(session)),
+            pending: Default::default(),
+            closed: Default::default(),
+            updates: Mutex::new(Some(rx)),
+        });
         let key = client.session.lock().unwrap().key.clone();
         let sid = client.session.lock().unwrap().session_id;
-        tokio::spawn(read_loop(rd, ClientSession::new(key, sid), client.pending.clone(), tx));
+        tokio::spawn(read_loop(rd, ClientSession::new(key, sid), client.session.clone(), client.pending.clone(), client.closed.clone(), tx));
         client
     }
 
@@ -141,12 +148,18 @@ impl Client {
     /// `rpc_error`).
     pub async fn call_raw(&self, body: &[u8]) -> Result<Vec<u8>> {
         let (tx, rx) = oneshot::channel();
-        let bytes = {
+        let (id, bytes) = {
             let mut s = self.session.lock().unwrap();
             let (id, bytes) = s.encrypt(body, now_ms());
             self.pending.lock().unwrap().insert(id, tx);
-            bytes
+            (id, bytes)
         };
+        // The reader sets `closed` before it fails what is pending: a request registered after
+        // that would never be answered.
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            self.pending.lock().unwrap().remove(&id);
+            bail!("connection closed");
+        }
         write_frame(&mut *self.wr.lock().await, &bytes).await?;
         tokio::time::timeout(TIMEOUT, rx).await.context("request timed out")?.map_err(|_| anyhow!("connection closed"))?
     }
@@ -175,7 +188,56 @@ fn unpack(body: Vec<u8>, out: &mut Vec<Vec<u8>>) {
     }
 }
 
-async fn read_loop(mut rd: OwnedReadHalf, session: ClientSession, pending: Pending, updates: mpsc::UnboundedSender<Vec<u8>>) {
+/// An answer that is not a result: the server refused the message itself (a
+/// `bad_msg_notification`, or `bad_server_salt`, after which the salt is updated and the
+/// caller may send again). Kept apart from `rpc_error`s so callers can tell them from
+/// transport failures.
+#[derive(Debug)]
+pub struct Refused(pub i32);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "bad_msg_notification {}", self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// An `rpc_error` answer.
+#[derive(Debug)]
+pub struct RpcFailure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl std::fmt::Display for RpcFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for RpcFailure {}
+
+impl RpcFailure {
+    /// X of `FLOOD_WAIT_X`.
+    pub fn flood_wait(&self) -> Option<u64> {
+        self.message.strip_prefix("FLOOD_WAIT_").and_then(|s| s.parse().ok())
+    }
+
+    /// The error's name without its number (`FLOOD_WAIT_3` → `FLOOD_WAIT`).
+    pub fn name(&self) -> &str {
+        self.message.trim_end_matches(|c: char| c.is_ascii_digit()).trim_end_matches('_')
+    }
+}
+
+async fn read_loop(
+    mut rd: OwnedReadHalf,
+    session: ClientSession,
+    shared: Arc<Mutex<ClientSession>>,
+    pending: Pending,
+    closed: Arc<std::sync::atomic::AtomicBool>,
+    updates: mpsc::UnboundedSender<Vec<u8>>,
+) {
     loop {
         let Ok(frame) = read_frame(&mut rd).await else { break };
         let Some((_, body)) = session.decrypt(&frame) else { break };
@@ -191,12 +253,25 @@ async fn read_loop(mut rd: OwnedReadHalf, session: ClientSession, pending: Pendi
                     }
                     let answer = match enums::RpcError::from_bytes(&result) {
                         Ok(enums::RpcError::Error(e)) if wire::constructor_id(&result) == Some(wire::RPC_ERROR) => {
-                            Err(anyhow!("{} {}", e.error_code, e.error_message))
+                            Err(anyhow::Error::new(RpcFailure { code: e.error_code, message: e.error_message }))
                         }
                         _ => Ok(result),
                     };
                     if let Some(tx) = pending.lock().unwrap().remove(&req) {
                         let _ = tx.send(answer);
+                    }
+                }
+                Some(_) if enums::BadMsgNotification::from_bytes(&m).is_ok() => {
+                    let (bad, code) = match enums::BadMsgNotification::from_bytes(&m) {
+                        Ok(enums::BadMsgNotification::Notification(n)) => (n.bad_msg_id, n.error_code),
+                        Ok(enums::BadMsgNotification::BadServerSalt(b)) => {
+                            shared.lock().unwrap().salt = b.new_server_salt;
+                            (b.bad_msg_id, b.error_code)
+                        }
+                        Err(_) => continue,
+                    };
+                    if let Some(tx) = pending.lock().unwrap().remove(&bad) {
+                        let _ = tx.send(Err(anyhow::Error::new(Refused(code))));
                     }
                 }
                 Some(id) if is_updates(id) => {
@@ -206,6 +281,7 @@ async fn read_loop(mut rd: OwnedReadHalf, session: ClientSession, pending: Pendi
             }
         }
     }
+    closed.store(true, std::sync::atomic::Ordering::SeqCst);
     for (_, tx) in pending.lock().unwrap().drain() {
         let _ = tx.send(Err(anyhow!("connection closed")));
     }

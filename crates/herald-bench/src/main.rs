@@ -96,6 +96,9 @@ enum Scenario {
         kill_min: u64,
         #[arg(long, default_value_t = 30)]
         kill_max: u64,
+        /// Messages per second per sender.
+        #[arg(long, default_value_t = 100)]
+        rate: u64,
     },
 }
 
@@ -127,6 +130,8 @@ struct PairsReport {
     delivered: u64,
     lost: u64,
     duplicates: u64,
+    /// Sends answered with an error (by error name) instead of a result.
+    failed: HashMap<String, u64>,
     seconds: f64,
     acked_per_sec: f64,
     delivered_per_sec: f64,
@@ -151,6 +156,8 @@ async fn pairs(cli: &Cli, key: &RsaPublic, clients: usize, window: usize, count:
     let probe = cli.server_pid.map(ServerProbe::start);
     let delivery = Arc::new(Mutex::new(Latencies::default()));
     let ack = Arc::new(Mutex::new(Latencies::default()));
+    let acked_ids: Arc<Mutex<std::collections::HashSet<(usize, u64)>>> = Default::default();
+    let failures: Arc<Mutex<HashMap<String, u64>>> = Default::default();
     let seen: Arc<Mutex<HashMap<(usize, u64), u32>>> = Default::default();
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -172,12 +179,13 @@ async fn pairs(cli: &Cli, key: &RsaPublic, clients: usize, window: usize, count:
             }
         });
         // The sender: `window` sends in flight.
-        let ack = ack.clone();
+        let (ack, acked_ids, failures) = (ack.clone(), acked_ids.clone(), failures.clone());
         tasks.spawn(async move {
             let next = Arc::new(AtomicU64::new(0));
             let mut lanes = tokio::task::JoinSet::new();
             for _ in 0..window {
-                let (sender, peer, next, ack) = (sender.clone(), peer.clone(), next.clone(), ack.clone());
+                let (sender, peer, next, ack, acked_ids, failures) =
+                    (sender.clone(), peer.clone(), next.clone(), ack.clone(), acked_ids.clone(), failures.clone());
                 lanes.spawn(async move {
                     let mut acked = 0u64;
                     loop {
@@ -191,9 +199,19 @@ async fn pairs(cli: &Cli, key: &RsaPublic, clients: usize, window: usize, count:
                             text.push('x');
                         }
                         let req = client::send_message(&peer, text, (seq as i64) ^ (t0 << 20));
-                        if sender.call_raw(&grammers_tl_types::Serializable::to_bytes(&req)).await.is_ok() {
-                            acked += 1;
-                            ack.lock().unwrap().add((now_us() - t0) as f64 / 1000.0);
+                        match sender.call_raw(&grammers_tl_types::Serializable::to_bytes(&req)).await {
+                            Ok(_) => {
+                                acked += 1;
+                                acked_ids.lock().unwrap().insert((p, seq));
+                                ack.lock().unwrap().add((now_us() - t0) as f64 / 1000.0);
+                            }
+                            Err(e) => {
+                                let name = match e.downcast_ref::<client::RpcFailure>() {
+                                    Some(f) => f.name().to_string(),
+                                    None => e.to_string(),
+                                };
+                                *failures.lock().unwrap().entry(name).or_default() += 1;
+                            }
                         }
                     }
                 });
@@ -218,7 +236,8 @@ async fn pairs(cli: &Cli, key: &RsaPublic, clients: usize, window: usize, count:
     }
     let seconds = started.elapsed().as_secs_f64().max(send_done.as_secs_f64());
     let server = probe.map(|p| p.finish());
-    let (delivered, lost, duplicates) = stats::tally(acknowledged, &seen.lock().unwrap());
+    let (delivered, lost, duplicates) = stats::tally(&acked_ids.lock().unwrap(), &seen.lock().unwrap());
+    let failures = failures.lock().unwrap().clone();
     let echo = stats::echo(pairs, window, size.max(64), Duration::from_secs(3)).await?;
     let report = PairsReport {
         scenario: "pairs",
@@ -230,6 +249,7 @@ async fn pairs(cli: &Cli, key: &RsaPublic, clients: usize, window: usize, count:
         delivered,
         lost,
         duplicates,
+        failed: failures,
         seconds,
         acked_per_sec: acknowledged as f64 / send_done.as_secs_f64(),
         delivered_per_sec: delivered as f64 / seconds,
@@ -241,7 +261,7 @@ async fn pairs(cli: &Cli, key: &RsaPublic, clients: usize, window: usize, count:
         ratio_to_echo: acknowledged as f64 / send_done.as_secs_f64() / echo.max(1.0),
     };
     eprintln!(
-        "pairs {} clients, window {}: {:.0} acked/s, {:.0} delivered/s ({:.1}% of loopback echo {:.0}/s); delivery ms p50 {:.2} p99 {:.2} p999 {:.2} max {:.2}; lost {}, duplicates {}{}",
+        "pairs {} clients, window {}: {:.0} acked/s, {:.0} delivered/s ({:.1}% of loopback echo {:.0}/s); delivery ms p50 {:.2} p99 {:.2} p999 {:.2} max {:.2}; lost {}, duplicates {}, failed {:?}{}",
         report.clients,
         window,
         report.acked_per_sec,
@@ -254,6 +274,7 @@ async fn pairs(cli: &Cli, key: &RsaPublic, clients: usize, window: usize, count:
         report.delivery_ms.max,
         lost,
         duplicates,
+        report.failed,
         server.map(|s| format!("; server {:.0} µs CPU per message, RSS {:.0} MiB", report.server_cpu_us_per_message.unwrap_or(0.0), s.rss_mib)).unwrap_or_default()
     );
     println!("{}", serde_json::to_string(&report)?);
@@ -418,21 +439,31 @@ async fn idle(cli: &Cli, key: &RsaPublic, connections: usize) -> Result<()> {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    if let Scenario::Chaos { herald, data_dir, pairs, seconds, kill_min, kill_max } = cli.scenario.clone() {
+    if let Scenario::Chaos { herald, data_dir, pairs, seconds, kill_min, kill_max, rate } = cli.scenario.clone() {
         chaos::check_binary(&herald)?;
         if kill_max < kill_min || kill_min == 0 {
             bail!("--kill-min must be positive and at most --kill-max");
         }
         let dir = data_dir.unwrap_or_else(chaos::default_data_dir);
-        let args = chaos::ChaosArgs { herald, data_dir: dir.clone(), pairs, seconds, kill_min, kill_max, sources: cli.sources };
+        let args = chaos::ChaosArgs { herald, data_dir: dir.clone(), pairs, seconds, kill_min, kill_max, sources: cli.sources, rate };
         let report = rt.block_on(chaos::run(args))?;
         eprintln!(
-            "chaos: {} kills in {:.0} s; {} sent: {} ok, {} lost, {} duplicated, {} unknown (in flight at the end); {} resends",
-            report.kills, report.seconds, report.sent, report.ok, report.lost, report.duplicates, report.unknown, report.resends
+            "chaos: {} kills in {:.0} s; {} sent: {} ok, {} lost, {} duplicated, {} unknown (in flight at the end); {} resends; errors {:?}; {} senders stalled",
+            report.kills,
+            report.seconds,
+            report.sent,
+            report.ok,
+            report.lost,
+            report.duplicates,
+            report.unknown,
+            report.resends,
+            report.errors,
+            report.stalled
         );
         println!("{}", serde_json::to_string(&report)?);
-        if report.lost > 0 || report.duplicates > 0 || report.ok == 0 {
-            bail!("chaos failed: {} lost, {} duplicated, {} ok (data kept in {})", report.lost, report.duplicates, report.ok, dir.display());
+        // Each sender has at most one message in flight when the run ends.
+        if report.lost > 0 || report.duplicates > 0 || report.ok == 0 || report.unknown > report.pairs as u64 || report.stalled > 0 {
+            bail!("chaos failed (data kept in {})", dir.display());
         }
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::remove_file(dir.with_extension("log"));

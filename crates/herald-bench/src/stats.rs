@@ -34,13 +34,14 @@ impl Latencies {
     }
 }
 
-/// (delivered, lost, duplicates) from how often each message was seen: a message counts as
-/// delivered once however often it arrived; every extra arrival is a duplicate; an
-/// acknowledged message never seen is lost.
-pub fn tally<K>(acknowledged: u64, seen: &std::collections::HashMap<K, u32>) -> (u64, u64, u64) {
+/// (delivered, lost, duplicates) message by message: a message counts as delivered once
+/// however often it arrived, every extra arrival is a duplicate, and an acknowledged message
+/// that never arrived is lost (whatever else arrived).
+pub fn tally<K: std::hash::Hash + Eq>(acknowledged: &std::collections::HashSet<K>, seen: &std::collections::HashMap<K, u32>) -> (u64, u64, u64) {
     let delivered = seen.values().filter(|&&n| n > 0).count() as u64;
     let duplicates = seen.values().map(|&n| n.saturating_sub(1) as u64).sum();
-    (delivered, acknowledged.saturating_sub(delivered), duplicates)
+    let lost = acknowledged.iter().filter(|k| seen.get(k).is_none_or(|&n| n == 0)).count() as u64;
+    (delivered, lost, duplicates)
 }
 
 /// The server's CPU seconds (user + system) and RSS, read from /proc.
@@ -136,8 +137,11 @@ mod tests {
     fn each_message_counts_once_and_losses_show() {
         let seen: std::collections::HashMap<(usize, u64), u32> = [((0, 1), 1), ((0, 2), 3), ((1, 1), 1)].into();
         // four acknowledged: three seen (one of them three times), one lost
-        assert_eq!(tally(4, &seen), (3, 1, 2));
-        assert_eq!(tally(3, &seen), (3, 0, 2));
+        let acked = [(0, 1), (0, 2), (1, 1), (1, 2)].into();
+        assert_eq!(tally(&acked, &seen), (3, 1, 2));
+        // a message that arrived without its acknowledgement does not hide a lost one
+        let acked = [(0, 1), (0, 2), (9, 9)].into();
+        assert_eq!(tally(&acked, &seen), (3, 1, 2));
     }
 
     #[test]

@@ -208,8 +208,9 @@ fn is_content_related(body: &[u8]) -> bool {
 
 /// Service messages Telegram's servers accept with an even seq_no as well as an odd one:
 /// TDLib sends `ping_delay_disconnect`, `get_future_salts`, `msgs_state_req`,
-/// `msg_resend_req`, `http_wait` and `destroy_auth_key` that way, and Pyrogram's forks their
-/// first `ping` (client-compat.md §0.12). Refusing them (35) makes TDLib drop the session.
+/// `msg_resend_req` and `http_wait` that way, and Pyrogram's forks their first `ping`
+/// (client-compat.md §0.12); `destroy_session` likewise. Refusing them (35) makes TDLib drop
+/// the session. (`destroy_auth_key` is not served yet, so it is not on the list.)
 fn may_be_even(body: &[u8]) -> bool {
     matches!(
         wire::constructor_id(body),
@@ -221,7 +222,6 @@ fn may_be_even(body: &[u8]) -> bool {
                 | wire::MSG_RESEND_REQ
                 | wire::HTTP_WAIT
                 | wire::DESTROY_SESSION
-                | wire::DESTROY_AUTH_KEY
         )
     )
 }

@@ -20,7 +20,6 @@ pub const MSGS_STATE_REQ: u32 = 0xda69fb52;
 pub const MSG_RESEND_REQ: u32 = 0x7d861a08;
 pub const MSGS_STATE_INFO: u32 = 0x04deb57d;
 pub const HTTP_WAIT: u32 = 0x9299359f;
-pub const DESTROY_AUTH_KEY: u32 = 0xd1435160;
 pub const VECTOR: u32 = 0x1cb5c415;
 
 /// At most this many messages in one container (security.md C11).

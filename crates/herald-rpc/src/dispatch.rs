@@ -210,6 +210,9 @@ fn input_user_compat(method: u32, body: &[u8]) -> Option<Vec<u8>> {
         out[at..at + 4].copy_from_slice(&new.to_le_bytes());
         Some(at + 4 + size)
     }
+    if method != GET_USERS && method != GET_FULL_USER {
+        return None;
+    }
     let mut out = body.to_vec();
     match method {
         GET_FULL_USER => {

@@ -441,11 +441,11 @@ async fn one_address_asking_codes_for_many_numbers_is_limited() {
 }
 
 #[tokio::test]
-async fn two_sign_ups_racing_for_one_number_leave_one_account() {
+async fn a_second_sign_up_for_a_taken_number_is_occupied() {
     let w = world();
     key(&w, 1).await;
     key(&w, 2).await;
-    // both keys verify a code for the same new number, then both sign up
+    // both keys verify a code for the same new number; the second sign-up finds it taken
     let mut hashes = Vec::new();
     for k in [1, 2] {
         let sent = w.auth.send_code(&who(k), "9996618181").await.unwrap();

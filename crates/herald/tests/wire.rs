@@ -773,7 +773,11 @@ async fn types_sent_as_requests_are_invalid_methods_and_the_first_salt_is_accept
 
 #[tokio::test]
 async fn the_connection_cap_answers_429() {
-    let srv = server_with(|c| c.max_connections = 2).await;
+    let srv = server_with(|c| {
+        c.max_connections = 2;
+        c.init_timeout_secs = 30;
+    })
+    .await;
     let (mut a, mut sa) = session(&srv).await;
     let _b = Raw::connect(srv.addr).await;
     let mut c = Raw::connect(srv.addr).await;
@@ -813,10 +817,15 @@ async fn invoke_wrappers_nested_too_deep_are_refused() {
 #[tokio::test]
 async fn a_client_that_stops_reading_is_closed_after_the_write_timeout() {
     let srv = server_with(|c| c.write_timeout_secs = 1).await;
-    let (mut raw, mut cs) = session(&srv).await;
-    // Containers of help.getConfig, answers never read: tens of megabytes, more than the
+    // A client with a small receive buffer, so that what the server writes fills it quickly.
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let mut s = sock.connect(srv.addr).await.unwrap();
+    s.write_all(&[0xee; 4]).await.unwrap();
+    let (mut raw, mut cs) = session_over(Raw { s, padded: false }, &srv.rsa).await;
+    // Containers of help.getConfig whose answers are never read: megabytes, more than the
     // socket buffers hold, so the server's writes block.
-    for _ in 0..40 {
+    for _ in 0..20 {
         let inner: Vec<wire::InnerMessage> = (0..1000)
             .map(|_| wire::InnerMessage { msg_id: cs.next_msg_id(now_ms()), seq_no: cs.next_seq(true), body: functions::help::GetConfig {}.to_bytes() })
             .collect();
