@@ -175,14 +175,19 @@ impl AuthService {
         Ok(())
     }
 
-    /// A number nobody may log in with: the service accounts' (777000 and later system
-    /// accounts) are answered as invalid numbers.
+    /// The normalized number, refused when nobody may log in with it: the service
+    /// accounts' (777000 and later system accounts) are answered as invalid numbers.
     async fn login_phone(&self, phone: &str) -> Result<String> {
         let phone = normalize_phone(phone)?;
-        if self.accounts.user_by_phone(&phone).await?.is_some_and(|u| u.is_service) {
+        self.refuse_service(&phone).await?;
+        Ok(phone)
+    }
+
+    async fn refuse_service(&self, phone: &str) -> Result<()> {
+        if self.accounts.user_by_phone(phone).await?.is_some_and(|u| u.is_service) {
             return Err(AuthError::PhoneNumberInvalid.into());
         }
-        Ok(phone)
+        Ok(())
     }
 
     pub async fn send_code(&self, who: &Requester, phone: &str) -> Result<SentCode> {
@@ -190,7 +195,7 @@ impl AuthService {
         if !self.is_test_phone(&phone) {
             self.code_requests.take(who.addr.clone(), 1.0, self.clock.now_ms()).map_err(AuthError::FloodWait)?;
         }
-        let phone = self.login_phone(&phone).await?;
+        self.refuse_service(&phone).await?;
         let now = self.clock.now_secs();
         let mine = self.codes.codes_since(LoginScope::PhoneAddr(&phone, &who.addr), now - 3600).await?;
         if mine.len() >= CODES_PER_HOUR {
@@ -280,13 +285,10 @@ impl AuthService {
         }
         let now = self.clock.now_secs();
         self.check_failures(who, &phone, now).await?;
-        // Only the key that asked for the code may use it.
-        if self.codes.get_code(&phone, hash).await?.is_none_or(|c| c.auth_key_id != who.auth_key_id) {
-            return Err(AuthError::PhoneCodeExpired.into());
-        }
         // One attempt is spent before comparing, atomically: parallel guesses cannot get
-        // more tries than CODE_MAX_ATTEMPTS between them.
-        let Some(mut stored) = self.codes.take_attempt(&phone, hash, now, CODE_MAX_ATTEMPTS).await? else {
+        // more tries than CODE_MAX_ATTEMPTS between them. Only the key that asked for the
+        // code may spend one (another key's try touches nothing).
+        let Some(mut stored) = self.codes.take_attempt(&phone, hash, who.auth_key_id, now, CODE_MAX_ATTEMPTS).await? else {
             return Err(AuthError::PhoneCodeExpired.into());
         };
         if !constant_time_eq(stored.code.as_bytes(), code.as_bytes()) {

@@ -63,10 +63,11 @@ pub trait LoginCodeStore: Send + Sync {
     async fn update_code(&self, code: &LoginCode) -> StoreResult<()>;
     /// Makes the code unusable, keeping its issue time, phone, address and key for limits.
     async fn delete_code(&self, phone: &str, hash: &str) -> StoreResult<()>;
-    /// Atomically spends one attempt on a live code (not expired, fewer than `max_attempts`
-    /// tries so far) and returns it; None when no attempt is left. Concurrent callers can
-    /// never spend more than `max_attempts` in total.
-    async fn take_attempt(&self, phone: &str, hash: &str, now: i64, max_attempts: i32) -> StoreResult<Option<LoginCode>>;
+    /// Atomically spends one attempt on a live code that `auth_key_id` asked for (not
+    /// expired, fewer than `max_attempts` tries so far) and returns it; None when there is no
+    /// such code or no attempt is left (another key's code is left untouched). Concurrent
+    /// callers can never spend more than `max_attempts` in total.
+    async fn take_attempt(&self, phone: &str, hash: &str, auth_key_id: i64, now: i64, max_attempts: i32) -> StoreResult<Option<LoginCode>>;
     /// Issue times of the codes in `scope` since `since`, tombstones included.
     async fn codes_since(&self, scope: LoginScope<'_>, since: i64) -> StoreResult<Vec<i64>>;
     /// Records a wrong code entered for `phone` from `addr` with `auth_key_id`.

@@ -59,15 +59,15 @@ impl LoginCodeStore for SqliteStore {
         .await
     }
 
-    async fn take_attempt(&self, phone: &str, hash: &str, now: i64, max_attempts: i32) -> StoreResult<Option<LoginCode>> {
+    async fn take_attempt(&self, phone: &str, hash: &str, auth_key_id: i64, now: i64, max_attempts: i32) -> StoreResult<Option<LoginCode>> {
         let (phone, hash) = (phone.to_string(), hash.to_string());
         self.write(move |conn| {
             conn.query_row(
                 &format!(
                     "UPDATE login_codes SET attempts = attempts + 1
-                     WHERE phone = ?1 AND hash = ?2 AND attempts < ?3 AND expires_at > ?4 RETURNING {CODE_COLUMNS}"
+                     WHERE phone = ?1 AND hash = ?2 AND key_id = ?5 AND attempts < ?3 AND expires_at > ?4 RETURNING {CODE_COLUMNS}"
                 ),
-                params![phone, hash, max_attempts, now],
+                params![phone, hash, max_attempts, now, auth_key_id],
                 code_from_row,
             )
             .optional()
