@@ -315,25 +315,11 @@ pub fn new_messages(bytes: &[u8]) -> Vec<String> {
     out
 }
 
-fn code_settings() -> enums::CodeSettings {
-    enums::CodeSettings::Settings(types::CodeSettings {
-        allow_flashcall: false,
-        current_number: false,
-        allow_app_hash: false,
-        allow_missed_call: false,
-        allow_firebase: false,
-        unknown_number: false,
-        logout_tokens: None,
-        token: None,
-        app_sandbox: None,
-    })
-}
-
 /// Logs in with a test number (99966XYYYY, code XXXXX; the server runs with --test-phones),
 /// signing up when the number is new. Returns the user's id.
 pub async fn log_in(c: &Client, phone: &str) -> Result<i64> {
     let code: String = std::iter::repeat_n(phone.as_bytes()[5] as char, 5).collect();
-    let sent = c.call(&functions::auth::SendCode { phone_number: phone.into(), api_id: 1, api_hash: "bench".into(), settings: code_settings() }).await?;
+    let sent = c.call(&herald_mtproto::testing::send_code(phone)).await?;
     let enums::auth::SentCode::Code(sent) = sent else { bail!("unexpected sentCode") };
     let hash = sent.phone_code_hash;
     let auth = c

@@ -247,3 +247,23 @@ impl ClientSession {
         Some((h, body.to_vec()))
     }
 }
+
+/// `auth.sendCode` for `phone` with empty code settings, as the test clients send it.
+pub fn send_code(phone: &str) -> functions::auth::SendCode {
+    functions::auth::SendCode {
+        phone_number: phone.into(),
+        api_id: 1,
+        api_hash: "x".into(),
+        settings: enums::CodeSettings::Settings(types::CodeSettings {
+            allow_flashcall: false,
+            current_number: false,
+            allow_app_hash: false,
+            allow_missed_call: false,
+            allow_firebase: false,
+            unknown_number: false,
+            logout_tokens: None,
+            token: None,
+            app_sandbox: None,
+        }),
+    }
+}

@@ -7,7 +7,7 @@
 //! unwrapped here by hand, at most [`MAX_WRAPPERS`] deep.
 
 use crate::{CallCtx, RpcError, Services};
-use grammers_tl_types::{Deserializable, Identifiable, RemoteCall, Serializable};
+use grammers_tl_types::{functions as tlf, types as tlt, Deserializable, Identifiable, RemoteCall, Serializable};
 use herald_domain::model::ClientInfo;
 use herald_mtproto::wire::{self, Reader, WireError};
 use std::collections::HashMap;
@@ -184,13 +184,13 @@ impl Dispatcher {
     }
 }
 
-const GET_USERS: u32 = 0x0d91a548;
-const GET_FULL_USER: u32 = 0xb60f5918;
-const INPUT_PEER_SELF: u32 = 0x7da07ec9;
-const INPUT_PEER_USER: u32 = 0xdde8a54c;
-const INPUT_USER_SELF: u32 = 0xf7c1b13f;
-const INPUT_USER: u32 = 0xf21158c6;
-const INPUT_USER_EMPTY: u32 = 0xb98886cf;
+const GET_USERS: u32 = tlf::users::GetUsers::CONSTRUCTOR_ID;
+const GET_FULL_USER: u32 = tlf::users::GetFullUser::CONSTRUCTOR_ID;
+const INPUT_PEER_SELF: u32 = tlt::InputPeerSelf::CONSTRUCTOR_ID;
+const INPUT_PEER_USER: u32 = tlt::InputPeerUser::CONSTRUCTOR_ID;
+const INPUT_USER_SELF: u32 = tlt::InputUserSelf::CONSTRUCTOR_ID;
+const INPUT_USER: u32 = tlt::InputUser::CONSTRUCTOR_ID;
+const INPUT_USER_EMPTY: u32 = tlt::InputUserEmpty::CONSTRUCTOR_ID;
 
 /// Telegram's servers accept an `InputPeer` where the schema asks for an `InputUser`, and
 /// kurigram relies on it (`inputPeerSelf`/`inputPeerUser` in `users.getUsers` and

@@ -431,22 +431,7 @@ async fn key_exchange_for_another_dc_gets_444() {
 /// Signs a fresh test number up on this session (test phones: 99966XYYYY, code XXXXX).
 async fn log_in(raw: &mut Raw, cs: &mut ClientSession) {
     let phone = format!("999664{:04}", SEED.fetch_add(1, Ordering::SeqCst) % 10_000);
-    let send = functions::auth::SendCode {
-        phone_number: phone.clone(),
-        api_id: 1,
-        api_hash: "x".into(),
-        settings: enums::CodeSettings::Settings(grammers_tl_types::types::CodeSettings {
-            allow_flashcall: false,
-            current_number: false,
-            allow_app_hash: false,
-            allow_missed_call: false,
-            allow_firebase: false,
-            unknown_number: false,
-            logout_tokens: None,
-            token: None,
-            app_sandbox: None,
-        }),
-    };
+    let send = herald_mtproto::testing::send_code(&phone);
     let (id, msgs) = call(raw, cs, &send.to_bytes()).await;
     let hash = msgs
         .iter()
