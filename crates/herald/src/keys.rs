@@ -36,7 +36,6 @@ fn write_private(path: &Path, data: &[u8]) -> Result<()> {
 /// Loads the key material; on a first start (`fresh`, see `datadir::guard`) creates it.
 /// Outside a first start a missing file is an error, never silently regenerated.
 pub fn load_or_create(data_dir: &Path, fresh: bool) -> Result<KeyMaterial> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let key_path = data_dir.join(PRIVATE_KEY);
     let rsa = if key_path.exists() {
         let pem = std::fs::read_to_string(&key_path)?;

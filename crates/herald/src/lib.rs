@@ -108,7 +108,7 @@ pub async fn start(c: &Config) -> anyhow::Result<Running> {
     };
     let messages = Arc::new(MessageService::with_limits(db.clone(), bus.clone(), clock.clone(), send_limits));
     let accounts = Arc::new(AccountService::new(db.clone(), db.clone(), keys.secret));
-    let auth = Arc::new(AuthService::new(
+    let auth = AuthService::new(
         db.clone(),
         db.clone(),
         db.clone(),
@@ -116,11 +116,11 @@ pub async fn start(c: &Config) -> anyhow::Result<Running> {
         bus.clone(),
         clock.clone(),
         AuthConfig { dc_id: c.dc, test_phones: c.test_phones, log_codes: c.log_codes },
-    ));
-    let auth = match &c.code_hook {
-        Some(program) => Arc::new(Arc::into_inner(auth).expect("not shared yet").with_hook(Arc::new(hook::CommandHook::new(program.clone())))),
+    );
+    let auth = Arc::new(match &c.code_hook {
+        Some(program) => auth.with_hook(Arc::new(hook::CommandHook::new(program.clone()))),
         None => auth,
-    };
+    });
     let services = Arc::new(Services {
         auth,
         accounts,

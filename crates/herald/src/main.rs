@@ -77,6 +77,7 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         fingerprint = format_args!("{:016x}", running.fingerprint as u64),
         pubkey = %running.public_key_path.display(),
         data_dir = %c.data_dir.display(),
+        metrics = ?running.metrics_addr,
         "ready"
     );
     shutdown_signal().await;
