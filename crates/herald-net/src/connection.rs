@@ -8,7 +8,6 @@
 use crate::addrs::{Refusal, Ticket};
 use crate::Gateway;
 use herald_domain::bus::Event;
-use herald_domain::model::UserId as Uid;
 use herald_domain::model::{AuthKeyRecord, UserId};
 use herald_mtproto::crypto::{decrypt_client_message, encrypt_server_message, AuthKey};
 use herald_mtproto::handshake::{Handshake, Step};
@@ -53,7 +52,7 @@ struct Keyed {
     /// The key exchange's salt and until when it is accepted.
     first_salt: (i64, i64),
     /// Wakes when the key's binding changes on any connection.
-    user_rx: watch::Receiver<Option<Uid>>,
+    user_rx: watch::Receiver<Option<UserId>>,
     /// The key's last use as recorded in the store (unused keys are collected by age).
     last_used: i64,
     /// The session that last wrote: pushes go there.
