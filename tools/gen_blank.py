@@ -8,7 +8,7 @@ Re-run after upgrading grammers-tl-types; the output is committed.
 import re
 import sys
 
-STRUCTS = ["User", "Message", "UserFull", "PeerSettings", "PeerNotifySettings", "Config", "Dialog"]
+STRUCTS = ["User", "Message", "UserFull", "PeerSettings", "PeerNotifySettings", "Config", "Dialog", "Channel", "ChannelFull", "ChatFull", "MessageService"]
 
 def defaults(ty):
     ty = ty.strip()

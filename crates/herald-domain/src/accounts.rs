@@ -45,13 +45,26 @@ impl AccountService {
         i64::from_le_bytes(h[..8].try_into().unwrap())
     }
 
+    /// The access hash `viewer` sees for a channel (keyed like users', in its own domain).
+    pub fn channel_access_hash(&self, viewer: UserId, channel: crate::model::GroupId) -> i64 {
+        let h = Sha256::new()
+            .chain_update(self.secret)
+            .chain_update(b"channel-access-hash")
+            .chain_update(viewer.0.to_le_bytes())
+            .chain_update(channel.0.to_le_bytes())
+            .finalize();
+        i64::from_le_bytes(h[..8].try_into().unwrap())
+    }
+
     /// Resolves a peer given by id and access hash. Hash 0 is accepted for peers the viewer
     /// already knows (itself, the service account, anyone it has a dialog with), as Telegram
     /// does for clients that lost their cache (client-compat.md §4.1). Anything else that
     /// does not match is `err`, never another user's data.
     pub async fn check_access(&self, viewer: UserId, target: UserId, hash: i64, err: AccountError) -> Result<User> {
         let known = || async {
-            Ok::<_, crate::error::DomainError>(target == viewer || target == SERVICE_USER_ID || self.messages.has_dialog(viewer, Peer::User(target)).await?)
+            Ok::<_, crate::error::DomainError>(
+                target == viewer || target == SERVICE_USER_ID || self.messages.dialog(viewer, Peer::User(target)).await?.is_some(),
+            )
         };
         let ok = if hash == 0 { known().await? } else { hash == self.access_hash(viewer, target) };
         if !ok {

@@ -6,12 +6,51 @@
 //! session re-reads its state and catches up through getDifference) rather than stalling
 //! the sender.
 
-use crate::model::{PtsUpdate, TypingAction, UserId};
+use crate::model::{GroupId, PtsUpdate, TypingAction, UserId};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where an event is published: a user's sessions, or every session following a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Topic {
+    User(UserId),
+    Channel(GroupId),
+}
+
+/// What a gateway loaded once for every receiver of an event (the users and groups a channel
+/// post names), shared by all the sessions it delivers to; each renders it for its viewer.
+/// Type-erased so the domain stays free of wire types; not part of the serialized event.
+#[derive(Clone, Default)]
+pub struct Rendered(pub Arc<tokio::sync::OnceCell<Arc<dyn std::any::Any + Send + Sync>>>);
+
+impl std::fmt::Debug for Rendered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.initialized() { "Rendered(loaded)" } else { "Rendered(empty)" })
+    }
+}
+
+impl PartialEq for Rendered {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for Rendered {}
+
+/// A change in a group that its members' sessions should show (no pts: the group object
+/// itself changed, or the user's standing in it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GroupChange {
+    /// Title, about, rights, pinned message or the like: refetch the group.
+    Edited,
+    /// The user became a member (follow the channel) or stopped being one (unfollow).
+    Joined,
+    Left,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
     /// pts-ordered changes to one user's box.
     Updates {
@@ -21,24 +60,54 @@ pub enum Event {
         origin: Option<i64>,
         updates: Vec<PtsUpdate>,
     },
-    /// `from` is typing to `user`.
-    Typing { user: UserId, from: UserId, action: TypingAction },
+    /// pts-ordered changes to a channel's box, published once on the channel's topic whatever
+    /// its member count; each gateway renders it for its own sessions.
+    Channel {
+        channel: GroupId,
+        /// The user and key whose request caused this (that key got it as its result).
+        origin: Option<(UserId, i64)>,
+        updates: Vec<PtsUpdate>,
+        #[serde(skip)]
+        rendered: Rendered,
+    },
+    /// A group changed for `user` (membership, rights, description).
+    Group { user: UserId, group: GroupId, channel: bool, change: GroupChange },
+    /// A channel member's read mark moved (to the member's own sessions).
+    ReadChannel { user: UserId, channel: GroupId, max_id: i32, still_unread: i32, pts: i32 },
+    /// `from` is typing to `user` (in `group` when set).
+    Typing { user: UserId, from: UserId, group: Option<(GroupId, bool)>, action: TypingAction },
     /// The key was logged out: sessions on it stop receiving the user's events.
     KeyUnbound { user: UserId, auth_key_id: i64 },
 }
 
 impl Event {
-    pub fn user(&self) -> UserId {
+    pub fn topic(&self) -> Topic {
         match self {
-            Event::Updates { user, .. } | Event::Typing { user, .. } | Event::KeyUnbound { user, .. } => *user,
+            Event::Updates { user, .. }
+            | Event::Typing { user, .. }
+            | Event::KeyUnbound { user, .. }
+            | Event::Group { user, .. }
+            | Event::ReadChannel { user, .. } => Topic::User(*user),
+            Event::Channel { channel, .. } => Topic::Channel(*channel),
         }
     }
 }
 
+/// A session's subscription: one queue, fed by the user's topic and the channels it follows.
+pub struct Subscription {
+    pub id: u64,
+    pub rx: mpsc::Receiver<Event>,
+}
+
 pub trait EventBus: Send + Sync {
     fn publish(&self, event: Event);
-    /// Subscribes a session to a user's events. Dropping the receiver unsubscribes.
-    fn subscribe(&self, user: UserId) -> mpsc::Receiver<Event>;
+    /// Subscribes a session to a user's events. Dropping the receiver unsubscribes (the
+    /// topics it followed are pruned on their next publish, or by [`EventBus::unsubscribe`]).
+    fn subscribe(&self, user: UserId) -> Subscription;
+    /// Adds a channel's topic to a subscription.
+    fn follow(&self, sub: u64, channel: GroupId);
+    fn unfollow(&self, sub: u64, channel: GroupId);
+    fn unsubscribe(&self, sub: u64);
 }
 
 /// Per-session queue length before events are dropped (the session catches up via
@@ -46,9 +115,17 @@ pub trait EventBus: Send + Sync {
 pub const SUBSCRIBER_QUEUE: usize = 1024;
 
 #[derive(Default)]
+struct Subscribers {
+    topics: HashMap<Topic, Vec<(u64, mpsc::Sender<Event>)>>,
+    /// Each subscription's sender, user and the channels it follows.
+    subs: HashMap<u64, (mpsc::Sender<Event>, UserId, Vec<GroupId>)>,
+}
+
+#[derive(Default)]
 pub struct InProcessBus {
     // A std Mutex: the critical sections are short and never await.
-    subscribers: Mutex<HashMap<UserId, Vec<mpsc::Sender<Event>>>>,
+    inner: Mutex<Subscribers>,
+    next: AtomicU64,
 }
 
 impl InProcessBus {
@@ -59,28 +136,81 @@ impl InProcessBus {
 
 impl EventBus for InProcessBus {
     fn publish(&self, event: Event) {
-        let mut subs = self.subscribers.lock().unwrap();
-        if let Some(list) = subs.get_mut(&event.user()) {
-            list.retain(|tx| match tx.try_send(event.clone()) {
-                Ok(()) => true,
-                // A subscriber that cannot keep up is dropped rather than silently missing
-                // events: its session notices, re-reads its state and catches up.
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    tracing::debug!(user = event.user().0, "subscriber queue full; dropping the subscriber");
-                    false
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            });
+        let topic = event.topic();
+        let mut inner = self.inner.lock().unwrap();
+        let Some(list) = inner.topics.get_mut(&topic) else { return };
+        let mut dropped = Vec::new();
+        list.retain(|(id, tx)| match tx.try_send(event.clone()) {
+            Ok(()) => true,
+            // A subscriber that cannot keep up is dropped rather than silently missing
+            // events: its session notices, re-reads its state and catches up.
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::debug!(?topic, "subscriber queue full; dropping the subscriber");
+                dropped.push(*id);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                dropped.push(*id);
+                false
+            }
+        });
+        if list.is_empty() {
+            inner.topics.remove(&topic);
+        }
+        for id in dropped {
+            remove_sub(&mut inner, id);
+        }
+    }
+
+    fn subscribe(&self, user: UserId) -> Subscription {
+        let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut inner = self.inner.lock().unwrap();
+        inner.topics.entry(Topic::User(user)).or_default().push((id, tx.clone()));
+        inner.subs.insert(id, (tx, user, Vec::new()));
+        Subscription { id, rx }
+    }
+
+    fn follow(&self, sub: u64, channel: GroupId) {
+        let mut inner = self.inner.lock().unwrap();
+        let Some((tx, _, channels)) = inner.subs.get_mut(&sub) else { return };
+        if channels.contains(&channel) {
+            return;
+        }
+        channels.push(channel);
+        let tx = tx.clone();
+        inner.topics.entry(Topic::Channel(channel)).or_default().push((sub, tx));
+    }
+
+    fn unfollow(&self, sub: u64, channel: GroupId) {
+        let mut inner = self.inner.lock().unwrap();
+        if let Some((_, _, channels)) = inner.subs.get_mut(&sub) {
+            channels.retain(|c| *c != channel);
+        }
+        let topic = Topic::Channel(channel);
+        if let Some(list) = inner.topics.get_mut(&topic) {
+            list.retain(|(id, _)| *id != sub);
             if list.is_empty() {
-                subs.remove(&event.user());
+                inner.topics.remove(&topic);
             }
         }
     }
 
-    fn subscribe(&self, user: UserId) -> mpsc::Receiver<Event> {
-        let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
-        self.subscribers.lock().unwrap().entry(user).or_default().push(tx);
-        rx
+    fn unsubscribe(&self, sub: u64) {
+        remove_sub(&mut self.inner.lock().unwrap(), sub);
+    }
+}
+
+/// Forgets a subscription and every topic entry it had.
+fn remove_sub(inner: &mut Subscribers, id: u64) {
+    let Some((_, user, channels)) = inner.subs.remove(&id) else { return };
+    for topic in channels.into_iter().map(Topic::Channel).chain([Topic::User(user)]) {
+        if let Some(list) = inner.topics.get_mut(&topic) {
+            list.retain(|(s, _)| *s != id);
+            if list.is_empty() {
+                inner.topics.remove(&topic);
+            }
+        }
     }
 }
 
@@ -88,34 +218,71 @@ impl EventBus for InProcessBus {
 mod tests {
     use super::*;
 
+    fn typing(user: i64) -> Event {
+        Event::Typing { user: UserId(user), from: UserId(2), group: None, action: TypingAction::Typing }
+    }
+
     #[tokio::test]
     async fn events_reach_only_the_users_subscribers_and_dropped_ones_are_pruned() {
         let bus = InProcessBus::new();
         let mut a1 = bus.subscribe(UserId(1));
         let mut a2 = bus.subscribe(UserId(1));
         let mut b = bus.subscribe(UserId(2));
-        let ev = Event::Typing { user: UserId(1), from: UserId(2), action: TypingAction::Typing };
+        let ev = typing(1);
         bus.publish(ev.clone());
-        assert_eq!(a1.recv().await, Some(ev.clone()));
-        assert_eq!(a2.recv().await, Some(ev.clone()));
-        assert!(b.try_recv().is_err());
+        assert_eq!(a1.rx.recv().await, Some(ev.clone()));
+        assert_eq!(a2.rx.recv().await, Some(ev.clone()));
+        assert!(b.rx.try_recv().is_err());
         drop(a1);
         drop(a2);
         bus.publish(ev);
-        assert!(bus.subscribers.lock().unwrap().get(&UserId(1)).is_none());
+        let inner = bus.inner.lock().unwrap();
+        assert!(!inner.topics.contains_key(&Topic::User(UserId(1))));
+        assert_eq!(inner.subs.len(), 1, "only b's subscription is left");
+    }
+
+    #[tokio::test]
+    async fn a_channel_post_is_published_once_and_reaches_every_follower() {
+        let bus = InProcessBus::new();
+        let mut subs: Vec<Subscription> = (0..10).map(|u| bus.subscribe(UserId(u))).collect();
+        for s in &subs[..5] {
+            bus.follow(s.id, GroupId(7));
+        }
+        let post = Event::Channel { channel: GroupId(7), origin: None, updates: vec![], rendered: Rendered::default() };
+        bus.publish(post.clone());
+        for (i, s) in subs.iter_mut().enumerate() {
+            assert_eq!(s.rx.try_recv().ok(), (i < 5).then(|| post.clone()), "subscriber {i}");
+        }
+        bus.unfollow(subs[0].id, GroupId(7));
+        bus.unsubscribe(subs[1].id);
+        bus.publish(post.clone());
+        assert!(subs[0].rx.try_recv().is_err());
+        assert!(subs[1].rx.try_recv().is_err());
+        assert!(subs[2].rx.try_recv().is_ok());
     }
 
     #[tokio::test]
     async fn a_subscriber_that_falls_behind_is_dropped_not_starved() {
         let bus = InProcessBus::new();
         let mut slow = bus.subscribe(UserId(1));
-        let ev = Event::Typing { user: UserId(1), from: UserId(2), action: TypingAction::Typing };
+        bus.follow(slow.id, GroupId(3));
+        let ev = typing(1);
         for _ in 0..=SUBSCRIBER_QUEUE {
             bus.publish(ev.clone());
         }
         for _ in 0..SUBSCRIBER_QUEUE {
-            assert!(slow.recv().await.is_some());
+            assert!(slow.rx.recv().await.is_some());
         }
-        assert_eq!(slow.recv().await, None, "closed, so the session knows it missed something");
+        assert_eq!(slow.rx.recv().await, None, "closed, so the session knows it missed something");
+        assert!(bus.inner.lock().unwrap().topics.is_empty(), "its channel topic went with it");
+    }
+
+    #[test]
+    fn events_serialize_without_their_rendering() {
+        let ev = Event::Channel { channel: GroupId(1), origin: Some((UserId(2), 3)), updates: vec![], rendered: Rendered::default() };
+        let _ = ev.clone();
+        let json = serde_json::to_string(&ev).unwrap();
+        let back: Event = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, ev);
     }
 }

@@ -79,6 +79,61 @@ pub enum MessageError {
     FloodWait(i64),
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GroupError {
+    #[error("chat id invalid")]
+    ChatIdInvalid,
+    #[error("channel invalid")]
+    ChannelInvalid,
+    /// Not a member of a private channel, kicked, or the channel is gone.
+    #[error("channel private")]
+    ChannelPrivate,
+    #[error("may not write here")]
+    ChatWriteForbidden,
+    #[error("admin rights required")]
+    ChatAdminRequired,
+    #[error("banned in this channel")]
+    UserBannedInChannel,
+    #[error("slow mode: wait {0} s")]
+    SlowmodeWait(i64),
+    #[error("may not delete this message")]
+    MessageDeleteForbidden,
+    #[error("title empty")]
+    ChatTitleEmpty,
+    #[error("about too long")]
+    ChatAboutTooLong,
+    #[error("about not modified")]
+    ChatAboutNotModified,
+    #[error("chat not modified")]
+    ChatNotModified,
+    #[error("too many users")]
+    UsersTooMuch,
+    #[error("already a participant")]
+    UserAlreadyParticipant,
+    #[error("not a participant")]
+    UserNotParticipant,
+    #[error("too many admins")]
+    AdminsTooMuch,
+    #[error("the creator's rights cannot change")]
+    UserCreator,
+    #[error("admin rank invalid")]
+    AdminRankInvalid,
+    #[error("may not change this admin")]
+    UserAdminInvalid,
+    #[error("invite link invalid")]
+    InviteHashInvalid,
+    #[error("invite link expired")]
+    InviteHashExpired,
+    #[error("join request sent")]
+    InviteRequestSent,
+    #[error("no such join request")]
+    HideRequesterMissing,
+    #[error("slow mode seconds invalid")]
+    SecondsInvalid,
+    #[error("the group was upgraded to a supergroup")]
+    ChatMigrated,
+}
+
 /// Everything a service call can fail with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
@@ -88,6 +143,8 @@ pub enum DomainError {
     Account(#[from] AccountError),
     #[error(transparent)]
     Message(#[from] MessageError),
+    #[error(transparent)]
+    Group(#[from] GroupError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -11,10 +11,13 @@ pub mod auth;
 pub mod bus;
 pub mod clock;
 pub mod error;
+pub mod groups;
 pub mod limits;
 pub mod messages;
 pub mod model;
 pub mod store;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
 pub mod text;
 
 pub use error::{DomainError, Result};

@@ -1,11 +1,18 @@
-//! Private messages, dialogs, read state, edits, deletes and the update sequence.
+//! Messages in every kind of conversation: who gets a copy, reply translation, read receipts,
+//! edits and revokes across boxes, dialogs, and the update sequences. The store only stores
+//! (see `store.rs`); every rule is here.
+//!
+//! - Private chats and basic groups: one copy per participant's user box, tied by
+//!   `logical_id`; the sender's copy is `out`.
+//! - Channels (supergroups and broadcast channels): one copy in the channel's box, whatever
+//!   the member count; per member only the read mark.
 
-use crate::bus::{Event, EventBus};
+use crate::bus::{Event, EventBus, Rendered};
 use crate::clock::{random_u64, Clock};
-use crate::error::{MessageError, Result};
+use crate::error::{GroupError, MessageError, Result};
 use crate::limits::{Bucket, Limiter};
 use crate::model::*;
-use crate::store::{Changes, MessageStore, NewMessage};
+use crate::store::{Applied, BoxOp, GroupStore, MessageStore, NewCopy};
 use std::sync::Arc;
 
 /// Telegram's `message_length_max`, counted in UTF-16 code units as clients count.
@@ -79,6 +86,7 @@ impl Default for SendLimits {
 
 pub struct MessageService {
     store: Arc<dyn MessageStore>,
+    groups: Arc<dyn GroupStore>,
     bus: Arc<dyn EventBus>,
     clock: Arc<dyn Clock>,
     sends: Limiter<UserId>,
@@ -89,12 +97,14 @@ pub struct MessageService {
 #[derive(Clone, Debug)]
 pub struct Sent {
     pub update: PtsUpdate,
+    /// The box the update belongs to (the sender's, or the channel's).
+    pub owner: BoxId,
     pub duplicate: bool,
 }
 
 pub struct SendRequest {
     pub from: UserId,
-    pub to: UserId,
+    pub peer: Peer,
     pub origin_key: i64,
     pub random_id: i64,
     pub text: String,
@@ -102,13 +112,50 @@ pub struct SendRequest {
     pub reply_to: Option<i32>,
 }
 
+/// A message as the service composes it before the store numbers it.
+fn draft(from: UserId, peer: Peer, date: i32, text: String, entities: Vec<Entity>) -> Message {
+    Message {
+        owner: BoxId::User(from),
+        id: 0,
+        logical_id: (random_u64() >> 1) as i64,
+        peer,
+        from,
+        out: true,
+        date,
+        text,
+        entities,
+        reply_to: None,
+        edit_date: None,
+        action: None,
+        post: false,
+        post_author: None,
+        mentions: vec![],
+        views: None,
+    }
+}
+
+/// Users a message mentions by name entity (the `@username` form needs a lookup and is
+/// resolved by the caller).
+fn named_mentions(entities: &[Entity]) -> Vec<i64> {
+    let mut v: Vec<i64> = entities
+        .iter()
+        .filter_map(|e| match e.kind {
+            EntityKind::MentionName { user_id } => Some(user_id),
+            _ => None,
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
 impl MessageService {
-    pub fn new(store: Arc<dyn MessageStore>, bus: Arc<dyn EventBus>, clock: Arc<dyn Clock>) -> Self {
-        Self::with_limits(store, bus, clock, SendLimits::default())
+    pub fn new(store: Arc<dyn MessageStore>, groups: Arc<dyn GroupStore>, bus: Arc<dyn EventBus>, clock: Arc<dyn Clock>) -> Self {
+        Self::with_limits(store, groups, bus, clock, SendLimits::default())
     }
 
-    pub fn with_limits(store: Arc<dyn MessageStore>, bus: Arc<dyn EventBus>, clock: Arc<dyn Clock>, limits: SendLimits) -> Self {
-        Self { store, bus, clock, sends: Limiter::new(limits.sends), text_bytes: Limiter::new(limits.stored_bytes) }
+    pub fn with_limits(store: Arc<dyn MessageStore>, groups: Arc<dyn GroupStore>, bus: Arc<dyn EventBus>, clock: Arc<dyn Clock>, limits: SendLimits) -> Self {
+        Self { store, groups, bus, clock, sends: Limiter::new(limits.sends), text_bytes: Limiter::new(limits.stored_bytes) }
     }
 
     /// Spends one send and the message's stored bytes from `who`'s budgets, or FLOOD_WAIT_X.
@@ -120,121 +167,453 @@ impl MessageService {
         Ok(())
     }
 
-    fn now(&self) -> i32 {
+    pub fn now(&self) -> i32 {
         self.clock.now_secs() as i32
     }
 
-    fn publish(&self, changes: &Changes, origin: Option<(UserId, i64)>) {
-        for (user, update) in changes {
-            let origin = origin.filter(|(u, _)| u == user).map(|(_, k)| k);
-            self.bus.publish(Event::Updates { user: *user, origin, updates: vec![update.clone()] });
+    /// Publishes what a change did: user-box updates to each user, channel-box updates once on
+    /// the channel's topic. `origin` (user, key) gets its own result as the RPC answer.
+    pub fn publish(&self, applied: &Applied, origin: Option<(UserId, i64)>) {
+        for (owner, update) in &applied.updates {
+            match owner {
+                BoxId::User(user) => {
+                    let origin = origin.filter(|(u, _)| u == user).map(|(_, k)| k);
+                    self.bus.publish(Event::Updates { user: *user, origin, updates: vec![update.clone()] });
+                }
+                BoxId::Channel(channel) => {
+                    self.bus.publish(Event::Channel { channel: *channel, origin, updates: vec![update.clone()], rendered: Rendered::default() });
+                }
+            }
         }
     }
 
+    /// Applies and publishes; returns the updates.
+    pub async fn apply(&self, ops: Vec<(BoxId, BoxOp)>, origin: Option<(UserId, i64)>) -> Result<Applied> {
+        if ops.is_empty() {
+            return Ok(Applied::default());
+        }
+        let applied = self.store.apply(ops, None).await?;
+        self.publish(&applied, origin);
+        Ok(applied)
+    }
+
+    // ---- groups: who may do what -------------------------------------------------------
+
+    /// The group and the user's row in it (None when never a member).
+    pub async fn group_and_member(&self, group: GroupId, user: UserId) -> Result<(Group, Option<Member>)> {
+        let g = self.groups.group(group).await?.ok_or(GroupError::ChannelInvalid)?;
+        let m = self.groups.member(group, user).await?;
+        Ok((g, m))
+    }
+
+    /// A channel `user` may read: a member's, or a public one they were not kicked from.
+    pub async fn readable_channel(&self, group: GroupId, user: UserId) -> Result<(Group, Option<Member>)> {
+        let (g, m) = self.group_and_member(group, user).await?;
+        let role = m.as_ref().map(|m| m.role);
+        let ok = !g.deleted && g.kind.is_channel() && (role.is_some_and(Role::is_member) || (g.username.is_some() && role != Some(Role::Kicked)));
+        if !ok {
+            return Err(GroupError::ChannelPrivate.into());
+        }
+        Ok((g, m))
+    }
+
+    /// May `m` post in `g` now? (Telegram's errors: CHAT_ADMIN_REQUIRED in broadcast channels,
+    /// CHAT_WRITE_FORBIDDEN when restricted or no longer a member, SLOWMODE_WAIT_X.)
+    fn check_post(&self, g: &Group, m: Option<&Member>, now: i32) -> Result<()> {
+        let Some(m) = m.filter(|m| m.role.is_member()) else {
+            return Err(if g.kind.is_channel() { GroupError::ChannelPrivate } else { GroupError::ChatWriteForbidden }.into());
+        };
+        if g.deleted {
+            return Err(GroupError::ChannelPrivate.into());
+        }
+        if g.migrated_to.is_some() {
+            return Err(GroupError::ChatMigrated.into());
+        }
+        if g.kind == GroupKind::Broadcast {
+            return if m.role == Role::Creator || m.admin_rights.has(AdminRights::POST_MESSAGES) { Ok(()) } else { Err(GroupError::ChatAdminRequired.into()) };
+        }
+        if m.role.is_admin() {
+            return Ok(());
+        }
+        if m.banned.forbids(BannedRights::SEND_MESSAGES, now) || g.default_banned.forbids(BannedRights::SEND_MESSAGES, now) {
+            return Err(GroupError::ChatWriteForbidden.into());
+        }
+        if g.slowmode_seconds > 0 && m.last_post > 0 && m.last_post + g.slowmode_seconds > now {
+            return Err(GroupError::SlowmodeWait((m.last_post + g.slowmode_seconds - now) as i64).into());
+        }
+        Ok(())
+    }
+
+    // ---- sending -----------------------------------------------------------------------
+
     pub async fn send(&self, req: SendRequest) -> Result<Sent> {
         validate_text(&req.text, &req.entities)?;
-        self.spend(req.from, &req.text, &req.entities)?;
-        let appended = self
-            .store
-            .append(NewMessage {
-                from: req.from,
-                to: req.to,
-                random_id: Some(req.random_id),
-                logical_id: (random_u64() >> 1) as i64,
-                date: self.now(),
-                text: req.text,
-                entities: req.entities,
-                reply_to: req.reply_to,
-                one_sided: false,
-            })
-            .await?;
-        let sender = appended.sender.clone().expect("a two-sided message has a sender copy");
-        if !appended.duplicate {
-            let mut changes = vec![(req.from, sender.clone())];
-            if let Some(r) = appended.recipient {
-                changes.push((req.to, r));
+        let now = self.now();
+        let mut msg = draft(req.from, req.peer, now, req.text, req.entities);
+        match req.peer {
+            Peer::User(to) => {
+                self.spend(req.from, &msg.text, &msg.entities)?;
+                self.send_private(req.from, to, msg, req.random_id, req.reply_to, req.origin_key).await
             }
-            self.publish(&changes, Some((req.from, req.origin_key)));
+            Peer::Chat(g) => {
+                let (group, member) = self.group_and_member(g, req.from).await?;
+                self.check_post(&group, member.as_ref(), now)?;
+                self.spend(req.from, &msg.text, &msg.entities)?;
+                let members = self.groups.member_ids(g).await?;
+                msg.reply_to = req.reply_to;
+                self.send_to_boxes(req.from, &members, msg, Some(req.random_id), Some(req.origin_key)).await
+            }
+            Peer::Channel(g) => {
+                let (group, member) = self.group_and_member(g, req.from).await?;
+                self.check_post(&group, member.as_ref(), now)?;
+                self.spend(req.from, &msg.text, &msg.entities)?;
+                msg.mentions = named_mentions(&msg.entities);
+                if let Some(r) = req.reply_to {
+                    if let Some(target) = self.store.messages_by_ids(BoxId::Channel(g), &[r]).await?.into_iter().next() {
+                        msg.reply_to = Some(r);
+                        if target.from != req.from && !msg.mentions.contains(&target.from.0) {
+                            msg.mentions.push(target.from.0);
+                        }
+                    }
+                }
+                if group.kind == GroupKind::Broadcast {
+                    msg.post = true;
+                    msg.mentions.clear();
+                }
+                self.send_to_channel(&group, msg, Some(req.random_id), req.origin_key).await
+            }
         }
-        Ok(Sent { update: sender, duplicate: appended.duplicate })
+    }
+
+    async fn send_private(&self, from: UserId, to: UserId, mut msg: Message, random_id: i64, reply_to: Option<i32>, origin_key: i64) -> Result<Sent> {
+        // A reply is kept only if it points into this dialog; the recipient's copy points at
+        // the recipient's copy of the same message.
+        let mut their_reply = None;
+        if let Some(r) = reply_to {
+            if let Some(target) = self.store.messages_by_ids(BoxId::User(from), &[r]).await?.into_iter().next().filter(|m| m.peer == Peer::User(to)) {
+                msg.reply_to = Some(r);
+                their_reply = self.copy_in(target.logical_id, BoxId::User(to)).await?;
+            }
+        }
+        let mut ops = vec![(BoxId::User(from), BoxOp::Append(NewCopy { message: msg.clone(), random_id: Some(random_id), unread: false }))];
+        if to != from {
+            let copy = Message { peer: Peer::User(from), out: false, reply_to: their_reply, ..msg };
+            ops.push((BoxId::User(to), BoxOp::Append(NewCopy { message: copy, random_id: None, unread: true })));
+        }
+        self.apply_send(ops, BoxId::User(from), from, random_id, Some(origin_key)).await
+    }
+
+    /// Writes a message into every listed member's box (basic groups, and service messages
+    /// there). Replies are translated into each box. The sender's copy is `out`.
+    async fn send_to_boxes(&self, from: UserId, members: &[UserId], msg: Message, random_id: Option<i64>, origin_key: Option<i64>) -> Result<Sent> {
+        let mut reply_copies: Vec<(BoxId, i32)> = Vec::new();
+        if let Some(r) = msg.reply_to {
+            if let Some(target) = self.store.messages_by_ids(BoxId::User(from), &[r]).await?.into_iter().next().filter(|m| m.peer == msg.peer) {
+                reply_copies = self.store.copies(&[target.logical_id]).await?;
+            }
+        }
+        let mut ops = Vec::with_capacity(members.len() + 1);
+        let mut recipients: Vec<UserId> = members.to_vec();
+        if !recipients.contains(&from) {
+            recipients.push(from);
+        }
+        // The sender's box first: its update is the answer.
+        recipients.sort_by_key(|u| *u != from);
+        for u in recipients {
+            let mine = u == from;
+            let reply_to = reply_copies.iter().find(|(b, _)| *b == BoxId::User(u)).map(|(_, id)| *id);
+            let mentions = msg.mentions.contains(&u.0) && !mine;
+            let copy = Message { out: mine, reply_to, mentions: if mentions { vec![u.0] } else { vec![] }, ..msg.clone() };
+            ops.push((BoxId::User(u), BoxOp::Append(NewCopy { message: copy, random_id: if mine { random_id } else { None }, unread: !mine })));
+        }
+        match random_id {
+            Some(rid) => self.apply_send(ops, BoxId::User(from), from, rid, origin_key).await,
+            None => {
+                let applied = self.store.apply(ops, None).await?;
+                self.publish(&applied, origin_key.map(|k| (from, k)));
+                let update = applied.of(BoxId::User(from)).cloned().ok_or_else(|| crate::error::StoreError::Backend("no sender copy".into()))?;
+                Ok(Sent { update, owner: BoxId::User(from), duplicate: false })
+            }
+        }
+    }
+
+    /// One copy in the channel's box; the author's read mark moves past it.
+    pub async fn send_to_channel(&self, g: &Group, msg: Message, random_id: Option<i64>, origin_key: i64) -> Result<Sent> {
+        let from = msg.from;
+        let owner = BoxId::Channel(g.id);
+        let mut msg = msg;
+        if msg.post && g.signatures {
+            if let Some(m) = self.groups.member(g.id, from).await? {
+                msg.post_author = m.rank.clone();
+            }
+        }
+        let ops = vec![(owner, BoxOp::Append(NewCopy { message: msg, random_id, unread: false }))];
+        let sent = match random_id {
+            Some(rid) => self.apply_send(ops, owner, from, rid, Some(origin_key)).await?,
+            None => {
+                let applied = self.store.apply(ops, None).await?;
+                self.publish(&applied, Some((from, origin_key)));
+                let update = applied.of(owner).cloned().ok_or_else(|| crate::error::StoreError::Backend("no channel copy".into()))?;
+                Sent { update, owner, duplicate: false }
+            }
+        };
+        if !sent.duplicate {
+            if let UpdateKind::NewMessage(m) = &sent.update.kind {
+                self.groups.set_read(g.id, from, m.id).await?;
+                if g.slowmode_seconds > 0 {
+                    self.groups.set_last_post(g.id, from, m.date).await?;
+                }
+            }
+        }
+        Ok(sent)
+    }
+
+    async fn apply_send(&self, ops: Vec<(BoxId, BoxOp)>, owner: BoxId, from: UserId, random_id: i64, origin_key: Option<i64>) -> Result<Sent> {
+        let applied = self.store.apply(ops, Some((owner, from, random_id))).await?;
+        if !applied.duplicate {
+            self.publish(&applied, origin_key.map(|k| (from, k)));
+        }
+        let update = applied.of(owner).cloned().ok_or_else(|| crate::error::StoreError::Backend("no sender copy".into()))?;
+        Ok(Sent { update, owner, duplicate: applied.duplicate })
+    }
+
+    async fn copy_in(&self, logical: i64, owner: BoxId) -> Result<Option<i32>> {
+        Ok(self.store.copies(&[logical]).await?.into_iter().find(|(b, _)| *b == owner).map(|(_, id)| id))
+    }
+
+    /// A service message (group created, user added, title changed, …) from `actor` in a
+    /// group: into every member's box for basic groups (`members`), into the channel box for
+    /// channels. Returns the actor's (or the channel's) update.
+    pub async fn post_service(
+        &self,
+        g: &Group,
+        actor: UserId,
+        action: Action,
+        members: &[UserId],
+        reply_to: Option<i32>,
+        origin_key: Option<i64>,
+    ) -> Result<Sent> {
+        let mut msg = draft(actor, g.peer(), self.now(), String::new(), vec![]);
+        msg.action = Some(action);
+        msg.reply_to = reply_to;
+        if g.kind.is_channel() {
+            msg.post = g.kind == GroupKind::Broadcast;
+            self.send_to_channel(g, msg, None, origin_key.unwrap_or(0)).await
+        } else {
+            self.send_to_boxes(actor, members, msg, None, origin_key).await
+        }
     }
 
     /// A message from the service account (777000), such as a login code.
     pub async fn send_service_message(&self, to: UserId, text: String) -> Result<()> {
-        let appended = self
-            .store
-            .append(NewMessage {
-                from: SERVICE_USER_ID,
-                to,
-                random_id: None,
-                logical_id: (random_u64() >> 1) as i64,
-                date: self.now(),
-                text,
-                entities: vec![],
-                reply_to: None,
-                one_sided: true,
-            })
-            .await?;
-        if let Some(r) = appended.recipient {
-            self.publish(&vec![(to, r)], None);
-        }
+        let mut msg = draft(SERVICE_USER_ID, Peer::User(SERVICE_USER_ID), self.now(), text, vec![]);
+        msg.out = false;
+        let applied = self.store.apply(vec![(BoxId::User(to), BoxOp::Append(NewCopy { message: msg, random_id: None, unread: true }))], None).await?;
+        self.publish(&applied, None);
         Ok(())
+    }
+
+    // ---- reading -----------------------------------------------------------------------
+
+    /// The box a viewer reads `peer`'s messages in, after the access check.
+    pub async fn box_for(&self, viewer: UserId, peer: Peer) -> Result<BoxId> {
+        Ok(match peer {
+            Peer::User(_) | Peer::Chat(_) => BoxId::User(viewer),
+            Peer::Channel(g) => {
+                self.readable_channel(g, viewer).await?;
+                BoxId::Channel(g)
+            }
+        })
     }
 
     /// Telegram's getHistory: newest first; `offset_id`/`offset_date` are exclusive upper
     /// bounds, `add_offset` skips (negative: reaches back to newer messages), `max_id`/`min_id`
     /// are exclusive bounds, `limit` is capped at 100.
-    pub async fn history(&self, owner: UserId, peer: Peer, mut q: HistoryQuery) -> Result<(Vec<Message>, i32)> {
+    pub async fn history(&self, viewer: UserId, peer: Peer, mut q: HistoryQuery) -> Result<(Vec<Message>, i32)> {
         q.limit = q.limit.clamp(0, HISTORY_LIMIT_MAX);
         q.add_offset = q.add_offset.max(-HISTORY_LIMIT_MAX);
+        let owner = self.box_for(viewer, peer).await?;
         Ok(self.store.history(owner, peer, q).await?)
     }
 
-    pub async fn messages_by_ids(&self, owner: UserId, ids: &[i32]) -> Result<Vec<Message>> {
+    pub async fn messages_by_ids(&self, owner: BoxId, ids: &[i32]) -> Result<Vec<Message>> {
         if ids.len() > IDS_MAX {
             return Err(MessageError::LimitInvalid.into());
         }
         Ok(self.store.messages_by_ids(owner, ids).await?)
     }
 
+    /// Dialogs with their top messages (from the user's box or each channel's box).
     pub async fn dialogs(&self, owner: UserId, offset_date: i32, offset_id: i32, limit: i32) -> Result<(Vec<Dialog>, Vec<Message>, i32)> {
         let (dialogs, count) = self.store.dialogs(owner, offset_date, offset_id, limit.clamp(1, 100)).await?;
-        let tops: Vec<i32> = dialogs.iter().map(|d| d.top_message).collect();
-        let messages = self.store.messages_by_ids(owner, &tops).await?;
+        let mut messages =
+            self.store.messages_by_ids(BoxId::User(owner), &dialogs.iter().filter(|d| d.pts.is_none()).map(|d| d.top_message).collect::<Vec<_>>()).await?;
+        for d in dialogs.iter().filter(|d| d.top_message > 0) {
+            if let Peer::Channel(g) = d.peer {
+                messages.extend(self.store.messages_by_ids(BoxId::Channel(g), &[d.top_message]).await?);
+            }
+        }
         Ok((dialogs, messages, count))
     }
 
-    /// Returns the reader's update (if anything was read) for its affectedMessages.
-    pub async fn read_history(&self, owner: UserId, origin_key: i64, peer: Peer, max_id: i32) -> Result<Option<PtsUpdate>> {
-        let changes = self.store.read_history(owner, peer, max_id).await?;
-        self.publish(&changes, Some((owner, origin_key)));
-        Ok(changes.into_iter().find(|(u, _)| *u == owner).map(|(_, up)| up))
+    pub async fn dialog(&self, owner: UserId, peer: Peer) -> Result<Option<Dialog>> {
+        Ok(self.store.dialog(owner, peer).await?)
     }
 
-    pub async fn edit(&self, owner: UserId, origin_key: i64, id: i32, text: String, entities: Vec<Entity>) -> Result<PtsUpdate> {
+    /// Marks messages up to `max_id` read in a private chat or basic group, and tells the
+    /// sender of the newest one read (their outbox mark). Returns the reader's update.
+    pub async fn read_history(&self, owner: UserId, origin_key: i64, peer: Peer, max_id: i32) -> Result<Option<PtsUpdate>> {
+        let mut ops = vec![(BoxId::User(owner), BoxOp::ReadInbox { peer, max_id })];
+        let bound = if max_id > 0 { max_id } else { i32::MAX };
+        if let Some(newest) = self.store.newest_incoming(owner, peer, bound).await? {
+            let sender = newest.from;
+            if sender != owner && sender != SERVICE_USER_ID {
+                if let Some(out_id) = self.copy_in(newest.logical_id, BoxId::User(sender)).await? {
+                    let their_peer = if let Peer::User(_) = peer { Peer::User(owner) } else { peer };
+                    ops.push((BoxId::User(sender), BoxOp::ReadOutbox { peer: their_peer, max_id: out_id }));
+                }
+            }
+        }
+        let applied = self.store.apply(ops, None).await?;
+        // Without an inbox change, an outbox update would be a repeat: drop it.
+        if applied.of(BoxId::User(owner)).is_none() {
+            return Ok(None);
+        }
+        self.publish(&applied, Some((owner, origin_key)));
+        Ok(applied.of(BoxId::User(owner)).cloned())
+    }
+
+    /// `channels.readHistory`: raises the member's read mark and tells their other sessions.
+    pub async fn read_channel(&self, owner: UserId, g: GroupId, max_id: i32) -> Result<()> {
+        let (group, m) = self.readable_channel(g, owner).await?;
+        if !m.is_some_and(|m| m.role.is_member()) {
+            return Ok(());
+        }
+        let _ = group;
+        let top = self.store.dialog(owner, Peer::Channel(g)).await?.map(|d| d.top_message).unwrap_or(0);
+        let max = if max_id <= 0 || max_id > top { top } else { max_id };
+        if let Some(new_max) = self.groups.set_read(g, owner, max).await? {
+            let d = self.store.dialog(owner, Peer::Channel(g)).await?;
+            let still_unread = d.as_ref().map(|d| d.unread_count).unwrap_or(0);
+            let pts = d.and_then(|d| d.pts).unwrap_or(0);
+            self.bus.publish(Event::ReadChannel { user: owner, channel: g, max_id: new_max, still_unread, pts });
+        }
+        Ok(())
+    }
+
+    /// Edits a message: the author's (or, in channels, an admin's with the right), in every
+    /// box that holds a copy.
+    pub async fn edit(&self, owner: UserId, origin_key: i64, peer: Peer, id: i32, text: String, entities: Vec<Entity>) -> Result<(BoxId, PtsUpdate)> {
         validate_text(&text, &entities)?;
-        let msgs = self.store.messages_by_ids(owner, &[id]).await?;
-        let Some(m) = msgs.into_iter().next() else { return Err(MessageError::MessageIdInvalid.into()) };
-        if !m.out && m.peer != Peer::User(owner) {
+        let owner_box = self.box_for(owner, peer).await?;
+        let Some(m) = self.store.messages_by_ids(owner_box, &[id]).await?.into_iter().next() else { return Err(MessageError::MessageIdInvalid.into()) };
+        if m.action.is_some() {
+            return Err(MessageError::MessageIdInvalid.into());
+        }
+        let allowed = match owner_box {
+            BoxId::User(_) => m.out || m.peer == Peer::User(owner),
+            BoxId::Channel(g) => {
+                let (group, member) = self.group_and_member(g, owner).await?;
+                let rights = member.filter(|m| m.role.is_member()).map(|m| (m.role, m.admin_rights));
+                match rights {
+                    Some((Role::Creator, _)) => true,
+                    Some((_, r)) if group.kind == GroupKind::Broadcast => {
+                        r.has(AdminRights::EDIT_MESSAGES) || (m.from == owner && r.has(AdminRights::POST_MESSAGES))
+                    }
+                    Some(_) => m.from == owner,
+                    None => false,
+                }
+            }
+        };
+        if !allowed {
             return Err(MessageError::MessageAuthorRequired.into());
         }
         if m.text == text && m.entities == entities {
             return Err(MessageError::MessageNotModified.into());
         }
         self.spend(owner, &text, &entities)?;
-        let changes = self.store.edit(owner, id, &text, &entities, self.now()).await?;
-        self.publish(&changes, Some((owner, origin_key)));
-        changes.into_iter().find(|(u, _)| *u == owner).map(|(_, up)| up).ok_or_else(|| MessageError::MessageIdInvalid.into())
+        let date = self.now();
+        let op = |id| BoxOp::Edit { id, text: text.clone(), entities: entities.clone(), date };
+        let ops = match owner_box {
+            BoxId::User(_) => self.store.copies(&[m.logical_id]).await?.into_iter().map(|(b, cid)| (b, op(cid))).collect(),
+            BoxId::Channel(_) => vec![(owner_box, op(id))],
+        };
+        let applied = self.apply(ops, Some((owner, origin_key))).await?;
+        applied.updates.into_iter().find(|(b, _)| *b == owner_box).ok_or_else(|| MessageError::MessageIdInvalid.into())
     }
 
-    /// Returns the owner's update, or None when nothing was deleted.
+    /// Deletes messages from the owner's box; with `revoke`, their copies in the other boxes
+    /// too (private chats: either side may revoke; basic groups: one's own messages, or any as
+    /// an admin). Returns the owner's update, or None when nothing was deleted.
     pub async fn delete(&self, owner: UserId, origin_key: i64, ids: &[i32], revoke: bool) -> Result<Option<PtsUpdate>> {
         if ids.len() > IDS_MAX {
             return Err(MessageError::LimitInvalid.into());
         }
-        let changes = self.store.delete(owner, ids, revoke).await?;
-        self.publish(&changes, Some((owner, origin_key)));
-        Ok(changes.into_iter().find(|(u, _)| *u == owner).map(|(_, up)| up))
+        let me = BoxId::User(owner);
+        let doomed = self.store.messages_by_ids(me, ids).await?;
+        let mut ops: Vec<(BoxId, BoxOp)> = vec![(me, BoxOp::Delete { ids: doomed.iter().map(|m| m.id).collect() })];
+        if revoke {
+            let mut admin_of: Vec<(GroupId, bool)> = Vec::new();
+            let mut logical = Vec::new();
+            for m in &doomed {
+                let may = match m.peer {
+                    Peer::User(_) => true,
+                    Peer::Chat(g) => {
+                        if m.out {
+                            true
+                        } else {
+                            match admin_of.iter().find(|(x, _)| *x == g) {
+                                Some((_, a)) => *a,
+                                None => {
+                                    let a = self.groups.member(g, owner).await?.is_some_and(|m| m.role.is_admin());
+                                    admin_of.push((g, a));
+                                    a
+                                }
+                            }
+                        }
+                    }
+                    Peer::Channel(_) => false,
+                };
+                if may {
+                    logical.push(m.logical_id);
+                }
+            }
+            let mut per_box: Vec<(BoxId, Vec<i32>)> = Vec::new();
+            for (b, id) in self.store.copies(&logical).await? {
+                if b == me {
+                    continue;
+                }
+                match per_box.iter_mut().find(|(x, _)| *x == b) {
+                    Some((_, v)) => v.push(id),
+                    None => per_box.push((b, vec![id])),
+                }
+            }
+            ops.extend(per_box.into_iter().map(|(b, ids)| (b, BoxOp::Delete { ids })));
+        }
+        let applied = self.apply(ops, Some((owner, origin_key))).await?;
+        Ok(applied.of(me).cloned())
+    }
+
+    /// `channels.deleteMessages`: one's own messages, or any with the delete right.
+    pub async fn delete_channel_messages(&self, owner: UserId, origin_key: i64, g: GroupId, ids: &[i32]) -> Result<Option<PtsUpdate>> {
+        if ids.len() > IDS_MAX {
+            return Err(MessageError::LimitInvalid.into());
+        }
+        let (group, member) = self.readable_channel(g, owner).await?;
+        let member = member.filter(|m| m.role.is_member());
+        let may_any = member.as_ref().is_some_and(|m| m.role == Role::Creator || m.admin_rights.has(AdminRights::DELETE_MESSAGES));
+        let found = self.store.messages_by_ids(BoxId::Channel(g), ids).await?;
+        let mut doomed = Vec::new();
+        for m in &found {
+            let admin = member.as_ref().is_some_and(|x| x.role.is_admin());
+            let own = m.from == owner && member.is_some() && (group.kind != GroupKind::Broadcast || admin);
+            if !(may_any || own) {
+                return Err(GroupError::MessageDeleteForbidden.into());
+            }
+            doomed.push(m.id);
+        }
+        let applied = self.apply(vec![(BoxId::Channel(g), BoxOp::Delete { ids: doomed })], Some((owner, origin_key))).await?;
+        Ok(applied.of(BoxId::Channel(g)).cloned())
     }
 
     /// Deletes a dialog in chunks of [`DELETE_CHUNK`]; returns the owner's combined update
@@ -242,34 +621,70 @@ impl MessageService {
     pub async fn delete_history(&self, owner: UserId, origin_key: i64, peer: Peer, max_id: i32, revoke: bool, just_clear: bool) -> Result<Option<PtsUpdate>> {
         let mut combined: Option<PtsUpdate> = None;
         loop {
-            let (changes, more) = self.store.delete_history(owner, peer, max_id, revoke, just_clear, DELETE_CHUNK).await?;
-            self.publish(&changes, Some((owner, origin_key)));
-            if let Some((_, up)) = changes.into_iter().find(|(u, _)| *u == owner) {
+            let ids = self.store.ids_before(BoxId::User(owner), peer, max_id, DELETE_CHUNK + 1).await?;
+            let more = ids.len() > DELETE_CHUNK;
+            let chunk = &ids[..ids.len().min(DELETE_CHUNK)];
+            if let Some(up) = self.delete(owner, origin_key, chunk, revoke && matches!(peer, Peer::User(_))).await? {
                 combined = Some(match combined {
                     Some(c) => PtsUpdate { pts: up.pts, pts_count: c.pts_count + up.pts_count, kind: up.kind },
                     None => up,
                 });
             }
             if !more {
+                if !just_clear {
+                    self.store.drop_empty_dialog(owner, peer).await?;
+                }
                 return Ok(combined);
             }
         }
     }
 
-    pub fn set_typing(&self, from: UserId, to: UserId, action: TypingAction) {
-        if from != to {
-            self.bus.publish(Event::Typing { user: to, from, action });
+    /// Typing in a private chat or a basic group (to each other member).
+    pub async fn set_typing(&self, from: UserId, peer: Peer, action: TypingAction) -> Result<()> {
+        match peer {
+            Peer::User(to) if to != from => self.bus.publish(Event::Typing { user: to, from, group: None, action }),
+            Peer::Chat(g) if self.groups.member(g, from).await?.is_some_and(|m| m.role.is_member()) => {
+                for u in self.groups.member_ids(g).await? {
+                    if u != from {
+                        self.bus.publish(Event::Typing { user: u, from, group: Some((g, false)), action: action.clone() });
+                    }
+                }
+            }
+            _ => {}
         }
+        Ok(())
     }
 
     pub async fn state(&self, owner: UserId) -> Result<BoxState> {
         Ok(self.store.state(owner).await?)
     }
 
+    pub async fn pts(&self, owner: BoxId) -> Result<i32> {
+        Ok(self.store.pts(owner).await?)
+    }
+
     pub async fn difference(&self, owner: UserId, pts: i32) -> Result<Difference> {
-        Ok(self.store.difference(owner, pts, DIFFERENCE_LIMIT).await?)
+        Ok(self.store.difference(BoxId::User(owner), pts, DIFFERENCE_LIMIT).await?)
+    }
+
+    /// `updates.getChannelDifference` for a reader of the channel, `limit` capped.
+    pub async fn channel_difference(&self, viewer: UserId, g: GroupId, pts: i32, limit: usize) -> Result<Difference> {
+        self.readable_channel(g, viewer).await?;
+        Ok(self.store.difference(BoxId::Channel(g), pts, limit.clamp(1, CHANNEL_DIFFERENCE_MAX)).await?)
+    }
+
+    /// View counters of broadcast posts, counting this viewer once per post when asked.
+    pub async fn views(&self, viewer: UserId, g: GroupId, ids: &[i32], increment: bool) -> Result<Vec<i32>> {
+        if ids.len() > IDS_MAX {
+            return Err(MessageError::LimitInvalid.into());
+        }
+        self.readable_channel(g, viewer).await?;
+        Ok(self.store.views(g, ids, increment.then_some(viewer)).await?)
     }
 }
+
+/// The most updates one `getChannelDifference` answer carries (Telethon asks for 100).
+pub const CHANNEL_DIFFERENCE_MAX: usize = 1000;
 
 #[cfg(test)]
 mod tests {

@@ -21,16 +21,87 @@ impl UserId {
     }
 }
 
-/// The other side of a conversation. Only users exist so far; groups and channels come later.
+/// A basic group (up to [`crate::groups::BASIC_GROUP_MAX`] members; its messages are copied into
+/// every member's box, as Telegram does) or a channel (a supergroup or a broadcast channel: one
+/// box of its own, one stored copy per message, its own pts). Both kinds share one id space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct GroupId(pub i64);
+
+/// The other side of a conversation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Peer {
     User(UserId),
+    /// A basic group.
+    Chat(GroupId),
+    /// A supergroup or broadcast channel.
+    Channel(GroupId),
 }
 
+/// Telegram's "marked" ids: users as they are, basic groups negated, channels as -(10^12 + id).
+/// One integer per peer, used as a storage key.
+pub const CHANNEL_MARK: i64 = 1_000_000_000_000;
+
 impl Peer {
-    pub fn user_id(self) -> UserId {
+    /// The user, for a private chat's peer (None for groups).
+    pub fn user(self) -> Option<UserId> {
         match self {
-            Peer::User(u) => u,
+            Peer::User(u) => Some(u),
+            _ => None,
+        }
+    }
+    pub fn group(self) -> Option<GroupId> {
+        match self {
+            Peer::Chat(g) | Peer::Channel(g) => Some(g),
+            Peer::User(_) => None,
+        }
+    }
+    pub fn marked(self) -> i64 {
+        match self {
+            Peer::User(u) => u.0,
+            Peer::Chat(g) => -g.0,
+            Peer::Channel(g) => -(CHANNEL_MARK + g.0),
+        }
+    }
+    pub fn from_marked(id: i64) -> Peer {
+        if id >= 0 {
+            Peer::User(UserId(id))
+        } else if id > -CHANNEL_MARK {
+            Peer::Chat(GroupId(-id))
+        } else {
+            Peer::Channel(GroupId(-id - CHANNEL_MARK))
+        }
+    }
+}
+
+/// A message box: a sequence of messages with its own message ids and its own gap-free `pts`
+/// (grammers' `MessageBox::{Common, Channel}`). Every user has one box for private chats and
+/// basic groups; every channel has one box that all its members read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum BoxId {
+    User(UserId),
+    Channel(GroupId),
+}
+
+impl BoxId {
+    /// The box's storage key: the marked id of its owner.
+    pub fn key(self) -> i64 {
+        match self {
+            BoxId::User(u) => u.0,
+            BoxId::Channel(g) => Peer::Channel(g).marked(),
+        }
+    }
+    pub fn from_key(key: i64) -> BoxId {
+        match Peer::from_marked(key) {
+            Peer::Channel(g) => BoxId::Channel(g),
+            Peer::User(u) => BoxId::User(u),
+            // Not a box key; kept total so a corrupt row cannot panic.
+            Peer::Chat(g) => BoxId::Channel(g),
+        }
+    }
+    pub fn channel(self) -> Option<GroupId> {
+        match self {
+            BoxId::Channel(g) => Some(g),
+            BoxId::User(_) => None,
         }
     }
 }
@@ -101,21 +172,76 @@ impl EntityKind {
     }
 }
 
-/// One copy of a message in one user's box. A private message exists twice, once per box,
-/// with box-local ids; `logical_id` ties the copies together for replies, edits and revokes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What a service message records (Telegram's `messageAction*`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    ChatCreate {
+        title: String,
+        users: Vec<i64>,
+    },
+    ChatAddUser {
+        users: Vec<i64>,
+    },
+    ChatDeleteUser {
+        user: i64,
+    },
+    ChatJoinedByLink {
+        inviter: i64,
+    },
+    ChatJoinedByRequest,
+    ChatEditTitle {
+        title: String,
+    },
+    ChannelCreate {
+        title: String,
+    },
+    ChatMigrateTo {
+        channel: i64,
+    },
+    ChannelMigrateFrom {
+        title: String,
+        chat: i64,
+    },
+    /// The pinned message is the service message's `reply_to`.
+    PinMessage,
+}
+
+/// One copy of a message in one box. A private or basic-group message exists once per
+/// member's box, with box-local ids; `logical_id` ties the copies together for replies, edits
+/// and revokes. A channel message exists once, in the channel's box.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
-    pub owner: UserId,
+    pub owner: BoxId,
     pub id: i32,
     pub logical_id: i64,
     pub peer: Peer,
     pub from: UserId,
+    /// Sent by the box's owner (user boxes; in a channel box it is decided per viewer).
     pub out: bool,
     pub date: i32,
     pub text: String,
     pub entities: Vec<Entity>,
     pub reply_to: Option<i32>,
     pub edit_date: Option<i32>,
+    pub action: Option<Action>,
+    /// A broadcast channel's post: shown as from the channel, with a view counter.
+    pub post: bool,
+    /// The author's name on a post when the channel signs its posts.
+    pub post_author: Option<String>,
+    /// Members mentioned by the message (by name entity, @username or reply).
+    pub mentions: Vec<i64>,
+    /// Views of a broadcast post (read with the message; None elsewhere).
+    pub views: Option<i32>,
+}
+
+impl Message {
+    /// Whether `viewer` sent this copy (channel messages have one copy for all viewers).
+    pub fn out_for(&self, viewer: UserId) -> bool {
+        match self.owner {
+            BoxId::User(_) => self.out,
+            BoxId::Channel(_) => self.from == viewer && !self.post,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,10 +252,13 @@ pub struct Dialog {
     pub read_inbox_max_id: i32,
     pub read_outbox_max_id: i32,
     pub unread_count: i32,
+    pub unread_mentions: i32,
+    /// The channel's pts (channel dialogs only).
+    pub pts: Option<i32>,
 }
 
 /// A change in one box, numbered by that box's `pts` sequence.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PtsUpdate {
     /// The box's pts after this update.
     pub pts: i32,
@@ -137,13 +266,26 @@ pub struct PtsUpdate {
     pub kind: UpdateKind,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum UpdateKind {
     NewMessage(Message),
     EditMessage(Message),
     DeleteMessages(Vec<i32>),
-    ReadHistoryInbox { peer: Peer, max_id: i32, still_unread: i32 },
-    ReadHistoryOutbox { peer: Peer, max_id: i32 },
+    ReadHistoryInbox {
+        peer: Peer,
+        max_id: i32,
+        still_unread: i32,
+    },
+    ReadHistoryOutbox {
+        peer: Peer,
+        max_id: i32,
+    },
+    /// Messages pinned or unpinned in `peer`.
+    PinnedMessages {
+        peer: Peer,
+        ids: Vec<i32>,
+        pinned: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,7 +347,7 @@ pub struct LoginCode {
     pub addr: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TypingAction {
     Typing,
     Cancel,
@@ -222,4 +364,237 @@ pub struct HistoryQuery {
     pub limit: i32,
     pub max_id: i32,
     pub min_id: i32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GroupKind {
+    /// A basic group: messages in each member's box.
+    Basic,
+    /// A supergroup: a channel box everyone may post in.
+    Megagroup,
+    /// A broadcast channel: only admins post.
+    Broadcast,
+}
+
+impl GroupKind {
+    pub fn is_channel(self) -> bool {
+        self != GroupKind::Basic
+    }
+    pub fn code(self) -> i32 {
+        match self {
+            GroupKind::Basic => 0,
+            GroupKind::Megagroup => 1,
+            GroupKind::Broadcast => 2,
+        }
+    }
+    pub fn from_code(c: i32) -> Self {
+        match c {
+            0 => GroupKind::Basic,
+            2 => GroupKind::Broadcast,
+            _ => GroupKind::Megagroup,
+        }
+    }
+}
+
+/// Admin rights, as Telegram's `chatAdminRights` flags (bit numbers are the TL flag bits).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminRights(pub u32);
+
+impl AdminRights {
+    pub const CHANGE_INFO: u32 = 1 << 0;
+    pub const POST_MESSAGES: u32 = 1 << 1;
+    pub const EDIT_MESSAGES: u32 = 1 << 2;
+    pub const DELETE_MESSAGES: u32 = 1 << 3;
+    pub const BAN_USERS: u32 = 1 << 4;
+    pub const INVITE_USERS: u32 = 1 << 5;
+    pub const PIN_MESSAGES: u32 = 1 << 7;
+    pub const ADD_ADMINS: u32 = 1 << 9;
+    pub const ANONYMOUS: u32 = 1 << 10;
+    pub const MANAGE_CALL: u32 = 1 << 11;
+    pub const OTHER: u32 = 1 << 12;
+    /// What a creator holds (every right a chat has).
+    pub const ALL: AdminRights = AdminRights(
+        Self::CHANGE_INFO
+            | Self::POST_MESSAGES
+            | Self::EDIT_MESSAGES
+            | Self::DELETE_MESSAGES
+            | Self::BAN_USERS
+            | Self::INVITE_USERS
+            | Self::PIN_MESSAGES
+            | Self::ADD_ADMINS
+            | Self::MANAGE_CALL
+            | Self::OTHER,
+    );
+    pub fn has(self, bit: u32) -> bool {
+        self.0 & bit != 0
+    }
+}
+
+/// Banned rights, as Telegram's `chatBannedRights` flags; `until` 0 means for ever.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BannedRights {
+    pub bits: u32,
+    pub until: i32,
+}
+
+impl BannedRights {
+    pub const VIEW_MESSAGES: u32 = 1 << 0;
+    pub const SEND_MESSAGES: u32 = 1 << 1;
+    pub const SEND_MEDIA: u32 = 1 << 2;
+    pub const CHANGE_INFO: u32 = 1 << 10;
+    pub const INVITE_USERS: u32 = 1 << 15;
+    pub const PIN_MESSAGES: u32 = 1 << 17;
+    /// Whether the restriction `bit` holds at `now` (expired bans hold nothing).
+    pub fn forbids(self, bit: u32, now: i32) -> bool {
+        self.bits & bit != 0 && (self.until == 0 || self.until > now)
+    }
+}
+
+/// A basic group or a channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    pub id: GroupId,
+    pub kind: GroupKind,
+    pub title: String,
+    pub about: String,
+    pub username: Option<String>,
+    pub creator: UserId,
+    pub date: i32,
+    /// Bumped on every change of the group's description (basic groups' `version`).
+    pub version: i32,
+    pub participants_count: i32,
+    pub admins_count: i32,
+    pub kicked_count: i32,
+    pub banned_count: i32,
+    pub signatures: bool,
+    pub slowmode_seconds: i32,
+    pub default_banned: BannedRights,
+    pub pinned_msg_id: Option<i32>,
+    /// A basic group that became this supergroup, and the channel a basic group became.
+    pub migrated_from: Option<GroupId>,
+    pub migrated_to: Option<GroupId>,
+    pub deleted: bool,
+}
+
+impl Group {
+    pub fn peer(&self) -> Peer {
+        if self.kind.is_channel() {
+            Peer::Channel(self.id)
+        } else {
+            Peer::Chat(self.id)
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct NewGroup {
+    pub kind: GroupKind,
+    pub title: String,
+    pub about: String,
+    pub creator: UserId,
+    pub date: i32,
+}
+
+/// A user's standing in a group. `Left` and `Kicked` are not members.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    Creator,
+    Admin,
+    Member,
+    /// Restricted but still a member (some banned rights, not `VIEW_MESSAGES`).
+    Restricted,
+    /// Removed and not allowed back (`VIEW_MESSAGES` banned).
+    Kicked,
+    Left,
+}
+
+impl Role {
+    pub fn is_member(self) -> bool {
+        matches!(self, Role::Creator | Role::Admin | Role::Member | Role::Restricted)
+    }
+    pub fn is_admin(self) -> bool {
+        matches!(self, Role::Creator | Role::Admin)
+    }
+    pub fn code(self) -> i32 {
+        match self {
+            Role::Creator => 0,
+            Role::Admin => 1,
+            Role::Member => 2,
+            Role::Restricted => 3,
+            Role::Kicked => 4,
+            Role::Left => 5,
+        }
+    }
+    pub fn from_code(c: i32) -> Self {
+        match c {
+            0 => Role::Creator,
+            1 => Role::Admin,
+            2 => Role::Member,
+            3 => Role::Restricted,
+            4 => Role::Kicked,
+            _ => Role::Left,
+        }
+    }
+}
+
+/// One user's row in a group: standing, rights and (for channels) read marks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub group: GroupId,
+    pub user: UserId,
+    pub role: Role,
+    pub admin_rights: AdminRights,
+    pub banned: BannedRights,
+    pub rank: Option<String>,
+    /// Who added, promoted or banned the user.
+    pub actor: UserId,
+    pub date: i32,
+    /// Channels only: the member's read mark in the channel box.
+    pub read_inbox_max_id: i32,
+    /// When the member last posted (slow mode).
+    pub last_post: i32,
+}
+
+impl Member {
+    pub fn new(group: GroupId, user: UserId, role: Role, actor: UserId, date: i32) -> Self {
+        let admin_rights = if role == Role::Creator { AdminRights::ALL } else { AdminRights::default() };
+        Member { group, user, role, admin_rights, banned: BannedRights::default(), rank: None, actor, date, read_inbox_max_id: 0, last_post: 0 }
+    }
+}
+
+/// Which members `channels.getParticipants` lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MemberFilter {
+    /// Current members, newest first.
+    Recent,
+    Admins,
+    Kicked(String),
+    Banned(String),
+    /// Members whose name or username contains the text.
+    Search(String),
+}
+
+/// An invite link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invite {
+    pub hash: String,
+    pub group: GroupId,
+    pub admin: UserId,
+    pub date: i32,
+    pub expire_date: Option<i32>,
+    pub usage_limit: Option<i32>,
+    pub usage: i32,
+    pub request_needed: bool,
+    pub revoked: bool,
+    pub title: Option<String>,
+    pub permanent: bool,
+}
+
+/// A pending join request made through a link that needs approval.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinRequest {
+    pub group: GroupId,
+    pub user: UserId,
+    pub date: i32,
+    pub invite: String,
 }

@@ -79,57 +79,142 @@ pub trait LoginCodeStore: Send + Sync {
     async fn purge_login_rows(&self, before: i64) -> StoreResult<usize>;
 }
 
-/// A message to append, already validated by the service.
+/// A message to write into one box; the store gives it the box's next id (`message.id` and
+/// `message.owner` are ignored).
 #[derive(Clone, Debug)]
-pub struct NewMessage {
-    pub from: UserId,
-    pub to: UserId,
+pub struct NewCopy {
+    pub message: Message,
+    /// Kept with the copy for deduplication (see [`MessageStore::apply`]).
     pub random_id: Option<i64>,
-    pub logical_id: i64,
-    pub date: i32,
-    pub text: String,
-    pub entities: Vec<crate::model::Entity>,
-    /// Reply target as an id in the *sender's* box.
-    pub reply_to: Option<i32>,
-    /// Service messages (777000) exist only in the recipient's box.
-    pub one_sided: bool,
+    /// The copy is unread for the box's owner: its dialog's unread counter goes up by one.
+    pub unread: bool,
 }
 
-/// The result of appending: the update for each affected box.
+/// One change to one box. Each op that changes something advances that box's pts by its
+/// count and logs the update **in the same transaction** (gap-free pts, complete log); an op
+/// that changes nothing (ids that do not exist, a read mark that does not move) produces no
+/// update and no pts.
 #[derive(Clone, Debug)]
-pub struct Appended {
-    /// The sender's update (None for one-sided messages).
-    pub sender: Option<PtsUpdate>,
-    /// The recipient's update (None when the recipient is the sender: Saved Messages).
-    pub recipient: Option<PtsUpdate>,
-    /// The random_id was seen before: nothing new was written, these are the originals.
+pub enum BoxOp {
+    /// Appends a message with the box's next id (pts + 1). In a user box it creates or
+    /// updates the owner's dialog with `message.peer` (top message and date); in a channel box
+    /// it updates the box's top message. Mentioned users (`message.mentions`) are recorded for
+    /// their unread-mention counters (channel boxes).
+    Append(NewCopy),
+    /// Replaces a message's text and entities and sets its edit date (pts + 1).
+    Edit { id: i32, text: String, entities: Vec<Entity>, date: i32 },
+    /// Deletes the messages that exist among `ids` (pts + their number, one update). Dialogs
+    /// point at their newest remaining message; unread counters drop for unread ones.
+    Delete { ids: Vec<i32> },
+    /// User boxes: raises the dialog's inbox read mark to `max_id` (0, or past the top
+    /// message: the top message) and recounts its unread messages (pts + 1).
+    ReadInbox { peer: Peer, max_id: i32 },
+    /// User boxes: raises the dialog's outbox read mark to `max_id` (pts + 1).
+    ReadOutbox { peer: Peer, max_id: i32 },
+    /// Records a pin or unpin of messages in `peer` (pts + 1; the pinned id itself lives
+    /// with the group, see `GroupStore`).
+    Pin { peer: Peer, ids: Vec<i32>, pinned: bool },
+}
+
+/// The result of [`MessageStore::apply`]: the update of every op that changed something, in
+/// op order.
+#[derive(Clone, Debug, Default)]
+pub struct Applied {
+    pub updates: Vec<(BoxId, PtsUpdate)>,
+    /// The dedup key was seen before: nothing was applied, `updates` holds the original
+    /// message's update.
     pub duplicate: bool,
 }
 
-/// Box updates a change produced, per owner.
-pub type Changes = Vec<(UserId, PtsUpdate)>;
+impl Applied {
+    /// The first update of `owner`'s box.
+    pub fn of(&self, owner: BoxId) -> Option<&PtsUpdate> {
+        self.updates.iter().find(|(b, _)| *b == owner).map(|(_, u)| u)
+    }
+}
 
+/// Message boxes: messages, dialogs, read marks and the pts log. **It stores; it decides
+/// nothing**: who gets a copy, reply translation, read receipts and revokes are the domain's
+/// (`messages.rs`, `groups.rs`), which composes [`BoxOp`]s and applies them atomically.
 #[async_trait]
 pub trait MessageStore: Send + Sync {
-    async fn append(&self, msg: NewMessage) -> StoreResult<Appended>;
-    /// Messages of one dialog, newest first, with the dialog's total message count.
-    async fn history(&self, owner: UserId, peer: Peer, q: HistoryQuery) -> StoreResult<(Vec<Message>, i32)>;
-    async fn messages_by_ids(&self, owner: UserId, ids: &[i32]) -> StoreResult<Vec<Message>>;
-    /// Dialogs ordered by their top message's date, newest first, before `(offset_date,
-    /// offset_id)` when given, with the total dialog count.
+    /// Applies `ops` in one transaction, in order, and returns their updates. With `dedup =
+    /// Some((box, from, random_id))`, when `box` already holds a message from `from` with that
+    /// random_id nothing is applied and that message's original update (its pts, count 1) is
+    /// returned with `duplicate` set: a retried send creates nothing.
+    async fn apply(&self, ops: Vec<(BoxId, BoxOp)>, dedup: Option<(BoxId, UserId, i64)>) -> StoreResult<Applied>;
+    /// Messages of one conversation, newest first, with its total message count. In a user
+    /// box, the messages with `peer`; in a channel box, all of them.
+    async fn history(&self, owner: BoxId, peer: Peer, q: HistoryQuery) -> StoreResult<(Vec<Message>, i32)>;
+    /// The messages among `ids` that exist in the box, in no particular order.
+    async fn messages_by_ids(&self, owner: BoxId, ids: &[i32]) -> StoreResult<Vec<Message>>;
+    /// Every copy of the given logical messages: (box, id in that box).
+    async fn copies(&self, logical_ids: &[i64]) -> StoreResult<Vec<(BoxId, i32)>>;
+    /// The newest message in `owner`'s dialog with `peer` with id ≤ `max_id` that the owner
+    /// received (not sent).
+    async fn newest_incoming(&self, owner: UserId, peer: Peer, max_id: i32) -> StoreResult<Option<Message>>;
+    /// Ids of up to `limit` of the newest messages of a conversation with id ≤ `max_id` (0:
+    /// any), newest first.
+    async fn ids_before(&self, owner: BoxId, peer: Peer, max_id: i32, limit: usize) -> StoreResult<Vec<i32>>;
+    /// The user's dialogs, private chats, basic groups and the channels they are a member of
+    /// together, ordered by their top message's date, newest first, before `(offset_date,
+    /// offset_id)` when given, with the total dialog count. Unread counts come from counters
+    /// (user boxes) or from the member's read mark against the channel's ids (channels).
     async fn dialogs(&self, owner: UserId, offset_date: i32, offset_id: i32, limit: i32) -> StoreResult<(Vec<Dialog>, i32)>;
-    async fn has_dialog(&self, owner: UserId, peer: Peer) -> StoreResult<bool>;
-    /// Marks incoming messages up to `max_id` read. Empty when nothing changed.
-    async fn read_history(&self, owner: UserId, peer: Peer, max_id: i32) -> StoreResult<Changes>;
-    async fn edit(&self, owner: UserId, id: i32, text: &str, entities: &[crate::model::Entity], date: i32) -> StoreResult<Changes>;
-    /// Deletes messages from the owner's box, and with `revoke` their copies too.
-    async fn delete(&self, owner: UserId, ids: &[i32], revoke: bool) -> StoreResult<Changes>;
-    /// Deletes up to `limit` of a dialog's newest messages (with ids up to `max_id` when
-    /// non-zero); with `keep_dialog` false the emptied dialog goes too. Returns the changes
-    /// and whether messages remain to delete. Callers loop, so that one huge dialog is many
-    /// short write jobs rather than one long one.
-    async fn delete_history(&self, owner: UserId, peer: Peer, max_id: i32, revoke: bool, keep_dialog: bool, limit: usize) -> StoreResult<(Changes, bool)>;
+    /// One dialog, if the user has it (channels: if the user is a member).
+    async fn dialog(&self, owner: UserId, peer: Peer) -> StoreResult<Option<Dialog>>;
+    /// Removes an emptied dialog from the owner's list (one whose top message is 0).
+    async fn drop_empty_dialog(&self, owner: UserId, peer: Peer) -> StoreResult<()>;
+    /// The user box's pts and the sum of its dialogs' unread counters.
     async fn state(&self, owner: UserId) -> StoreResult<BoxState>;
+    /// A box's current pts (a new box reports its initial pts, never 0).
+    async fn pts(&self, owner: BoxId) -> StoreResult<i32>;
     /// Updates after `pts`, at most `limit` of them, in pts order.
-    async fn difference(&self, owner: UserId, pts: i32, limit: usize) -> StoreResult<Difference>;
+    async fn difference(&self, owner: BoxId, pts: i32, limit: usize) -> StoreResult<Difference>;
+    /// View counters of channel posts; with `viewer`, counts one view per viewer and post.
+    async fn views(&self, channel: GroupId, ids: &[i32], viewer: Option<UserId>) -> StoreResult<Vec<i32>>;
+}
+
+/// Basic groups and channels: their description, members, rights and invite links. Counters
+/// (`participants_count`, `admins_count`, `kicked_count`, `banned_count`) are kept by the store
+/// from the members' roles, in the same transaction as the change.
+#[async_trait]
+pub trait GroupStore: Send + Sync {
+    /// Creates a group with the next id, and `members` (the creator among them).
+    async fn create_group(&self, new: NewGroup, members: Vec<Member>) -> StoreResult<Group>;
+    async fn group(&self, id: GroupId) -> StoreResult<Option<Group>>;
+    async fn groups(&self, ids: &[GroupId]) -> StoreResult<Vec<Group>>;
+    /// Case-insensitive lookup of a public channel.
+    async fn group_by_username(&self, username: &str) -> StoreResult<Option<Group>>;
+    /// Writes the group's description (title, about, username, flags, pinned message,
+    /// migration links, deletion) and bumps its version; counters are left alone.
+    /// `Conflict` when another group holds the username (case-insensitively).
+    async fn update_group(&self, group: &Group) -> StoreResult<()>;
+    async fn member(&self, group: GroupId, user: UserId) -> StoreResult<Option<Member>>;
+    /// Members matching `filter`, newest first from `offset`, at most `limit`, with how many
+    /// match in all.
+    async fn members(&self, group: GroupId, filter: &MemberFilter, offset: i32, limit: i32) -> StoreResult<(Vec<Member>, i32)>;
+    /// Ids of every current member (for basic groups, whose messages go to each member).
+    async fn member_ids(&self, group: GroupId) -> StoreResult<Vec<UserId>>;
+    /// Inserts or replaces a member row (the read mark is kept when the row exists) and
+    /// adjusts the group's counters; returns the previous row.
+    async fn set_member(&self, member: Member) -> StoreResult<Option<Member>>;
+    /// Groups the user is a current member of (channels only when `channels_only`).
+    async fn user_groups(&self, user: UserId, channels_only: bool) -> StoreResult<Vec<GroupId>>;
+    /// Raises a channel member's read mark; returns the new mark when it moved.
+    async fn set_read(&self, group: GroupId, user: UserId, max_id: i32) -> StoreResult<Option<i32>>;
+    /// Records when a member last posted (slow mode).
+    async fn set_last_post(&self, group: GroupId, user: UserId, date: i32) -> StoreResult<()>;
+    /// Stores an invite link (replacing one with the same hash).
+    async fn put_invite(&self, invite: &Invite) -> StoreResult<()>;
+    async fn invite(&self, hash: &str) -> StoreResult<Option<Invite>>;
+    /// A group's links made by `admin` (every admin's when None), newest first.
+    async fn invites(&self, group: GroupId, admin: Option<UserId>, revoked: bool, limit: i32) -> StoreResult<Vec<Invite>>;
+    /// Atomically counts one use of a link if it is live at `now` (not revoked, not expired,
+    /// under its usage limit); false otherwise.
+    async fn use_invite(&self, hash: &str, now: i32) -> StoreResult<bool>;
+    async fn put_join_request(&self, req: &JoinRequest) -> StoreResult<()>;
+    async fn join_requests(&self, group: GroupId) -> StoreResult<Vec<JoinRequest>>;
+    /// Removes a pending request; false when there was none.
+    async fn take_join_request(&self, group: GroupId, user: UserId) -> StoreResult<bool>;
 }

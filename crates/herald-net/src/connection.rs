@@ -7,7 +7,7 @@
 
 use crate::addrs::{Refusal, Ticket};
 use crate::Gateway;
-use herald_domain::bus::Event;
+use herald_domain::bus::{Event, Subscription};
 use herald_domain::model::{AuthKeyRecord, UserId};
 use herald_mtproto::crypto::{decrypt_client_message, encrypt_server_message, AuthKey};
 use herald_mtproto::handshake::{Handshake, Step};
@@ -23,7 +23,7 @@ use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::{sleep_until, Duration, Instant};
 
 const TRANSPORT_AUTH_KEY_NOT_FOUND: i32 = -404;
@@ -60,7 +60,8 @@ struct Keyed {
     /// A request was answered here that was not wrapped in `invokeWithoutUpdates`: the
     /// connection is subscribed and pushes may flow.
     wants_updates: bool,
-    subscription: Option<(UserId, mpsc::Receiver<Event>)>,
+    /// The bound user's bus subscription: their topic and the channels they are in.
+    subscription: Option<(UserId, Subscription)>,
 }
 
 enum Verdict {
@@ -146,7 +147,7 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, t
             signal = next_signal(&mut c.keyed) => {
                 match signal {
                     Signal::Event(ev) => c.on_event(ev).await,
-                    Signal::Binding => c.sync_subscription(),
+                    Signal::Binding => c.sync_subscription().await,
                 }
                 Verdict::Continue
             }
@@ -176,6 +177,9 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, t
         }
     };
     let _ = c.wr.shutdown().await;
+    if let Some((_, sub)) = c.keyed.as_mut().and_then(|k| k.subscription.take()) {
+        c.gw.bus.unsubscribe(sub.id);
+    }
     tracing::debug!(peer = %c.peer, reason, "connection closed");
 }
 
@@ -209,7 +213,7 @@ async fn next_signal(keyed: &mut Option<Keyed>) -> Signal {
     tokio::select! {
         ev = async {
             match subscription.as_mut() {
-                Some((_, rx)) => rx.recv().await,
+                Some((_, sub)) => sub.rx.recv().await,
                 None => std::future::pending().await,
             }
         } => Signal::Event(ev),
@@ -587,7 +591,7 @@ impl Conn {
         if !self.emit(&session, &key, &mut replies).await {
             return Verdict::Close(None);
         }
-        self.sync_subscription();
+        self.sync_subscription().await;
         match close {
             Some(code) => Verdict::Close(Some(code)),
             None => Verdict::Continue,
@@ -601,14 +605,33 @@ impl Conn {
     }
 
     /// Follows login and logout (on any connection of the key): subscribe to the bound
-    /// user's events, or stop.
-    fn sync_subscription(&mut self) {
+    /// user's events and the channels they are in, or stop.
+    async fn sync_subscription(&mut self) {
         let Some(k) = self.keyed.as_mut() else { return };
         k.user_rx.borrow_and_update();
         let user = k.ctx.key.user();
         let current = k.subscription.as_ref().map(|(u, _)| *u);
-        if user != current {
-            k.subscription = user.map(|u| (u, self.gw.bus.subscribe(u)));
+        if user == current {
+            return;
+        }
+        if let Some((_, old)) = k.subscription.take() {
+            self.gw.bus.unsubscribe(old.id);
+        }
+        let Some(u) = user else { return };
+        // Subscribe first, then list the channels: a post between the two reaches the user
+        // topic's queue only if it is a membership change, which the queue then applies.
+        let sub = self.gw.bus.subscribe(u);
+        let id = sub.id;
+        k.subscription = Some((u, sub));
+        match self.gw.dispatcher.services().groups.user_channels(u).await {
+            Ok(channels) => {
+                for c in channels {
+                    self.gw.bus.follow(id, c);
+                }
+            }
+            // Without its channels the session still gets its own box; members catch up on
+            // channels through getChannelDifference.
+            Err(e) => tracing::warn!(error = %e, "listing a user's channels failed"),
         }
     }
 
@@ -623,7 +646,7 @@ impl Conn {
             Ok(rec) => state.replace_user(before, rec.and_then(|r| r.user_id)),
             Err(e) => tracing::warn!(error = %e, "re-reading a key's binding failed; keeping it"),
         }
-        self.sync_subscription();
+        self.sync_subscription().await;
     }
 
     async fn on_event(&mut self, ev: Option<Event>) {
@@ -633,7 +656,9 @@ impl Conn {
             // The bus dropped this subscriber (its queue overflowed): events, a logout
             // among them, may be lost. Re-read the key's binding before subscribing again;
             // the client repairs missed updates with getDifference.
-            k.subscription = None;
+            if let Some((_, old)) = k.subscription.take() {
+                self.gw.bus.unsubscribe(old.id);
+            }
             self.reload_binding().await;
             return;
         };
@@ -641,8 +666,16 @@ impl Conn {
         let viewer = *viewer;
         // Queued before a logout or a login as someone else: not for this key any more.
         if k.ctx.key.user() != Some(viewer) {
-            self.sync_subscription();
+            self.sync_subscription().await;
             return;
+        }
+        // Joining or leaving a channel changes what this session follows.
+        if let (Some((channel, joined)), Some((_, sub))) = (push::membership(&ev), k.subscription.as_ref()) {
+            if joined {
+                gw.bus.follow(sub.id, channel);
+            } else {
+                gw.bus.unfollow(sub.id, channel);
+            }
         }
         match push::encode(&gw.dispatcher.services().clone(), viewer, k.key.id(), &ev).await {
             Push::Skip => {}

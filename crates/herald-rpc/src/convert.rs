@@ -2,14 +2,153 @@
 //! (`self` flag, per-viewer access hash, phone only to its owner).
 
 use crate::{blank, RpcError, Services};
-use grammers_tl_types::{enums, types, Deserializable, Serializable};
+use grammers_tl_types::{enums, types, Deserializable, Identifiable, Serializable};
 use herald_domain::error::{AccountError, DomainError};
 use herald_domain::model::*;
 
 pub fn peer(p: Peer) -> enums::Peer {
     match p {
         Peer::User(u) => enums::Peer::User(types::PeerUser { user_id: u.0 }),
+        Peer::Chat(g) => enums::Peer::Chat(types::PeerChat { chat_id: g.0 }),
+        Peer::Channel(g) => enums::Peer::Channel(types::PeerChannel { channel_id: g.0 }),
     }
+}
+
+pub fn admin_rights_out(r: AdminRights) -> enums::ChatAdminRights {
+    let h = |b| r.has(b);
+    enums::ChatAdminRights::Rights(types::ChatAdminRights {
+        change_info: h(AdminRights::CHANGE_INFO),
+        post_messages: h(AdminRights::POST_MESSAGES),
+        edit_messages: h(AdminRights::EDIT_MESSAGES),
+        delete_messages: h(AdminRights::DELETE_MESSAGES),
+        ban_users: h(AdminRights::BAN_USERS),
+        invite_users: h(AdminRights::INVITE_USERS),
+        pin_messages: h(AdminRights::PIN_MESSAGES),
+        add_admins: h(AdminRights::ADD_ADMINS),
+        anonymous: h(AdminRights::ANONYMOUS),
+        manage_call: h(AdminRights::MANAGE_CALL),
+        other: h(AdminRights::OTHER),
+        manage_topics: false,
+        post_stories: false,
+        edit_stories: false,
+        delete_stories: false,
+        manage_direct_messages: false,
+        manage_ranks: false,
+    })
+}
+
+pub fn admin_rights_in(r: &enums::ChatAdminRights) -> AdminRights {
+    let enums::ChatAdminRights::Rights(r) = r;
+    let bits = [
+        (r.change_info, AdminRights::CHANGE_INFO),
+        (r.post_messages, AdminRights::POST_MESSAGES),
+        (r.edit_messages, AdminRights::EDIT_MESSAGES),
+        (r.delete_messages, AdminRights::DELETE_MESSAGES),
+        (r.ban_users, AdminRights::BAN_USERS),
+        (r.invite_users, AdminRights::INVITE_USERS),
+        (r.pin_messages, AdminRights::PIN_MESSAGES),
+        (r.add_admins, AdminRights::ADD_ADMINS),
+        (r.anonymous, AdminRights::ANONYMOUS),
+        (r.manage_call, AdminRights::MANAGE_CALL),
+        (r.other, AdminRights::OTHER),
+    ];
+    AdminRights(bits.iter().filter(|(on, _)| *on).fold(0, |acc, (_, b)| acc | b))
+}
+
+/// Banned rights travel as their TL flag bits (the same numbering as [`BannedRights`]): the
+/// object is decoded from its own wire form, which cannot fail (its flags are all `true`
+/// fields, which read nothing).
+pub fn banned_rights_out(r: BannedRights) -> enums::ChatBannedRights {
+    let mut b = types::ChatBannedRights::CONSTRUCTOR_ID.to_le_bytes().to_vec();
+    b.extend_from_slice(&r.bits.to_le_bytes());
+    b.extend_from_slice(&r.until.to_le_bytes());
+    enums::ChatBannedRights::from_bytes(&b).unwrap_or_else(|_| unreachable!("flags and a date always decode"))
+}
+
+pub fn banned_rights_in(r: &enums::ChatBannedRights) -> BannedRights {
+    let bytes = r.to_bytes();
+    // constructor id, flags, until_date
+    let bits = u32::from_le_bytes(bytes[4..8].try_into().unwrap_or_default());
+    let enums::ChatBannedRights::Rights(t) = r;
+    BannedRights { bits, until: t.until_date }
+}
+
+/// A group as `viewer` sees it (member flags, rights, the per-viewer access hash).
+pub fn chat(s: &Services, viewer: UserId, g: &Group, m: Option<&Member>) -> enums::Chat {
+    let member = m.is_some_and(|m| m.role.is_member());
+    let role = m.map(|m| m.role);
+    if g.kind == GroupKind::Basic {
+        return enums::Chat::Chat(types::Chat {
+            creator: role == Some(Role::Creator),
+            left: !member,
+            deactivated: g.migrated_to.is_some(),
+            call_active: false,
+            call_not_empty: false,
+            noforwards: false,
+            id: g.id.0,
+            title: g.title.clone(),
+            photo: enums::ChatPhoto::Empty,
+            participants_count: g.participants_count,
+            date: g.date,
+            version: g.version,
+            migrated_to: g
+                .migrated_to
+                .map(|c| enums::InputChannel::Channel(types::InputChannel { channel_id: c.0, access_hash: s.accounts.channel_access_hash(viewer, c) })),
+            admin_rights: m.filter(|m| m.role.is_admin()).map(|m| admin_rights_out(m.admin_rights)),
+            default_banned_rights: Some(banned_rights_out(g.default_banned)),
+        });
+    }
+    let access_hash = s.accounts.channel_access_hash(viewer, g.id);
+    if g.deleted || role == Some(Role::Kicked) {
+        return enums::Chat::ChannelForbidden(types::ChannelForbidden {
+            broadcast: g.kind == GroupKind::Broadcast,
+            megagroup: g.kind == GroupKind::Megagroup,
+            monoforum: false,
+            id: g.id.0,
+            access_hash,
+            title: g.title.clone(),
+            until_date: m.filter(|m| m.banned.until > 0).map(|m| m.banned.until),
+        });
+    }
+    let mut t = blank::channel(enums::ChatPhoto::Empty);
+    t.creator = role == Some(Role::Creator);
+    t.left = !member;
+    t.broadcast = g.kind == GroupKind::Broadcast;
+    t.megagroup = g.kind == GroupKind::Megagroup;
+    t.signatures = g.signatures;
+    t.slowmode_enabled = g.slowmode_seconds > 0;
+    t.id = g.id.0;
+    t.access_hash = Some(access_hash);
+    t.title = g.title.clone();
+    t.username = g.username.clone();
+    t.date = g.date;
+    t.admin_rights = m.filter(|m| m.role.is_admin()).map(|m| admin_rights_out(m.admin_rights));
+    t.banned_rights = m.filter(|m| m.role == Role::Restricted).map(|m| banned_rights_out(m.banned));
+    t.default_banned_rights = Some(banned_rights_out(g.default_banned));
+    t.participants_count = Some(g.participants_count);
+    enums::Chat::Channel(t)
+}
+
+/// TL chats for `ids` as `viewer` sees them (duplicates and unknown ids dropped).
+pub async fn chats(s: &Services, viewer: UserId, ids: impl IntoIterator<Item = GroupId>) -> Result<Vec<enums::Chat>, RpcError> {
+    let mut ids: Vec<GroupId> = ids.into_iter().collect();
+    ids.sort();
+    ids.dedup();
+    Ok(s.groups.known(viewer, &ids).await?.iter().map(|(g, m)| chat(s, viewer, g, m.as_ref())).collect())
+}
+
+/// The groups a set of messages mentions (peers and migration links).
+pub fn message_groups<'a>(msgs: impl IntoIterator<Item = &'a Message>) -> Vec<GroupId> {
+    let mut out = Vec::new();
+    for m in msgs {
+        out.extend(m.peer.group());
+        match &m.action {
+            Some(Action::ChatMigrateTo { channel }) => out.push(GroupId(*channel)),
+            Some(Action::ChannelMigrateFrom { chat, .. }) => out.push(GroupId(*chat)),
+            _ => {}
+        }
+    }
+    out
 }
 
 pub fn user(s: &Services, viewer: UserId, u: &User) -> enums::User {
@@ -35,39 +174,85 @@ pub async fn users(s: &Services, viewer: UserId, ids: impl IntoIterator<Item = U
     Ok(s.accounts.users(&ids).await?.iter().map(|u| user(s, viewer, u)).collect())
 }
 
-pub fn message(m: &Message) -> enums::Message {
+fn service_action_out(a: &Action) -> enums::MessageAction {
+    use enums::MessageAction as A;
+    match a {
+        Action::ChatCreate { title, users } => A::ChatCreate(types::MessageActionChatCreate { title: title.clone(), users: users.clone() }),
+        Action::ChatAddUser { users } => A::ChatAddUser(types::MessageActionChatAddUser { users: users.clone() }),
+        Action::ChatDeleteUser { user } => A::ChatDeleteUser(types::MessageActionChatDeleteUser { user_id: *user }),
+        Action::ChatJoinedByLink { inviter } => A::ChatJoinedByLink(types::MessageActionChatJoinedByLink { inviter_id: *inviter }),
+        Action::ChatJoinedByRequest => A::ChatJoinedByRequest,
+        Action::ChatEditTitle { title } => A::ChatEditTitle(types::MessageActionChatEditTitle { title: title.clone() }),
+        Action::ChannelCreate { title } => A::ChannelCreate(types::MessageActionChannelCreate { title: title.clone() }),
+        Action::ChatMigrateTo { channel } => A::ChatMigrateTo(types::MessageActionChatMigrateTo { channel_id: *channel }),
+        Action::ChannelMigrateFrom { title, chat } => A::ChannelMigrateFrom(types::MessageActionChannelMigrateFrom { title: title.clone(), chat_id: *chat }),
+        Action::PinMessage => A::PinMessage,
+    }
+}
+
+fn reply_header(id: i32) -> enums::MessageReplyHeader {
+    enums::MessageReplyHeader::Header(types::MessageReplyHeader {
+        reply_to_scheduled: false,
+        forum_topic: false,
+        quote: false,
+        reply_to_ephemeral: false,
+        reply_to_msg_id: Some(id),
+        reply_to_peer_id: None,
+        reply_from: None,
+        reply_media: None,
+        reply_to_top_id: None,
+        quote_text: None,
+        quote_entities: None,
+        quote_offset: None,
+        todo_item_id: None,
+        poll_option: None,
+    })
+}
+
+/// A message as `viewer` sees it (`out` is per viewer in channel boxes; a broadcast post is
+/// the channel's, with its view counter).
+pub fn message(viewer: UserId, m: &Message) -> enums::Message {
+    let from = (!m.post).then(|| peer(Peer::User(m.from)));
+    if let Some(action) = &m.action {
+        let mut t = blank::message_service(peer(m.peer), service_action_out(action));
+        t.id = m.id;
+        t.out = m.out_for(viewer);
+        t.from_id = from;
+        t.post = m.post;
+        t.date = m.date;
+        t.reply_to = m.reply_to.map(reply_header);
+        return enums::Message::Service(t);
+    }
     let mut t = blank::message(peer(m.peer));
     t.id = m.id;
-    t.out = m.out;
-    t.from_id = Some(peer(Peer::User(m.from)));
+    t.out = m.out_for(viewer);
+    t.mentioned = m.mentions.contains(&viewer.0);
+    t.from_id = from;
+    t.post = m.post;
+    t.views = m.views;
+    t.post_author = m.post_author.clone();
     t.date = m.date;
     t.message = m.text.clone();
     t.entities = (!m.entities.is_empty()).then(|| entities_out(&m.entities));
     t.edit_date = m.edit_date;
-    t.reply_to = m.reply_to.map(|id| {
-        enums::MessageReplyHeader::Header(types::MessageReplyHeader {
-            reply_to_scheduled: false,
-            forum_topic: false,
-            quote: false,
-            reply_to_ephemeral: false,
-            reply_to_msg_id: Some(id),
-            reply_to_peer_id: None,
-            reply_from: None,
-            reply_media: None,
-            reply_to_top_id: None,
-            quote_text: None,
-            quote_entities: None,
-            quote_offset: None,
-            todo_item_id: None,
-            poll_option: None,
-        })
-    });
+    t.reply_to = m.reply_to.map(reply_header);
     enums::Message::Message(t)
 }
 
-/// The users a set of messages mentions (senders and peers).
+/// The users a set of messages mentions (senders, peers, users named by service actions).
 pub fn message_users<'a>(msgs: impl IntoIterator<Item = &'a Message>) -> Vec<UserId> {
-    msgs.into_iter().flat_map(|m| [m.from, m.peer.user_id()]).collect()
+    let mut out = Vec::new();
+    for m in msgs {
+        out.push(m.from);
+        out.extend(m.peer.user());
+        match &m.action {
+            Some(Action::ChatCreate { users, .. }) | Some(Action::ChatAddUser { users }) => out.extend(users.iter().map(|u| UserId(*u))),
+            Some(Action::ChatDeleteUser { user }) => out.push(UserId(*user)),
+            Some(Action::ChatJoinedByLink { inviter }) => out.push(UserId(*inviter)),
+            _ => {}
+        }
+    }
+    out
 }
 
 pub fn entities_out(es: &[Entity]) -> Vec<enums::MessageEntity> {
@@ -143,14 +328,58 @@ pub async fn entities_in(s: &Services, me: UserId, es: Option<Vec<enums::Message
     Ok(out)
 }
 
-/// Resolves an `InputPeer` to a user the caller may address, or PEER_ID_INVALID.
-pub async fn input_peer(s: &Services, me: UserId, p: &enums::InputPeer) -> Result<User, RpcError> {
-    let (id, hash) = match p {
-        enums::InputPeer::PeerSelf => (me, 0),
-        enums::InputPeer::User(u) => (UserId(u.user_id), u.access_hash),
-        _ => return Err(DomainError::from(AccountError::PeerIdInvalid).into()),
-    };
-    Ok(s.accounts.check_access(me, id, hash, AccountError::PeerIdInvalid).await?)
+/// Resolves an `InputPeer` to a peer the caller may address: a user (checked access hash),
+/// a basic group the caller has been in, or a channel (checked access hash). PEER_ID_INVALID
+/// otherwise (CHANNEL_INVALID for a channel with a wrong hash).
+pub async fn input_peer(s: &Services, me: UserId, p: &enums::InputPeer) -> Result<Peer, RpcError> {
+    match p {
+        enums::InputPeer::PeerSelf => Ok(Peer::User(me)),
+        enums::InputPeer::User(u) => Ok(Peer::User(s.accounts.check_access(me, UserId(u.user_id), u.access_hash, AccountError::PeerIdInvalid).await?.id)),
+        enums::InputPeer::Chat(c) => {
+            let id = GroupId(c.chat_id);
+            match s.groups.known(me, &[id]).await?.into_iter().next() {
+                Some((g, Some(_))) if g.kind == GroupKind::Basic => Ok(Peer::Chat(id)),
+                _ => Err(DomainError::from(AccountError::PeerIdInvalid).into()),
+            }
+        }
+        enums::InputPeer::Channel(c) => Ok(Peer::Channel(channel_id(s, me, c.channel_id, c.access_hash).await?)),
+        _ => Err(DomainError::from(AccountError::PeerIdInvalid).into()),
+    }
+}
+
+/// A private chat's user, or PEER_ID_INVALID for anything else.
+pub async fn input_peer_user(s: &Services, me: UserId, p: &enums::InputPeer) -> Result<UserId, RpcError> {
+    match input_peer(s, me, p).await? {
+        Peer::User(u) => Ok(u),
+        _ => Err(DomainError::from(AccountError::PeerIdInvalid).into()),
+    }
+}
+
+/// A channel by id and the caller's access hash (0 for channels the caller is in, as Telethon
+/// sends after losing its cache, client-compat.md §4.1), or CHANNEL_INVALID.
+async fn channel_id(s: &Services, me: UserId, id: i64, hash: i64) -> Result<GroupId, RpcError> {
+    let g = GroupId(id);
+    let ok = if hash == 0 { s.groups.member(g, me).await?.is_some() } else { hash == s.accounts.channel_access_hash(me, g) };
+    let is_channel = ok && s.groups.known(me, &[g]).await?.first().is_some_and(|(g, _)| g.kind.is_channel());
+    if !is_channel {
+        return Err(DomainError::from(herald_domain::error::GroupError::ChannelInvalid).into());
+    }
+    Ok(g)
+}
+
+pub async fn input_channel(s: &Services, me: UserId, c: &enums::InputChannel) -> Result<GroupId, RpcError> {
+    match c {
+        enums::InputChannel::Channel(c) => channel_id(s, me, c.channel_id, c.access_hash).await,
+        _ => Err(DomainError::from(herald_domain::error::GroupError::ChannelInvalid).into()),
+    }
+}
+
+/// A basic group by id for `messages.*Chat*` calls (the caller must have been in it).
+pub async fn chat_id(s: &Services, me: UserId, id: i64) -> Result<GroupId, RpcError> {
+    match s.groups.known(me, &[GroupId(id)]).await?.into_iter().next() {
+        Some((g, Some(_))) if g.kind == GroupKind::Basic => Ok(g.id),
+        _ => Err(DomainError::from(herald_domain::error::GroupError::ChatIdInvalid).into()),
+    }
 }
 
 /// Resolves an `InputUser`, or USER_ID_INVALID.
@@ -179,14 +408,30 @@ pub fn action_out(a: &TypingAction) -> enums::SendMessageAction {
     }
 }
 
-/// A box update as TL, plus the users it mentions.
-pub fn update(u: &PtsUpdate) -> (enums::Update, Vec<UserId>) {
+/// A box update as TL for `viewer`, plus the users and groups it mentions.
+pub fn update(viewer: UserId, owner: BoxId, u: &PtsUpdate) -> (enums::Update, Vec<UserId>, Vec<GroupId>) {
     let (pts, pts_count) = (u.pts, u.pts_count);
-    match &u.kind {
-        UpdateKind::NewMessage(m) => (enums::Update::NewMessage(types::UpdateNewMessage { message: message(m), pts, pts_count }), message_users([m])),
-        UpdateKind::EditMessage(m) => (enums::Update::EditMessage(types::UpdateEditMessage { message: message(m), pts, pts_count }), message_users([m])),
-        UpdateKind::DeleteMessages(ids) => (enums::Update::DeleteMessages(types::UpdateDeleteMessages { messages: ids.clone(), pts, pts_count }), vec![]),
-        UpdateKind::ReadHistoryInbox { peer: p, max_id, still_unread } => (
+    let channel = owner.channel();
+    let (update, users) = match (&u.kind, channel) {
+        (UpdateKind::NewMessage(m), None) => {
+            (enums::Update::NewMessage(types::UpdateNewMessage { message: message(viewer, m), pts, pts_count }), message_users([m]))
+        }
+        (UpdateKind::NewMessage(m), Some(_)) => {
+            (enums::Update::NewChannelMessage(types::UpdateNewChannelMessage { message: message(viewer, m), pts, pts_count }), message_users([m]))
+        }
+        (UpdateKind::EditMessage(m), None) => {
+            (enums::Update::EditMessage(types::UpdateEditMessage { message: message(viewer, m), pts, pts_count }), message_users([m]))
+        }
+        (UpdateKind::EditMessage(m), Some(_)) => {
+            (enums::Update::EditChannelMessage(types::UpdateEditChannelMessage { message: message(viewer, m), pts, pts_count }), message_users([m]))
+        }
+        (UpdateKind::DeleteMessages(ids), None) => {
+            (enums::Update::DeleteMessages(types::UpdateDeleteMessages { messages: ids.clone(), pts, pts_count }), vec![])
+        }
+        (UpdateKind::DeleteMessages(ids), Some(c)) => {
+            (enums::Update::DeleteChannelMessages(types::UpdateDeleteChannelMessages { channel_id: c.0, messages: ids.clone(), pts, pts_count }), vec![])
+        }
+        (UpdateKind::ReadHistoryInbox { peer: p, max_id, still_unread }, _) => (
             enums::Update::ReadHistoryInbox(types::UpdateReadHistoryInbox {
                 folder_id: None,
                 peer: peer(*p),
@@ -196,12 +441,35 @@ pub fn update(u: &PtsUpdate) -> (enums::Update, Vec<UserId>) {
                 pts,
                 pts_count,
             }),
-            vec![p.user_id()],
+            p.user().into_iter().collect(),
         ),
-        UpdateKind::ReadHistoryOutbox { peer: p, max_id } => {
-            (enums::Update::ReadHistoryOutbox(types::UpdateReadHistoryOutbox { peer: peer(*p), max_id: *max_id, pts, pts_count }), vec![p.user_id()])
-        }
+        (UpdateKind::ReadHistoryOutbox { peer: p, max_id }, _) => (
+            enums::Update::ReadHistoryOutbox(types::UpdateReadHistoryOutbox { peer: peer(*p), max_id: *max_id, pts, pts_count }),
+            p.user().into_iter().collect(),
+        ),
+        (UpdateKind::PinnedMessages { peer: p, ids, pinned }, None) => (
+            enums::Update::PinnedMessages(types::UpdatePinnedMessages { pinned: *pinned, peer: peer(*p), messages: ids.clone(), pts, pts_count }),
+            p.user().into_iter().collect(),
+        ),
+        (UpdateKind::PinnedMessages { ids, pinned, .. }, Some(c)) => (
+            enums::Update::PinnedChannelMessages(types::UpdatePinnedChannelMessages {
+                pinned: *pinned,
+                channel_id: c.0,
+                messages: ids.clone(),
+                pts,
+                pts_count,
+            }),
+            vec![],
+        ),
+    };
+    let mut groups: Vec<GroupId> = channel.into_iter().collect();
+    if let UpdateKind::NewMessage(m) | UpdateKind::EditMessage(m) = &u.kind {
+        groups.extend(message_groups([m]));
     }
+    if let UpdateKind::ReadHistoryInbox { peer: p, .. } | UpdateKind::ReadHistoryOutbox { peer: p, .. } | UpdateKind::PinnedMessages { peer: p, .. } = &u.kind {
+        groups.extend(p.group());
+    }
+    (update, users, groups)
 }
 
 pub fn dialog(d: &Dialog) -> enums::Dialog {
@@ -210,6 +478,8 @@ pub fn dialog(d: &Dialog) -> enums::Dialog {
     t.read_inbox_max_id = d.read_inbox_max_id;
     t.read_outbox_max_id = d.read_outbox_max_id;
     t.unread_count = d.unread_count;
+    t.unread_mentions_count = d.unread_mentions;
+    t.pts = d.pts;
     enums::Dialog::Dialog(t)
 }
 

@@ -1,7 +1,7 @@
 //! The one place where errors become `rpc_error` (code and message, as Telegram names them;
 //! Telethon matches on the exact message).
 
-use herald_domain::error::{AccountError, AuthError, DomainError, MessageError, StoreError};
+use herald_domain::error::{AccountError, AuthError, DomainError, GroupError, MessageError, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code} {message}")]
@@ -79,6 +79,34 @@ impl From<DomainError> for RpcError {
                 MessageError::LimitInvalid => (400, "LIMIT_INVALID"),
                 MessageError::EntityBoundsInvalid => (400, "ENTITY_BOUNDS_INVALID"),
                 MessageError::FloodWait(s) => return RpcError::new(420, format!("FLOOD_WAIT_{s}")),
+            },
+            DomainError::Group(g) => match g {
+                GroupError::ChatIdInvalid => (400, "CHAT_ID_INVALID"),
+                GroupError::ChannelInvalid => (400, "CHANNEL_INVALID"),
+                GroupError::ChannelPrivate => (406, "CHANNEL_PRIVATE"),
+                GroupError::ChatWriteForbidden => (403, "CHAT_WRITE_FORBIDDEN"),
+                GroupError::ChatAdminRequired => (400, "CHAT_ADMIN_REQUIRED"),
+                GroupError::UserBannedInChannel => (400, "USER_BANNED_IN_CHANNEL"),
+                GroupError::SlowmodeWait(s) => return RpcError::new(420, format!("SLOWMODE_WAIT_{s}")),
+                GroupError::MessageDeleteForbidden => (403, "MESSAGE_DELETE_FORBIDDEN"),
+                GroupError::ChatTitleEmpty => (400, "CHAT_TITLE_EMPTY"),
+                GroupError::ChatAboutTooLong => (400, "CHAT_ABOUT_TOO_LONG"),
+                GroupError::ChatAboutNotModified => (400, "CHAT_ABOUT_NOT_MODIFIED"),
+                GroupError::ChatNotModified => (400, "CHAT_NOT_MODIFIED"),
+                GroupError::UsersTooMuch => (400, "USERS_TOO_MUCH"),
+                GroupError::UserAlreadyParticipant => (400, "USER_ALREADY_PARTICIPANT"),
+                GroupError::UserNotParticipant => (400, "USER_NOT_PARTICIPANT"),
+                GroupError::AdminsTooMuch => (400, "ADMINS_TOO_MUCH"),
+                GroupError::UserCreator => (400, "USER_CREATOR"),
+                GroupError::AdminRankInvalid => (400, "ADMIN_RANK_INVALID"),
+                GroupError::UserAdminInvalid => (400, "USER_ADMIN_INVALID"),
+                GroupError::InviteHashInvalid => (400, "INVITE_HASH_INVALID"),
+                GroupError::InviteHashExpired => (400, "INVITE_HASH_EXPIRED"),
+                GroupError::InviteRequestSent => (400, "INVITE_REQUEST_SENT"),
+                GroupError::HideRequesterMissing => (400, "HIDE_REQUESTER_MISSING"),
+                GroupError::SecondsInvalid => (400, "SECONDS_INVALID"),
+                // A basic group that became a supergroup takes no more messages.
+                GroupError::ChatMigrated => (403, "CHAT_WRITE_FORBIDDEN"),
             },
             DomainError::Store(StoreError::Conflict(what)) => {
                 tracing::warn!(what, "unmapped storage conflict");

@@ -19,6 +19,7 @@ mod recursive;
 use herald_domain::accounts::AccountService;
 use herald_domain::auth::AuthService;
 use herald_domain::clock::Clock;
+use herald_domain::groups::GroupService;
 use herald_domain::messages::MessageService;
 use herald_domain::model::{ClientInfo, UserId};
 use herald_domain::store::AuthKeyStore;
@@ -49,6 +50,7 @@ pub struct Services {
     pub auth: Arc<AuthService>,
     pub accounts: Arc<AccountService>,
     pub messages: Arc<MessageService>,
+    pub groups: Arc<GroupService>,
     pub keys: Arc<dyn AuthKeyStore>,
     pub clock: Arc<dyn Clock>,
     pub server: ServerInfo,

@@ -9,6 +9,7 @@
 
 mod accounts;
 mod codes;
+mod groups;
 mod keys;
 mod messages;
 pub mod schema;

@@ -101,6 +101,75 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX login_failures_phone_key ON login_failures(phone, key_id, at);
     CREATE INDEX login_failures_at ON login_failures(at);
     "#,
+    // 4: groups and channels. A channel's messages live once in its own box (owner = its
+    // marked id, -(10^12 + id)); basic groups' messages in each member's box. Counters
+    // replace per-request COUNT(*): dialogs keep their unread count; channel boxes keep their
+    // top message, and a member's unread count is the ids above their read mark minus the
+    // deleted ones (`box_deleted`).
+    r#"
+    ALTER TABLE messages ADD COLUMN action TEXT;
+    ALTER TABLE messages ADD COLUMN post INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE messages ADD COLUMN post_author TEXT;
+    DROP INDEX messages_random;
+    CREATE UNIQUE INDEX messages_random ON messages(owner, random_id, from_id) WHERE random_id IS NOT NULL;
+
+    ALTER TABLE dialogs ADD COLUMN unread_count INTEGER NOT NULL DEFAULT 0;
+    UPDATE dialogs SET unread_count = (SELECT COUNT(*) FROM messages m
+        WHERE m.owner = dialogs.owner AND m.peer = dialogs.peer AND m.out = 0 AND m.id > dialogs.read_inbox_max_id);
+
+    ALTER TABLE boxes ADD COLUMN top_message INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE boxes ADD COLUMN top_date INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE groups (
+        id INTEGER PRIMARY KEY,
+        kind INTEGER NOT NULL,
+        title TEXT NOT NULL, about TEXT NOT NULL,
+        username TEXT, username_lower TEXT UNIQUE,
+        creator INTEGER NOT NULL, date INTEGER NOT NULL, version INTEGER NOT NULL DEFAULT 1,
+        participants_count INTEGER NOT NULL DEFAULT 0, admins_count INTEGER NOT NULL DEFAULT 0,
+        kicked_count INTEGER NOT NULL DEFAULT 0, banned_count INTEGER NOT NULL DEFAULT 0,
+        signatures INTEGER NOT NULL DEFAULT 0, slowmode_seconds INTEGER NOT NULL DEFAULT 0,
+        default_banned INTEGER NOT NULL DEFAULT 0, default_banned_until INTEGER NOT NULL DEFAULT 0,
+        pinned_msg_id INTEGER, migrated_from INTEGER, migrated_to INTEGER,
+        deleted INTEGER NOT NULL DEFAULT 0
+    );
+
+    -- role: 0 creator, 1 admin, 2 member, 3 restricted, 4 kicked, 5 left (model::Role).
+    CREATE TABLE members (
+        grp INTEGER NOT NULL, user INTEGER NOT NULL, role INTEGER NOT NULL,
+        admin_rights INTEGER NOT NULL DEFAULT 0,
+        banned INTEGER NOT NULL DEFAULT 0, banned_until INTEGER NOT NULL DEFAULT 0,
+        rank TEXT, actor INTEGER NOT NULL, date INTEGER NOT NULL,
+        read_inbox_max_id INTEGER NOT NULL DEFAULT 0, last_post INTEGER NOT NULL DEFAULT 0,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (grp, user)
+    ) WITHOUT ROWID;
+    CREATE INDEX members_user ON members(user, role);
+    CREATE INDEX members_order ON members(grp, role, seq);
+
+    -- Deleted ids of channel boxes, for unread counts by id range.
+    CREATE TABLE box_deleted (owner INTEGER NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (owner, id)) WITHOUT ROWID;
+    -- Who a message mentions, for unread-mention counters.
+    CREATE TABLE mentions (
+        owner INTEGER NOT NULL, user INTEGER NOT NULL, peer INTEGER NOT NULL, id INTEGER NOT NULL,
+        PRIMARY KEY (owner, user, peer, id)
+    ) WITHOUT ROWID;
+    -- Views of broadcast posts, one per viewer.
+    CREATE TABLE post_views (owner INTEGER NOT NULL, id INTEGER NOT NULL, user INTEGER NOT NULL, PRIMARY KEY (owner, id, user)) WITHOUT ROWID;
+    CREATE TABLE view_counts (owner INTEGER NOT NULL, id INTEGER NOT NULL, views INTEGER NOT NULL, PRIMARY KEY (owner, id)) WITHOUT ROWID;
+
+    CREATE TABLE invites (
+        hash TEXT PRIMARY KEY, grp INTEGER NOT NULL, admin INTEGER NOT NULL, date INTEGER NOT NULL,
+        expire_date INTEGER, usage_limit INTEGER, usage INTEGER NOT NULL DEFAULT 0,
+        request_needed INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0, title TEXT,
+        permanent INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX invites_group ON invites(grp, admin, date);
+    CREATE TABLE join_requests (
+        grp INTEGER NOT NULL, user INTEGER NOT NULL, date INTEGER NOT NULL, invite TEXT NOT NULL,
+        PRIMARY KEY (grp, user)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and

@@ -12,6 +12,7 @@ use herald_domain::accounts::AccountService;
 use herald_domain::auth::{AuthConfig, AuthService};
 use herald_domain::bus::{EventBus, InProcessBus};
 use herald_domain::clock::{Clock, SystemClock};
+use herald_domain::groups::GroupService;
 use herald_domain::limits::Bucket;
 use herald_domain::messages::{MessageService, SendLimits};
 use herald_mtproto::salt::Salts;
@@ -106,7 +107,8 @@ pub async fn start(c: &Config) -> anyhow::Result<Running> {
         sends: Bucket { burst: c.send_burst, per_sec: c.sends_per_sec },
         stored_bytes: Bucket { burst: c.stored_bytes_burst, per_sec: c.stored_bytes_per_day / 86_400.0 },
     };
-    let messages = Arc::new(MessageService::with_limits(db.clone(), bus.clone(), clock.clone(), send_limits));
+    let messages = Arc::new(MessageService::with_limits(db.clone(), db.clone(), bus.clone(), clock.clone(), send_limits));
+    let groups = Arc::new(GroupService::new(db.clone(), db.clone(), messages.clone(), bus.clone(), clock.clone()));
     let accounts = Arc::new(AccountService::new(db.clone(), db.clone(), keys.secret));
     let auth = AuthService::new(
         db.clone(),
@@ -125,6 +127,7 @@ pub async fn start(c: &Config) -> anyhow::Result<Running> {
         auth,
         accounts,
         messages,
+        groups,
         keys: db.clone(),
         clock: clock.clone(),
         server: ServerInfo { dc_id: c.dc, addresses: vec![DcAddress { id: c.dc, ip: advertised.ip().to_string(), port: advertised.port() }] },

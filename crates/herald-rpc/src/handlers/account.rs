@@ -3,6 +3,7 @@
 use crate::convert;
 use crate::{CallCtx, RpcError, Services};
 use grammers_tl_types::{enums, functions, types};
+use herald_domain::error::{AccountError, DomainError};
 use std::sync::Arc;
 
 pub async fn get_users(s: Arc<Services>, ctx: CallCtx, r: functions::users::GetUsers) -> Result<Vec<enums::User>, RpcError> {
@@ -39,7 +40,22 @@ pub async fn update_profile(s: Arc<Services>, ctx: CallCtx, r: functions::accoun
 
 pub async fn resolve_username(s: Arc<Services>, ctx: CallCtx, r: functions::contacts::ResolveUsername) -> Result<enums::contacts::ResolvedPeer, RpcError> {
     let me = ctx.user()?;
-    let u = s.accounts.resolve_username(&r.username).await?;
+    let u = match s.accounts.resolve_username(&r.username).await {
+        Ok(u) => u,
+        // Users and public channels share one name space.
+        Err(DomainError::Account(AccountError::UsernameNotOccupied)) => {
+            let Some(g) = s.groups.by_username(r.username.trim_start_matches('@')).await? else {
+                return Err(DomainError::from(AccountError::UsernameNotOccupied).into());
+            };
+            let m = s.groups.member(g.id, me).await?;
+            return Ok(enums::contacts::ResolvedPeer::Peer(types::contacts::ResolvedPeer {
+                peer: convert::peer(g.peer()),
+                chats: vec![convert::chat(&s, me, &g, m.as_ref())],
+                users: vec![],
+            }));
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok(enums::contacts::ResolvedPeer::Peer(types::contacts::ResolvedPeer {
         peer: convert::peer(herald_domain::model::Peer::User(u.id)),
         chats: vec![],

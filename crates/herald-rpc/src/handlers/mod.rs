@@ -3,6 +3,7 @@
 
 mod account;
 mod auth;
+mod groups;
 mod help;
 mod messages;
 mod updates;
@@ -39,6 +40,49 @@ pub(crate) fn register(d: &mut Dispatcher) {
     d.add::<f::messages::DeleteMessages, _, _>(LoggedIn, messages::delete_messages);
     d.add::<f::messages::DeleteHistory, _, _>(LoggedIn, messages::delete_history);
     d.add::<f::messages::SetTyping, _, _>(LoggedIn, messages::set_typing);
+
+    d.add::<f::messages::GetMessagesViews, _, _>(LoggedIn, messages::get_messages_views);
+
+    d.add::<f::messages::CreateChat, _, _>(LoggedIn, groups::create_chat);
+    d.add::<f::messages::AddChatUser, _, _>(LoggedIn, groups::add_chat_user);
+    d.add::<f::messages::DeleteChatUser, _, _>(LoggedIn, groups::delete_chat_user);
+    d.add::<f::messages::EditChatTitle, _, _>(LoggedIn, groups::edit_chat_title);
+    d.add::<f::messages::EditChatAbout, _, _>(LoggedIn, groups::edit_chat_about);
+    d.add::<f::messages::EditChatAdmin, _, _>(LoggedIn, groups::edit_chat_admin);
+    d.add::<f::messages::EditChatDefaultBannedRights, _, _>(LoggedIn, groups::edit_chat_default_banned_rights);
+    d.add::<f::messages::GetChats, _, _>(LoggedIn, groups::get_chats);
+    d.add::<f::messages::GetFullChat, _, _>(LoggedIn, groups::get_full_chat);
+    d.add::<f::messages::MigrateChat, _, _>(LoggedIn, groups::migrate_chat);
+    d.add::<f::messages::UpdatePinnedMessage, _, _>(LoggedIn, groups::update_pinned_message);
+    d.add::<f::messages::UnpinAllMessages, _, _>(LoggedIn, groups::unpin_all_messages);
+    d.add::<f::messages::ExportChatInvite, _, _>(LoggedIn, groups::export_chat_invite);
+    d.add::<f::messages::CheckChatInvite, _, _>(LoggedIn, groups::check_chat_invite);
+    d.add::<f::messages::ImportChatInvite, _, _>(LoggedIn, groups::import_chat_invite);
+    d.add::<f::messages::GetExportedChatInvites, _, _>(LoggedIn, groups::get_exported_chat_invites);
+    d.add::<f::messages::EditExportedChatInvite, _, _>(LoggedIn, groups::edit_exported_chat_invite);
+    d.add::<f::messages::HideChatJoinRequest, _, _>(LoggedIn, groups::hide_chat_join_request);
+    d.add::<f::messages::GetChatInviteImporters, _, _>(LoggedIn, groups::get_chat_invite_importers);
+
+    d.add::<f::channels::CreateChannel, _, _>(LoggedIn, groups::create_channel);
+    d.add::<f::channels::InviteToChannel, _, _>(LoggedIn, groups::invite_to_channel);
+    d.add::<f::channels::JoinChannel, _, _>(LoggedIn, groups::join_channel);
+    d.add::<f::channels::LeaveChannel, _, _>(LoggedIn, groups::leave_channel);
+    d.add::<f::channels::GetChannels, _, _>(LoggedIn, groups::get_channels);
+    d.add::<f::channels::GetFullChannel, _, _>(LoggedIn, groups::get_full_channel);
+    d.add::<f::channels::GetParticipants, _, _>(LoggedIn, groups::get_participants);
+    d.add::<f::channels::GetParticipant, _, _>(LoggedIn, groups::get_participant);
+    d.add::<f::channels::EditAdmin, _, _>(LoggedIn, groups::edit_admin);
+    d.add::<f::channels::EditBanned, _, _>(LoggedIn, groups::edit_banned);
+    d.add::<f::channels::EditTitle, _, _>(LoggedIn, groups::edit_title);
+    d.add::<f::channels::DeleteChannel, _, _>(LoggedIn, groups::delete_channel);
+    d.add::<f::channels::DeleteMessages, _, _>(LoggedIn, groups::delete_channel_messages);
+    d.add::<f::channels::ReadHistory, _, _>(LoggedIn, groups::read_channel_history);
+    d.add::<f::channels::GetMessages, _, _>(LoggedIn, groups::get_channel_messages);
+    d.add::<f::channels::ToggleSignatures, _, _>(LoggedIn, groups::toggle_signatures);
+    d.add::<f::channels::ToggleSlowMode, _, _>(LoggedIn, groups::toggle_slow_mode);
+    d.add::<f::channels::CheckUsername, _, _>(LoggedIn, groups::check_username);
+    d.add::<f::channels::UpdateUsername, _, _>(LoggedIn, groups::update_username);
+    d.add::<f::updates::GetChannelDifference, _, _>(LoggedIn, groups::channel_difference);
 
     d.add::<f::updates::GetState, _, _>(LoggedIn, updates::get_state);
     d.add::<f::updates::GetDifference, _, _>(LoggedIn, updates::get_difference);

@@ -1,7 +1,7 @@
 use crate::convert;
 use crate::{CallCtx, RpcError, Services};
 use grammers_tl_types::{enums, functions, types};
-use herald_domain::model::UpdateKind;
+use herald_domain::model::{BoxId, UpdateKind};
 use std::sync::Arc;
 
 fn state(pts: i32, date: i32, unread_count: i32) -> enums::updates::State {
@@ -31,17 +31,21 @@ pub async fn get_difference(s: Arc<Services>, ctx: CallCtx, r: functions::update
     let mut new_messages = Vec::new();
     let mut other_updates = Vec::new();
     let mut user_ids = Vec::new();
+    let mut group_ids = Vec::new();
     for u in &diff.updates {
         if let UpdateKind::NewMessage(m) = &u.kind {
-            new_messages.push(convert::message(m));
+            new_messages.push(convert::message(me, m));
             user_ids.extend(convert::message_users([m]));
+            group_ids.extend(convert::message_groups([m]));
         } else {
-            let (up, ids) = convert::update(u);
+            let (up, ids, gs) = convert::update(me, BoxId::User(me), u);
             other_updates.push(up);
             user_ids.extend(ids);
+            group_ids.extend(gs);
         }
     }
     let users = convert::users(&s, me, user_ids).await?;
+    let chats = convert::chats(&s, me, group_ids).await?;
     let unread = if diff.more { 0 } else { s.messages.state(me).await?.unread_count };
     let st = state(diff.pts, now, unread);
     Ok(if diff.more {
@@ -49,7 +53,7 @@ pub async fn get_difference(s: Arc<Services>, ctx: CallCtx, r: functions::update
             new_messages,
             new_encrypted_messages: vec![],
             other_updates,
-            chats: vec![],
+            chats: chats.clone(),
             users,
             intermediate_state: st,
         })
@@ -58,7 +62,7 @@ pub async fn get_difference(s: Arc<Services>, ctx: CallCtx, r: functions::update
             new_messages,
             new_encrypted_messages: vec![],
             other_updates,
-            chats: vec![],
+            chats: chats.clone(),
             users,
             state: st,
         })

@@ -1,0 +1,756 @@
+//! The storage test suite: the domain's services over a real backend, with a clock the tests
+//! control. Every backend runs the same cases (as Garage runs one suite on every engine):
+//! its test crate calls [`storage_suite!`] with an expression that builds a fresh, empty
+//! store, e.g. `crate::storage_suite!(Arc::new(SqliteStore::open(&tmp).unwrap()));`.
+//! Compiled only with the `testsuite` feature.
+#![allow(clippy::unwrap_used, clippy::disallowed_names)]
+
+use crate::accounts::AccountService;
+use crate::auth::{AuthConfig, AuthService, Requester, SignIn, CODES_PER_HOUR, CODE_MAX_ATTEMPTS, CODE_TTL_SECS, FAILURES_PER_DAY, FAILURES_PER_PHONE_DAY};
+use crate::bus::{Event, EventBus, InProcessBus};
+use crate::clock::Clock;
+use crate::error::{AccountError, AuthError, DomainError, GroupError, MessageError};
+use crate::groups::GroupService;
+use crate::messages::{MessageService, SendRequest};
+use crate::model::*;
+use crate::store::{AccountStore, AuthKeyStore, GroupStore, LoginCodeStore, MessageStore};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+/// Every storage trait of one backend.
+#[derive(Clone)]
+pub struct Stores {
+    pub keys: Arc<dyn AuthKeyStore>,
+    pub accounts: Arc<dyn AccountStore>,
+    pub codes: Arc<dyn LoginCodeStore>,
+    pub messages: Arc<dyn MessageStore>,
+    pub groups: Arc<dyn GroupStore>,
+}
+
+impl Stores {
+    pub fn of<S: AuthKeyStore + AccountStore + LoginCodeStore + MessageStore + GroupStore + 'static>(s: Arc<S>) -> Self {
+        Stores { keys: s.clone(), accounts: s.clone(), codes: s.clone(), messages: s.clone(), groups: s }
+    }
+}
+
+pub struct FakeClock(AtomicI64);
+impl Clock for FakeClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+impl FakeClock {
+    fn advance(&self, secs: i64) {
+        self.0.fetch_add(secs * 1000, Ordering::SeqCst);
+    }
+}
+
+pub struct World {
+    pub stores: Stores,
+    pub clock: Arc<FakeClock>,
+    pub bus: Arc<InProcessBus>,
+    pub auth: AuthService,
+    pub accounts: AccountService,
+    pub messages: Arc<MessageService>,
+    pub groups: GroupService,
+}
+
+pub fn world(stores: Stores) -> World {
+    let clock = Arc::new(FakeClock(AtomicI64::new(1_800_000_000_000)));
+    let bus = Arc::new(InProcessBus::new());
+    let messages = Arc::new(MessageService::new(stores.messages.clone(), stores.groups.clone(), bus.clone(), clock.clone()));
+    let accounts = AccountService::new(stores.accounts.clone(), stores.messages.clone(), [9; 32]);
+    let auth = AuthService::new(
+        stores.accounts.clone(),
+        stores.codes.clone(),
+        stores.keys.clone(),
+        messages.clone(),
+        bus.clone(),
+        clock.clone(),
+        AuthConfig { dc_id: 1, test_phones: true, log_codes: false },
+    );
+    let groups = GroupService::new(stores.groups.clone(), stores.accounts.clone(), messages.clone(), bus.clone(), clock.clone());
+    World { stores, clock, bus, auth, accounts, messages, groups }
+}
+
+async fn key(w: &World, id: i64) {
+    w.stores
+        .keys
+        .insert_key(AuthKeyRecord { id, key: vec![0; 256], created_at: 0, expires_at: None, user_id: None, client: None, first_salt: 0, last_used_at: 0 })
+        .await
+        .unwrap();
+}
+
+/// Key `k` on address 127.0.0.1.
+fn who(k: i64) -> Requester {
+    Requester::new(k, "127.0.0.1")
+}
+
+async fn sign_up(w: &World, key_id: i64, phone: &str, name: &str) -> User {
+    key(w, key_id).await;
+    let code = crate::auth::test_phone_code(phone).unwrap();
+    let sent = w.auth.send_code(&who(key_id), phone).await.unwrap();
+    assert_eq!(w.auth.sign_in(&who(key_id), phone, &sent.hash, &code).await.unwrap(), SignIn::SignUpRequired);
+    w.auth.sign_up(&who(key_id), phone, &sent.hash, name, "").await.unwrap()
+}
+
+fn auth_err(e: DomainError) -> AuthError {
+    match e {
+        DomainError::Auth(a) => a,
+        other => panic!("expected an auth error, got {other:?}"),
+    }
+}
+
+pub async fn sign_up_then_sign_in_binds_keys_and_ids_carry_the_dc(stores: Stores) {
+    let w = world(stores);
+    let alice = sign_up(&w, 1, "9996611111", "Alice").await;
+    assert_eq!(alice.id.home_dc(), Some(1));
+    assert_eq!(w.stores.keys.get_key(1).await.unwrap().unwrap().user_id, Some(alice.id));
+    key(&w, 2).await;
+    let sent = w.auth.send_code(&who(2), "+999 661 1111").await.unwrap();
+    assert_eq!(w.auth.sign_in(&who(2), "9996611111", &sent.hash, "11111").await.unwrap(), SignIn::Authorized(alice.clone()));
+    // signing up without a verified code is refused
+    let sent = w.auth.send_code(&who(2), "9996611111").await.unwrap();
+    assert_eq!(auth_err(w.auth.sign_up(&who(2), "9996611111", &sent.hash, "X", "").await.unwrap_err()), AuthError::PhoneCodeInvalid);
+    w.auth.log_out(2, alice.id).await.unwrap();
+    assert_eq!(w.stores.keys.get_key(2).await.unwrap().unwrap().user_id, None);
+}
+
+pub async fn codes_expire_burn_after_wrong_tries_and_are_rate_limited(stores: Stores) {
+    let w = world(stores);
+    key(&w, 1).await;
+    let sent = w.auth.send_code(&who(1), "9996622222").await.unwrap(); // code 1
+    assert_eq!(auth_err(w.auth.sign_in(&who(1), "9996622222", &sent.hash, "12345").await.unwrap_err()), AuthError::PhoneCodeInvalid);
+    assert_eq!(auth_err(w.auth.sign_in(&who(1), "9996622222", "nope", "22222").await.unwrap_err()), AuthError::PhoneCodeExpired);
+    assert_eq!(auth_err(w.auth.sign_in(&who(1), "9996622222", "", "22222").await.unwrap_err()), AuthError::PhoneCodeHashEmpty);
+    assert_eq!(auth_err(w.auth.sign_in(&who(1), "9996622222", &sent.hash, "").await.unwrap_err()), AuthError::PhoneCodeEmpty);
+    for _ in 1..CODE_MAX_ATTEMPTS {
+        let _ = w.auth.sign_in(&who(1), "9996622222", &sent.hash, "00000").await;
+    }
+    // burnt: even the right code is refused now
+    assert_eq!(auth_err(w.auth.sign_in(&who(1), "9996622222", &sent.hash, "22222").await.unwrap_err()), AuthError::PhoneCodeExpired);
+    // expiry
+    let sent = w.auth.send_code(&who(1), "9996622222").await.unwrap(); // code 2
+    w.clock.advance(CODE_TTL_SECS + 1);
+    assert_eq!(auth_err(w.auth.sign_in(&who(1), "9996622222", &sent.hash, "22222").await.unwrap_err()), AuthError::PhoneCodeExpired);
+    // resend: a new hash (the old one dies) and a fresh attempt budget; cancel kills it
+    let sent = w.auth.send_code(&who(1), "9996622222").await.unwrap(); // code 3
+    let again = w.auth.resend_code(&who(1), "9996622222", &sent.hash).await.unwrap(); // code 4
+    assert_ne!(again.hash, sent.hash);
+    assert_eq!(auth_err(w.auth.sign_in(&who(1), "9996622222", &sent.hash, "22222").await.unwrap_err()), AuthError::PhoneCodeExpired);
+    w.auth.cancel_code(&who(1), "9996622222", &again.hash).await.unwrap();
+    assert_eq!(auth_err(w.auth.sign_in(&who(1), "9996622222", &again.hash, "22222").await.unwrap_err()), AuthError::PhoneCodeExpired);
+    // the hourly limit counts every code issued, resends included
+    for _ in 4..CODES_PER_HOUR {
+        w.auth.send_code(&who(1), "9996622222").await.unwrap();
+    }
+    match auth_err(w.auth.send_code(&who(1), "9996622222").await.unwrap_err()) {
+        AuthError::FloodWait(s) => assert!(s > 0 && s <= 3600),
+        other => panic!("{other:?}"),
+    }
+    // resending is no way around it
+    assert!(matches!(auth_err(w.auth.resend_code(&who(1), "9996622222", &again.hash).await.unwrap_err()), AuthError::PhoneCodeExpired));
+    assert_eq!(auth_err(w.auth.send_code(&who(1), "12").await.unwrap_err()), AuthError::PhoneNumberInvalid);
+}
+
+pub async fn parallel_guesses_share_one_attempt_budget(stores: Stores) {
+    let w = Arc::new(world(stores));
+    key(&w, 1).await;
+    let sent = w.auth.send_code(&who(1), "9996677777").await.unwrap();
+    let tries = (0..40).map(|i| {
+        let (w, hash) = (w.clone(), sent.hash.clone());
+        tokio::spawn(async move { w.auth.sign_in(&who(1), "9996677777", &hash, &format!("{:05}", i)).await })
+    });
+    let mut invalid = 0;
+    for t in tries {
+        match t.await.unwrap() {
+            Err(e) if auth_err(e.clone()) == AuthError::PhoneCodeInvalid => invalid += 1,
+            Err(e) => assert_eq!(auth_err(e), AuthError::PhoneCodeExpired),
+            Ok(r) => panic!("a wrong code was accepted: {r:?}"),
+        }
+    }
+    assert_eq!(invalid, CODE_MAX_ATTEMPTS as usize, "exactly the budget was spent on comparisons");
+}
+
+pub async fn wrong_codes_per_day_are_capped(stores: Stores) {
+    let w = world(stores);
+    key(&w, 1).await;
+    let mut wrong = 0;
+    'codes: loop {
+        let sent = w.auth.send_code(&who(1), "9996688888").await.unwrap();
+        for _ in 0..CODE_MAX_ATTEMPTS {
+            match w.auth.sign_in(&who(1), "9996688888", &sent.hash, "00000").await.unwrap_err() {
+                DomainError::Auth(AuthError::PhoneCodeInvalid) => wrong += 1,
+                DomainError::Auth(AuthError::FloodWait(s)) => {
+                    assert!(s > 3600 && s <= 86_400);
+                    break 'codes;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        w.clock.advance(3600); // past the hourly code limit
+    }
+    assert_eq!(wrong, FAILURES_PER_DAY);
+    // the right code is refused too until the day has passed
+    let sent = w.auth.send_code(&who(1), "9996688888").await.unwrap();
+    assert!(matches!(auth_err(w.auth.sign_in(&who(1), "9996688888", &sent.hash, "88888").await.unwrap_err()), AuthError::FloodWait(_)));
+}
+
+pub async fn login_code_reaches_the_other_sessions_through_777000(stores: Stores) {
+    let w = world(stores);
+    let alice = sign_up(&w, 1, "9996633333", "Alice").await;
+    let mut rx = w.bus.subscribe(alice.id);
+    w.auth.send_code(&who(1), "9996633333").await.unwrap();
+    let Event::Updates { updates, .. } = rx.rx.recv().await.unwrap() else { panic!() };
+    let UpdateKind::NewMessage(m) = &updates[0].kind else { panic!() };
+    assert_eq!((m.from, m.out), (SERVICE_USER_ID, false));
+    assert!(m.text.contains("33333"));
+}
+
+pub async fn usernames_and_access_hashes(stores: Stores) {
+    let w = world(stores);
+    let a = sign_up(&w, 1, "9996644441", "A").await;
+    let b = sign_up(&w, 2, "9996644442", "B").await;
+    let err = |e: DomainError| match e {
+        DomainError::Account(a) => a,
+        other => panic!("{other:?}"),
+    };
+    w.accounts.update_username(a.id, "Alice_1").await.unwrap();
+    assert_eq!(err(w.accounts.update_username(b.id, "alice_1").await.unwrap_err()), AccountError::UsernameOccupied);
+    assert_eq!(err(w.accounts.update_username(a.id, "Alice_1").await.unwrap_err()), AccountError::UsernameNotModified);
+    assert_eq!(err(w.accounts.update_username(b.id, "1bad").await.unwrap_err()), AccountError::UsernameInvalid);
+    assert!(!w.accounts.check_username(b.id, "ALICE_1").await.unwrap());
+    assert!(w.accounts.check_username(a.id, "alice_1").await.unwrap());
+    assert_eq!(w.accounts.resolve_username("@ALICE_1").await.unwrap().id, a.id);
+    // per-viewer hashes: right one works, a forged one and a hash meant for someone else do not
+    let h = w.accounts.access_hash(b.id, a.id);
+    assert_ne!(h, w.accounts.access_hash(a.id, b.id));
+    assert_eq!(w.accounts.check_access(b.id, a.id, h, AccountError::PeerIdInvalid).await.unwrap().id, a.id);
+    assert_eq!(err(w.accounts.check_access(b.id, a.id, h ^ 1, AccountError::PeerIdInvalid).await.unwrap_err()), AccountError::PeerIdInvalid);
+    // hash 0: only for peers already known (no dialog yet)
+    assert_eq!(err(w.accounts.check_access(b.id, a.id, 0, AccountError::UserIdInvalid).await.unwrap_err()), AccountError::UserIdInvalid);
+    w.messages
+        .send(SendRequest { from: a.id, peer: Peer::User(b.id), origin_key: 1, random_id: 1, text: "hi".into(), entities: vec![], reply_to: None })
+        .await
+        .unwrap();
+    assert!(w.accounts.check_access(b.id, a.id, 0, AccountError::UserIdInvalid).await.is_ok());
+}
+
+pub async fn sends_validate_dedup_and_notify_both_sides(stores: Stores) {
+    let w = world(stores);
+    let a = sign_up(&w, 1, "9996655551", "A").await;
+    let b = sign_up(&w, 2, "9996655552", "B").await;
+    let mut a_rx = w.bus.subscribe(a.id);
+    let mut b_rx = w.bus.subscribe(b.id);
+    let req = |text: &str, random_id| SendRequest {
+        from: a.id,
+        peer: Peer::User(b.id),
+        origin_key: 1,
+        random_id,
+        text: text.into(),
+        entities: vec![],
+        reply_to: None,
+    };
+    let msg_err = |e: DomainError| match e {
+        DomainError::Message(m) => m,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(msg_err(w.messages.send(req("", 1)).await.unwrap_err()), MessageError::MessageEmpty);
+    assert_eq!(msg_err(w.messages.send(req(&"x".repeat(4097), 1)).await.unwrap_err()), MessageError::MessageTooLong);
+    assert!(w.messages.send(req(&"я".repeat(4096), 2)).await.is_ok());
+    let first = w.messages.send(req("hello", 3)).await.unwrap();
+    let again = w.messages.send(req("hello", 3)).await.unwrap();
+    assert!(again.duplicate && !first.duplicate);
+    assert_eq!(again.update, first.update);
+    // the sender's event names its key (that session got the RPC result); the peer's does not
+    let Event::Updates { origin, .. } = a_rx.rx.recv().await.unwrap() else { panic!() };
+    assert_eq!(origin, Some(1));
+    let Event::Updates { origin, updates, .. } = b_rx.rx.recv().await.unwrap() else { panic!() };
+    assert_eq!(origin, None);
+    assert_eq!(updates[0].pts, 2);
+    // the duplicate published nothing
+    let _ = b_rx.rx.recv().await.unwrap();
+    assert!(b_rx.rx.try_recv().is_err());
+    assert_eq!(w.messages.state(b.id).await.unwrap().pts, 3);
+}
+
+pub async fn a_strangers_failures_do_not_lock_the_owner_out(stores: Stores) {
+    let w = world(stores);
+    let owner = sign_up(&w, 1, "9996612121", "Owner").await;
+    // an attacker on another address, rotating keys, burns codes until refused
+    let attacker = |k: i64| Requester::new(k, "198.51.100.7");
+    let mut wrong = 0;
+    let mut refused = false;
+    'outer: for k in 100..200 {
+        key(&w, k).await;
+        let sent = match w.auth.send_code(&attacker(k), "9996612121").await {
+            Ok(s) => s,
+            Err(e) => {
+                assert!(matches!(auth_err(e), AuthError::FloodWait(_)));
+                w.clock.advance(3600);
+                continue;
+            }
+        };
+        for _ in 0..CODE_MAX_ATTEMPTS {
+            match auth_err(w.auth.sign_in(&attacker(k), "9996612121", &sent.hash, "00000").await.unwrap_err()) {
+                AuthError::PhoneCodeInvalid => wrong += 1,
+                AuthError::FloodWait(_) => {
+                    refused = true;
+                    break 'outer;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert!(refused && wrong == FAILURES_PER_DAY, "the attacker's address is capped ({wrong})");
+    // the owner, from their own address and key, asks for a code and gets in
+    key(&w, 2).await;
+    let me = Requester::new(2, "203.0.113.5");
+    let sent = w.auth.send_code(&me, "9996612121").await.unwrap();
+    assert_eq!(w.auth.sign_in(&me, "9996612121", &sent.hash, "11111").await.unwrap(), SignIn::Authorized(owner));
+}
+
+pub async fn many_attacking_addresses_only_block_those_that_failed(stores: Stores) {
+    let w = world(stores);
+    let owner = sign_up(&w, 1, "9996613131", "Owner").await;
+    // failures from many addresses add up past the phone's daily total
+    let mut k = 1000;
+    for n in 0..(FAILURES_PER_PHONE_DAY / 4) {
+        let addr = format!("198.51.100.{n}");
+        for _ in 0..4 {
+            k += 1;
+            key(&w, k).await;
+            let r = Requester::new(k, &addr);
+            let sent = w.auth.send_code(&r, "9996613131").await.unwrap();
+            let _ = w.auth.sign_in(&r, "9996613131", &sent.hash, "00000").await;
+        }
+        w.clock.advance(60);
+    }
+    // an address that failed is now refused at once, even with the right code
+    key(&w, 5000).await;
+    let tainted = Requester::new(5000, "198.51.100.1");
+    let sent = w.auth.send_code(&tainted, "9996613131").await.unwrap();
+    assert!(matches!(auth_err(w.auth.sign_in(&tainted, "9996613131", &sent.hash, "11111").await.unwrap_err()), AuthError::FloodWait(_)));
+    // the owner's clean address and key still sign in
+    key(&w, 5001).await;
+    let me = Requester::new(5001, "203.0.113.9");
+    let sent = w.auth.send_code(&me, "9996613131").await.unwrap();
+    assert_eq!(w.auth.sign_in(&me, "9996613131", &sent.hash, "11111").await.unwrap(), SignIn::Authorized(owner));
+}
+
+pub async fn codes_belong_to_the_key_that_asked_and_are_limited_per_address(stores: Stores) {
+    let w = world(stores);
+    key(&w, 1).await;
+    key(&w, 2).await;
+    let sent = w.auth.send_code(&who(1), "9996614141").await.unwrap();
+    // another key cannot use, resend or cancel it
+    assert_eq!(auth_err(w.auth.sign_in(&who(2), "9996614141", &sent.hash, "11111").await.unwrap_err()), AuthError::PhoneCodeExpired);
+    assert_eq!(auth_err(w.auth.resend_code(&who(2), "9996614141", &sent.hash).await.unwrap_err()), AuthError::PhoneCodeExpired);
+    w.auth.cancel_code(&who(2), "9996614141", &sent.hash).await.unwrap();
+    assert_eq!(w.auth.sign_in(&who(1), "9996614141", &sent.hash, "11111").await.unwrap(), SignIn::SignUpRequired);
+    // the hourly code limit is per (phone, address): another address still gets one
+    for _ in 1..CODES_PER_HOUR {
+        w.auth.send_code(&who(1), "9996614141").await.unwrap();
+    }
+    assert!(matches!(auth_err(w.auth.send_code(&who(1), "9996614141").await.unwrap_err()), AuthError::FloodWait(_)));
+    w.auth.send_code(&Requester::new(2, "203.0.113.1"), "9996614141").await.unwrap();
+    // rows no limit needs any more are collected
+    w.clock.advance(2 * 86_400);
+    assert!(w.auth.purge().await.unwrap() >= CODES_PER_HOUR);
+}
+
+pub async fn the_service_account_cannot_be_logged_into(stores: Stores) {
+    let w = world(stores);
+    key(&w, 1).await;
+    for phone in ["42777", "+42777"] {
+        assert_eq!(auth_err(w.auth.send_code(&who(1), phone).await.unwrap_err()), AuthError::PhoneNumberInvalid);
+        assert_eq!(auth_err(w.auth.sign_in(&who(1), phone, "0000000000000000", "00000").await.unwrap_err()), AuthError::PhoneNumberInvalid);
+    }
+}
+
+pub async fn names_are_cleaned_and_invisible_ones_refused(stores: Stores) {
+    let w = world(stores);
+    key(&w, 1).await;
+    let sent = w.auth.send_code(&who(1), "9996615151").await.unwrap();
+    w.auth.sign_in(&who(1), "9996615151", &sent.hash, "11111").await.unwrap();
+    for blank in ["\u{200b}\u{200b}", "\u{2060}", "\u{3164}", " \u{200e} "] {
+        assert_eq!(auth_err(w.auth.sign_up(&who(1), "9996615151", &sent.hash, blank, "").await.unwrap_err()), AuthError::FirstNameInvalid);
+    }
+    assert_eq!(auth_err(w.auth.sign_up(&who(1), "9996615151", &sent.hash, "Ann", &"x".repeat(65)).await.unwrap_err()), AuthError::LastNameInvalid);
+    let u = w.auth.sign_up(&who(1), "9996615151", &sent.hash, "Ev\u{202e}il\u{7}", "Sm\u{202e}ith").await.unwrap();
+    assert_eq!((u.first_name.as_str(), u.last_name.as_str()), ("Evil", "Smith"));
+    let err = |e: DomainError| match e {
+        DomainError::Account(a) => a,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(err(w.accounts.update_profile(u.id, Some("\u{200b}"), None, None).await.unwrap_err()), AccountError::FirstNameInvalid);
+    assert_eq!(err(w.accounts.update_profile(u.id, None, Some(&"x".repeat(65)), None).await.unwrap_err()), AccountError::LastNameInvalid);
+    let u = w.accounts.update_profile(u.id, Some("B\u{2066}ob"), None, None).await.unwrap();
+    assert_eq!(u.first_name, "Bob");
+}
+
+pub async fn sends_are_limited_per_account(stores: Stores) {
+    use crate::limits::Bucket;
+    use crate::messages::{SendLimits, MESSAGE_OVERHEAD_BYTES};
+    let w = world(stores);
+    let a = sign_up(&w, 1, "9996616161", "A").await;
+    let b = sign_up(&w, 2, "9996616162", "B").await;
+    let limits = SendLimits { sends: Bucket { burst: 20.0, per_sec: 1.0 }, stored_bytes: Bucket { burst: 40_000.0, per_sec: 100.0 } };
+    let messages = MessageService::with_limits(w.stores.messages.clone(), w.stores.groups.clone(), w.bus.clone(), w.clock.clone(), limits);
+    let req = |from: UserId, to: UserId, random_id, text: &str| SendRequest {
+        from,
+        peer: Peer::User(to),
+        origin_key: 1,
+        random_id,
+        text: text.into(),
+        entities: vec![],
+        reply_to: None,
+    };
+    let mut sent = 0;
+    let wait = loop {
+        match messages.send(req(a.id, b.id, sent + 1, "hi")).await {
+            Ok(_) => sent += 1,
+            Err(DomainError::Message(MessageError::FloodWait(s))) => break s,
+            Err(e) => panic!("{e:?}"),
+        }
+    };
+    assert_eq!((sent, wait), (20, 1), "the burst, then a one-second wait");
+    // others are not affected, and the sender may go on after the wait
+    messages.send(req(b.id, a.id, 1, "hi")).await.unwrap();
+    w.clock.advance(wait);
+    messages.send(req(a.id, b.id, 10_000, "hi")).await.unwrap();
+    // the storage quota: long messages use it up long before the count does
+    let long = "x".repeat(4000);
+    let mut stored = 0;
+    let wait = loop {
+        w.clock.advance(1);
+        match messages.send(req(b.id, a.id, 100 + stored, &long)).await {
+            Ok(_) => stored += 1,
+            Err(DomainError::Message(MessageError::FloodWait(s))) => break s,
+            Err(e) => panic!("{e:?}"),
+        }
+    };
+    assert!((9..=11).contains(&stored), "{stored} long messages fit in 40 000 bytes");
+    assert!(wait >= ((4000 + MESSAGE_OVERHEAD_BYTES) as i64 / 100) - 40, "{wait}");
+    // invisible-only text is empty
+    assert!(matches!(messages.send(req(a.id, b.id, 3, "\u{200b}\u{2060}")).await.unwrap_err(), DomainError::Message(MessageError::MessageEmpty)));
+}
+
+pub async fn one_address_asking_codes_for_many_numbers_is_limited(stores: Stores) {
+    use crate::auth::CODES_PER_ADDR_HOUR;
+    let w = world(stores);
+    key(&w, 1).await;
+    let me = Requester::new(1, "198.51.100.50");
+    // ordinary numbers (not test numbers): each is a row and, in production, an SMS
+    for n in 0..CODES_PER_ADDR_HOUR {
+        w.auth.send_code(&me, &format!("1555{:07}", n)).await.unwrap();
+    }
+    match auth_err(w.auth.send_code(&me, "15559999999").await.unwrap_err()) {
+        AuthError::FloodWait(s) => assert!((1..=3600).contains(&s), "{s}"),
+        other => panic!("{other:?}"),
+    }
+    // another address is not affected, and test numbers stay usable for development
+    w.auth.send_code(&Requester::new(1, "203.0.113.77"), "15559999999").await.unwrap();
+    w.auth.send_code(&me, "9996617171").await.unwrap();
+}
+
+pub async fn a_second_sign_up_for_a_taken_number_is_occupied(stores: Stores) {
+    let w = world(stores);
+    key(&w, 1).await;
+    key(&w, 2).await;
+    // both keys verify a code for the same new number; the second sign-up finds it taken
+    let mut hashes = Vec::new();
+    for k in [1, 2] {
+        let sent = w.auth.send_code(&who(k), "9996618181").await.unwrap();
+        assert_eq!(w.auth.sign_in(&who(k), "9996618181", &sent.hash, "11111").await.unwrap(), SignIn::SignUpRequired);
+        hashes.push(sent.hash);
+    }
+    let first = w.auth.sign_up(&who(1), "9996618181", &hashes[0], "First", "").await.unwrap();
+    assert_eq!(auth_err(w.auth.sign_up(&who(2), "9996618181", &hashes[1], "Second", "").await.unwrap_err()), AuthError::PhoneNumberOccupied);
+    assert_eq!(w.stores.keys.get_key(1).await.unwrap().unwrap().user_id, Some(first.id));
+    assert_eq!(w.stores.keys.get_key(2).await.unwrap().unwrap().user_id, None);
+}
+
+// ---- groups and channels ------------------------------------------------------------------
+
+/// Users made straight in the store (fast enough for member lists in the thousands).
+async fn users(w: &World, n: usize, prefix: &str) -> Vec<User> {
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let phone = format!("88{:08}{}", i, prefix.len());
+        let u = w
+            .stores
+            .accounts
+            .create_user(NewUser { phone, first_name: format!("{prefix}{i}"), last_name: String::new(), home_dc: 1, created_at: 0 })
+            .await
+            .unwrap();
+        out.push(u);
+    }
+    out
+}
+
+fn group_err(e: DomainError) -> GroupError {
+    match e {
+        DomainError::Group(g) => g,
+        other => panic!("expected a group error, got {other:?}"),
+    }
+}
+
+fn send(from: UserId, peer: Peer, random_id: i64, text: &str) -> SendRequest {
+    SendRequest { from, peer, origin_key: 1, random_id, text: text.into(), entities: vec![], reply_to: None }
+}
+
+fn new_message(u: &PtsUpdate) -> &Message {
+    match &u.kind {
+        UpdateKind::NewMessage(m) => m,
+        other => panic!("expected a new message, got {other:?}"),
+    }
+}
+
+pub async fn basic_group_messages_go_to_every_members_box(stores: Stores) {
+    let w = world(stores);
+    let u = users(&w, 4, "basic").await;
+    let (a, b, c, d) = (u[0].id, u[1].id, u[2].id, u[3].id);
+    let mut b_rx = w.bus.subscribe(b);
+    let created = w.groups.create_chat(a, 1, "  Friends ", &[b, c]).await.unwrap();
+    let g = created.group;
+    assert_eq!((g.title.as_str(), g.participants_count, g.kind), ("Friends", 3, GroupKind::Basic));
+    let peer = Peer::Chat(g.id);
+    // the creation is a service message in every member's box, each with its own id
+    for who in [a, b, c] {
+        let (msgs, _) = w.messages.history(who, peer, HistoryQuery { limit: 10, ..Default::default() }).await.unwrap();
+        assert!(matches!(msgs[0].action, Some(Action::ChatCreate { .. })), "{who:?}");
+    }
+    let Event::Updates { updates, .. } = b_rx.rx.recv().await.unwrap() else { panic!() };
+    assert!(new_message(&updates[0]).action.is_some());
+    // a message reaches the other members' boxes, incoming and unread for them
+    let sent = w.messages.send(send(a, peer, 5, "hello all")).await.unwrap();
+    assert!(new_message(&sent.update).out);
+    let Event::Updates { updates, .. } = b_rx.rx.recv().await.unwrap() else { panic!() };
+    let got = new_message(&updates[0]);
+    assert!(!got.out && got.peer == peer && got.from == a && got.text == "hello all");
+    let dialog = w.messages.dialog(b, peer).await.unwrap().unwrap();
+    assert_eq!(dialog.unread_count, 2, "the creation and the message");
+    // reading tells the sender (their outbox mark, in their own ids)
+    w.messages.read_history(b, 2, peer, 0).await.unwrap().unwrap();
+    assert_eq!(w.messages.dialog(b, peer).await.unwrap().unwrap().unread_count, 0);
+    let a_dialog = w.messages.dialog(a, peer).await.unwrap().unwrap();
+    assert_eq!(a_dialog.read_outbox_max_id, new_message(&sent.update).id);
+    // an edit reaches every copy; a revoke removes them
+    w.messages.edit(a, 1, peer, new_message(&sent.update).id, "hello everyone".into(), vec![]).await.unwrap();
+    let b_copy = w.messages.history(b, peer, HistoryQuery { limit: 1, ..Default::default() }).await.unwrap().0.remove(0);
+    assert_eq!(b_copy.text, "hello everyone");
+    w.messages.delete(a, 1, &[new_message(&sent.update).id], true).await.unwrap();
+    assert!(w.messages.messages_by_ids(BoxId::User(c), &[b_copy.id]).await.unwrap().iter().all(|m| m.text != "hello everyone"));
+    // adding and removing members: service messages, and the removed may not write
+    w.groups.add_members(a, 1, g.id, &[d]).await.unwrap();
+    assert_eq!(group_err(w.groups.add_members(a, 1, g.id, &[d]).await.unwrap_err()), GroupError::UserAlreadyParticipant);
+    assert_eq!(group_err(w.groups.remove_member(b, 2, g.id, c, false).await.unwrap_err()), GroupError::ChatAdminRequired);
+    w.groups.remove_member(a, 1, g.id, d, true).await.unwrap();
+    assert_eq!(group_err(w.messages.send(send(d, peer, 1, "let me in")).await.unwrap_err()), GroupError::ChatWriteForbidden);
+    let (d_history, _) = w.messages.history(d, peer, HistoryQuery { limit: 10, ..Default::default() }).await.unwrap();
+    assert!(matches!(d_history[0].action, Some(Action::ChatDeleteUser { user }) if user == d.0), "the removed member sees their removal");
+    // titles: cleaned, cut, never empty
+    assert_eq!(group_err(w.groups.edit_title(b, 2, g.id, " \u{200b} ").await.unwrap_err()), GroupError::ChatTitleEmpty);
+    let t = w.groups.edit_title(b, 2, g.id, &"t".repeat(300)).await.unwrap();
+    assert_eq!(t.group.title.chars().count(), crate::groups::TITLE_MAX);
+    assert_eq!(group_err(w.groups.edit_about(a, g.id, &"x".repeat(256)).await.unwrap_err()), GroupError::ChatAboutTooLong);
+}
+
+pub async fn basic_groups_hold_at_most_200(stores: Stores) {
+    let w = world(stores);
+    let u = users(&w, 201, "max").await;
+    let ids: Vec<UserId> = u.iter().map(|u| u.id).collect();
+    assert_eq!(group_err(w.groups.create_chat(ids[0], 1, "big", &ids[1..]).await.unwrap_err()), GroupError::UsersTooMuch);
+    let g = w.groups.create_chat(ids[0], 1, "big", &ids[1..200]).await.unwrap().group;
+    assert_eq!(g.participants_count, 200);
+    assert_eq!(group_err(w.groups.add_members(ids[0], 1, g.id, &[ids[200]]).await.unwrap_err()), GroupError::UsersTooMuch);
+}
+
+pub async fn a_channel_post_is_stored_once_with_the_channels_own_pts(stores: Stores) {
+    let w = world(stores);
+    let u = users(&w, 1000, "chan").await;
+    let owner = u[0].id;
+    let g = w.groups.create_channel(owner, 1, "Big", "about", false).await.unwrap().group;
+    let members: Vec<UserId> = u[1..].iter().map(|u| u.id).collect();
+    for chunk in members.chunks(crate::groups::INVITE_BATCH_MAX) {
+        w.groups.add_members(owner, 1, g.id, chunk).await.unwrap();
+    }
+    let ch = BoxId::Channel(g.id);
+    let before = w.messages.pts(ch).await.unwrap();
+    let user_pts = w.messages.state(members[5]).await.unwrap().pts;
+    let mut follower = w.bus.subscribe(members[5]);
+    w.bus.follow(follower.id, g.id);
+    let sent = w.messages.send(send(members[5], Peer::Channel(g.id), 9, "hi all")).await.unwrap();
+    assert_eq!(sent.owner, ch);
+    assert_eq!(sent.update.pts, before + 1, "one copy, one pts step, whatever the member count");
+    assert_eq!(w.messages.state(members[5]).await.unwrap().pts, user_pts, "members' own boxes do not move");
+    let Event::Channel { channel, updates, .. } = follower.rx.recv().await.unwrap() else { panic!() };
+    assert_eq!((channel, updates.len()), (g.id, 1));
+    // the post is unread for others, read for its author; a mention counts for the mentioned
+    let other = members[7];
+    let d = w.messages.dialog(other, Peer::Channel(g.id)).await.unwrap().unwrap();
+    assert_eq!(d.pts, Some(before + 1));
+    assert!(d.unread_count >= 1);
+    assert_eq!(w.messages.dialog(members[5], Peer::Channel(g.id)).await.unwrap().unwrap().unread_count, 0);
+    let mention = Entity { offset: 0, length: 2, kind: EntityKind::MentionName { user_id: other.0 } };
+    let mut req = send(members[5], Peer::Channel(g.id), 10, "yo there");
+    req.entities = vec![mention];
+    w.messages.send(req).await.unwrap();
+    assert_eq!(w.messages.dialog(other, Peer::Channel(g.id)).await.unwrap().unwrap().unread_mentions, 1);
+    w.messages.read_channel(other, g.id, 0).await.unwrap();
+    let d = w.messages.dialog(other, Peer::Channel(g.id)).await.unwrap().unwrap();
+    assert_eq!((d.unread_count, d.unread_mentions), (0, 0));
+    // getChannelDifference: what was missed, in order, then nothing
+    let diff = w.messages.channel_difference(other, g.id, before, 100).await.unwrap();
+    assert_eq!(diff.updates.iter().map(|u| u.pts).collect::<Vec<_>>(), vec![before + 1, before + 2]);
+    assert_eq!(diff.pts, before + 2);
+    // deletes keep counts right
+    w.messages.delete_channel_messages(owner, 1, g.id, &[new_message(&sent.update).id]).await.unwrap();
+    let (hist, count) = w.messages.history(other, Peer::Channel(g.id), HistoryQuery { limit: 100, ..Default::default() }).await.unwrap();
+    assert_eq!(count as usize, hist.len());
+    // participants: paged over the whole list, counted, searchable
+    let mut seen = std::collections::HashSet::new();
+    let mut offset = 0;
+    loop {
+        let (page, count) = w.groups.participants(other, g.id, &MemberFilter::Recent, offset, 200).await.unwrap();
+        assert_eq!(count, 1000);
+        if page.is_empty() {
+            break;
+        }
+        offset += page.len() as i32;
+        for m in page {
+            assert!(seen.insert(m.user), "pages do not overlap");
+        }
+    }
+    assert_eq!(seen.len(), 1000);
+    let (found, n) = w.groups.participants(other, g.id, &MemberFilter::Search("chan99".into()), 0, 200).await.unwrap();
+    assert_eq!(n, 11, "chan99 and chan990..chan999");
+    assert_eq!(found.len(), 11);
+    let (admins, _) = w.groups.participants(other, g.id, &MemberFilter::Admins, 0, 10).await.unwrap();
+    assert_eq!(admins.iter().map(|m| (m.user, m.role)).collect::<Vec<_>>(), vec![(owner, Role::Creator)]);
+}
+
+pub async fn channel_rights_are_enforced_with_telegrams_errors(stores: Stores) {
+    let w = world(stores);
+    let u = users(&w, 4, "rights").await;
+    let (owner, admin, member, stranger) = (u[0].id, u[1].id, u[2].id, u[3].id);
+    let news = w.groups.create_channel(owner, 1, "News", "", true).await.unwrap().group;
+    w.groups.add_members(owner, 1, news.id, &[admin, member]).await.unwrap();
+    let peer = Peer::Channel(news.id);
+    assert_eq!(group_err(w.messages.send(send(member, peer, 1, "me too")).await.unwrap_err()), GroupError::ChatAdminRequired);
+    assert_eq!(group_err(w.messages.history(stranger, peer, HistoryQuery { limit: 1, ..Default::default() }).await.unwrap_err()), GroupError::ChannelPrivate);
+    let rights = AdminRights(AdminRights::POST_MESSAGES | AdminRights::BAN_USERS | AdminRights::DELETE_MESSAGES);
+    assert_eq!(group_err(w.groups.edit_admin(member, news.id, admin, rights, None).await.unwrap_err()), GroupError::ChatAdminRequired);
+    w.groups.edit_admin(owner, news.id, admin, rights, Some("editor".into())).await.unwrap();
+    let post = w.messages.send(send(admin, peer, 2, "news")).await.unwrap();
+    assert!(new_message(&post.update).post, "a broadcast post is the channel's");
+    // kicked: no reading, no rejoining by link
+    w.groups.edit_banned(admin, 1, news.id, member, BannedRights { bits: BannedRights::VIEW_MESSAGES, until: 0 }).await.unwrap();
+    assert_eq!(group_err(w.messages.history(member, peer, HistoryQuery { limit: 1, ..Default::default() }).await.unwrap_err()), GroupError::ChannelPrivate);
+    let link = w.groups.export_invite(owner, news.id, None, None, false, None).await.unwrap();
+    assert_eq!(group_err(w.groups.import_invite(member, 3, &link.hash).await.unwrap_err()), GroupError::UserBannedInChannel);
+    assert_eq!(group_err(w.groups.edit_banned(admin, 1, news.id, owner, BannedRights { bits: 2, until: 0 }).await.unwrap_err()), GroupError::UserAdminInvalid);
+    // a supergroup: restricted members may not write; slow mode
+    let chat = w.groups.create_channel(owner, 1, "Chat", "", false).await.unwrap().group;
+    w.groups.add_members(owner, 1, chat.id, &[member, stranger]).await.unwrap();
+    let cpeer = Peer::Channel(chat.id);
+    w.groups.edit_banned(owner, 1, chat.id, member, BannedRights { bits: BannedRights::SEND_MESSAGES, until: 0 }).await.unwrap();
+    assert_eq!(group_err(w.messages.send(send(member, cpeer, 4, "hey")).await.unwrap_err()), GroupError::ChatWriteForbidden);
+    assert!(w.messages.history(member, cpeer, HistoryQuery { limit: 1, ..Default::default() }).await.is_ok(), "restricted members still read");
+    w.groups.toggle_slowmode(owner, chat.id, 30).await.unwrap();
+    w.messages.send(send(stranger, cpeer, 5, "one")).await.unwrap();
+    assert_eq!(group_err(w.messages.send(send(stranger, cpeer, 6, "two")).await.unwrap_err()), GroupError::SlowmodeWait(30));
+    w.clock.advance(30);
+    w.messages.send(send(stranger, cpeer, 7, "two")).await.unwrap();
+    w.messages.send(send(owner, cpeer, 8, "admins are exempt")).await.unwrap();
+    w.messages.send(send(owner, cpeer, 9, "admins are exempt")).await.unwrap();
+    // deleting others' messages needs the right
+    let mine = w.messages.send(send(owner, cpeer, 10, "mine")).await.unwrap();
+    assert_eq!(
+        group_err(w.messages.delete_channel_messages(stranger, 1, chat.id, &[new_message(&mine.update).id]).await.unwrap_err()),
+        GroupError::MessageDeleteForbidden
+    );
+    // a deleted channel is gone for everyone
+    w.groups.delete_channel(owner, chat.id).await.unwrap();
+    assert_eq!(group_err(w.messages.history(stranger, cpeer, HistoryQuery { limit: 1, ..Default::default() }).await.unwrap_err()), GroupError::ChannelPrivate);
+}
+
+pub async fn invite_links_expire_run_out_and_may_need_approval(stores: Stores) {
+    let w = world(stores);
+    let u = users(&w, 4, "invite").await;
+    let (owner, a, b, c) = (u[0].id, u[1].id, u[2].id, u[3].id);
+    let g = w.groups.create_channel(owner, 1, "Club", "", false).await.unwrap().group;
+    let once = w.groups.export_invite(owner, g.id, None, Some(1), false, None).await.unwrap();
+    assert!(matches!(w.groups.check_invite(a, &once.hash).await.unwrap(), crate::groups::InviteCheck::Invite { .. }));
+    w.groups.import_invite(a, 2, &once.hash).await.unwrap();
+    assert!(matches!(w.groups.check_invite(a, "nope").await.unwrap_err(), DomainError::Group(GroupError::InviteHashInvalid)));
+    assert_eq!(group_err(w.groups.import_invite(b, 3, &once.hash).await.unwrap_err()), GroupError::InviteHashExpired);
+    let timed = w.groups.export_invite(owner, g.id, Some(w.clock.now_secs() as i32 + 60), None, false, None).await.unwrap();
+    w.clock.advance(61);
+    assert_eq!(group_err(w.groups.import_invite(b, 3, &timed.hash).await.unwrap_err()), GroupError::InviteHashExpired);
+    let ask = w.groups.export_invite(owner, g.id, None, None, true, None).await.unwrap();
+    assert_eq!(group_err(w.groups.import_invite(b, 3, &ask.hash).await.unwrap_err()), GroupError::InviteRequestSent);
+    assert_eq!(w.groups.join_requests(owner, g.id).await.unwrap().len(), 1);
+    w.groups.decide_request(owner, 1, g.id, b, true).await.unwrap();
+    assert!(w.messages.history(b, Peer::Channel(g.id), HistoryQuery { limit: 1, ..Default::default() }).await.is_ok());
+    let revoked = w.groups.edit_invite(owner, g.id, &ask.hash, |i| i.revoked = true).await.unwrap();
+    assert!(revoked.revoked);
+    assert_eq!(group_err(w.groups.import_invite(c, 4, &ask.hash).await.unwrap_err()), GroupError::InviteHashExpired);
+    assert_eq!(w.groups.invites(owner, g.id, None, false, 10).await.unwrap().len(), 2);
+}
+
+pub async fn a_migrated_group_keeps_its_history_and_moves_its_members(stores: Stores) {
+    let w = world(stores);
+    let u = users(&w, 3, "migr").await;
+    let g = w.groups.create_chat(u[0].id, 1, "Small", &[u[1].id, u[2].id]).await.unwrap().group;
+    w.messages.send(send(u[1].id, Peer::Chat(g.id), 1, "before")).await.unwrap();
+    let (old, new) = w.groups.migrate(u[0].id, 1, g.id).await.unwrap();
+    assert_eq!(old.migrated_to, Some(new.id));
+    assert_eq!((new.kind, new.migrated_from, new.participants_count), (GroupKind::Megagroup, Some(g.id), 3));
+    assert_eq!(group_err(w.messages.send(send(u[1].id, Peer::Chat(g.id), 2, "after")).await.unwrap_err()), GroupError::ChatMigrated);
+    let (hist, _) = w.messages.history(u[2].id, Peer::Chat(g.id), HistoryQuery { limit: 10, ..Default::default() }).await.unwrap();
+    assert!(hist.iter().any(|m| m.text == "before"));
+    let (hist, _) = w.messages.history(u[2].id, Peer::Channel(new.id), HistoryQuery { limit: 10, ..Default::default() }).await.unwrap();
+    assert!(matches!(hist[0].action, Some(Action::ChannelMigrateFrom { .. })));
+    w.messages.send(send(u[1].id, Peer::Channel(new.id), 3, "after")).await.unwrap();
+}
+
+/// Runs every case of the suite against a backend: `storage_suite!(expr)` where `expr`
+/// evaluates to a fresh, empty store implementing every storage trait (wrapped in `Arc`).
+#[macro_export]
+macro_rules! storage_suite {
+    ($make:expr) => {
+        $crate::storage_suite!(@cases $make;
+            sign_up_then_sign_in_binds_keys_and_ids_carry_the_dc,
+            codes_expire_burn_after_wrong_tries_and_are_rate_limited,
+            parallel_guesses_share_one_attempt_budget,
+            wrong_codes_per_day_are_capped,
+            login_code_reaches_the_other_sessions_through_777000,
+            usernames_and_access_hashes,
+            sends_validate_dedup_and_notify_both_sides,
+            a_strangers_failures_do_not_lock_the_owner_out,
+            many_attacking_addresses_only_block_those_that_failed,
+            codes_belong_to_the_key_that_asked_and_are_limited_per_address,
+            the_service_account_cannot_be_logged_into,
+            names_are_cleaned_and_invisible_ones_refused,
+            sends_are_limited_per_account,
+            one_address_asking_codes_for_many_numbers_is_limited,
+            a_second_sign_up_for_a_taken_number_is_occupied,
+            basic_group_messages_go_to_every_members_box,
+            basic_groups_hold_at_most_200,
+            a_channel_post_is_stored_once_with_the_channels_own_pts,
+            channel_rights_are_enforced_with_telegrams_errors,
+            invite_links_expire_run_out_and_may_need_approval,
+            a_migrated_group_keeps_its_history_and_moves_its_members,
+        );
+    };
+    (@cases $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                $crate::testsuite::$name($crate::testsuite::Stores::of($make)).await;
+            }
+        )*
+    };
+}
