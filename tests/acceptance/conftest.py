@@ -47,6 +47,14 @@ def fresh_server(module_server):
     return module_server
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "large_group: builds a 1,000-member supergroup (minutes, not seconds); "
+        "deselect with -m 'not large_group'",
+    )
+
+
 def pytest_collection_modifyitems(items):
     # Every test gets a hard bound; @async_test sets its own, a bit above its body's.
     for item in items:

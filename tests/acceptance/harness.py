@@ -8,7 +8,9 @@ unmodified Telethon 1.44.0 client lives here:
   bounded timeout and disconnects every client the test created;
 * :func:`new_client`, :func:`make_user` and :func:`make_account` build clients
   pointed at the server and log them in through the ``--test-phones`` codes;
-* :class:`EventCollector` turns Telethon event handlers into awaitable queues.
+* :class:`EventCollector` turns Telethon event handlers into awaitable queues;
+* the "Groups and channels" section builds basic groups, supergroups and channels, and
+  :func:`make_bulk_accounts` makes hundreds of accounts quickly for large-group tests.
 
 Telethon itself is not modified; the one hook is a wrapper that records the
 error code and string the server sent on each RPCError (see ``rpc_error_name``).
@@ -35,7 +37,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Optional
 
 import pytest
-from telethon import TelegramClient, errors, events, functions, types
+from telethon import TelegramClient, errors, events, functions, types, utils
 from telethon.crypto import rsa as telethon_rsa
 from telethon.network import mtprotosender as _mtprotosender
 from telethon.network import (
@@ -676,3 +678,196 @@ async def send_many(client: TelegramClient, peer, prefix: str, count: int) -> li
     for text in texts:
         await send_raw(client, peer, text)
     return texts
+
+
+# --------------------------------------------------------------------------------------------
+# Groups and channels
+# --------------------------------------------------------------------------------------------
+# Access hashes are per viewer (as on Telegram): an entity is always addressed through what the
+# acting account itself received, never through an object another account's client returned.
+
+async def make_accounts(server: HeraldServer, *first_names: str, **kwargs) -> list[Account]:
+    """One fresh account (with a username) per first name, logged in concurrently."""
+    return list(await asyncio.gather(*(make_account(server, n, **kwargs) for n in first_names)))
+
+
+async def input_user(viewer: Account, other: Account) -> types.InputUser:
+    """``other`` as an InputUser usable by ``viewer`` (resolved by username)."""
+    peer = await peer_of(viewer, other)
+    return types.InputUser(peer.user_id, peer.access_hash)
+
+
+def updates_of(result):
+    """The Updates of a result: messages.invitedUsers (createChat, inviteToChannel, ...) and,
+    in layer 227, messages.chatInviteJoinResultOk (importChatInvite, joinChannel) wrap them."""
+    wrapped = (types.messages.InvitedUsers, types.messages.ChatInviteJoinResultOk)
+    return result.updates if isinstance(result, wrapped) else result
+
+
+def _chats_of(result) -> list:
+    return list(getattr(updates_of(result), "chats", None) or [])
+
+
+def chat_in(result, chat_id: Optional[int] = None) -> types.Chat:
+    """The one basic group (with ``chat_id`` when given) among a result's chats."""
+    found = [c for c in _chats_of(result)
+             if isinstance(c, types.Chat) and (chat_id is None or c.id == chat_id)]
+    assert len(found) == 1, f"expected one basic group in {result!r}"
+    return found[0]
+
+
+def channel_in(result, channel_id: Optional[int] = None) -> types.Channel:
+    """The one channel (with ``channel_id`` when given) among a result's chats."""
+    found = [c for c in _chats_of(result)
+             if isinstance(c, types.Channel) and (channel_id is None or c.id == channel_id)]
+    assert len(found) == 1, f"expected one channel in {result!r}"
+    return found[0]
+
+
+def channel_peer_id(channel_id: int) -> int:
+    """The marked id Telethon gives a channel (``event.chat_id``, ``dialog.id``): -100...id."""
+    return utils.get_peer_id(types.PeerChannel(channel_id))
+
+
+async def create_group(owner: Account, members: Iterable[Account], title: str) -> types.Chat:
+    """A basic group made by ``owner`` with ``members`` (messages.createChat)."""
+    users = [await input_user(owner, m) for m in members]
+    result = await owner.client(functions.messages.CreateChatRequest(users=users, title=title))
+    assert isinstance(result, types.messages.InvitedUsers), result
+    assert not result.missing_invitees, result.missing_invitees
+    return chat_in(result)
+
+
+async def create_channel(client: TelegramClient, title: str, *, megagroup: bool = True,
+                         about: str = "") -> types.Channel:
+    """A supergroup (``megagroup=True``) or broadcast channel made by ``client``'s account."""
+    result = await client(functions.channels.CreateChannelRequest(
+        title=title, about=about,
+        megagroup=True if megagroup else None, broadcast=None if megagroup else True))
+    assert isinstance(result, (types.Updates, types.UpdatesCombined)), result
+    return channel_in(result)
+
+
+async def invite_to_channel(owner: Account, channel, members: Iterable[Account]):
+    """channels.inviteToChannel of ``members`` by ``owner``; returns the messages.invitedUsers."""
+    users = [await input_user(owner, m) for m in members]
+    result = await owner.client(functions.channels.InviteToChannelRequest(channel, users))
+    assert isinstance(result, types.messages.InvitedUsers), result
+    assert not result.missing_invitees, result.missing_invitees
+    return result
+
+
+async def make_public(client: TelegramClient, channel, prefix: str = "ch") -> str:
+    """Give ``channel`` a fresh public username (channels.updateUsername); returns it."""
+    name = random_username(prefix)
+    assert await client(functions.channels.UpdateUsernameRequest(channel, name)) is True
+    return name
+
+
+async def dialog_for(account: Account, peer_id: int):
+    """``account``'s dialog with the marked id ``peer_id`` (Telethon's Dialog), or None."""
+    async for dialog in account.client.iter_dialogs():
+        if dialog.id == peer_id:
+            return dialog
+    return None
+
+
+async def channel_seen_by(account: Account, channel_id: int) -> types.Channel:
+    """The channel as ``account`` sees it (with its own access hash), from its dialogs."""
+    dialog = await dialog_for(account, channel_peer_id(channel_id))
+    assert dialog is not None, f"{account.me.first_name} has no dialog with channel {channel_id}"
+    assert isinstance(dialog.entity, types.Channel), dialog.entity
+    return dialog.entity
+
+
+async def raw_history(client: TelegramClient, peer, limit: int = 20):
+    """messages.getHistory, newest first, without Telethon's get_messages conveniences."""
+    return await client(functions.messages.GetHistoryRequest(
+        peer=peer, offset_id=0, offset_date=None, add_offset=0, limit=limit,
+        max_id=0, min_id=0, hash=0))
+
+
+def service_actions(messages, action_type) -> list:
+    """The service messages among ``messages`` whose action is an ``action_type``."""
+    return [m for m in messages
+            if isinstance(m, types.MessageService) and isinstance(m.action, action_type)]
+
+
+def action_event(action_type, chat_id: Optional[int] = None) -> Callable[[Any], bool]:
+    """An :meth:`EventCollector.next` predicate for ``events.ChatAction``: a service message
+    whose action is an ``action_type``, in the chat with marked id ``chat_id`` when given."""
+    def matches(event) -> bool:
+        message = getattr(event, "action_message", None)
+        return (message is not None and isinstance(message.action, action_type)
+                and (chat_id is None or event.chat_id == chat_id))
+    return matches
+
+
+def participant_user_id(participant) -> int:
+    """The user of a ChannelParticipant* (banned and left ones name a peer instead)."""
+    user_id = getattr(participant, "user_id", None)
+    return user_id if user_id is not None else utils.get_peer_id(participant.peer)
+
+
+@dataclasses.dataclass
+class BulkAccount:
+    """An account made by :func:`make_bulk_accounts` (logged out again: it has no client)."""
+    id: int
+    phone: str
+    first_name: str
+    username: Optional[str] = None
+
+
+async def sign_up_raw(client: TelegramClient, phone: str, first_name: str) -> types.User:
+    """Sign ``phone`` up with raw auth requests (no Telethon login bookkeeping: no update
+    state, no self-user cache), as :func:`login` does underneath."""
+    sent = await client(functions.auth.SendCodeRequest(phone, API_ID, API_HASH, types.CodeSettings()))
+    if isinstance(sent, types.auth.SentCodeSuccess):
+        return sent.authorization.user
+    try:
+        auth = await client(functions.auth.SignInRequest(
+            phone_number=phone, phone_code_hash=sent.phone_code_hash, phone_code=code_for(phone)))
+    except errors.PhoneNumberUnoccupiedError:
+        auth = types.auth.AuthorizationSignUpRequired()
+    if isinstance(auth, types.auth.AuthorizationSignUpRequired):
+        auth = await client(functions.auth.SignUpRequest(
+            phone_number=phone, phone_code_hash=sent.phone_code_hash,
+            first_name=first_name, last_name=""))
+    assert isinstance(auth, types.auth.Authorization), auth
+    return auth.user
+
+
+async def make_bulk_accounts(server: HeraldServer, count: int, first_name: str = "Member", *,
+                             connections: int = 4, username: bool = False,
+                             then: Optional[Callable[[TelegramClient, types.User], Awaitable[Any]]] = None,
+                             ) -> list[BulkAccount]:
+    """``count`` brand-new accounts, made far faster than with :func:`make_account`.
+
+    :func:`make_account` costs a key exchange, about eight requests and a connection kept open
+    per account. Here ``connections`` clients (updates off) each sign up one account after
+    another on the same auth key: sendCode, signIn, signUp, then ``account.updateUsername``
+    when ``username``, then ``await then(client, user)`` while logged in (e.g. to join a
+    channel), then ``auth.logOut``, which leaves the key free for the next sign-up (see
+    test_auth.test_log_out_unauthorizes_the_key). First names are ``"<first_name> <index>"``.
+    """
+    made: list[Optional[BulkAccount]] = [None] * count
+    indexes = iter(range(count))  # shared by the workers: each takes the next free index
+
+    async def worker():
+        client = await connect(server, receive_updates=False)
+        for i in indexes:
+            phone, name = random_phone(), f"{first_name} {i}"
+            user = await sign_up_raw(client, phone, name)
+            uname = None
+            if username:
+                uname = random_username("bulk")
+                await client(functions.account.UpdateUsernameRequest(uname))
+            if then is not None:
+                await then(client, user)
+            assert isinstance(await client(functions.auth.LogOutRequest()), types.auth.LoggedOut)
+            made[i] = BulkAccount(user.id, phone, name, uname)
+        await disconnect_quietly(client)
+
+    await asyncio.gather(*(worker() for _ in range(min(connections, count))))
+    assert all(a is not None for a in made)
+    return made

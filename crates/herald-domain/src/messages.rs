@@ -131,6 +131,7 @@ fn draft(from: UserId, peer: Peer, date: i32, text: String, entities: Vec<Entity
         post_author: None,
         mentions: vec![],
         views: None,
+        pinned: false,
     }
 }
 
@@ -433,14 +434,30 @@ impl MessageService {
         q.limit = q.limit.clamp(0, HISTORY_LIMIT_MAX);
         q.add_offset = q.add_offset.max(-HISTORY_LIMIT_MAX);
         let owner = self.box_for(viewer, peer).await?;
-        Ok(self.store.history(owner, peer, q).await?)
+        let (mut msgs, count) = self.store.history(owner, peer, q).await?;
+        self.mark_pinned(owner, &mut msgs).await?;
+        Ok((msgs, count))
     }
 
     pub async fn messages_by_ids(&self, owner: BoxId, ids: &[i32]) -> Result<Vec<Message>> {
         if ids.len() > IDS_MAX {
             return Err(MessageError::LimitInvalid.into());
         }
-        Ok(self.store.messages_by_ids(owner, ids).await?)
+        let mut msgs = self.store.messages_by_ids(owner, ids).await?;
+        self.mark_pinned(owner, &mut msgs).await?;
+        Ok(msgs)
+    }
+
+    /// Flags a channel's pinned message among `msgs` (the pin lives with the channel).
+    async fn mark_pinned(&self, owner: BoxId, msgs: &mut [Message]) -> Result<()> {
+        if let (BoxId::Channel(g), false) = (owner, msgs.is_empty()) {
+            if let Some(pinned) = self.groups.group(g).await?.and_then(|g| g.pinned_msg_id) {
+                for m in msgs.iter_mut().filter(|m| m.id == pinned) {
+                    m.pinned = true;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Dialogs with their top messages (from the user's box or each channel's box).

@@ -232,6 +232,8 @@ pub struct Message {
     pub mentions: Vec<i64>,
     /// Views of a broadcast post (read with the message; None elsewhere).
     pub views: Option<i32>,
+    /// The channel's pinned message (set when read, from the channel).
+    pub pinned: bool,
 }
 
 impl Message {

@@ -227,9 +227,12 @@ pub fn message(viewer: UserId, m: &Message) -> enums::Message {
     t.id = m.id;
     t.out = m.out_for(viewer);
     t.mentioned = m.mentions.contains(&viewer.0);
+    t.pinned = m.pinned;
     t.from_id = from;
     t.post = m.post;
+    // `views` and `forwards` share one flag bit (flags.10): both or neither.
     t.views = m.views;
+    t.forwards = m.views.map(|_| 0);
     t.post_author = m.post_author.clone();
     t.date = m.date;
     t.message = m.text.clone();

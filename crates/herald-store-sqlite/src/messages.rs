@@ -49,6 +49,7 @@ fn msg_from_row(r: &Row) -> rusqlite::Result<Message> {
         post_author: r.get(13)?,
         mentions: vec![],
         views: if r.get(12)? { Some(r.get::<_, Option<i32>>(14)?.unwrap_or(0)) } else { None },
+        pinned: false,
     })
 }
 
@@ -681,6 +682,7 @@ mod tests {
             post_author: None,
             mentions: vec![],
             views: None,
+            pinned: false,
         }
     }
 

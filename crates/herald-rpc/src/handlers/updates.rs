@@ -1,7 +1,10 @@
 use crate::convert;
 use crate::{CallCtx, RpcError, Services};
 use grammers_tl_types::{enums, functions, types};
-use herald_domain::model::{BoxId, UpdateKind};
+use herald_domain::model::{BoxId, Peer, UpdateKind};
+
+/// At most this many channels are named in one account difference.
+const CHANNELS_NAMED_MAX: usize = 500;
 use std::sync::Arc;
 
 fn state(pts: i32, date: i32, unread_count: i32) -> enums::updates::State {
@@ -19,7 +22,18 @@ pub async fn get_difference(s: Arc<Services>, ctx: CallCtx, r: functions::update
     let me = ctx.user()?;
     let now = s.clock.now_secs() as i32;
     let diff = s.messages.difference(me, r.pts).await?;
-    if diff.updates.is_empty() && !diff.more {
+    // Channels have their own pts: the account's difference names those with posts since the
+    // client's date (`updateChannelTooLong`), and the client asks each for its difference
+    // (client-compat.md §4.4). Only on the last slice, so each is named once.
+    let mut stale = Vec::new();
+    if !diff.more {
+        for g in s.groups.user_channels(me).await?.into_iter().take(CHANNELS_NAMED_MAX) {
+            if s.messages.dialog(me, Peer::Channel(g)).await?.is_some_and(|d| d.top_date >= r.date && d.top_message > 0) {
+                stale.push(g);
+            }
+        }
+    }
+    if diff.updates.is_empty() && !diff.more && stale.is_empty() {
         // A client ahead of the server (its state is from elsewhere): tell it to resync.
         if diff.pts < r.pts {
             return Ok(enums::updates::Difference::TooLong(types::updates::DifferenceTooLong { pts: diff.pts }));
@@ -43,6 +57,10 @@ pub async fn get_difference(s: Arc<Services>, ctx: CallCtx, r: functions::update
             user_ids.extend(ids);
             group_ids.extend(gs);
         }
+    }
+    for g in &stale {
+        other_updates.push(enums::Update::ChannelTooLong(types::UpdateChannelTooLong { channel_id: g.0, pts: None }));
+        group_ids.push(*g);
     }
     let users = convert::users(&s, me, user_ids).await?;
     let chats = convert::chats(&s, me, group_ids).await?;
