@@ -6,6 +6,7 @@
 //!   every message carries its send time, so delivery latency is measured at the receiver,
 //!   and every message is counted exactly once (lost and duplicated ones are reported).
 //! - `login`: key exchanges as fast as C concurrent clients can run them, for D seconds.
+//! - `fanout`: a supergroup of M members with K online, one poster (fanout.rs).
 //! - `idle`: K connections that finished a key exchange and one request, held open, with the
 //!   server's RSS per connection.
 //!
@@ -16,6 +17,7 @@
 
 mod chaos;
 mod client;
+mod fanout;
 mod stats;
 
 use anyhow::{bail, Context, Result};
@@ -34,7 +36,7 @@ use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 #[command(name = "herald-bench", about = "Load generator for a running Herald server")]
-struct Cli {
+pub(crate) struct Cli {
     /// The server's MTProto address.
     #[arg(long, default_value = "127.0.0.1:4430")]
     server: SocketAddr,
@@ -73,6 +75,21 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// One supergroup of M members, K online on real connections, one poster: deliveries per
+    /// second, latency to the last online member, server CPU per delivery, bytes per post.
+    Fanout {
+        #[arg(long, default_value_t = 10_000)]
+        members: usize,
+        #[arg(long, default_value_t = 1000)]
+        online: usize,
+        #[arg(long, default_value_t = 200)]
+        posts: usize,
+        #[arg(long, default_value_t = 4)]
+        window: usize,
+        /// The server's data directory (to measure bytes stored per post).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// K connections held open after a key exchange and one request.
     Idle {
         #[arg(long, default_value_t = 1000)]
@@ -102,19 +119,19 @@ enum Scenario {
     },
 }
 
-fn source(cli: &Cli, i: usize) -> Option<IpAddr> {
+pub(crate) fn source(cli: &Cli, i: usize) -> Option<IpAddr> {
     (cli.sources > 1 && cli.server.ip().is_loopback() && cli.server.is_ipv4()).then(|| IpAddr::from([127, 0, 0, 1 + (i % cli.sources as usize) as u8]))
 }
 
 static SEED: AtomicU64 = AtomicU64::new(1);
 
-fn seed() -> u64 {
+pub(crate) fn seed() -> u64 {
     SEED.fetch_add(1, Ordering::Relaxed) ^ (now_us() as u64).rotate_left(17)
 }
 
 /// A client, connected and (for `phone`) logged in; the key exchange's panics (a broken
 /// server answer) become errors.
-async fn connect(cli: &Cli, key: &RsaPublic, i: usize) -> Result<Arc<Client>> {
+pub(crate) async fn connect(cli: &Cli, key: &RsaPublic, i: usize) -> Result<Arc<Client>> {
     let (server, src, key) = (cli.server, source(cli, i), key.clone());
     tokio::spawn(async move { Client::connect(server, src, &key, seed()).await }).await.context("the key exchange panicked")?
 }
@@ -477,6 +494,9 @@ fn main() -> Result<()> {
             Scenario::Pairs { clients, window, count, size } => pairs(&cli, &key, clients, window, count, size).await,
             Scenario::Login { concurrency, seconds } => login(&cli, &key, concurrency, seconds).await,
             Scenario::Idle { connections } => idle(&cli, &key, connections).await,
+            Scenario::Fanout { members, online, posts, window, data_dir } => {
+                fanout::run(&cli, &key, fanout::FanoutArgs { members, online, posts, window, data_dir }).await
+            }
             Scenario::Chaos { .. } => unreachable!("handled above"),
         }
     })

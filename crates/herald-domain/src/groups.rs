@@ -1,6 +1,6 @@
 //! Basic groups, supergroups and broadcast channels: creation, membership, rights, invite
 //! links and the service messages each change leaves (Telegram's rules and error names;
-//! docs/groups.md). Messages themselves go through [`MessageService`].
+//! docs/client-compat.md §4.7). Messages themselves go through [`MessageService`].
 
 use crate::accounts::valid_username;
 use crate::bus::{Event, EventBus, GroupChange};
