@@ -36,23 +36,16 @@ impl AccountService {
     /// The access hash `viewer` sees for `target`: a keyed hash of both ids, so it is
     /// different for every viewer and cannot be forged or shared.
     pub fn access_hash(&self, viewer: UserId, target: UserId) -> i64 {
-        let h = Sha256::new()
-            .chain_update(self.secret)
-            .chain_update(b"user-access-hash")
-            .chain_update(viewer.0.to_le_bytes())
-            .chain_update(target.0.to_le_bytes())
-            .finalize();
-        i64::from_le_bytes(h[..8].try_into().unwrap())
+        self.keyed_hash(b"user-access-hash", viewer, target.0)
     }
 
     /// The access hash `viewer` sees for a channel (keyed like users', in its own domain).
     pub fn channel_access_hash(&self, viewer: UserId, channel: crate::model::GroupId) -> i64 {
-        let h = Sha256::new()
-            .chain_update(self.secret)
-            .chain_update(b"channel-access-hash")
-            .chain_update(viewer.0.to_le_bytes())
-            .chain_update(channel.0.to_le_bytes())
-            .finalize();
+        self.keyed_hash(b"channel-access-hash", viewer, channel.0)
+    }
+
+    fn keyed_hash(&self, domain: &[u8], viewer: UserId, target: i64) -> i64 {
+        let h = Sha256::new().chain_update(self.secret).chain_update(domain).chain_update(viewer.0.to_le_bytes()).chain_update(target.to_le_bytes()).finalize();
         i64::from_le_bytes(h[..8].try_into().unwrap())
     }
 
