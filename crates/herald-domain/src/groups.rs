@@ -25,6 +25,8 @@ pub const SLOWMODE_SECONDS: [i32; 7] = [0, 10, 30, 60, 300, 900, 3600];
 /// Users one invite call may add.
 pub const INVITE_BATCH_MAX: usize = 200;
 pub const PARTICIPANTS_LIMIT_MAX: i32 = 200;
+/// Characters of a member search that are used.
+pub const SEARCH_MAX: usize = 64;
 
 pub struct GroupService {
     groups: Arc<dyn GroupStore>,
@@ -606,7 +608,15 @@ impl GroupService {
         if matches!(filter, MemberFilter::Kicked(_) | MemberFilter::Banned(_)) && !admin {
             return Err(GroupError::ChatAdminRequired.into());
         }
-        Ok(self.groups.members(id, filter, offset, limit.clamp(0, PARTICIPANTS_LIMIT_MAX)).await?)
+        // A search text longer than any name only costs the scan more.
+        let cut = |q: &String| q.chars().take(SEARCH_MAX).collect::<String>();
+        let filter = match filter {
+            MemberFilter::Search(q) => MemberFilter::Search(cut(q)),
+            MemberFilter::Kicked(q) => MemberFilter::Kicked(cut(q)),
+            MemberFilter::Banned(q) => MemberFilter::Banned(cut(q)),
+            other => other.clone(),
+        };
+        Ok(self.groups.members(id, &filter, offset, limit.clamp(0, PARTICIPANTS_LIMIT_MAX)).await?)
     }
 
     pub async fn participant(&self, viewer: UserId, id: GroupId, user: UserId) -> Result<Member> {
