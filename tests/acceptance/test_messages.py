@@ -4,6 +4,8 @@ Message ids are compared per side: each account has its own id space, so
 alice's id of a message is never assumed to equal bob's.
 """
 
+import asyncio
+
 import pytest
 from telethon import errors, events, functions, types
 
@@ -351,3 +353,46 @@ async def test_second_session_sees_outgoing_messages(server):
                                 what="alice's second session sees her outgoing message")
     assert event.message.out and event.message.id == sent.id
     assert event.chat_id == chat.bob.id
+
+
+# --------------------------------------------------------------------------------------------
+# Requests in flight on one connection (client-compat.md §3.1)
+# --------------------------------------------------------------------------------------------
+
+@async_test
+async def test_pipelined_sends_are_each_answered_with_their_own_result(server):
+    chat = await make_chat(server)
+    texts = [f"pipelined {i}" for i in range(30)]
+
+    # One connection, 30 sends in flight at once: every answer pairs with its request.
+    sent = await asyncio.gather(*(chat.alice.client.send_message(chat.to_bob, t) for t in texts))
+
+    assert [m.message for m in sent] == texts
+    assert len({m.id for m in sent}) == 30
+    history = await chat.bob.client.get_messages(chat.to_alice, limit=50)
+    assert sorted(m.message for m in history) == sorted(texts)
+
+
+@async_test
+async def test_ordered_batch_keeps_its_order_and_stops_after_a_failure(server):
+    chat = await make_chat(server)
+    alice = chat.alice.client
+
+    # ordered=True: Telethon wraps each request after the first in invokeAfterMsg.
+    batch = [functions.messages.SendMessageRequest(peer=chat.to_bob, message=f"in order {i}", random_id=random_id())
+             for i in range(10)]
+    await alice(batch, ordered=True)
+    history = await chat.bob.client.get_messages(chat.to_alice, limit=20)
+    assert [m.message for m in reversed(history)] == [f"in order {i}" for i in range(10)]
+
+    # The second request fails; the third waited for it and is refused without running.
+    failing = [functions.messages.SendMessageRequest(peer=chat.to_bob, message=text, random_id=random_id())
+               for text in ("before", "", "after")]
+    with pytest.raises(errors.MultiError) as caught:
+        await alice(failing, ordered=True)
+    first, second, third = caught.value.exceptions
+    assert first is None
+    assert rpc_error_name(second) == "MESSAGE_EMPTY"
+    assert rpc_error_name(third) == "MSG_WAIT_FAILED"
+    texts = [m.message for m in await chat.bob.client.get_messages(chat.to_alice, limit=3)]
+    assert texts[0] == "before" and "after" not in texts

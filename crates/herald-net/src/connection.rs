@@ -4,6 +4,15 @@
 //! buffer per runtime thread into the transport, which holds only the bytes of a partial
 //! frame (counted against the address's and the server's budgets, and bounded in time by
 //! `frame_timeout`) and gives its buffer back once a frame is complete.
+//!
+//! Requests run concurrently: each is a task of its own, at most [`MAX_IN_FLIGHT`] per
+//! connection, so a slow `channels.getParticipants` does not hold up a `sendMessage` behind
+//! it. Answers go out as they finish, each in its own `rpc_result` naming the request's
+//! msg_id, which is all MTProto pairs them by. A request wrapped in `invokeAfterMsg(s)`
+//! starts only once the requests it names have been answered (and fails with
+//! `MSG_WAIT_FAILED` if one of them failed), which is how clients ask for order. While the
+//! connection is at its bound, or requests wait to start, the socket is not read: a client
+//! cannot queue more work than that by pipelining.
 
 use crate::addrs::{Refusal, Ticket};
 use crate::Gateway;
@@ -18,12 +27,15 @@ use herald_mtproto::wire;
 use herald_rpc::push::{self, Push};
 use herald_rpc::{CallCtx, KeyState};
 use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio::task::{JoinError, JoinSet};
 use tokio::time::{sleep_until, Duration, Instant};
 
 const TRANSPORT_AUTH_KEY_NOT_FOUND: i32 = -404;
@@ -38,6 +50,11 @@ const TOUCH_EVERY_SECS: i64 = 3600;
 const REQ_DH_PARAMS: u32 = 0xd712e4be;
 /// Bytes read and discarded after a -429 or -404, so the error is not lost to a reset.
 const DRAIN_MAX: usize = 64 * 1024;
+/// Requests one connection runs at once. Beyond, they wait in order and the socket is not
+/// read until they have started.
+pub const MAX_IN_FLIGHT: usize = 16;
+/// Failed requests remembered for `invokeAfterMsg` (MSG_WAIT_FAILED).
+const FAILED_REMEMBERED: usize = 64;
 
 thread_local! {
     /// Where socket reads land before the transport takes the bytes: one per runtime
@@ -64,6 +81,81 @@ struct Keyed {
     subscription: Option<(UserId, Subscription)>,
 }
 
+/// A request received and not yet started.
+struct Job {
+    session: Arc<Mutex<Session>>,
+    key: AuthKey,
+    ctx: CallCtx,
+    msg_id: i64,
+    body: Vec<u8>,
+    /// The msg_ids it must wait for (`invokeAfterMsg(s)`).
+    after: Vec<i64>,
+    /// Bytes answered so far to the received message (container) it came in.
+    budget: Arc<AtomicUsize>,
+    /// Service replies to the received message (new_session_created, pongs), sent with this
+    /// request's answer as they were before requests ran concurrently: the first request of
+    /// a message carries them.
+    service: Vec<OutMessage>,
+}
+
+/// A request's task, while it runs.
+struct Running {
+    session: Arc<Mutex<Session>>,
+    key: AuthKey,
+    msg_id: i64,
+    body_len: usize,
+    service: Vec<OutMessage>,
+}
+
+/// What a request's task hands back.
+struct Finished {
+    /// The whole `rpc_result`, gzipped where that is smaller.
+    reply: Vec<u8>,
+    ok: bool,
+    without_updates: bool,
+}
+
+/// Requests received on one connection: waiting to start, and running.
+#[derive(Default)]
+struct Requests {
+    waiting: VecDeque<Job>,
+    running: JoinSet<Finished>,
+    meta: HashMap<tokio::task::Id, Running>,
+    /// Request bytes held by running tasks.
+    running_bytes: usize,
+    /// The latest failed requests' msg_ids, for `invokeAfterMsg`.
+    failed: VecDeque<i64>,
+}
+
+impl Requests {
+    /// Whether the socket may be read: nothing waits and there is room to start more.
+    fn accepting(&self, max_bytes: usize) -> bool {
+        self.waiting.is_empty() && self.running.len() < MAX_IN_FLIGHT && self.running_bytes < max_bytes
+    }
+
+    /// Whether `msg_id` is still to be answered here.
+    fn unanswered(&self, msg_id: i64, before: usize) -> bool {
+        self.waiting.iter().take(before).any(|j| j.msg_id == msg_id) || self.meta.values().any(|r| r.msg_id == msg_id)
+    }
+
+    /// The first waiting request that may start now, taken out of the queue. A request
+    /// waits only for those ahead of it, so waiting never forms a cycle.
+    fn next_ready(&mut self) -> Option<Job> {
+        if self.running.len() >= MAX_IN_FLIGHT {
+            return None;
+        }
+        let i = (0..self.waiting.len()).find(|&i| !self.waiting[i].after.iter().any(|m| self.unanswered(*m, i)))?;
+        self.waiting.remove(i)
+    }
+
+    fn remember_failure(&mut self, msg_id: i64) {
+        if self.failed.len() == FAILED_REMEMBERED {
+            self.failed.pop_front();
+        }
+        self.failed.push_back(msg_id);
+    }
+}
+
 enum Verdict {
     Continue,
     /// Send these framed bytes (if any), then close.
@@ -84,6 +176,7 @@ struct Conn {
     /// Completed key exchanges on this connection (Telethon retries a few on one socket).
     key_exchanges: u32,
     ticket: Ticket,
+    requests: Requests,
 }
 
 pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, ticket: Ticket, mut shutdown: watch::Receiver<bool>) {
@@ -100,6 +193,7 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, t
         last_plain_msg_id: 0,
         key_exchanges: 0,
         ticket,
+        requests: Requests::default(),
         peer,
         gw,
     };
@@ -107,10 +201,13 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, t
     // When the partial frame now buffered began to arrive.
     let mut partial_since: Option<Instant> = None;
     let reason = loop {
-        let frame_deadline = partial_since.map(|t| t + c.gw.config.frame_timeout);
+        let accepting = c.requests.accepting(c.gw.config.max_frame);
+        // A partial frame's clock runs only while the socket is read.
+        let frame_deadline = partial_since.filter(|_| accepting).map(|t| t + c.gw.config.frame_timeout);
         let wake = [Some(deadline), c.disconnect_at, frame_deadline].into_iter().flatten().min().unwrap();
         let verdict = tokio::select! {
-            r = rd.readable() => {
+            Some(done) = c.requests.running.join_next_with_id(), if !c.requests.running.is_empty() => c.finish(done).await,
+            r = rd.readable(), if accepting => {
                 if r.is_err() {
                     break "read error";
                 }
@@ -177,6 +274,9 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, t
         }
     };
     let _ = c.wr.shutdown().await;
+    // Requests already running finish (their answers are lost with the connection, and the
+    // client resends); a half-done write is never cut off.
+    c.requests.running.detach_all();
     if let Some((_, sub)) = c.keyed.as_mut().and_then(|k| k.subscription.take()) {
         c.gw.bus.unsubscribe(sub.id);
     }
@@ -285,7 +385,7 @@ impl Conn {
     }
 
     /// Packs, encrypts and writes `replies` for `session`, leaving `replies` empty.
-    async fn emit(&mut self, session: &std::sync::Mutex<herald_mtproto::session::Session>, key: &AuthKey, replies: &mut Vec<OutMessage>) -> bool {
+    async fn emit(&mut self, session: &Mutex<Session>, key: &AuthKey, replies: &mut Vec<OutMessage>) -> bool {
         if replies.is_empty() {
             return true;
         }
@@ -525,55 +625,24 @@ impl Conn {
         Verdict::Close(None)
     }
 
-    /// Runs what one received message asked for and sends the answers.
-    async fn answer(
-        &mut self,
-        session: Arc<std::sync::Mutex<Session>>,
-        key: AuthKey,
-        ctx: CallCtx,
-        header: herald_mtproto::session::Header,
-        mut out: Output,
-    ) -> Verdict {
+    /// Queues what one received message asked for, sends the service replies and starts
+    /// the requests that may start.
+    async fn answer(&mut self, session: Arc<Mutex<Session>>, key: AuthKey, ctx: CallCtx, header: herald_mtproto::session::Header, mut out: Output) -> Verdict {
         let gw = self.gw.clone();
-        // Service replies first; then each answer is sent as soon as it is ready, so what a
-        // connection holds in memory is one answer, not a container's worth. The answers to
-        // one received message are bounded in total: past `max_answer_bytes`, its remaining
-        // requests are refused (FLOOD_WAIT_1) rather than run.
+        // The answers to one received message are bounded in total: past
+        // `max_answer_bytes`, its requests not yet started are refused (FLOOD_WAIT_1) rather
+        // than run. Those already running when the bound is crossed still answer, so the
+        // total is at most the bound plus MAX_IN_FLIGHT answers.
+        let budget = Arc::new(AtomicUsize::new(0));
         let mut replies = std::mem::take(&mut out.replies);
-        let mut answered = 0usize;
         let mut close = None;
         for ev in out.events {
             match ev {
                 SessionEvent::Request { msg_id, body } => {
-                    let result = if answered >= gw.config.max_answer_bytes {
-                        gw.metrics.answers_over_budget.inc();
-                        wire::rpc_error(420, "FLOOD_WAIT_1")
-                    } else {
-                        let started = Instant::now();
-                        let outcome = gw.dispatcher.dispatch(&ctx, &body).await;
-                        gw.metrics.rpc_requests.inc();
-                        if !outcome.without_updates {
-                            if let Some(k) = self.keyed.as_mut() {
-                                k.wants_updates = true;
-                            }
-                        }
-                        match outcome.result {
-                            Ok(bytes) => {
-                                tracing::debug!(method = outcome.method, elapsed_us = started.elapsed().as_micros() as u64, "rpc ok");
-                                bytes
-                            }
-                            Err(e) => {
-                                gw.metrics.rpc_errors.inc();
-                                tracing::debug!(method = outcome.method, code = e.code, error = %e.message, "rpc error");
-                                wire::rpc_error(e.code, &e.message)
-                            }
-                        }
-                    };
-                    answered += result.len();
-                    replies.push(OutMessage::response(wire::rpc_result(msg_id, &wire::gzip_if_smaller(result))));
-                    if !self.emit(&session, &key, &mut replies).await {
-                        return Verdict::Close(None);
-                    }
+                    let after = herald_rpc::dispatch::waits_for(&body);
+                    let service = std::mem::take(&mut replies);
+                    let job = Job { session: session.clone(), key: key.clone(), ctx: ctx.clone(), msg_id, body, after, budget: budget.clone(), service };
+                    self.requests.waiting.push_back(job);
                 }
                 SessionEvent::Acks(_) => {}
                 SessionEvent::DisconnectAfter(secs) => {
@@ -591,11 +660,94 @@ impl Conn {
         if !self.emit(&session, &key, &mut replies).await {
             return Verdict::Close(None);
         }
-        self.sync_subscription().await;
-        match close {
-            Some(code) => Verdict::Close(Some(code)),
-            None => Verdict::Continue,
+        if let Some(code) = close {
+            return Verdict::Close(Some(code));
         }
+        self.start_ready().await
+    }
+
+    /// Starts every waiting request that may start; those that are refused without running
+    /// are answered at once.
+    async fn start_ready(&mut self) -> Verdict {
+        while let Some(job) = self.requests.next_ready() {
+            let refusal = if job.after.iter().any(|m| self.requests.failed.contains(m)) {
+                Some(wire::rpc_error(400, "MSG_WAIT_FAILED"))
+            } else if job.budget.load(Ordering::Relaxed) >= self.gw.config.max_answer_bytes {
+                self.gw.metrics.answers_over_budget.inc();
+                Some(wire::rpc_error(420, "FLOOD_WAIT_1"))
+            } else {
+                None
+            };
+            if let Some(error) = refusal {
+                self.requests.remember_failure(job.msg_id);
+                let mut reply = job.service;
+                reply.push(OutMessage::response(wire::rpc_result(job.msg_id, &error)));
+                if !self.emit(&job.session, &job.key, &mut reply).await {
+                    return Verdict::Close(None);
+                }
+                continue;
+            }
+            let Job { session, key, ctx, msg_id, body, budget, service, .. } = job;
+            let gw = self.gw.clone();
+            let body_len = body.len();
+            let task = self.requests.running.spawn(async move {
+                let started = Instant::now();
+                let outcome = gw.dispatcher.dispatch(&ctx, &body).await;
+                gw.metrics.rpc_requests.inc();
+                let ok = outcome.result.is_ok();
+                let result = match outcome.result {
+                    Ok(bytes) => {
+                        tracing::debug!(method = outcome.method, elapsed_us = started.elapsed().as_micros() as u64, "rpc ok");
+                        bytes
+                    }
+                    Err(e) => {
+                        gw.metrics.rpc_errors.inc();
+                        tracing::debug!(method = outcome.method, code = e.code, error = %e.message, "rpc error");
+                        wire::rpc_error(e.code, &e.message)
+                    }
+                };
+                budget.fetch_add(result.len(), Ordering::Relaxed);
+                Finished { reply: wire::rpc_result(msg_id, &wire::gzip_if_smaller(result)), ok, without_updates: outcome.without_updates }
+            });
+            self.requests.running_bytes += body_len;
+            self.requests.meta.insert(task.id(), Running { session, key, msg_id, body_len, service });
+        }
+        Verdict::Continue
+    }
+
+    /// Sends a finished request's answer and starts what was waiting for it.
+    async fn finish(&mut self, done: Result<(tokio::task::Id, Finished), JoinError>) -> Verdict {
+        let id = match &done {
+            Ok((id, _)) => *id,
+            Err(e) => e.id(),
+        };
+        let Some(run) = self.requests.meta.remove(&id) else { return Verdict::Continue };
+        self.requests.running_bytes -= run.body_len;
+        let finished = match done {
+            Ok((_, f)) => f,
+            Err(e) => {
+                // A handler panicked: the request gets an error, the connection goes on.
+                tracing::error!(error = %e, "a request's task failed");
+                self.gw.metrics.rpc_errors.inc();
+                Finished { reply: wire::rpc_result(run.msg_id, &wire::rpc_error(500, "INTERNAL")), ok: false, without_updates: true }
+            }
+        };
+        if !finished.ok {
+            self.requests.remember_failure(run.msg_id);
+        }
+        if !finished.without_updates {
+            if let Some(k) = self.keyed.as_mut() {
+                k.wants_updates = true;
+            }
+        }
+        let mut reply = run.service;
+        reply.push(OutMessage::response(finished.reply));
+        if !self.emit(&run.session, &run.key, &mut reply).await {
+            return Verdict::Close(None);
+        }
+        // A login or logout among the answers changes what this connection follows.
+        self.sync_subscription().await;
+        self.start_ready().await
     }
 
     fn rng_i64(&mut self) -> i64 {

@@ -19,7 +19,10 @@
 //!   other after `idle_timeout` (slowloris);
 //! - key exchanges: a token bucket per address, one computation at a time per address and
 //!   one per core overall;
-//! - the answers to one received message (a container) at most `max_answer_bytes`;
+//! - the answers to one received message (a container) at most `max_answer_bytes` (plus those
+//!   already running when it is crossed);
+//! - requests: at most `connection::MAX_IN_FLIGHT` run at once per connection; beyond, the
+//!   socket is not read until they start;
 //! - sessions: bounded per key, per address and in all; see `sessions.rs` for why forgetting
 //!   one never reopens a replay window.
 

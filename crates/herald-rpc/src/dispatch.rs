@@ -184,6 +184,33 @@ impl Dispatcher {
     }
 }
 
+/// The msg_ids a request must wait for: those named by the `invokeAfterMsg` and
+/// `invokeAfterMsgs` wrappers around it (at any of the first [`MAX_WRAPPERS`] levels). The
+/// connection runs requests concurrently and starts this one only after those have been
+/// answered. Reads without side effects; a malformed wrapper ends the walk (the request then
+/// fails in `dispatch` with the usual error).
+pub fn waits_for(mut body: &[u8]) -> Vec<i64> {
+    let mut after = Vec::new();
+    for _ in 0..=MAX_WRAPPERS {
+        let Some(id) = wire::constructor_id(body) else { break };
+        let mut r = Reader::new(&body[4..]);
+        let ok = match id {
+            INVOKE_WITH_LAYER => r.i32().is_ok(),
+            INIT_CONNECTION => parse_init_connection(&mut r, 0).is_ok(),
+            INVOKE_WITHOUT_UPDATES => true,
+            INVOKE_WITH_TAKEOUT => r.i64().is_ok(),
+            INVOKE_AFTER_MSG => r.i64().map(|m| after.push(m)).is_ok(),
+            INVOKE_AFTER_MSGS => r.long_vector().map(|ms| after.extend(ms)).is_ok(),
+            _ => break,
+        };
+        if !ok {
+            break;
+        }
+        body = r.rest();
+    }
+    after
+}
+
 const GET_USERS: u32 = tlf::users::GetUsers::CONSTRUCTOR_ID;
 const GET_FULL_USER: u32 = tlf::users::GetFullUser::CONSTRUCTOR_ID;
 const INPUT_PEER_SELF: u32 = tlt::InputPeerSelf::CONSTRUCTOR_ID;
@@ -369,6 +396,27 @@ mod tests {
         }
         assert_eq!(recursive_constructors(&deep), 1000);
         assert_eq!(recursive_constructors(&functions_get_config()), 0);
+    }
+
+    #[test]
+    fn waits_for_reads_every_invoke_after_wrapper() {
+        let config = functions_get_config();
+        assert!(waits_for(&config).is_empty());
+        // invokeWithLayer(227, invokeAfterMsgs([5, 6], invokeAfterMsg(7, help.getConfig)))
+        let mut body = INVOKE_WITH_LAYER.to_le_bytes().to_vec();
+        body.extend_from_slice(&227i32.to_le_bytes());
+        body.extend_from_slice(&INVOKE_AFTER_MSGS.to_le_bytes());
+        body.extend_from_slice(&wire::VECTOR.to_le_bytes());
+        body.extend_from_slice(&2u32.to_le_bytes());
+        body.extend_from_slice(&5i64.to_le_bytes());
+        body.extend_from_slice(&6i64.to_le_bytes());
+        body.extend_from_slice(&INVOKE_AFTER_MSG.to_le_bytes());
+        body.extend_from_slice(&7i64.to_le_bytes());
+        body.extend_from_slice(&config);
+        assert_eq!(waits_for(&body), vec![5, 6, 7]);
+        // A wrapper cut short: what was read before it stands, nothing panics.
+        assert_eq!(waits_for(&body[..body.len() - config.len() - 4]), vec![5, 6]);
+        assert!(waits_for(&[]).is_empty());
     }
 
     fn functions_get_config() -> Vec<u8> {

@@ -844,3 +844,116 @@ async fn a_client_that_stops_reading_is_closed_after_the_write_timeout() {
     assert_eq!(closed, Ok(true), "the server closed the connection");
     srv.stop().await;
 }
+
+/// invokeAfterMsg(msg_id, query).
+fn invoke_after(msg_id: i64, query: &[u8]) -> Vec<u8> {
+    let mut b = 0xcb9f372du32.to_le_bytes().to_vec();
+    b.extend_from_slice(&msg_id.to_le_bytes());
+    b.extend_from_slice(query);
+    b
+}
+
+/// Sends `bodies` in one container under the given msg_ids (from `cs.next_msg_id`, so a
+/// request can name an earlier one); returns the ids.
+async fn send_container(raw: &mut Raw, cs: &mut ClientSession, bodies: &[(i64, Vec<u8>)]) -> Vec<i64> {
+    let inner: Vec<wire::InnerMessage> = bodies.iter().map(|(id, b)| wire::InnerMessage { msg_id: *id, seq_no: cs.next_seq(true), body: b.clone() }).collect();
+    let ids = inner.iter().map(|m| m.msg_id).collect();
+    let (cid, seq) = (cs.next_msg_id(now_ms()), cs.next_seq(false));
+    raw.send(&cs.encrypt_raw(cs.salt, cid, seq, &wire::container(&inner))).await;
+    ids
+}
+
+/// The next `rpc_result`s to arrive, as (request msg_id, result), in arrival order; None when
+/// nothing arrives within `wait_ms`.
+async fn next_results(raw: &mut Raw, cs: &mut ClientSession, wait_ms: u64) -> Option<Vec<(i64, Vec<u8>)>> {
+    loop {
+        let Got::Frame(f) = raw.recv(wait_ms).await else { return None };
+        let (_, body) = cs.decrypt(&f).unwrap();
+        let results: Vec<_> = messages(body)
+            .into_iter()
+            .filter(|m| wire::constructor_id(m) == Some(wire::RPC_RESULT))
+            .map(|m| (i64::from_le_bytes(m[4..12].try_into().unwrap()), m[12..].to_vec()))
+            .collect();
+        if !results.is_empty() {
+            return Some(results);
+        }
+    }
+}
+
+/// Holds SQLite's write lock on the server's database, so that every write the server
+/// tries waits (its busy timeout is 5 s) until the guard is dropped; reads go on (WAL).
+fn hold_write_lock(cfg: &Config) -> rusqlite::Connection {
+    let db = rusqlite::Connection::open(cfg.data_dir.join("herald.db")).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    db
+}
+
+#[tokio::test]
+async fn requests_on_one_connection_run_concurrently() {
+    let cfg = config();
+    let srv = herald::start(&cfg).await.unwrap();
+    let (mut raw, mut cs) = session(&srv).await;
+    // sendCode writes (and so waits for the lock); getConfig only reads.
+    let lock = hold_write_lock(&cfg);
+    let (a, b) = (cs.next_msg_id(now_ms()), cs.next_msg_id(now_ms()));
+    let ids =
+        send_container(&mut raw, &mut cs, &[(a, herald_mtproto::testing::send_code("9996612345").to_bytes()), (b, functions::help::GetConfig {}.to_bytes())])
+            .await;
+    // The read is answered while the write still waits: before, it queued behind it.
+    let first = next_results(&mut raw, &mut cs, 4000).await.expect("getConfig answered while sendCode waits");
+    assert_eq!(first.iter().map(|r| r.0).collect::<Vec<_>>(), vec![ids[1]]);
+    assert!(enums::Config::from_bytes(&first[0].1).is_ok());
+    drop(lock);
+    let second = next_results(&mut raw, &mut cs, 5000).await.expect("sendCode answered once the lock is gone");
+    assert_eq!(second[0].0, ids[0]);
+    assert!(enums::auth::SentCode::from_bytes(&second[0].1).is_ok(), "sendCode succeeded after waiting");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn invoke_after_msg_orders_requests_and_reports_failures() {
+    let cfg = config();
+    let srv = herald::start(&cfg).await.unwrap();
+    let (mut raw, mut cs) = session(&srv).await;
+    // B waits for A even though A is slow and B would be instant.
+    let lock = hold_write_lock(&cfg);
+    let (a, b) = (cs.next_msg_id(now_ms()), cs.next_msg_id(now_ms()));
+    let ids = send_container(
+        &mut raw,
+        &mut cs,
+        &[(a, herald_mtproto::testing::send_code("9996612346").to_bytes()), (b, invoke_after(a, &functions::help::GetConfig {}.to_bytes()))],
+    )
+    .await;
+    assert!(next_results(&mut raw, &mut cs, 500).await.is_none(), "B must not be answered before A");
+    drop(lock);
+    let mut order = vec![];
+    while order.len() < 2 {
+        order.extend(next_results(&mut raw, &mut cs, 5000).await.expect("both answered").into_iter().map(|r| r.0));
+    }
+    assert_eq!(order, ids, "A then B");
+    // A request that waits for a failed one fails with MSG_WAIT_FAILED without running:
+    // getDialogs needs a login.
+    let get_dialogs = functions::messages::GetDialogs {
+        exclude_pinned: false,
+        folder_id: None,
+        offset_date: 0,
+        offset_id: 0,
+        offset_peer: enums::InputPeer::Empty,
+        limit: 1,
+        hash: 0,
+    }
+    .to_bytes();
+    let (failed, b) = (cs.next_msg_id(now_ms()), cs.next_msg_id(now_ms()));
+    let ids = send_container(&mut raw, &mut cs, &[(failed, get_dialogs), (b, invoke_after(failed, &functions::help::GetConfig {}.to_bytes()))]).await;
+    let mut results = std::collections::HashMap::new();
+    while results.len() < 2 {
+        results.extend(next_results(&mut raw, &mut cs, 5000).await.expect("both answered"));
+    }
+    let error = |id: i64| match enums::RpcError::from_bytes(&results[&id]) {
+        Ok(enums::RpcError::Error(e)) => (e.error_code, e.error_message),
+        _ => panic!("an rpc_error"),
+    };
+    assert_eq!(error(ids[0]), (401, "AUTH_KEY_UNREGISTERED".into()));
+    assert_eq!(error(ids[1]), (400, "MSG_WAIT_FAILED".into()));
+    srv.stop().await;
+}
