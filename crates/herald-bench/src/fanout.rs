@@ -250,6 +250,7 @@ pub async fn run(cli: &Cli, key: &RsaPublic, a: FanoutArgs) -> Result<()> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let probe = cli.server_pid.map(ServerProbe::start);
     let big_before = size();
+    eprintln!("fanout: {} online members connected; posting {} times to the supergroup", a.online, a.posts);
     let t0 = Instant::now();
     post(&owner, &as_peer(&big), &format!("fo{run}"), a.posts, a.window).await?;
     let expected = (a.posts * a.online) as u64;

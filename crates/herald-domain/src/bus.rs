@@ -94,9 +94,11 @@ impl Event {
 }
 
 /// A session's subscription: one queue, fed by the user's topic and the channels it follows.
+/// Events are shared, not copied, between the subscribers of a topic: a post to 10 000
+/// members is one allocation.
 pub struct Subscription {
     pub id: u64,
-    pub rx: mpsc::Receiver<Event>,
+    pub rx: mpsc::Receiver<Arc<Event>>,
 }
 
 pub trait EventBus: Send + Sync {
@@ -114,11 +116,14 @@ pub trait EventBus: Send + Sync {
 /// getDifference).
 pub const SUBSCRIBER_QUEUE: usize = 1024;
 
+/// The sending end of one subscription's queue.
+type Queue = mpsc::Sender<Arc<Event>>;
+
 #[derive(Default)]
 struct Subscribers {
-    topics: HashMap<Topic, Vec<(u64, mpsc::Sender<Event>)>>,
+    topics: HashMap<Topic, Vec<(u64, Queue)>>,
     /// Each subscription's sender, user and the channels it follows.
-    subs: HashMap<u64, (mpsc::Sender<Event>, UserId, Vec<GroupId>)>,
+    subs: HashMap<u64, (Queue, UserId, Vec<GroupId>)>,
 }
 
 #[derive(Default)]
@@ -137,6 +142,7 @@ impl InProcessBus {
 impl EventBus for InProcessBus {
     fn publish(&self, event: Event) {
         let topic = event.topic();
+        let event = Arc::new(event);
         let mut inner = self.inner.lock().unwrap();
         let Some(list) = inner.topics.get_mut(&topic) else { return };
         let mut dropped = Vec::new();
@@ -230,8 +236,8 @@ mod tests {
         let mut b = bus.subscribe(UserId(2));
         let ev = typing(1);
         bus.publish(ev.clone());
-        assert_eq!(a1.rx.recv().await, Some(ev.clone()));
-        assert_eq!(a2.rx.recv().await, Some(ev.clone()));
+        assert_eq!(a1.rx.recv().await, Some(Arc::new(ev.clone())));
+        assert_eq!(a2.rx.recv().await, Some(Arc::new(ev.clone())));
         assert!(b.rx.try_recv().is_err());
         drop(a1);
         drop(a2);
@@ -251,7 +257,7 @@ mod tests {
         let post = Event::Channel { channel: GroupId(7), origin: None, updates: vec![], rendered: Rendered::default() };
         bus.publish(post.clone());
         for (i, s) in subs.iter_mut().enumerate() {
-            assert_eq!(s.rx.try_recv().ok(), (i < 5).then(|| post.clone()), "subscriber {i}");
+            assert_eq!(s.rx.try_recv().ok(), (i < 5).then(|| Arc::new(post.clone())), "subscriber {i}");
         }
         bus.unfollow(subs[0].id, GroupId(7));
         bus.unsubscribe(subs[1].id);

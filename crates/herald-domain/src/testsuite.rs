@@ -201,7 +201,7 @@ pub async fn login_code_reaches_the_other_sessions_through_777000(stores: Stores
     let alice = sign_up(&w, 1, "9996633333", "Alice").await;
     let mut rx = w.bus.subscribe(alice.id);
     w.auth.send_code(&who(1), "9996633333").await.unwrap();
-    let Event::Updates { updates, .. } = rx.rx.recv().await.unwrap() else { panic!() };
+    let Event::Updates { updates, .. } = std::sync::Arc::unwrap_or_clone(rx.rx.recv().await.unwrap()) else { panic!() };
     let UpdateKind::NewMessage(m) = &updates[0].kind else { panic!() };
     assert_eq!((m.from, m.out), (SERVICE_USER_ID, false));
     assert!(m.text.contains("33333"));
@@ -263,9 +263,9 @@ pub async fn sends_validate_dedup_and_notify_both_sides(stores: Stores) {
     assert!(again.duplicate && !first.duplicate);
     assert_eq!(again.update, first.update);
     // the sender's event names its key (that session got the RPC result); the peer's does not
-    let Event::Updates { origin, .. } = a_rx.rx.recv().await.unwrap() else { panic!() };
+    let Event::Updates { origin, .. } = std::sync::Arc::unwrap_or_clone(a_rx.rx.recv().await.unwrap()) else { panic!() };
     assert_eq!(origin, Some(1));
-    let Event::Updates { origin, updates, .. } = b_rx.rx.recv().await.unwrap() else { panic!() };
+    let Event::Updates { origin, updates, .. } = std::sync::Arc::unwrap_or_clone(b_rx.rx.recv().await.unwrap()) else { panic!() };
     assert_eq!(origin, None);
     assert_eq!(updates[0].pts, 2);
     // the duplicate published nothing
@@ -521,12 +521,12 @@ pub async fn basic_group_messages_go_to_every_members_box(stores: Stores) {
         let (msgs, _) = w.messages.history(who, peer, HistoryQuery { limit: 10, ..Default::default() }).await.unwrap();
         assert!(matches!(msgs[0].action, Some(Action::ChatCreate { .. })), "{who:?}");
     }
-    let Event::Updates { updates, .. } = b_rx.rx.recv().await.unwrap() else { panic!() };
+    let Event::Updates { updates, .. } = std::sync::Arc::unwrap_or_clone(b_rx.rx.recv().await.unwrap()) else { panic!() };
     assert!(new_message(&updates[0]).action.is_some());
     // a message reaches the other members' boxes, incoming and unread for them
     let sent = w.messages.send(send(a, peer, 5, "hello all")).await.unwrap();
     assert!(new_message(&sent.update).out);
-    let Event::Updates { updates, .. } = b_rx.rx.recv().await.unwrap() else { panic!() };
+    let Event::Updates { updates, .. } = std::sync::Arc::unwrap_or_clone(b_rx.rx.recv().await.unwrap()) else { panic!() };
     let got = new_message(&updates[0]);
     assert!(!got.out && got.peer == peer && got.from == a && got.text == "hello all");
     let dialog = w.messages.dialog(b, peer).await.unwrap().unwrap();
@@ -585,7 +585,7 @@ pub async fn a_channel_post_is_stored_once_with_the_channels_own_pts(stores: Sto
     assert_eq!(sent.owner, ch);
     assert_eq!(sent.update.pts, before + 1, "one copy, one pts step, whatever the member count");
     assert_eq!(w.messages.state(members[5]).await.unwrap().pts, user_pts, "members' own boxes do not move");
-    let Event::Channel { channel, updates, .. } = follower.rx.recv().await.unwrap() else { panic!() };
+    let Event::Channel { channel, updates, .. } = std::sync::Arc::unwrap_or_clone(follower.rx.recv().await.unwrap()) else { panic!() };
     assert_eq!((channel, updates.len()), (g.id, 1));
     // the post is unread for others, read for its author; a mention counts for the mentioned
     let other = members[7];

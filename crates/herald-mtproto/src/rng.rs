@@ -22,6 +22,43 @@ impl Rng for OsRng {
     }
 }
 
+/// The operating system's CSPRNG read a page at a time into a buffer per thread, for the
+/// small draws made per message (padding, ids): one `getrandom` call serves hundreds of
+/// messages instead of one each. Every byte is handed out once and wiped from the buffer as
+/// it goes; draws larger than a quarter of the buffer go to the OS directly.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BufferedOsRng;
+
+const POOL_BYTES: usize = 4096;
+
+thread_local! {
+    static POOL: std::cell::RefCell<(Box<[u8; POOL_BYTES]>, usize)> = std::cell::RefCell::new((Box::new([0u8; POOL_BYTES]), POOL_BYTES));
+}
+
+impl Rng for BufferedOsRng {
+    fn fill(&mut self, buf: &mut [u8]) {
+        if buf.len() > POOL_BYTES / 4 {
+            return OsRng.fill(buf);
+        }
+        POOL.with(|p| {
+            let (pool, pos) = &mut *p.borrow_mut();
+            let mut out = buf;
+            while !out.is_empty() {
+                if *pos == POOL_BYTES {
+                    OsRng.fill(&mut pool[..]);
+                    *pos = 0;
+                }
+                let n = out.len().min(POOL_BYTES - *pos);
+                let taken = &mut pool[*pos..*pos + n];
+                out[..n].copy_from_slice(taken);
+                taken.fill(0);
+                *pos += n;
+                out = &mut out[n..];
+            }
+        })
+    }
+}
+
 /// A deterministic generator for tests: SHA-256 in counter mode over a seed.
 /// Never use it outside tests and known-answer vectors.
 #[derive(Clone, Debug)]
@@ -70,3 +107,28 @@ impl crypto_bigint::rand_core::TryRng for RandCore<'_> {
     }
 }
 impl crypto_bigint::rand_core::TryCryptoRng for RandCore<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffered_os_rng_never_hands_out_a_byte_twice() {
+        let mut rng = BufferedOsRng;
+        // Draws that cross the buffer's refill boundary, of every small size.
+        let mut seen = std::collections::HashSet::new();
+        for n in (1..=64).cycle().take(600) {
+            let mut b = vec![0u8; n];
+            rng.fill(&mut b);
+            if n >= 16 {
+                assert!(seen.insert(b.clone()), "a 16+ byte draw repeated");
+                assert!(b.iter().any(|&x| x != 0));
+            }
+        }
+        // Large draws bypass the buffer.
+        let (mut a, mut b) = ([0u8; 2048], [0u8; 2048]);
+        rng.fill(&mut a);
+        rng.fill(&mut b);
+        assert_ne!(a, b);
+    }
+}

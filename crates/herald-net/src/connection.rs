@@ -20,7 +20,7 @@ use herald_domain::bus::{Event, Subscription};
 use herald_domain::model::{AuthKeyRecord, UserId};
 use herald_mtproto::crypto::{decrypt_client_message, encrypt_server_message, AuthKey};
 use herald_mtproto::handshake::{Handshake, Step};
-use herald_mtproto::rng::{OsRng, Rng};
+use herald_mtproto::rng::{BufferedOsRng, OsRng, Rng};
 use herald_mtproto::session::{split_plaintext, Event as SessionEvent, Now, OutMessage, Output, Session};
 use herald_mtproto::transport::{Framing, ServerTransport};
 use herald_mtproto::wire;
@@ -55,6 +55,9 @@ const DRAIN_MAX: usize = 64 * 1024;
 pub const MAX_IN_FLIGHT: usize = 16;
 /// Failed requests remembered for `invokeAfterMsg` (MSG_WAIT_FAILED).
 const FAILED_REMEMBERED: usize = 64;
+/// Queued events packed into one message for a session (see `Conn::on_event`).
+const PUSH_BATCH: usize = 32;
+const PUSH_BATCH_BYTES: usize = 256 * 1024;
 
 thread_local! {
     /// Where socket reads land before the transport takes the bytes: one per runtime
@@ -168,7 +171,7 @@ struct Conn {
     wr: OwnedWriteHalf,
     transport: ServerTransport,
     handshake: Handshake,
-    rng: OsRng,
+    rng: BufferedOsRng,
     keyed: Option<Keyed>,
     out: Vec<u8>,
     disconnect_at: Option<Instant>,
@@ -186,7 +189,7 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, t
         wr,
         transport: ServerTransport::new(gw.config.max_frame),
         handshake: Handshake::new(gw.config.dc_id),
-        rng: OsRng,
+        rng: BufferedOsRng,
         keyed: None,
         out: Vec::new(),
         disconnect_at: None,
@@ -302,7 +305,7 @@ async fn drain(rd: &tokio::net::tcp::OwnedReadHalf, max: usize) {
 
 enum Signal {
     /// An event for the subscribed user (None: the bus dropped the subscription).
-    Event(Option<Event>),
+    Event(Option<Arc<Event>>),
     /// The key's binding changed (login or logout on any of its connections).
     Binding,
 }
@@ -801,9 +804,40 @@ impl Conn {
         self.sync_subscription().await;
     }
 
-    async fn on_event(&mut self, ev: Option<Event>) {
+    /// Delivers an event and whatever else the subscription has queued (up to
+    /// [`PUSH_BATCH`]), packed into one encrypted message and one write: under load a session
+    /// gets its updates in containers instead of paying a syscall and an encryption each.
+    async fn on_event(&mut self, ev: Option<Arc<Event>>) {
+        let mut pushes = Vec::new();
+        let mut next = Some(ev);
+        while let Some(ev) = next.take() {
+            if let Some(bytes) = self.push_of(ev).await {
+                pushes.push(OutMessage::push(bytes));
+            }
+            if pushes.len() >= PUSH_BATCH || pushes.iter().map(|p| p.body.len()).sum::<usize>() >= PUSH_BATCH_BYTES {
+                break;
+            }
+            let Some((_, sub)) = self.keyed.as_mut().and_then(|k| k.subscription.as_mut()) else { break };
+            next = match sub.rx.try_recv() {
+                Ok(ev) => Some(Some(ev)),
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => None,
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => Some(None),
+            };
+        }
+        if pushes.is_empty() {
+            return;
+        }
+        let Some(k) = self.keyed.as_ref() else { return };
+        let (Some(sid), true) = (k.session_id, k.wants_updates) else { return };
+        let key = k.key.clone();
+        let Some(session) = self.gw.sessions.get(key.id(), sid) else { return };
+        self.emit(&session, &key, &mut pushes).await;
+    }
+
+    /// What one event means for this connection: the serialized `Updates` to push, if any.
+    async fn push_of(&mut self, ev: Option<Arc<Event>>) -> Option<Vec<u8>> {
         let gw = self.gw.clone();
-        let Some(k) = self.keyed.as_mut() else { return };
+        let k = self.keyed.as_mut()?;
         let Some(ev) = ev else {
             // The bus dropped this subscriber (its queue overflowed): events, a logout
             // among them, may be lost. Re-read the key's binding before subscribing again;
@@ -812,35 +846,33 @@ impl Conn {
                 self.gw.bus.unsubscribe(old.id);
             }
             self.reload_binding().await;
-            return;
+            return None;
         };
-        let Some((viewer, _)) = k.subscription.as_ref() else { return };
-        let viewer = *viewer;
+        let (viewer, sub_id) = k.subscription.as_ref().map(|(u, sub)| (*u, sub.id))?;
         // Queued before a logout or a login as someone else: not for this key any more.
         if k.ctx.key.user() != Some(viewer) {
             self.sync_subscription().await;
-            return;
+            return None;
         }
         // Joining or leaving a channel changes what this session follows.
-        if let (Some((channel, joined)), Some((_, sub))) = (push::membership(&ev), k.subscription.as_ref()) {
+        if let Some((channel, joined)) = push::membership(&ev) {
             if joined {
-                gw.bus.follow(sub.id, channel);
+                gw.bus.follow(sub_id, channel);
             } else {
-                gw.bus.unfollow(sub.id, channel);
+                gw.bus.unfollow(sub_id, channel);
             }
         }
+        // Nothing to render for a session that will not be sent it.
+        let deliverable = k.session_id.is_some() && k.wants_updates;
         match push::encode(&gw.dispatcher.services().clone(), viewer, k.key.id(), &ev).await {
-            Push::Skip => {}
+            Push::Skip => None,
             // The key was unbound from this user, possibly in another process. The event may
             // be stale (the key logged in again since), so the store decides.
-            Push::Unbound => self.reload_binding().await,
-            Push::Send(bytes) => {
-                let (Some(sid), true) = (k.session_id, k.wants_updates) else { return };
-                let key = k.key.clone();
-                let Some(session) = gw.sessions.get(key.id(), sid) else { return };
-                let mut push = vec![OutMessage::push(wire::gzip_if_smaller(bytes))];
-                self.emit(&session, &key, &mut push).await;
+            Push::Unbound => {
+                self.reload_binding().await;
+                None
             }
+            Push::Send(bytes) => deliverable.then_some(bytes),
         }
     }
 }
