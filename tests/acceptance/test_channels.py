@@ -12,6 +12,8 @@ import pytest
 from telethon import errors, events, functions, types, utils
 
 from harness import (
+    connect,
+    login,
     updates_of,
     EVENT_TIMEOUT,
     EventCollector,
@@ -146,6 +148,43 @@ async def test_invite_and_deliver_to_members(server):
                                         reply_to=sent.id)
     assert got.id == reply.id and got.reply_to_msg_id == sent.id and got.sender_id == bob.id
     assert (await full_channel(carol.client, views[carol.id])).participants_count == 3
+
+
+@async_test
+async def test_each_member_gets_the_post_as_it_concerns_them(server):
+    # The server renders a post once for the members it does not name and patches in each
+    # one's access hashes; the author and the mentioned member get their own rendering.
+    alice, bob, carol = await make_accounts(server, "Alice", "Bob", "Carol")
+    channel, views = await channel_with(alice, [bob, carol])
+    alice2 = await connect(server)
+    assert (await login(alice2, alice.phone)).id == alice.id
+    await alice2.get_dialogs()  # a request: the session now receives updates
+    raw = {m.id: EventCollector(m.client, events.Raw(types.UpdateNewChannelMessage)) for m in (bob, carol)}
+    raw[alice.id] = EventCollector(alice2, events.Raw(types.UpdateNewChannelMessage))
+
+    # A Telethon markdown mention: an inputMessageEntityMentionName holding an inputPeerUser.
+    await alice.client.send_message(channel, f"[Bob](tg://user?id={bob.id}) look at this")
+
+    got = {uid: await collector.next(lambda u: u.message.message == "Bob look at this",
+                                     what=f"user {uid} gets the post")
+           for uid, collector in raw.items()}
+    message = {uid: u.message for uid, u in got.items()}
+    assert message[bob.id].mentioned and not message[bob.id].out
+    assert not message[carol.id].mentioned and not message[carol.id].out
+    assert message[alice.id].out and not message[alice.id].mentioned
+    assert len({m.id for m in message.values()}) == 1
+    # Every member's copy carries that member's own access hashes, which work for them.
+    # (Telethon hands a raw update the users and chats of the push it came in.)
+    for member in (bob, carol):
+        entities = got[member.id]._entities
+        chat = entities[channel_peer_id(channel.id)]
+        assert chat.access_hash == views[member.id].access_hash
+        author = entities[alice.id]
+        assert not author.is_self and author.phone is None
+        [user] = await member.client(functions.users.GetUsersRequest(
+            [types.InputUser(alice.id, author.access_hash)]))
+        assert user.id == alice.id
+    await alice2.disconnect()
 
 
 @async_test

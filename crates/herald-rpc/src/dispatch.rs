@@ -40,6 +40,8 @@ struct Entry {
     name: &'static str,
     needs_login: bool,
     call: Erased,
+    /// Whether a body (after the constructor id) decodes as this request.
+    decodes: fn(&[u8]) -> bool,
 }
 
 /// Who may call a method.
@@ -95,7 +97,8 @@ impl Dispatcher {
         });
         let name = grammers_tl_types::name_for_id(R::CONSTRUCTOR_ID);
         let needs_login = access == Access::LoggedIn;
-        assert!(self.handlers.insert(R::CONSTRUCTOR_ID, Entry { name, needs_login, call }).is_none(), "{name} registered twice");
+        let decodes = |b: &[u8]| R::from_bytes(b).is_ok();
+        assert!(self.handlers.insert(R::CONSTRUCTOR_ID, Entry { name, needs_login, call, decodes }).is_none(), "{name} registered twice");
     }
 
     /// Runs one API request (the body of a content message) and returns its result object or
@@ -139,7 +142,7 @@ impl Dispatcher {
         if entry.needs_login && ctx.key.user().is_none() {
             return (entry.name, Err(RpcError::unauthorized()));
         }
-        let compat = input_user_compat(id, body);
+        let compat = input_user_compat(id, body).or_else(|| if (entry.decodes)(&body[4..]) { None } else { mention_compat(body) });
         let body = compat.as_deref().unwrap_or(body);
         let result = (entry.call)(self.services.clone(), ctx.clone(), &body[4..]).await;
         (entry.name, result)
@@ -212,6 +215,7 @@ pub fn waits_for(mut body: &[u8]) -> Vec<i64> {
 }
 
 const GET_USERS: u32 = tlf::users::GetUsers::CONSTRUCTOR_ID;
+const INPUT_MENTION_NAME: u32 = tlt::InputMessageEntityMentionName::CONSTRUCTOR_ID;
 const GET_FULL_USER: u32 = tlf::users::GetFullUser::CONSTRUCTOR_ID;
 const INPUT_PEER_SELF: u32 = tlt::InputPeerSelf::CONSTRUCTOR_ID;
 const INPUT_PEER_USER: u32 = tlt::InputPeerUser::CONSTRUCTOR_ID;
@@ -259,6 +263,30 @@ fn input_user_compat(method: u32, body: &[u8]) -> Option<Vec<u8>> {
             }
         }
         _ => return None,
+    }
+    (out != body).then_some(out)
+}
+
+/// Telethon's markdown and HTML mentions (`[Bob](tg://user?id=…)`) put an `inputPeerUser`
+/// (or `inputPeerSelf`) into `inputMessageEntityMentionName.user_id`, where the schema asks
+/// for an `InputUser`, and Telegram accepts it (client-compat.md §6.2). Tried only for a
+/// request that does not decode as sent: each such mention entity is rewritten to the
+/// `InputUser` constructor with the same fields. TL is 4-byte aligned, so the entity's id
+/// sits at an aligned offset, followed by offset and length and then the user.
+fn mention_compat(body: &[u8]) -> Option<Vec<u8>> {
+    let word = |b: &[u8], at: usize| b.get(at..at + 4).map(|w| u32::from_le_bytes(w.try_into().unwrap()));
+    let mut out = body.to_vec();
+    let mut at = 4;
+    while at + 16 <= out.len() {
+        if word(&out, at) == Some(INPUT_MENTION_NAME) {
+            let user = at + 12;
+            match word(&out, user) {
+                Some(INPUT_PEER_USER) => out[user..user + 4].copy_from_slice(&INPUT_USER.to_le_bytes()),
+                Some(INPUT_PEER_SELF) => out[user..user + 4].copy_from_slice(&INPUT_USER_SELF.to_le_bytes()),
+                _ => {}
+            }
+        }
+        at += 4;
     }
     (out != body).then_some(out)
 }
@@ -451,6 +479,71 @@ mod tests {
         assert_eq!(functions::users::GetFullUser::from_bytes(&fixed[4..]).unwrap().id, enums::InputUser::UserSelf);
         let proper = [GET_FULL_USER.to_le_bytes(), INPUT_USER_SELF.to_le_bytes()].concat();
         assert_eq!(input_user_compat(GET_FULL_USER, &proper), None);
+    }
+
+    #[test]
+    fn input_peers_in_mention_entities_are_mapped() {
+        use grammers_tl_types::{enums, functions, types};
+        let entity = |user: Vec<u8>| {
+            let mut e = INPUT_MENTION_NAME.to_le_bytes().to_vec();
+            e.extend_from_slice(&0i32.to_le_bytes());
+            e.extend_from_slice(&3i32.to_le_bytes());
+            e.extend_from_slice(&user);
+            e
+        };
+        let peer_user = [INPUT_PEER_USER.to_le_bytes().to_vec(), 7i64.to_le_bytes().to_vec(), 9i64.to_le_bytes().to_vec()].concat();
+        let mut req = functions::messages::SendMessage {
+            no_webpage: false,
+            silent: false,
+            background: false,
+            clear_draft: false,
+            noforwards: false,
+            update_stickersets_order: false,
+            invert_media: false,
+            allow_paid_floodskip: false,
+            peer: enums::InputPeer::PeerSelf,
+            reply_to: None,
+            message: "Bob and me".into(),
+            random_id: 1,
+            reply_markup: None,
+            entities: Some(vec![]),
+            schedule_date: None,
+            schedule_repeat_period: None,
+            send_as: None,
+            quick_reply_shortcut: None,
+            effect: None,
+            allow_paid_stars: None,
+            suggested_post: None,
+            rich_message: None,
+        }
+        .to_bytes();
+        // Replace the empty entity vector by two mentions: one by inputPeerUser, one by
+        // inputPeerSelf (as Telethon sends them).
+        let empty = [wire::VECTOR.to_le_bytes(), 0u32.to_le_bytes()].concat();
+        let at = req.windows(8).rposition(|w| w == empty.as_slice()).unwrap();
+        let mut vector = [wire::VECTOR.to_le_bytes(), 2u32.to_le_bytes()].concat();
+        vector.extend(entity(peer_user));
+        vector.extend(entity(INPUT_PEER_SELF.to_le_bytes().to_vec()));
+        req.splice(at..at + 8, vector);
+        assert!(functions::messages::SendMessage::from_bytes(&req[4..]).is_err(), "as sent, it does not decode");
+        let fixed = mention_compat(&req).unwrap();
+        let decoded = functions::messages::SendMessage::from_bytes(&fixed[4..]).unwrap();
+        assert_eq!(
+            decoded.entities.unwrap(),
+            vec![
+                enums::MessageEntity::InputMessageEntityMentionName(types::InputMessageEntityMentionName {
+                    offset: 0,
+                    length: 3,
+                    user_id: enums::InputUser::User(types::InputUser { user_id: 7, access_hash: 9 }),
+                }),
+                enums::MessageEntity::InputMessageEntityMentionName(types::InputMessageEntityMentionName {
+                    offset: 0,
+                    length: 3,
+                    user_id: enums::InputUser::UserSelf,
+                }),
+            ]
+        );
+        assert_eq!(decoded.message, "Bob and me");
     }
 
     #[test]
