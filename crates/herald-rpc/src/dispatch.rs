@@ -142,7 +142,9 @@ impl Dispatcher {
         if entry.needs_login && ctx.key.user().is_none() {
             return (entry.name, Err(RpcError::unauthorized()));
         }
-        let compat = input_user_compat(id, body).or_else(|| if (entry.decodes)(&body[4..]) { None } else { mention_compat(body) });
+        // Decoded twice only when a mention holds an InputPeer and the request does not
+        // decode as sent.
+        let compat = input_user_compat(id, body).or_else(|| mention_compat(body).filter(|_| !(entry.decodes)(&body[4..])));
         let body = compat.as_deref().unwrap_or(body);
         let result = (entry.call)(self.services.clone(), ctx.clone(), &body[4..]).await;
         (entry.name, result)
@@ -269,9 +271,9 @@ fn input_user_compat(method: u32, body: &[u8]) -> Option<Vec<u8>> {
 
 /// Telethon's markdown and HTML mentions (`[Bob](tg://user?id=…)`) put an `inputPeerUser`
 /// (or `inputPeerSelf`) into `inputMessageEntityMentionName.user_id`, where the schema asks
-/// for an `InputUser`, and Telegram accepts it (client-compat.md §6.2). Tried only for a
-/// request that does not decode as sent: each such mention entity is rewritten to the
-/// `InputUser` constructor with the same fields. TL is 4-byte aligned, so the entity's id
+/// for an `InputUser`, and Telegram accepts it (client-compat.md §6.2). Each such mention's
+/// user is rewritten to the `InputUser` constructor with the same fields (used only when the
+/// request does not decode as sent). TL is 4-byte aligned, so the entity's id
 /// sits at an aligned offset, followed by offset and length and then the user.
 fn mention_compat(body: &[u8]) -> Option<Vec<u8>> {
     let word = |b: &[u8], at: usize| b.get(at..at + 4).map(|w| u32::from_le_bytes(w.try_into().unwrap()));

@@ -4,12 +4,6 @@
 use clap::{Parser, Subcommand};
 use herald::config::{Config, Overrides};
 
-/// mimalloc: the push path allocates and frees many short buffers on every runtime thread;
-/// glibc's allocator spent a fifth of the fan-out benchmark's CPU on them (ARCHITECTURE.md,
-/// Decisions).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "herald", version, about = "A messaging server that speaks Telegram's protocol")]
 struct Cli {
