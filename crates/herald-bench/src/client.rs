@@ -347,33 +347,7 @@ pub async fn log_in(c: &Client, phone: &str) -> Result<i64> {
     }
 }
 
-/// `messages.sendMessage` of plain text.
-pub fn send_message(peer: &enums::InputPeer, text: String, random_id: i64) -> functions::messages::SendMessage {
-    functions::messages::SendMessage {
-        no_webpage: true,
-        silent: false,
-        background: false,
-        clear_draft: false,
-        noforwards: false,
-        update_stickersets_order: false,
-        invert_media: false,
-        allow_paid_floodskip: false,
-        peer: peer.clone(),
-        reply_to: None,
-        message: text,
-        random_id,
-        reply_markup: None,
-        entities: None,
-        schedule_date: None,
-        send_as: None,
-        quick_reply_shortcut: None,
-        effect: None,
-        allow_paid_stars: None,
-        suggested_post: None,
-        rich_message: None,
-        schedule_repeat_period: None,
-    }
-}
+pub use herald_mtproto::testing::send_message;
 
 /// A test number for client `n` of a run (99966XYYYY: the server logs it in with XXXXX).
 pub fn test_phone(n: usize) -> String {

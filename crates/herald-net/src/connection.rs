@@ -54,7 +54,12 @@ const DRAIN_MAX: usize = 64 * 1024;
 /// read until they have started.
 pub const MAX_IN_FLIGHT: usize = 16;
 /// Failed requests remembered for `invokeAfterMsg` (MSG_WAIT_FAILED).
-const FAILED_REMEMBERED: usize = 64;
+const FAILED_REMEMBERED: usize = 1024;
+/// Most msg_ids one request may wait for (`invokeAfterMsgs`); more is INPUT_REQUEST_TOO_LONG.
+const MAX_WAITS_FOR: usize = 64;
+/// How far into the queue a free slot looks for a request that may start. Requests wait only
+/// for requests ahead of them, so the first one can always start once the running ones end.
+const READY_WINDOW: usize = 64;
 /// Queued events packed into one message for a session (see `Conn::on_event`).
 const PUSH_BATCH: usize = 32;
 const PUSH_BATCH_BYTES: usize = 256 * 1024;
@@ -91,8 +96,10 @@ struct Job {
     ctx: CallCtx,
     msg_id: i64,
     body: Vec<u8>,
-    /// The msg_ids it must wait for (`invokeAfterMsg(s)`).
-    after: Vec<i64>,
+    /// The msg_ids it named in `invokeAfterMsg(s)` (None: more than [`MAX_WAITS_FOR`]).
+    after: Option<Vec<i64>>,
+    /// Those of them still unanswered when it arrived (so all ahead of it or running).
+    blockers: Vec<i64>,
     /// Bytes answered so far to the received message (container) it came in.
     budget: Arc<AtomicUsize>,
     /// Service replies to the received message (new_session_created, pongs), sent with this
@@ -126,8 +133,11 @@ struct Requests {
     meta: HashMap<tokio::task::Id, Running>,
     /// Request bytes held by running tasks.
     running_bytes: usize,
+    /// The msg_ids of requests waiting or running.
+    unanswered: HashMap<i64, u32>,
     /// The latest failed requests' msg_ids, for `invokeAfterMsg`.
     failed: VecDeque<i64>,
+    failed_set: std::collections::HashSet<i64>,
 }
 
 impl Requests {
@@ -136,26 +146,43 @@ impl Requests {
         self.waiting.is_empty() && self.running.len() < MAX_IN_FLIGHT && self.running_bytes < max_bytes
     }
 
-    /// Whether `msg_id` is still to be answered here.
-    fn unanswered(&self, msg_id: i64, before: usize) -> bool {
-        self.waiting.iter().take(before).any(|j| j.msg_id == msg_id) || self.meta.values().any(|r| r.msg_id == msg_id)
+    /// Queues a received request. It waits only for requests that are unanswered now, all
+    /// of them ahead of it or running, so waiting never forms a cycle.
+    fn push(&mut self, mut job: Job) {
+        if let Some(after) = &job.after {
+            job.blockers = after.iter().copied().filter(|m| self.unanswered.contains_key(m)).collect();
+        }
+        *self.unanswered.entry(job.msg_id).or_default() += 1;
+        self.waiting.push_back(job);
     }
 
-    /// The first waiting request that may start now, taken out of the queue. A request
-    /// waits only for those ahead of it, so waiting never forms a cycle.
+    /// A request was answered (or refused).
+    fn answered(&mut self, msg_id: i64, ok: bool) {
+        if let std::collections::hash_map::Entry::Occupied(mut e) = self.unanswered.entry(msg_id) {
+            *e.get_mut() -= 1;
+            if *e.get() == 0 {
+                e.remove();
+            }
+        }
+        if !ok {
+            if self.failed.len() == FAILED_REMEMBERED {
+                if let Some(old) = self.failed.pop_front() {
+                    self.failed_set.remove(&old);
+                }
+            }
+            self.failed.push_back(msg_id);
+            self.failed_set.insert(msg_id);
+        }
+    }
+
+    /// The first waiting request (within [`READY_WINDOW`]) that may start now, taken out of
+    /// the queue.
     fn next_ready(&mut self) -> Option<Job> {
         if self.running.len() >= MAX_IN_FLIGHT {
             return None;
         }
-        let i = (0..self.waiting.len()).find(|&i| !self.waiting[i].after.iter().any(|m| self.unanswered(*m, i)))?;
+        let i = self.waiting.iter().take(READY_WINDOW).position(|j| !j.blockers.iter().any(|m| self.unanswered.contains_key(m)))?;
         self.waiting.remove(i)
-    }
-
-    fn remember_failure(&mut self, msg_id: i64) {
-        if self.failed.len() == FAILED_REMEMBERED {
-            self.failed.pop_front();
-        }
-        self.failed.push_back(msg_id);
     }
 }
 
@@ -205,9 +232,16 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, t
     let mut partial_since: Option<Instant> = None;
     let reason = loop {
         let accepting = c.requests.accepting(c.gw.config.max_frame);
-        // A partial frame's clock runs only while the socket is read.
-        let frame_deadline = partial_since.filter(|_| accepting).map(|t| t + c.gw.config.frame_timeout);
+        if !accepting {
+            // The server is busy with this client's requests: its clocks do not run (a
+            // partial frame's and the idle deadline restart when reading resumes).
+            let now = Instant::now();
+            partial_since = partial_since.map(|_| now);
+            deadline = deadline.max(now + c.gw.config.idle_timeout);
+        }
+        let frame_deadline = partial_since.map(|t| t + c.gw.config.frame_timeout);
         let wake = [Some(deadline), c.disconnect_at, frame_deadline].into_iter().flatten().min().unwrap();
+        let mut fed = false;
         let verdict = tokio::select! {
             Some(done) = c.requests.running.join_next_with_id(), if !c.requests.running.is_empty() => c.finish(done).await,
             r = rd.readable(), if accepting => {
@@ -226,23 +260,8 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, t
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                     Err(_) => break "read error",
                 }
-                let (v, frames) = c.drain_frames().await;
-                // Only complete frames count as activity: trickled bytes do not.
-                if frames > 0 {
-                    let idle = if c.ticket.is_authenticated() { c.gw.config.idle_timeout } else { c.gw.config.unauth_idle_timeout };
-                    deadline = Instant::now() + idle;
-                }
-                let buffered = c.transport.buffered();
-                partial_since = match (buffered, frames, partial_since) {
-                    (0, _, _) => None,
-                    (_, 0, Some(t)) => Some(t),
-                    _ => Some(Instant::now()),
-                };
-                // The memory held, not just the bytes: a buffer kept from a larger frame counts.
-                match c.ticket.set_buffered(c.transport.held()) {
-                    Err(r) if matches!(v, Verdict::Continue) => c.refuse(r),
-                    _ => v,
-                }
+                fed = true;
+                Verdict::Continue
             },
             signal = next_signal(&mut c.keyed) => {
                 match signal {
@@ -259,6 +278,28 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, t
                 break "timed out";
             }
             _ = shutdown.changed() => break "server shutting down",
+        };
+        // Frames read now, or left buffered while requests could not be taken.
+        let verdict = if matches!(verdict, Verdict::Continue) && (fed || (c.transport.buffered() > 0 && c.requests.accepting(c.gw.config.max_frame))) {
+            let (v, frames) = c.drain_frames().await;
+            // Only complete frames count as activity: trickled bytes do not.
+            if frames > 0 {
+                let idle = if c.ticket.is_authenticated() { c.gw.config.idle_timeout } else { c.gw.config.unauth_idle_timeout };
+                deadline = Instant::now() + idle;
+            }
+            let buffered = c.transport.buffered();
+            partial_since = match (buffered, frames, partial_since) {
+                (0, _, _) => None,
+                (_, 0, Some(t)) => Some(t),
+                _ => Some(Instant::now()),
+            };
+            // The memory held, not just the bytes: a buffer kept from a larger frame counts.
+            match c.ticket.set_buffered(c.transport.held()) {
+                Err(r) if matches!(v, Verdict::Continue) => c.refuse(r),
+                _ => v,
+            }
+        } else {
+            verdict
         };
         if !c.flush().await {
             break "write failed or timed out";
@@ -277,12 +318,15 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, t
         }
     };
     let _ = c.wr.shutdown().await;
-    // Requests already running finish (their answers are lost with the connection, and the
-    // client resends); a half-done write is never cut off.
-    c.requests.running.detach_all();
     if let Some((_, sub)) = c.keyed.as_mut().and_then(|k| k.subscription.take()) {
         c.gw.bus.unsubscribe(sub.id);
     }
+    // Requests already running finish (their answers are lost with the connection, and the
+    // client resends); a half-done write is never cut off. The connection, and with it its
+    // place in the per-address limits, lasts until they have (or for `write_timeout` at
+    // most), so reconnecting cannot pile up work.
+    let _ = tokio::time::timeout(c.gw.config.write_timeout, async { while c.requests.running.join_next().await.is_some() {} }).await;
+    c.requests.running.detach_all();
     tracing::debug!(peer = %c.peer, reason, "connection closed");
 }
 
@@ -342,10 +386,15 @@ impl Conn {
         Verdict::Close(Some(TRANSPORT_FLOOD))
     }
 
-    /// Handles every complete frame buffered; returns the verdict and how many there were.
+    /// Handles the complete frames buffered, while requests may be taken (the rest stay in
+    /// the transport, counted against the budgets, until they may); returns the verdict and
+    /// how many frames were handled.
     async fn drain_frames(&mut self) -> (Verdict, usize) {
         let mut n = 0;
         loop {
+            if !self.requests.accepting(self.gw.config.max_frame) {
+                return (Verdict::Continue, n);
+            }
             match self.transport.next_frame() {
                 Ok(Some(frame)) => {
                     n += 1;
@@ -642,10 +691,10 @@ impl Conn {
         for ev in out.events {
             match ev {
                 SessionEvent::Request { msg_id, body } => {
-                    let after = herald_rpc::dispatch::waits_for(&body);
+                    let after = Some(herald_rpc::dispatch::waits_for(&body)).filter(|a| a.len() <= MAX_WAITS_FOR);
                     let service = std::mem::take(&mut replies);
-                    let job = Job { session: session.clone(), key: key.clone(), ctx: ctx.clone(), msg_id, body, after, budget: budget.clone(), service };
-                    self.requests.waiting.push_back(job);
+                    let (session, key, ctx, budget) = (session.clone(), key.clone(), ctx.clone(), budget.clone());
+                    self.requests.push(Job { session, key, ctx, msg_id, body, after, blockers: Vec::new(), budget, service });
                 }
                 SessionEvent::Acks(_) => {}
                 SessionEvent::DisconnectAfter(secs) => {
@@ -673,7 +722,9 @@ impl Conn {
     /// are answered at once.
     async fn start_ready(&mut self) -> Verdict {
         while let Some(job) = self.requests.next_ready() {
-            let refusal = if job.after.iter().any(|m| self.requests.failed.contains(m)) {
+            let refusal = if job.after.is_none() {
+                Some(wire::rpc_error(400, "INPUT_REQUEST_TOO_LONG"))
+            } else if job.after.iter().flatten().any(|m| self.requests.failed_set.contains(m)) {
                 Some(wire::rpc_error(400, "MSG_WAIT_FAILED"))
             } else if job.budget.load(Ordering::Relaxed) >= self.gw.config.max_answer_bytes {
                 self.gw.metrics.answers_over_budget.inc();
@@ -682,7 +733,7 @@ impl Conn {
                 None
             };
             if let Some(error) = refusal {
-                self.requests.remember_failure(job.msg_id);
+                self.requests.answered(job.msg_id, false);
                 let mut reply = job.service;
                 reply.push(OutMessage::response(wire::rpc_result(job.msg_id, &error)));
                 if !self.emit(&job.session, &job.key, &mut reply).await {
@@ -735,11 +786,10 @@ impl Conn {
                 Finished { reply: wire::rpc_result(run.msg_id, &wire::rpc_error(500, "INTERNAL")), ok: false, without_updates: true }
             }
         };
-        if !finished.ok {
-            self.requests.remember_failure(run.msg_id);
-        }
+        self.requests.answered(run.msg_id, finished.ok);
         if !finished.without_updates {
-            if let Some(k) = self.keyed.as_mut() {
+            // Only for the key the request came with (the connection may have moved on).
+            if let Some(k) = self.keyed.as_mut().filter(|k| k.key.id() == run.key.id()) {
                 k.wants_updates = true;
             }
         }

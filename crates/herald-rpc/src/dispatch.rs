@@ -494,31 +494,9 @@ mod tests {
             e
         };
         let peer_user = [INPUT_PEER_USER.to_le_bytes().to_vec(), 7i64.to_le_bytes().to_vec(), 9i64.to_le_bytes().to_vec()].concat();
-        let mut req = functions::messages::SendMessage {
-            no_webpage: false,
-            silent: false,
-            background: false,
-            clear_draft: false,
-            noforwards: false,
-            update_stickersets_order: false,
-            invert_media: false,
-            allow_paid_floodskip: false,
-            peer: enums::InputPeer::PeerSelf,
-            reply_to: None,
-            message: "Bob and me".into(),
-            random_id: 1,
-            reply_markup: None,
-            entities: Some(vec![]),
-            schedule_date: None,
-            schedule_repeat_period: None,
-            send_as: None,
-            quick_reply_shortcut: None,
-            effect: None,
-            allow_paid_stars: None,
-            suggested_post: None,
-            rich_message: None,
-        }
-        .to_bytes();
+        let mut req = herald_mtproto::testing::send_message(&enums::InputPeer::PeerSelf, "Bob and me".into(), 1);
+        req.entities = Some(vec![]);
+        let mut req = req.to_bytes();
         // Replace the empty entity vector by two mentions: one by inputPeerUser, one by
         // inputPeerSelf (as Telethon sends them).
         let empty = [wire::VECTOR.to_le_bytes(), 0u32.to_le_bytes()].concat();

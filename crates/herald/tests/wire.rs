@@ -955,5 +955,48 @@ async fn invoke_after_msg_orders_requests_and_reports_failures() {
     };
     assert_eq!(error(ids[0]), (401, "AUTH_KEY_UNREGISTERED".into()));
     assert_eq!(error(ids[1]), (400, "MSG_WAIT_FAILED".into()));
+    // Waiting for more than 64 msg_ids is refused; the connection goes on.
+    let mut many = 0x3dc4b4f0u32.to_le_bytes().to_vec(); // invokeAfterMsgs
+    many.extend_from_slice(&wire::VECTOR.to_le_bytes());
+    many.extend_from_slice(&65u32.to_le_bytes());
+    for i in 0..65i64 {
+        many.extend_from_slice(&(i * 4).to_le_bytes());
+    }
+    many.extend_from_slice(&functions::help::GetConfig {}.to_bytes());
+    let (id, msgs) = call(&mut raw, &mut cs, &many).await;
+    assert_eq!(rpc_error_of(&msgs, id), (400, "INPUT_REQUEST_TOO_LONG".into()));
+    let (_, msgs) = call(&mut raw, &mut cs, &ping(9)).await;
+    assert!(has_pong(&msgs));
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_connection_runs_at_most_sixteen_requests_and_reads_no_further() {
+    let cfg = config();
+    let srv = herald::start(&cfg).await.unwrap();
+    let (mut raw, mut cs) = session(&srv).await;
+    log_in(&mut raw, &mut cs).await;
+    // 16 sends to Saved Messages, each waiting for the write lock, fill the connection.
+    let lock = hold_write_lock(&cfg);
+    let sends: Vec<(i64, Vec<u8>)> = (0..16)
+        .map(|i| (cs.next_msg_id(now_ms()), herald_mtproto::testing::send_message(&enums::InputPeer::PeerSelf, format!("n{i}"), 1000 + i).to_bytes()))
+        .collect();
+    let ids = send_container(&mut raw, &mut cs, &sends).await;
+    // A read sent after them is not even read while they run.
+    let (config_id, bytes) = cs.encrypt(&functions::help::GetConfig {}.to_bytes(), now_ms());
+    raw.send(&bytes).await;
+    assert!(next_results(&mut raw, &mut cs, 700).await.is_none(), "nothing answered while the 16 wait");
+    drop(lock);
+    let mut order = vec![];
+    while order.len() < 17 {
+        order.extend(next_results(&mut raw, &mut cs, 5000).await.expect("all answered").into_iter().map(|r| r.0));
+    }
+    let mut sorted = order.clone();
+    sorted.sort();
+    let mut expected = ids.clone();
+    expected.push(config_id);
+    expected.sort();
+    assert_eq!(sorted, expected, "each request answered once");
+    assert_ne!(order[0], config_id, "the read came after a slot freed");
     srv.stop().await;
 }
