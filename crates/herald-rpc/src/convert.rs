@@ -412,6 +412,33 @@ pub fn action_out(a: &TypingAction) -> enums::SendMessageAction {
 }
 
 /// A box update as TL for `viewer`, plus the users and groups it mentions.
+/// A difference's updates as clients take them: new messages apart, every other update in
+/// `other_updates`, with the users and groups they name (client-compat.md §4.4).
+#[derive(Default)]
+pub struct SplitDifference {
+    pub new_messages: Vec<enums::Message>,
+    pub other_updates: Vec<enums::Update>,
+    pub users: Vec<UserId>,
+    pub groups: Vec<GroupId>,
+}
+
+pub fn split_difference(viewer: UserId, owner: BoxId, updates: &[PtsUpdate]) -> SplitDifference {
+    let mut out = SplitDifference::default();
+    for u in updates {
+        if let UpdateKind::NewMessage(m) = &u.kind {
+            out.new_messages.push(message(viewer, m));
+            out.users.extend(message_users([m]));
+            out.groups.extend(message_groups([m]));
+        } else {
+            let (up, users, groups) = update(viewer, owner, u);
+            out.other_updates.push(up);
+            out.users.extend(users);
+            out.groups.extend(groups);
+        }
+    }
+    out
+}
+
 pub fn update(viewer: UserId, owner: BoxId, u: &PtsUpdate) -> (enums::Update, Vec<UserId>, Vec<GroupId>) {
     let (pts, pts_count) = (u.pts, u.pts_count);
     let channel = owner.channel();

@@ -651,22 +651,8 @@ pub(crate) async fn channel_difference(
     if diff.updates.is_empty() && !diff.more {
         return Ok(enums::updates::ChannelDifference::Empty(types::updates::ChannelDifferenceEmpty { r#final: true, pts: diff.pts, timeout: None }));
     }
-    let mut new_messages = Vec::new();
-    let mut other_updates = Vec::new();
-    let mut users = Vec::new();
-    let mut groups = vec![g];
-    for u in &diff.updates {
-        if let UpdateKind::NewMessage(m) = &u.kind {
-            new_messages.push(convert::message(me, m));
-            users.extend(convert::message_users([m]));
-            groups.extend(convert::message_groups([m]));
-        } else {
-            let (up, us, gs) = convert::update(me, BoxId::Channel(g), u);
-            other_updates.push(up);
-            users.extend(us);
-            groups.extend(gs);
-        }
-    }
+    let convert::SplitDifference { new_messages, other_updates, users, mut groups } = convert::split_difference(me, BoxId::Channel(g), &diff.updates);
+    groups.push(g);
     Ok(enums::updates::ChannelDifference::Difference(types::updates::ChannelDifference {
         r#final: !diff.more,
         pts: diff.pts,

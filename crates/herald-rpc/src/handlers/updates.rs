@@ -1,7 +1,7 @@
 use crate::convert;
 use crate::{CallCtx, RpcError, Services};
 use grammers_tl_types::{enums, functions, types};
-use herald_domain::model::{BoxId, Peer, UpdateKind};
+use herald_domain::model::{BoxId, Peer};
 
 /// At most this many channels are named in one account difference.
 const CHANNELS_NAMED_MAX: usize = 500;
@@ -42,22 +42,8 @@ pub async fn get_difference(s: Arc<Services>, ctx: CallCtx, r: functions::update
             return Ok(enums::updates::Difference::Empty(types::updates::DifferenceEmpty { date: now, seq: 0 }));
         }
     }
-    let mut new_messages = Vec::new();
-    let mut other_updates = Vec::new();
-    let mut user_ids = Vec::new();
-    let mut group_ids = Vec::new();
-    for u in &diff.updates {
-        if let UpdateKind::NewMessage(m) = &u.kind {
-            new_messages.push(convert::message(me, m));
-            user_ids.extend(convert::message_users([m]));
-            group_ids.extend(convert::message_groups([m]));
-        } else {
-            let (up, ids, gs) = convert::update(me, BoxId::User(me), u);
-            other_updates.push(up);
-            user_ids.extend(ids);
-            group_ids.extend(gs);
-        }
-    }
+    let convert::SplitDifference { new_messages, mut other_updates, users: user_ids, groups: mut group_ids } =
+        convert::split_difference(me, BoxId::User(me), &diff.updates);
     for g in &stale {
         other_updates.push(enums::Update::ChannelTooLong(types::UpdateChannelTooLong { channel_id: g.0, pts: None }));
         group_ids.push(*g);
