@@ -89,8 +89,13 @@ struct Keyed {
     subscription: Option<(UserId, Subscription)>,
 }
 
+/// Whose msg_ids a request's are: (auth key id, session id). `invokeAfterMsg` names
+/// requests of its own session, whose msg_ids are unique (the replay window).
+type Origin = (i64, i64);
+
 /// A request received and not yet started.
 struct Job {
+    origin: Origin,
     session: Arc<Mutex<Session>>,
     key: AuthKey,
     ctx: CallCtx,
@@ -110,6 +115,7 @@ struct Job {
 
 /// A request's task, while it runs.
 struct Running {
+    origin: Origin,
     session: Arc<Mutex<Session>>,
     key: AuthKey,
     msg_id: i64,
@@ -133,11 +139,11 @@ struct Requests {
     meta: HashMap<tokio::task::Id, Running>,
     /// Request bytes held by running tasks.
     running_bytes: usize,
-    /// The msg_ids of requests waiting or running.
-    unanswered: HashMap<i64, u32>,
-    /// The latest failed requests' msg_ids, for `invokeAfterMsg`.
-    failed: VecDeque<i64>,
-    failed_set: std::collections::HashSet<i64>,
+    /// The requests waiting or running.
+    unanswered: HashMap<(Origin, i64), u32>,
+    /// The latest failed requests, for `invokeAfterMsg`.
+    failed: VecDeque<(Origin, i64)>,
+    failed_set: std::collections::HashSet<(Origin, i64)>,
 }
 
 impl Requests {
@@ -150,15 +156,16 @@ impl Requests {
     /// of them ahead of it or running, so waiting never forms a cycle.
     fn push(&mut self, mut job: Job) {
         if let Some(after) = &job.after {
-            job.blockers = after.iter().copied().filter(|m| self.unanswered.contains_key(m)).collect();
+            job.blockers = after.iter().copied().filter(|m| self.unanswered.contains_key(&(job.origin, *m))).collect();
         }
-        *self.unanswered.entry(job.msg_id).or_default() += 1;
+        *self.unanswered.entry((job.origin, job.msg_id)).or_default() += 1;
         self.waiting.push_back(job);
     }
 
     /// A request was answered (or refused).
-    fn answered(&mut self, msg_id: i64, ok: bool) {
-        if let std::collections::hash_map::Entry::Occupied(mut e) = self.unanswered.entry(msg_id) {
+    fn answered(&mut self, origin: Origin, msg_id: i64, ok: bool) {
+        let id = (origin, msg_id);
+        if let std::collections::hash_map::Entry::Occupied(mut e) = self.unanswered.entry(id) {
             *e.get_mut() -= 1;
             if *e.get() == 0 {
                 e.remove();
@@ -170,8 +177,8 @@ impl Requests {
                     self.failed_set.remove(&old);
                 }
             }
-            self.failed.push_back(msg_id);
-            self.failed_set.insert(msg_id);
+            self.failed.push_back(id);
+            self.failed_set.insert(id);
         }
     }
 
@@ -181,7 +188,7 @@ impl Requests {
         if self.running.len() >= MAX_IN_FLIGHT {
             return None;
         }
-        let i = self.waiting.iter().take(READY_WINDOW).position(|j| !j.blockers.iter().any(|m| self.unanswered.contains_key(m)))?;
+        let i = self.waiting.iter().take(READY_WINDOW).position(|j| !j.blockers.iter().any(|m| self.unanswered.contains_key(&(j.origin, *m))))?;
         self.waiting.remove(i)
     }
 }
@@ -232,7 +239,7 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, t
     let mut partial_since: Option<Instant> = None;
     let reason = loop {
         let accepting = c.requests.accepting(c.gw.config.max_frame);
-        if !accepting {
+        if !accepting && !c.requests.running.is_empty() {
             // The server is busy with this client's requests: its clocks do not run (a
             // partial frame's and the idle deadline restart when reading resumes).
             let now = Instant::now();
@@ -694,7 +701,8 @@ impl Conn {
                     let after = Some(herald_rpc::dispatch::waits_for(&body)).filter(|a| a.len() <= MAX_WAITS_FOR);
                     let service = std::mem::take(&mut replies);
                     let (session, key, ctx, budget) = (session.clone(), key.clone(), ctx.clone(), budget.clone());
-                    self.requests.push(Job { session, key, ctx, msg_id, body, after, blockers: Vec::new(), budget, service });
+                    let origin = (key.id(), header.session_id);
+                    self.requests.push(Job { origin, session, key, ctx, msg_id, body, after, blockers: Vec::new(), budget, service });
                 }
                 SessionEvent::Acks(_) => {}
                 SessionEvent::DisconnectAfter(secs) => {
@@ -724,7 +732,7 @@ impl Conn {
         while let Some(job) = self.requests.next_ready() {
             let refusal = if job.after.is_none() {
                 Some(wire::rpc_error(400, "INPUT_REQUEST_TOO_LONG"))
-            } else if job.after.iter().flatten().any(|m| self.requests.failed_set.contains(m)) {
+            } else if job.after.iter().flatten().any(|m| self.requests.failed_set.contains(&(job.origin, *m))) {
                 Some(wire::rpc_error(400, "MSG_WAIT_FAILED"))
             } else if job.budget.load(Ordering::Relaxed) >= self.gw.config.max_answer_bytes {
                 self.gw.metrics.answers_over_budget.inc();
@@ -733,7 +741,7 @@ impl Conn {
                 None
             };
             if let Some(error) = refusal {
-                self.requests.answered(job.msg_id, false);
+                self.requests.answered(job.origin, job.msg_id, false);
                 let mut reply = job.service;
                 reply.push(OutMessage::response(wire::rpc_result(job.msg_id, &error)));
                 if !self.emit(&job.session, &job.key, &mut reply).await {
@@ -741,7 +749,7 @@ impl Conn {
                 }
                 continue;
             }
-            let Job { session, key, ctx, msg_id, body, budget, service, .. } = job;
+            let Job { origin, session, key, ctx, msg_id, body, budget, service, .. } = job;
             let gw = self.gw.clone();
             let body_len = body.len();
             let task = self.requests.running.spawn(async move {
@@ -764,7 +772,7 @@ impl Conn {
                 Finished { reply: wire::rpc_result(msg_id, &wire::gzip_if_smaller(result)), ok, without_updates: outcome.without_updates }
             });
             self.requests.running_bytes += body_len;
-            self.requests.meta.insert(task.id(), Running { session, key, msg_id, body_len, service });
+            self.requests.meta.insert(task.id(), Running { origin, session, key, msg_id, body_len, service });
         }
         Verdict::Continue
     }
@@ -786,7 +794,7 @@ impl Conn {
                 Finished { reply: wire::rpc_result(run.msg_id, &wire::rpc_error(500, "INTERNAL")), ok: false, without_updates: true }
             }
         };
-        self.requests.answered(run.msg_id, finished.ok);
+        self.requests.answered(run.origin, run.msg_id, finished.ok);
         if !finished.without_updates {
             // Only for the key the request came with (the connection may have moved on).
             if let Some(k) = self.keyed.as_mut().filter(|k| k.key.id() == run.key.id()) {

@@ -652,6 +652,10 @@ async fn attack_4_key_exchanges_are_rate_limited_per_address() {
         assert!(!exchange(srv.addr, srv.rsa.clone()).await);
     }
     assert!(started.elapsed() >= Duration::from_millis(1800), "{:?}", started.elapsed());
+    // What the other address's exchange takes on this machine with no attack.
+    let started = std::time::Instant::now();
+    let _ = session_over(Raw::connect_from(srv.addr, VICTIM).await, &srv.rsa).await;
+    let alone = started.elapsed();
     // ...and a burst beyond what a short wait covers is refused with -429, while another
     // address's exchange, started in the middle of it, is not held up by it.
     let burst: Vec<_> = (0..10).map(|_| tokio::spawn(exchange(srv.addr, srv.rsa.clone()))).collect();
@@ -664,7 +668,9 @@ async fn attack_4_key_exchanges_are_rate_limited_per_address() {
         refused += b.await.unwrap() as usize;
     }
     assert!(refused >= 3, "{refused} of 10 refused");
-    assert!(victim < Duration::from_secs(1), "the other address waited {victim:?}");
+    // Compared with the same exchange alone, not with a fixed time: on a loaded 2-core
+    // machine (tests run in parallel) one exchange has taken a second by itself.
+    assert!(victim < alone * 3 + Duration::from_millis(500), "the other address waited {victim:?} (alone: {alone:?})");
     srv.stop().await;
 }
 
