@@ -114,25 +114,7 @@ pub struct SendRequest {
 
 /// A message as the service composes it before the store numbers it.
 fn draft(from: UserId, peer: Peer, date: i32, text: String, entities: Vec<Entity>) -> Message {
-    Message {
-        owner: BoxId::User(from),
-        id: 0,
-        logical_id: (random_u64() >> 1) as i64,
-        peer,
-        from,
-        out: true,
-        date,
-        text,
-        entities,
-        reply_to: None,
-        edit_date: None,
-        action: None,
-        post: false,
-        post_author: None,
-        mentions: vec![],
-        views: None,
-        pinned: false,
-    }
+    Message::draft(from, peer, date, text, entities, (random_u64() >> 1) as i64)
 }
 
 /// Users a message mentions by name entity (the `@username` form needs a lookup and is

@@ -237,6 +237,30 @@ pub struct Message {
 }
 
 impl Message {
+    /// A message `from` composed to `peer`, as the service has it before the store numbers
+    /// it: the sender's outgoing copy, no reply, action, post fields, mentions or views.
+    pub fn draft(from: UserId, peer: Peer, date: i32, text: String, entities: Vec<Entity>, logical_id: i64) -> Self {
+        Message {
+            owner: BoxId::User(from),
+            id: 0,
+            logical_id,
+            peer,
+            from,
+            out: true,
+            date,
+            text,
+            entities,
+            reply_to: None,
+            edit_date: None,
+            action: None,
+            post: false,
+            post_author: None,
+            mentions: vec![],
+            views: None,
+            pinned: false,
+        }
+    }
+
     /// Whether `viewer` sent this copy (channel messages have one copy for all viewers).
     pub fn out_for(&self, viewer: UserId) -> bool {
         match self.owner {

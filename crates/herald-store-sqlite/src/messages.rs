@@ -665,25 +665,7 @@ mod tests {
     use herald_domain::store::*;
 
     fn copy(from: i64, to: i64, text: &str, date: i32) -> Message {
-        Message {
-            owner: BoxId::User(UserId(from)),
-            id: 0,
-            logical_id: date as i64,
-            peer: Peer::User(UserId(to)),
-            from: UserId(from),
-            out: true,
-            date,
-            text: text.into(),
-            entities: vec![],
-            reply_to: None,
-            edit_date: None,
-            action: None,
-            post: false,
-            post_author: None,
-            mentions: vec![],
-            views: None,
-            pinned: false,
-        }
+        Message::draft(UserId(from), Peer::User(UserId(to)), date, text.into(), vec![], date as i64)
     }
 
     fn append(from: i64, to: i64, text: &str, date: i32, random_id: Option<i64>) -> (BoxId, BoxOp) {
