@@ -163,7 +163,7 @@ impl Handshake {
         answer.resize(start + pad, 0);
         rng.fill(&mut answer[start..]);
         let (key, iv) = grammers_crypto::generate_key_data_from_nonce(&server_nonce, &new_nonce);
-        grammers_crypto::aes::ige_encrypt(&mut answer, &key, &iv);
+        crate::crypto::ige_encrypt(&mut answer, &key, &iv);
         self.state = State::SentDhParams { nonce, server_nonce, new_nonce, a: Box::new(a), expires_in, retry_id: 0 };
         let ok = types::ServerDhParamsOk { nonce, server_nonce, encrypted_answer: answer };
         Some(Step::Reply(boxed(&ok)))
@@ -182,7 +182,7 @@ impl Handshake {
             return None;
         }
         let (key, iv) = grammers_crypto::generate_key_data_from_nonce(&server_nonce, &new_nonce);
-        grammers_crypto::aes::ige_decrypt(&mut data, &key, &iv);
+        crate::crypto::ige_decrypt(&mut data, &key, &iv);
         let mut cur = Cursor::from_slice(&data[20..]);
         let enums::ClientDhInnerData::Data(inner) = enums::ClientDhInnerData::deserialize(&mut cur).ok()?;
         let consumed = cur.pos();
@@ -231,7 +231,7 @@ fn decode_rsa_pad(m: &[u8; 256]) -> Option<enums::PQInnerData> {
         temp_key[i] = m[i] ^ h[i];
     }
     let mut body: [u8; 224] = m[32..].try_into().unwrap();
-    grammers_crypto::aes::ige_decrypt(&mut body, &temp_key, &[0u8; 32]);
+    crate::crypto::ige_decrypt(&mut body, &temp_key, &[0u8; 32]);
     let mut data: [u8; 192] = body[..192].try_into().unwrap();
     data.reverse();
     let ok = sha256(&[&temp_key, &data]).ct_eq(&body[192..]);

@@ -477,25 +477,45 @@ impl Session {
     /// seq_no ‖ len ‖ body), wrapping several in a `msg_container`. Encrypt the result with
     /// `crypto::encrypt_server_message`.
     pub fn pack(&mut self, messages: Vec<OutMessage>, now: Now, salts: &Salts) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.pack_into(messages, now, salts, &mut out);
+        out
+    }
+
+    /// [`Session::pack`], appending the plaintext to `out` in one pass: no container or
+    /// plaintext is built and copied separately. `out` may hold a prefix already (the
+    /// 24 bytes [`crate::crypto::encrypt_server_message_in_place`] fills in), and gets room
+    /// for the encryption's padding too, so a push costs one buffer from here to the wire.
+    pub fn pack_into(&mut self, messages: Vec<OutMessage>, now: Now, salts: &Salts, out: &mut Vec<u8>) {
         let salt = salts.current(self.auth_key_id, now.secs());
-        let (msg_id, seq_no, body) = if messages.len() == 1 {
-            let m = messages.into_iter().next().unwrap();
-            (self.next_msg_id(now, m.response), self.next_seq(m.content_related), m.body)
-        } else {
-            let inner: Vec<InnerMessage> = messages
-                .into_iter()
-                .map(|m| InnerMessage { msg_id: self.next_msg_id(now, m.response), seq_no: self.next_seq(m.content_related), body: m.body })
-                .collect();
-            (self.next_msg_id(now, false), self.next_seq(false), wire::container(&inner))
+        let body_len = match messages.as_slice() {
+            [one] => one.body.len(),
+            many => 8 + many.iter().map(|m| 16 + m.body.len()).sum::<usize>(),
         };
-        let mut out = Vec::with_capacity(32 + body.len());
+        out.reserve(32 + body_len + crate::crypto::MAX_SERVER_PADDING);
+        let start = out.len();
         out.extend_from_slice(&salt.to_le_bytes());
         out.extend_from_slice(&self.id.to_le_bytes());
-        out.extend_from_slice(&msg_id.to_le_bytes());
-        out.extend_from_slice(&seq_no.to_le_bytes());
-        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        out.extend_from_slice(&body);
-        out
+        out.extend_from_slice(&[0u8; 12]); // msg_id and seq_no, known once the inner ones are
+        out.extend_from_slice(&(body_len as u32).to_le_bytes());
+        let (msg_id, seq_no) = if messages.len() == 1 {
+            let m = messages.into_iter().next().unwrap();
+            out.extend_from_slice(&m.body);
+            (self.next_msg_id(now, m.response), self.next_seq(m.content_related))
+        } else {
+            out.extend_from_slice(&wire::MSG_CONTAINER.to_le_bytes());
+            out.extend_from_slice(&(messages.len() as u32).to_le_bytes());
+            for m in messages {
+                // Inner ids first: the container's msg_id is the greatest.
+                out.extend_from_slice(&self.next_msg_id(now, m.response).to_le_bytes());
+                out.extend_from_slice(&self.next_seq(m.content_related).to_le_bytes());
+                out.extend_from_slice(&(m.body.len() as u32).to_le_bytes());
+                out.extend_from_slice(&m.body);
+            }
+            (self.next_msg_id(now, false), self.next_seq(false))
+        };
+        out[start + 16..start + 24].copy_from_slice(&msg_id.to_le_bytes());
+        out[start + 24..start + 28].copy_from_slice(&seq_no.to_le_bytes());
     }
 }
 
@@ -689,6 +709,23 @@ mod tests {
         let inner = wire::parse_container(&body[4..]).unwrap();
         assert!(inner.iter().all(|m| m.msg_id < h.msg_id && m.msg_id > last));
         assert_eq!(h.seq_no % 2, 0);
+        assert_eq!(inner.iter().map(|m| m.body.clone()).collect::<Vec<_>>(), vec![vec![1; 4], vec![2; 4]]);
+        assert_eq!(h.msg_id % 4, 3);
+    }
+
+    /// `pack_into` appends exactly what `pack` returns, after whatever `out` held.
+    #[test]
+    fn pack_into_appends_what_pack_returns() {
+        for count in [1usize, 3] {
+            let msgs = || (0..count).map(|i| OutMessage::push(vec![i as u8; 8 + i * 4])).collect::<Vec<_>>();
+            let (mut a, mut b) = (session(), session());
+            let packed = a.pack(msgs(), now(), &salts());
+            let mut out = vec![9u8; 24];
+            b.pack_into(msgs(), now(), &salts(), &mut out);
+            assert_eq!(&out[..24], &[9u8; 24]);
+            assert_eq!(&out[24..], &packed[..]);
+            assert!(out.capacity() >= out.len() + crate::crypto::MAX_SERVER_PADDING, "room for the padding");
+        }
     }
 }
 

@@ -113,7 +113,7 @@ impl ClientHandshake {
         let mut body = [0u8; 224];
         body[..192].copy_from_slice(&rev);
         body[192..].copy_from_slice(&sha256(&[&temp_key, &data]));
-        grammers_crypto::aes::ige_encrypt(&mut body, &temp_key, &[0u8; 32]);
+        crate::crypto::ige_encrypt(&mut body, &temp_key, &[0u8; 32]);
         let h = sha256(&[&body]);
         let mut m = [0u8; 256];
         for i in 0..32 {
@@ -128,7 +128,7 @@ impl ClientHandshake {
         let enums::ServerDhParams::Ok(ok) = enums::ServerDhParams::from_bytes(server_dh).expect("server_DH_params") else { panic!("server_DH_params_fail") };
         self.tmp = grammers_crypto::generate_key_data_from_nonce(&self.server_nonce, &self.new_nonce);
         let mut ans = ok.encrypted_answer;
-        grammers_crypto::aes::ige_decrypt(&mut ans, &self.tmp.0, &self.tmp.1);
+        crate::crypto::ige_decrypt(&mut ans, &self.tmp.0, &self.tmp.1);
         let mut cur = Cursor::from_slice(&ans[20..]);
         let enums::ServerDhInnerData::Data(sdh) = enums::ServerDhInnerData::deserialize(&mut cur).expect("server_DH_inner_data");
         assert_eq!(sha1(&[&ans[20..20 + cur.pos()]]), ans[..20]);
@@ -147,7 +147,7 @@ impl ClientHandshake {
         let mut data = sha1(&[&inner]).to_vec();
         data.extend_from_slice(&inner);
         data.resize(data.len().div_ceil(16) * 16, 0);
-        grammers_crypto::aes::ige_encrypt(&mut data, &self.tmp.0, &self.tmp.1);
+        crate::crypto::ige_encrypt(&mut data, &self.tmp.0, &self.tmp.1);
         functions::SetClientDhParams { nonce: self.nonce, server_nonce: self.server_nonce, encrypted_data: data }.to_bytes()
     }
 

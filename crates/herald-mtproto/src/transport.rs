@@ -236,15 +236,24 @@ impl ServerTransport {
 
     /// Frames (and, for obfuscated2, encrypts) one payload for the client.
     pub fn encode(&mut self, payload: &[u8], rng: &mut dyn Rng) -> Vec<u8> {
-        let framing = self.kind.map(|k| k.framing).unwrap_or(Framing::Full);
         let mut out = Vec::with_capacity(payload.len() + 16);
+        self.encode_into(payload, rng, &mut out);
+        out
+    }
+
+    /// [`ServerTransport::encode`], appending the frame to `out` (a connection's output
+    /// buffer) instead of allocating one.
+    pub fn encode_into(&mut self, payload: &[u8], rng: &mut dyn Rng, out: &mut Vec<u8>) {
+        let framing = self.kind.map(|k| k.framing).unwrap_or(Framing::Full);
+        let begin = out.len();
+        out.reserve(payload.len() + 16);
         match framing {
             Framing::Full => {
                 let total = (payload.len() + 12) as u32;
                 out.extend_from_slice(&total.to_le_bytes());
                 out.extend_from_slice(&self.out_seq.to_le_bytes());
                 out.extend_from_slice(payload);
-                let crc = crc32fast::hash(&out);
+                let crc = crc32fast::hash(&out[begin..]);
                 out.extend_from_slice(&crc.to_le_bytes());
                 self.out_seq = self.out_seq.wrapping_add(1);
             }
@@ -274,9 +283,8 @@ impl ServerTransport {
             }
         }
         if let Some(c) = self.cipher.as_mut() {
-            c.decrypt(&mut out);
+            c.decrypt(&mut out[begin..]);
         }
-        out
     }
 
     /// A transport error (-404, -429, -444): a 4-byte payload holding the negative code.

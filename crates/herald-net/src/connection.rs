@@ -18,7 +18,7 @@ use crate::addrs::{Refusal, Ticket};
 use crate::Gateway;
 use herald_domain::bus::{Event, Subscription};
 use herald_domain::model::{AuthKeyRecord, UserId};
-use herald_mtproto::crypto::{decrypt_client_message, encrypt_server_message, AuthKey};
+use herald_mtproto::crypto::{decrypt_client_message, encrypt_server_message_in_place, AuthKey, MAX_SERVER_PADDING};
 use herald_mtproto::handshake::{Handshake, Step};
 use herald_mtproto::rng::{BufferedOsRng, OsRng, Rng};
 use herald_mtproto::session::{split_plaintext, Event as SessionEvent, Now, OutMessage, Output, Session};
@@ -87,6 +87,8 @@ struct Keyed {
     wants_updates: bool,
     /// The bound user's bus subscription: their topic and the channels they are in.
     subscription: Option<(UserId, Subscription)>,
+    /// Access hashes recently patched into this key's channel pushes.
+    hashes: push::HashCache,
 }
 
 /// Whose msg_ids a request's are: (auth key id, session id). `invokeAfterMsg` names
@@ -448,15 +450,19 @@ impl Conn {
         if replies.is_empty() {
             return true;
         }
-        let plain = session.lock().unwrap().pack(std::mem::take(replies), now(&self.gw), &self.gw.salts);
-        let enc = encrypt_server_message(key, &plain, &mut self.rng);
-        self.send(&enc);
+        // One buffer from packing to framing: room for the key id and msg_key, the
+        // plaintext, then the padding, encrypted in place.
+        let size = 24 + 40 + replies.iter().map(|m| 16 + m.body.len()).sum::<usize>() + MAX_SERVER_PADDING;
+        let mut buf = Vec::with_capacity(size);
+        buf.extend_from_slice(&[0u8; 24]);
+        session.lock().unwrap().pack_into(std::mem::take(replies), now(&self.gw), &self.gw.salts, &mut buf);
+        encrypt_server_message_in_place(key, &mut buf, &mut self.rng);
+        self.send(&buf);
         self.flush().await
     }
 
     fn send(&mut self, payload: &[u8]) {
-        let framed = self.transport.encode(payload, &mut self.rng);
-        self.out.extend_from_slice(&framed);
+        self.transport.encode_into(payload, &mut self.rng, &mut self.out);
     }
 
     async fn on_frame(&mut self, frame: Vec<u8>) -> Verdict {
@@ -531,6 +537,7 @@ impl Conn {
             session_id: None,
             wants_updates: false,
             subscription: None,
+            hashes: Default::default(),
         }))
     }
 
@@ -922,7 +929,7 @@ impl Conn {
         }
         // Nothing to render for a session that will not be sent it.
         let deliverable = k.session_id.is_some() && k.wants_updates;
-        match push::encode(&gw.dispatcher.services().clone(), viewer, k.key.id(), &ev).await {
+        match push::encode(&gw.dispatcher.services().clone(), viewer, k.key.id(), &ev, &mut k.hashes).await {
             Push::Skip => None,
             // The key was unbound from this user, possibly in another process. The event may
             // be stale (the key logged in again since), so the store decides.

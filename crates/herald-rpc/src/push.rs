@@ -53,10 +53,35 @@ struct Template {
     date: i32,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Hashed {
     User(UserId),
     Channel(GroupId),
+}
+
+/// The access hashes one connection's receiver was last given, so that a stream of posts
+/// in the same channel (from the same few posters) does not recompute them: each is a
+/// keyed SHA-256, which was a sixth of a channel push's cost. Eight entries, replaced in
+/// turn; 200 bytes per connection that receives channel posts.
+#[derive(Default)]
+pub struct HashCache {
+    slots: [Option<(UserId, Hashed, i64)>; 8],
+    next: usize,
+}
+
+impl HashCache {
+    fn get(&mut self, s: &Services, viewer: UserId, whose: Hashed) -> i64 {
+        if let Some((_, _, hash)) = self.slots.iter().flatten().find(|(v, w, _)| *v == viewer && *w == whose) {
+            return *hash;
+        }
+        let hash = match whose {
+            Hashed::User(u) => s.accounts.access_hash(viewer, u),
+            Hashed::Channel(g) => s.accounts.channel_access_hash(viewer, g),
+        };
+        self.slots[self.next] = Some((viewer, whose, hash));
+        self.next = (self.next + 1) % self.slots.len();
+        hash
+    }
 }
 
 /// The rendering viewer of templates: no account has id 0.
@@ -93,16 +118,13 @@ impl Template {
     }
 
     /// The push for `viewer` (not yet gzipped), or None when the event names them.
-    fn for_viewer(&self, s: &Services, viewer: UserId) -> Option<Vec<u8>> {
+    fn for_viewer(&self, s: &Services, viewer: UserId, cache: &mut HashCache) -> Option<Vec<u8>> {
         if self.named.binary_search(&viewer).is_ok() {
             return None;
         }
         let mut bytes = self.bytes.clone();
         for (at, whose) in &self.holes {
-            let hash = match *whose {
-                Hashed::User(u) => s.accounts.access_hash(viewer, u),
-                Hashed::Channel(g) => s.accounts.channel_access_hash(viewer, g),
-            };
+            let hash = cache.get(s, viewer, *whose);
             bytes[*at..*at + 8].copy_from_slice(&hash.to_le_bytes());
         }
         Some(bytes)
@@ -129,7 +151,9 @@ fn updates(updates: Vec<enums::Update>, users: Vec<enums::User>, chats: Vec<enum
     out
 }
 
-pub async fn encode(s: &Services, viewer: UserId, auth_key_id: i64, event: &Event) -> Push {
+/// `event` as a push for `viewer` on the connection of `auth_key_id`; `hashes` is that
+/// connection's cache of access hashes.
+pub async fn encode(s: &Services, viewer: UserId, auth_key_id: i64, event: &Event, hashes: &mut HashCache) -> Push {
     let now = s.clock.now_secs() as i32;
     match event {
         Event::Updates { origin, updates: ups, .. } => {
@@ -182,7 +206,7 @@ pub async fn encode(s: &Services, viewer: UserId, auth_key_id: i64, event: &Even
                 return Push::Skip;
             };
             if let Some(t) = &loaded.template {
-                if let Some(bytes) = t.for_viewer(s, viewer) {
+                if let Some(bytes) = t.for_viewer(s, viewer, hashes) {
                     // Debug builds (every test run) check each patched copy against the
                     // push rendered for its receiver alone.
                     debug_assert!(
