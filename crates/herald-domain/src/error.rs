@@ -81,6 +81,10 @@ pub enum MessageError {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GroupError {
+    /// The account created groups, or made invite links or join requests, faster than its
+    /// budget allows.
+    #[error("too many group changes, wait {0} s")]
+    FloodWait(i64),
     #[error("chat id invalid")]
     ChatIdInvalid,
     #[error("channel invalid")]

@@ -6,6 +6,7 @@ use crate::accounts::valid_username;
 use crate::bus::{Event, EventBus, GroupChange};
 use crate::clock::{random_u64, Clock};
 use crate::error::{AccountError, GroupError, Result, StoreError};
+use crate::limits::{Bucket, Limiter};
 use crate::messages::{MessageService, Sent};
 use crate::model::*;
 use crate::store::{AccountStore, BoxOp, GroupStore};
@@ -28,12 +29,39 @@ pub const PARTICIPANTS_LIMIT_MAX: i32 = 200;
 /// Characters of a member search that are used.
 pub const SEARCH_MAX: usize = 64;
 
+/// Groups and channels an account may create at once, then per day: each is a set of rows
+/// and a member list that outlive the request.
+pub const CREATIONS_BURST: f64 = 50.0;
+pub const CREATIONS_PER_DAY: f64 = 50.0;
+/// Invite links made or edited, and join requests filed, at once and then per minute.
+pub const LINKS_BURST: f64 = 200.0;
+pub const LINKS_PER_MINUTE: f64 = 6.0;
+
+/// The per-account budgets of group changes that write rows (defaults above); past one, the
+/// call gets `FLOOD_WAIT_X`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GroupLimits {
+    pub creations: Bucket,
+    pub links: Bucket,
+}
+
+impl Default for GroupLimits {
+    fn default() -> Self {
+        Self {
+            creations: Bucket { burst: CREATIONS_BURST, per_sec: CREATIONS_PER_DAY / 86_400.0 },
+            links: Bucket { burst: LINKS_BURST, per_sec: LINKS_PER_MINUTE / 60.0 },
+        }
+    }
+}
+
 pub struct GroupService {
     groups: Arc<dyn GroupStore>,
     accounts: Arc<dyn AccountStore>,
     messages: Arc<MessageService>,
     bus: Arc<dyn EventBus>,
     clock: Arc<dyn Clock>,
+    creations: Limiter<UserId>,
+    links: Limiter<UserId>,
 }
 
 /// What a group change answers with: the actor's service-message update (if one was
@@ -67,7 +95,28 @@ impl GroupService {
         bus: Arc<dyn EventBus>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { groups, accounts, messages, bus, clock }
+        Self::with_limits(groups, accounts, messages, bus, clock, GroupLimits::default())
+    }
+
+    pub fn with_limits(
+        groups: Arc<dyn GroupStore>,
+        accounts: Arc<dyn AccountStore>,
+        messages: Arc<MessageService>,
+        bus: Arc<dyn EventBus>,
+        clock: Arc<dyn Clock>,
+        limits: GroupLimits,
+    ) -> Self {
+        Self { groups, accounts, messages, bus, clock, creations: Limiter::new(limits.creations), links: Limiter::new(limits.links) }
+    }
+
+    /// Spends one of `who`'s group creations, or FLOOD_WAIT_X.
+    fn spend_creation(&self, who: UserId) -> Result<()> {
+        Ok(self.creations.take(who, 1.0, self.clock.now_ms()).map_err(GroupError::FloodWait)?)
+    }
+
+    /// Spends one of `who`'s invite-link and join-request budget, or FLOOD_WAIT_X.
+    fn spend_link(&self, who: UserId) -> Result<()> {
+        Ok(self.links.take(who, 1.0, self.clock.now_ms()).map_err(GroupError::FloodWait)?)
     }
 
     fn now(&self) -> i32 {
@@ -142,6 +191,7 @@ impl GroupService {
         if users.len() as i32 + 1 > BASIC_GROUP_MAX {
             return Err(GroupError::UsersTooMuch.into());
         }
+        self.spend_creation(creator)?;
         let now = self.now();
         let mut members = vec![Member::new(GroupId(0), creator, Role::Creator, creator, now)];
         members.extend(users.iter().map(|u| Member::new(GroupId(0), *u, Role::Member, creator, now)));
@@ -157,6 +207,7 @@ impl GroupService {
         if about.chars().count() > ABOUT_MAX {
             return Err(GroupError::ChatAboutTooLong.into());
         }
+        self.spend_creation(creator)?;
         let now = self.now();
         let kind = if broadcast { GroupKind::Broadcast } else { GroupKind::Megagroup };
         let members = vec![Member::new(GroupId(0), creator, Role::Creator, creator, now)];
@@ -642,6 +693,7 @@ impl GroupService {
         title: Option<String>,
     ) -> Result<Invite> {
         self.with_right(id, actor, AdminRights::INVITE_USERS).await?;
+        self.spend_link(actor)?;
         let mut raw = [0u8; 12];
         for chunk in raw.chunks_mut(8) {
             let r = random_u64().to_le_bytes();
@@ -694,6 +746,7 @@ impl GroupService {
             _ => {}
         }
         if invite.request_needed {
+            self.spend_link(user)?;
             self.groups.put_join_request(&JoinRequest { group: g.id, user, date: self.now(), invite: invite.hash.clone() }).await?;
             return Err(GroupError::InviteRequestSent.into());
         }
@@ -715,6 +768,7 @@ impl GroupService {
         if inv.admin != actor && me.role != Role::Creator {
             return Err(GroupError::ChatAdminRequired.into());
         }
+        self.spend_link(actor)?;
         edit(&mut inv);
         self.groups.put_invite(&inv).await?;
         Ok(inv)

@@ -68,11 +68,17 @@ pub const MESSAGE_OVERHEAD_BYTES: usize = 256;
 pub const STORED_BYTES_BURST: f64 = 256.0 * 1024.0 * 1024.0;
 pub const STORED_BYTES_PER_DAY: f64 = 1024.0 * 1024.0 * 1024.0;
 
+/// Post views an account may have counted at once, then per second (each is a row). Past
+/// the budget `getMessagesViews` still answers, without counting.
+pub const COUNTED_VIEWS_BURST: f64 = 2000.0;
+pub const COUNTED_VIEWS_PER_SEC: f64 = 20.0;
+
 /// The per-account send budgets (defaults above; a deployment may tune them).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SendLimits {
     pub sends: Bucket,
     pub stored_bytes: Bucket,
+    pub counted_views: Bucket,
 }
 
 impl Default for SendLimits {
@@ -80,6 +86,7 @@ impl Default for SendLimits {
         Self {
             sends: Bucket { burst: SEND_BURST, per_sec: SENDS_PER_SEC },
             stored_bytes: Bucket { burst: STORED_BYTES_BURST, per_sec: STORED_BYTES_PER_DAY / 86_400.0 },
+            counted_views: Bucket { burst: COUNTED_VIEWS_BURST, per_sec: COUNTED_VIEWS_PER_SEC },
         }
     }
 }
@@ -91,6 +98,7 @@ pub struct MessageService {
     clock: Arc<dyn Clock>,
     sends: Limiter<UserId>,
     text_bytes: Limiter<UserId>,
+    counted_views: Limiter<UserId>,
 }
 
 /// What the sender's session gets back from a send.
@@ -138,7 +146,15 @@ impl MessageService {
     }
 
     pub fn with_limits(store: Arc<dyn MessageStore>, groups: Arc<dyn GroupStore>, bus: Arc<dyn EventBus>, clock: Arc<dyn Clock>, limits: SendLimits) -> Self {
-        Self { store, groups, bus, clock, sends: Limiter::new(limits.sends), text_bytes: Limiter::new(limits.stored_bytes) }
+        Self {
+            store,
+            groups,
+            bus,
+            clock,
+            sends: Limiter::new(limits.sends),
+            text_bytes: Limiter::new(limits.stored_bytes),
+            counted_views: Limiter::new(limits.counted_views),
+        }
     }
 
     /// Spends one send and the message's stored bytes from `who`'s budgets, or FLOOD_WAIT_X.
@@ -672,13 +688,15 @@ impl MessageService {
         Ok(self.store.difference(BoxId::Channel(g), pts, limit.clamp(1, CHANNEL_DIFFERENCE_MAX)).await?)
     }
 
-    /// View counters of broadcast posts, counting this viewer once per post when asked.
+    /// View counters of broadcast posts, counting this viewer once per post when asked and
+    /// while the viewer's counted-views budget lasts (past it, the counters are only read).
     pub async fn views(&self, viewer: UserId, g: GroupId, ids: &[i32], increment: bool) -> Result<Vec<i32>> {
         if ids.len() > IDS_MAX {
             return Err(MessageError::LimitInvalid.into());
         }
         self.readable_channel(g, viewer).await?;
-        Ok(self.store.views(g, ids, increment.then_some(viewer)).await?)
+        let count = increment && self.counted_views.take(viewer, ids.len() as f64, self.clock.now_ms()).is_ok();
+        Ok(self.store.views(g, ids, count.then_some(viewer)).await?)
     }
 }
 

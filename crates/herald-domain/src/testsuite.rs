@@ -395,7 +395,7 @@ pub async fn sends_are_limited_per_account(stores: Stores) {
     let w = world(stores);
     let a = sign_up(&w, 1, "9996616161", "A").await;
     let b = sign_up(&w, 2, "9996616162", "B").await;
-    let limits = SendLimits { sends: Bucket { burst: 20.0, per_sec: 1.0 }, stored_bytes: Bucket { burst: 40_000.0, per_sec: 100.0 } };
+    let limits = SendLimits { sends: Bucket { burst: 20.0, per_sec: 1.0 }, stored_bytes: Bucket { burst: 40_000.0, per_sec: 100.0 }, ..SendLimits::default() };
     let messages = MessageService::with_limits(w.stores.messages.clone(), w.stores.groups.clone(), w.bus.clone(), w.clock.clone(), limits);
     let req = |from: UserId, to: UserId, random_id, text: &str| SendRequest {
         from,
@@ -716,6 +716,49 @@ pub async fn a_migrated_group_keeps_its_history_and_moves_its_members(stores: St
     w.messages.send(send(u[1].id, Peer::Channel(new.id), 3, "after")).await.unwrap();
 }
 
+pub async fn group_changes_and_counted_views_are_limited_per_account(stores: Stores) {
+    use crate::groups::GroupLimits;
+    use crate::limits::Bucket;
+    use crate::messages::SendLimits;
+    let w = world(stores);
+    let u = users(&w, 3, "budget").await;
+    let (owner, other, reader) = (u[0].id, u[1].id, u[2].id);
+    let limits = GroupLimits { creations: Bucket { burst: 2.0, per_sec: 0.1 }, links: Bucket { burst: 3.0, per_sec: 1.0 } };
+    let views = SendLimits { counted_views: Bucket { burst: 1.0, per_sec: 0.01 }, ..SendLimits::default() };
+    let messages = Arc::new(MessageService::with_limits(w.stores.messages.clone(), w.stores.groups.clone(), w.bus.clone(), w.clock.clone(), views));
+    let groups = GroupService::with_limits(w.stores.groups.clone(), w.stores.accounts.clone(), messages.clone(), w.bus.clone(), w.clock.clone(), limits);
+
+    // Creations: the burst, then FLOOD_WAIT for this account only, then one more after the wait.
+    let news = groups.create_channel(owner, 1, "News", "", true).await.unwrap().group;
+    groups.create_chat(owner, 1, "Chat", &[other]).await.unwrap();
+    assert_eq!(group_err(groups.create_channel(owner, 1, "Third", "", false).await.unwrap_err()), GroupError::FloodWait(10));
+    groups.create_channel(other, 2, "Theirs", "", false).await.unwrap();
+    w.clock.advance(10);
+    groups.create_chat(owner, 1, "Later", &[other]).await.unwrap();
+
+    // Invite links: exports, edits and join requests share one budget.
+    let link = groups.export_invite(owner, news.id, None, None, true, None).await.unwrap();
+    groups.export_invite(owner, news.id, None, None, false, None).await.unwrap();
+    groups.edit_invite(owner, news.id, &link.hash, |i| i.usage_limit = Some(5)).await.unwrap();
+    assert_eq!(group_err(groups.export_invite(owner, news.id, None, None, false, None).await.unwrap_err()), GroupError::FloodWait(1));
+    assert_eq!(group_err(groups.import_invite(reader, 3, &link.hash).await.unwrap_err()), GroupError::InviteRequestSent);
+    w.clock.advance(1);
+    groups.export_invite(owner, news.id, None, None, false, None).await.unwrap();
+
+    // Counted views: the first post is counted, the second only read.
+    groups.add_members(owner, 1, news.id, &[reader]).await.unwrap();
+    let post =
+        |n| SendRequest { from: owner, peer: Peer::Channel(news.id), origin_key: 1, random_id: n, text: format!("post {n}"), entities: vec![], reply_to: None };
+    let id = |sent: crate::messages::Sent| match sent.update.kind {
+        UpdateKind::NewMessage(m) => m.id,
+        other => panic!("{other:?}"),
+    };
+    let a = id(messages.send(post(1)).await.unwrap());
+    let b = id(messages.send(post(2)).await.unwrap());
+    assert_eq!(messages.views(reader, news.id, &[a], true).await.unwrap(), vec![1]);
+    assert_eq!(messages.views(reader, news.id, &[b], true).await.unwrap(), vec![0], "past the budget views are read, not counted");
+}
+
 /// Runs every case of the suite against a backend: `storage_suite!(expr)` where `expr`
 /// evaluates to a fresh, empty store implementing every storage trait (wrapped in `Arc`).
 #[macro_export]
@@ -743,6 +786,7 @@ macro_rules! storage_suite {
             channel_rights_are_enforced_with_telegrams_errors,
             invite_links_expire_run_out_and_may_need_approval,
             a_migrated_group_keeps_its_history_and_moves_its_members,
+            group_changes_and_counted_views_are_limited_per_account,
         );
     };
     (@cases $make:expr; $($name:ident),* $(,)?) => {

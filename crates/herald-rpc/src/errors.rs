@@ -81,6 +81,7 @@ impl From<DomainError> for RpcError {
                 MessageError::FloodWait(s) => return RpcError::new(420, format!("FLOOD_WAIT_{s}")),
             },
             DomainError::Group(g) => match g {
+                GroupError::FloodWait(s) => return RpcError::new(420, format!("FLOOD_WAIT_{s}")),
                 GroupError::ChatIdInvalid => (400, "CHAT_ID_INVALID"),
                 GroupError::ChannelInvalid => (400, "CHANNEL_INVALID"),
                 GroupError::ChannelPrivate => (406, "CHANNEL_PRIVATE"),
@@ -128,6 +129,7 @@ mod tests {
     #[test]
     fn names_match_telegram() {
         assert_eq!(RpcError::from(DomainError::from(AuthError::FloodWait(30))), RpcError::new(420, "FLOOD_WAIT_30"));
+        assert_eq!(RpcError::from(DomainError::from(GroupError::FloodWait(7))), RpcError::new(420, "FLOOD_WAIT_7"));
         assert_eq!(RpcError::from(DomainError::from(AccountError::UsernameOccupied)).message, "USERNAME_OCCUPIED");
         assert_eq!(RpcError::not_implemented("messages.sendMedia").message, "METHOD_NOT_IMPLEMENTED_MESSAGES_SENDMEDIA");
         assert_eq!(RpcError::unknown_constructor(0xdeadbeef).message, "INPUT_METHOD_INVALID_DEADBEEF");

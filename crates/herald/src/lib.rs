@@ -106,6 +106,7 @@ pub async fn start(c: &Config) -> anyhow::Result<Running> {
     let send_limits = SendLimits {
         sends: Bucket { burst: c.send_burst, per_sec: c.sends_per_sec },
         stored_bytes: Bucket { burst: c.stored_bytes_burst, per_sec: c.stored_bytes_per_day / 86_400.0 },
+        ..SendLimits::default()
     };
     let messages = Arc::new(MessageService::with_limits(db.clone(), db.clone(), bus.clone(), clock.clone(), send_limits));
     let groups = Arc::new(GroupService::new(db.clone(), db.clone(), messages.clone(), bus.clone(), clock.clone()));
