@@ -122,6 +122,21 @@ async def test_create_channel(server, megagroup):
 
 
 @async_test
+async def test_creating_channels_has_a_daily_budget(server):
+    """50 groups and channels at once per account, then FLOOD_WAIT (one more every ~29 min);
+    another account is not affected (docs/security.md §3.6)."""
+    alice, bob = await make_accounts(server, "Alice", "Bob", flood_sleep_threshold=0)
+    for i in range(50):
+        await create_channel(alice.client, f"Room {i}", megagroup=i % 2 == 0)
+    with pytest.raises(errors.FloodWaitError) as e:
+        await create_channel(alice.client, "One too many")
+    assert 60 < e.value.seconds <= 86400 / 50 + 1, e.value.seconds
+    with pytest.raises(errors.FloodWaitError):
+        await alice.client(functions.messages.CreateChatRequest(users=[await input_user(alice, bob)], title="Also"))
+    await create_channel(bob.client, "Bob's own")
+
+
+@async_test
 async def test_invite_and_deliver_to_members(server):
     alice, bob, carol = await make_accounts(server, "Alice", "Bob", "Carol")
     channel = await create_channel(alice.client, "Team room")
