@@ -572,6 +572,26 @@ async def test_read_channel_history_and_dialog(server):
 
 
 @async_test
+async def test_supergroup_read_receipts_reach_the_sender(server):
+    """When another member reads a supergroup, the sender gets updateReadChannelOutbox
+    (Telethon's MessageRead(inbox=False)) and the dialog's outbox mark; not before."""
+    alice, bob = await make_accounts(server, "Alice", "Bob")
+    channel, views = await channel_with(alice, [bob])
+    bob_view = views[bob.id]
+    receipts = EventCollector(alice.client, events.MessageRead(inbox=False))
+    inbox = incoming(bob.client)
+    posts = [(await send_and_receive(alice.client, channel, text, inbox))[1] for text in ("r1", "r2")]
+    dialog = await dialog_for(alice, channel_peer_id(channel.id))
+    assert dialog.dialog.read_outbox_max_id < posts[0].id, "nobody else has read them yet"
+
+    assert await bob.client(functions.channels.ReadHistoryRequest(bob_view, max_id=posts[-1].id)) is True
+    receipt = await receipts.next(lambda e: e.max_id >= posts[-1].id, what="alice sees bob read her posts")
+    assert receipt.outbox and receipt.chat_id == channel_peer_id(channel.id) and receipt.max_id == posts[-1].id
+    dialog = await dialog_for(alice, channel_peer_id(channel.id))
+    assert dialog.dialog.read_outbox_max_id == posts[-1].id
+
+
+@async_test
 async def test_get_channel_messages_by_id(server):
     alice, bob = await make_accounts(server, "Alice", "Bob")
     channel, views = await channel_with(alice, [bob])

@@ -74,6 +74,8 @@ pub enum Event {
     Group { user: UserId, group: GroupId, channel: bool, change: GroupChange },
     /// A channel member's read mark moved (to the member's own sessions).
     ReadChannel { user: UserId, channel: GroupId, max_id: i32, still_unread: i32, pts: i32 },
+    /// Someone else read `user`'s messages in a supergroup up to `max_id`.
+    ReadChannelOutbox { user: UserId, channel: GroupId, max_id: i32 },
     /// `from` is typing to `user` (in `group` when set).
     Typing { user: UserId, from: UserId, group: Option<(GroupId, bool)>, action: TypingAction },
     /// The key was logged out: sessions on it stop receiving the user's events.
@@ -87,7 +89,8 @@ impl Event {
             | Event::Typing { user, .. }
             | Event::KeyUnbound { user, .. }
             | Event::Group { user, .. }
-            | Event::ReadChannel { user, .. } => Topic::User(*user),
+            | Event::ReadChannel { user, .. }
+            | Event::ReadChannelOutbox { user, .. } => Topic::User(*user),
             Event::Channel { channel, .. } => Topic::Channel(*channel),
         }
     }

@@ -358,7 +358,7 @@ impl MessageService {
         };
         if !sent.duplicate {
             if let UpdateKind::NewMessage(m) = &sent.update.kind {
-                self.groups.set_read(g.id, from, m.id).await?;
+                self.raise_read(g, from, m.id).await?;
                 if g.slowmode_seconds > 0 {
                     self.groups.set_last_post(g.id, from, m.date).await?;
                 }
@@ -504,16 +504,40 @@ impl MessageService {
         if !m.is_some_and(|m| m.role.is_member()) {
             return Ok(());
         }
-        let _ = group;
         let top = self.store.dialog(owner, Peer::Channel(g)).await?.map(|d| d.top_message).unwrap_or(0);
         let max = if max_id <= 0 || max_id > top { top } else { max_id };
-        if let Some(new_max) = self.groups.set_read(g, owner, max).await? {
+        if let Some(new_max) = self.raise_read(&group, owner, max).await? {
             let d = self.store.dialog(owner, Peer::Channel(g)).await?;
             let still_unread = d.as_ref().map(|d| d.unread_count).unwrap_or(0);
             let pts = d.and_then(|d| d.pts).unwrap_or(0);
             self.bus.publish(Event::ReadChannel { user: owner, channel: g, max_id: new_max, still_unread, pts });
         }
         Ok(())
+    }
+
+    /// Raises `reader`'s read mark in channel `g` and, in a supergroup, tells each sender
+    /// whose messages someone else has now read (`updateReadChannelOutbox`). Returns the new
+    /// mark when it moved.
+    async fn raise_read(&self, g: &Group, reader: UserId, max: i32) -> Result<Option<i32>> {
+        let Some(moved) = self.groups.set_read(g.id, reader, max).await? else { return Ok(None) };
+        let ReadMove { max_id, before, after } = moved;
+        if g.kind != GroupKind::Megagroup || after == before {
+            return Ok(Some(max_id));
+        }
+        // Senders whose outbox mark rose: the top reader's rises from the second mark,
+        // everyone else's from the top. Only the latest ids are looked at: a receipt for a
+        // message further back than that is not worth a long scan (the dialog's mark is
+        // right regardless).
+        let from = if after.visible_to(before.user) > before.visible_to(before.user) && before.user != reader { before.second } else { before.top };
+        let up_to = after.top;
+        let from = from.max(up_to - RECEIPT_SCAN_IDS);
+        for (sender, last) in self.store.senders_between(BoxId::Channel(g.id), from, up_to, RECEIPT_SENDERS_MAX).await? {
+            let (was, now) = (before.visible_to(sender), after.visible_to(sender));
+            if sender != reader && now > was && last > was {
+                self.bus.publish(Event::ReadChannelOutbox { user: sender, channel: g.id, max_id: now });
+            }
+        }
+        Ok(Some(max_id))
     }
 
     /// Edits a message: the author's (or, in channels, an admin's with the right), in every
@@ -699,6 +723,11 @@ impl MessageService {
         Ok(self.store.views(g, ids, count.then_some(viewer)).await?)
     }
 }
+
+/// Read receipts in supergroups: how many of the latest ids a read looks back over for
+/// their senders, and how many senders it tells at most.
+const RECEIPT_SCAN_IDS: i32 = 10_000;
+const RECEIPT_SENDERS_MAX: usize = 1000;
 
 /// The most updates one `getChannelDifference` answer carries (Telethon asks for 100).
 pub const CHANNEL_DIFFERENCE_MAX: usize = 1000;

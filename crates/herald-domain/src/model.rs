@@ -476,6 +476,46 @@ impl BannedRights {
     }
 }
 
+/// How far a supergroup has been read, kept so that each sender's outbox mark ("read by
+/// someone else up to") is one lookup: the highest member read mark and whose it is, and
+/// the highest read mark of any other member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadTop {
+    pub user: UserId,
+    pub top: i32,
+    pub second: i32,
+}
+
+impl ReadTop {
+    /// How far members other than `user` have read: `user`'s outbox mark.
+    pub fn visible_to(&self, user: UserId) -> i32 {
+        if user == self.user {
+            self.second
+        } else {
+            self.top
+        }
+    }
+
+    /// After `user`'s read mark rose to `mark`.
+    pub fn raised(self, user: UserId, mark: i32) -> Self {
+        if user == self.user {
+            Self { top: self.top.max(mark), ..self }
+        } else if mark > self.top {
+            Self { user, top: mark, second: self.top }
+        } else {
+            Self { second: self.second.max(mark), ..self }
+        }
+    }
+}
+
+/// A channel member's read mark moved to `max_id`; the group's [`ReadTop`] around it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadMove {
+    pub max_id: i32,
+    pub before: ReadTop,
+    pub after: ReadTop,
+}
+
 /// A basic group or a channel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Group {
@@ -623,4 +663,27 @@ pub struct JoinRequest {
     pub user: UserId,
     pub date: i32,
     pub invite: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_top_keeps_the_highest_mark_and_the_highest_of_anyone_else() {
+        let (a, b, c) = (UserId(1), UserId(2), UserId(3));
+        let t = ReadTop { user: UserId(0), top: 0, second: 0 };
+        let t = t.raised(a, 5);
+        assert_eq!(t, ReadTop { user: a, top: 5, second: 0 });
+        assert_eq!((t.visible_to(a), t.visible_to(b)), (0, 5));
+        let t = t.raised(a, 8); // the top reader reads on: only the others' mark moves
+        assert_eq!(t, ReadTop { user: a, top: 8, second: 0 });
+        let t = t.raised(b, 6); // below the top: the second mark
+        assert_eq!(t, ReadTop { user: a, top: 8, second: 6 });
+        assert_eq!((t.visible_to(a), t.visible_to(b), t.visible_to(c)), (6, 8, 8));
+        let t = t.raised(c, 9); // a new top reader: the old top becomes the second
+        assert_eq!(t, ReadTop { user: c, top: 9, second: 8 });
+        assert_eq!((t.visible_to(a), t.visible_to(c)), (9, 8));
+        assert_eq!(t.raised(b, 7), t, "a mark below both changes nothing");
+    }
 }

@@ -171,6 +171,9 @@ pub trait MessageStore: Send + Sync {
     async fn pts(&self, owner: BoxId) -> StoreResult<i32>;
     /// Updates after `pts`, at most `limit` of them, in pts order.
     async fn difference(&self, owner: BoxId, pts: i32, limit: usize) -> StoreResult<Difference>;
+    /// Who sent messages with ids in `(after, up_to]` of `owner`, each with their highest id
+    /// there; at most `limit` senders, in no particular order.
+    async fn senders_between(&self, owner: BoxId, after: i32, up_to: i32, limit: usize) -> StoreResult<Vec<(UserId, i32)>>;
     /// View counters of channel posts; with `viewer`, counts one view per viewer and post.
     async fn views(&self, channel: GroupId, ids: &[i32], viewer: Option<UserId>) -> StoreResult<Vec<i32>>;
 }
@@ -201,8 +204,11 @@ pub trait GroupStore: Send + Sync {
     async fn set_member(&self, member: Member) -> StoreResult<Option<Member>>;
     /// Groups the user is a current member of (channels only when `channels_only`).
     async fn user_groups(&self, user: UserId, channels_only: bool) -> StoreResult<Vec<GroupId>>;
-    /// Raises a channel member's read mark; returns the new mark when it moved.
-    async fn set_read(&self, group: GroupId, user: UserId, max_id: i32) -> StoreResult<Option<i32>>;
+    /// Raises a channel member's read mark to `max_id` (never lowers it), drops the member's
+    /// mentions up to it, and in the same transaction raises the group's [`ReadTop`] with
+    /// [`ReadTop::raised`]. Returns the mark and the `ReadTop` before and after when the mark
+    /// moved; None when it did not (or the user is not a member).
+    async fn set_read(&self, group: GroupId, user: UserId, max_id: i32) -> StoreResult<Option<ReadMove>>;
     /// Records when a member last posted (slow mode).
     async fn set_last_post(&self, group: GroupId, user: UserId, date: i32) -> StoreResult<()>;
     /// Stores an invite link (replacing one with the same hash).

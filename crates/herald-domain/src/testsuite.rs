@@ -716,6 +716,65 @@ pub async fn a_migrated_group_keeps_its_history_and_moves_its_members(stores: St
     w.messages.send(send(u[1].id, Peer::Channel(new.id), 3, "after")).await.unwrap();
 }
 
+/// Read receipts in a supergroup: a sender learns (updateReadChannelOutbox, and the
+/// dialog's outbox mark) when someone else reads their messages, not when they read their
+/// own; a broadcast channel's posts count as read.
+pub async fn supergroup_senders_learn_when_others_read(stores: Stores) {
+    let w = world(stores);
+    let u = users(&w, 3, "receipt").await;
+    let (a, b, c) = (u[0].id, u[1].id, u[2].id);
+    let g = w.groups.create_channel(a, 1, "Room", "", false).await.unwrap().group;
+    w.groups.add_members(a, 1, g.id, &[b, c]).await.unwrap();
+    let id = |sent: crate::messages::Sent| match sent.update.kind {
+        UpdateKind::NewMessage(m) => m.id,
+        other => panic!("{other:?}"),
+    };
+    let outbox = |user| {
+        let w = &w;
+        async move { w.messages.dialog(user, Peer::Channel(g.id)).await.unwrap().unwrap().read_outbox_max_id }
+    };
+    let a1 = id(w.messages.send(send(a, Peer::Channel(g.id), 1, "from a")).await.unwrap());
+    let a2 = id(w.messages.send(send(a, Peer::Channel(g.id), 2, "again")).await.unwrap());
+    assert!(outbox(a).await < a1, "the sender's own reading is no receipt");
+    let mut a_rx = w.bus.subscribe(a);
+    let mut b_rx = w.bus.subscribe(b);
+    let receipts = |rx: &mut crate::bus::Subscription| {
+        let mut v = vec![];
+        while let Ok(e) = rx.rx.try_recv() {
+            if let Event::ReadChannelOutbox { channel, max_id, .. } = *e {
+                v.push((channel, max_id));
+            }
+        }
+        v
+    };
+
+    // c reads the first: a hears of it.
+    w.messages.read_channel(c, g.id, a1).await.unwrap();
+    assert_eq!(receipts(&mut a_rx), vec![(g.id, a1)]);
+    assert_eq!(outbox(a).await, a1);
+
+    // b posts (which reads everything before it for b): a's messages are now read up to b's.
+    let b1 = id(w.messages.send(send(b, Peer::Channel(g.id), 3, "from b")).await.unwrap());
+    assert_eq!(receipts(&mut a_rx), vec![(g.id, b1)]);
+    assert_eq!(outbox(a).await, b1);
+    assert!(receipts(&mut b_rx).is_empty(), "nobody else has read b's post");
+    assert_eq!(outbox(b).await, a2, "b's outbox: how far anyone else read");
+
+    // c reads everything: b hears of it; a's mark was already past a2.
+    w.messages.read_channel(c, g.id, 0).await.unwrap();
+    assert_eq!(receipts(&mut b_rx), vec![(g.id, b1)]);
+    assert!(receipts(&mut a_rx).is_empty());
+    assert_eq!((outbox(a).await, outbox(b).await), (b1, b1));
+
+    // A broadcast channel: posts count as read, no receipts.
+    let news = w.groups.create_channel(a, 1, "News", "", true).await.unwrap().group;
+    w.groups.add_members(a, 1, news.id, &[c]).await.unwrap();
+    let p = id(w.messages.send(send(a, Peer::Channel(news.id), 4, "post")).await.unwrap());
+    w.messages.read_channel(c, news.id, 0).await.unwrap();
+    assert!(receipts(&mut a_rx).is_empty());
+    assert_eq!(w.messages.dialog(a, Peer::Channel(news.id)).await.unwrap().unwrap().read_outbox_max_id, p);
+}
+
 pub async fn group_changes_and_counted_views_are_limited_per_account(stores: Stores) {
     use crate::groups::GroupLimits;
     use crate::limits::Bucket;
@@ -787,6 +846,7 @@ macro_rules! storage_suite {
             invite_links_expire_run_out_and_may_need_approval,
             a_migrated_group_keeps_its_history_and_moves_its_members,
             group_changes_and_counted_views_are_limited_per_account,
+            supergroup_senders_learn_when_others_read,
         );
     };
     (@cases $make:expr; $($name:ident),* $(,)?) => {

@@ -237,6 +237,10 @@ pub async fn encode(s: &Services, viewer: UserId, auth_key_id: i64, event: &Even
             });
             Push::Send(gzip(enums::Updates::UpdateShort(types::UpdateShort { update, date: now }).to_bytes()))
         }
+        Event::ReadChannelOutbox { channel, max_id, .. } => {
+            let update = enums::Update::ReadChannelOutbox(types::UpdateReadChannelOutbox { channel_id: channel.0, max_id: *max_id });
+            Push::Send(gzip(enums::Updates::UpdateShort(types::UpdateShort { update, date: now }).to_bytes()))
+        }
         Event::Typing { from, group, action, .. } => {
             let action = convert::action_out(action);
             let update = match group {

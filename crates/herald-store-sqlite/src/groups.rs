@@ -288,20 +288,33 @@ impl GroupStore for SqliteStore {
         .await
     }
 
-    async fn set_read(&self, group: GroupId, user: UserId, max_id: i32) -> StoreResult<Option<i32>> {
+    async fn set_read(&self, group: GroupId, user: UserId, max_id: i32) -> StoreResult<Option<ReadMove>> {
         self.write(move |conn| {
             let n = conn
                 .prepare_cached("UPDATE members SET read_inbox_max_id = ?3 WHERE grp = ?1 AND user = ?2 AND read_inbox_max_id < ?3")
                 .map_err(backend)?
                 .execute(params![group.0, user.0, max_id])
                 .map_err(backend)?;
-            if n == 1 {
-                conn.prepare_cached("DELETE FROM mentions WHERE owner = ?1 AND user = ?2 AND id <= ?3")
+            if n == 0 {
+                return Ok(None);
+            }
+            conn.prepare_cached("DELETE FROM mentions WHERE owner = ?1 AND user = ?2 AND id <= ?3")
+                .map_err(backend)?
+                .execute(params![BoxId::Channel(group).key(), user.0, max_id])
+                .map_err(backend)?;
+            let before = conn
+                .prepare_cached("SELECT read_top_user, read_top, read_second FROM groups WHERE id = ?1")
+                .map_err(backend)?
+                .query_row([group.0], |r| Ok(ReadTop { user: UserId(r.get(0)?), top: r.get(1)?, second: r.get(2)? }))
+                .map_err(backend)?;
+            let after = before.raised(user, max_id);
+            if after != before {
+                conn.prepare_cached("UPDATE groups SET read_top_user = ?2, read_top = ?3, read_second = ?4 WHERE id = ?1")
                     .map_err(backend)?
-                    .execute(params![BoxId::Channel(group).key(), user.0, max_id])
+                    .execute(params![group.0, after.user.0, after.top, after.second])
                     .map_err(backend)?;
             }
-            Ok((n == 1).then_some(max_id))
+            Ok(Some(ReadMove { max_id, before, after }))
         })
         .await
     }

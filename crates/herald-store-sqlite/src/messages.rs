@@ -427,12 +427,14 @@ fn box_pts(conn: &Connection, owner: BoxId) -> StoreResult<i32> {
 
 /// The dialogs query: the user's own dialogs (private chats, basic groups) and one row per
 /// channel they are a member of, with the channel box's top message, pts and the member's
-/// read mark. Unread counts: the dialog's counter, or for a channel the ids above the mark
+/// read mark. A supergroup's outbox mark is how far anyone else has read it (`ReadTop`);
+/// a broadcast channel's posts count as read. Unread counts: the dialog's counter, or for a channel the ids above the mark
 /// minus the deleted ones.
 const DIALOG_ROWS: &str = "
     SELECT peer, top_message, top_date, read_inbox_max_id, read_outbox_max_id, unread_count, NULL AS pts FROM dialogs WHERE owner = ?1
     UNION ALL
-    SELECT -(1000000000000 + m.grp), b.top_message, b.top_date, m.read_inbox_max_id, b.top_message,
+    SELECT -(1000000000000 + m.grp), b.top_message, b.top_date, m.read_inbox_max_id,
+        CASE WHEN g.kind != 1 THEN b.top_message WHEN g.read_top_user = ?1 THEN g.read_second ELSE g.read_top END,
         MAX(b.top_message - m.read_inbox_max_id
             - (SELECT COUNT(*) FROM box_deleted d WHERE d.owner = b.owner AND d.id > m.read_inbox_max_id), 0),
         b.pts
@@ -603,6 +605,17 @@ impl MessageStore for SqliteStore {
             }
             let current = box_pts(conn, owner)?;
             Ok(Difference { updates, pts: if more { last } else { current }, more })
+        })
+        .await
+    }
+
+    async fn senders_between(&self, owner: BoxId, after: i32, up_to: i32, limit: usize) -> StoreResult<Vec<(UserId, i32)>> {
+        self.read(move |conn| {
+            let mut st = conn
+                .prepare_cached("SELECT from_id, MAX(id) FROM messages WHERE owner = ?1 AND id > ?2 AND id <= ?3 GROUP BY from_id LIMIT ?4")
+                .map_err(backend)?;
+            let rows = st.query_map(params![owner.key(), after, up_to, limit as i64], |r| Ok((UserId(r.get(0)?), r.get(1)?))).map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
         })
         .await
     }

@@ -170,6 +170,18 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (grp, user)
     ) WITHOUT ROWID;
     "#,
+    // 5: who has read a supergroup how far, for its senders' read receipts: the highest
+    // member read mark and whose it is, and the highest of anyone else (model::ReadTop).
+    r#"
+    ALTER TABLE groups ADD COLUMN read_top_user INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE groups ADD COLUMN read_top INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE groups ADD COLUMN read_second INTEGER NOT NULL DEFAULT 0;
+    UPDATE groups SET
+        read_top_user = COALESCE((SELECT user FROM members WHERE grp = groups.id ORDER BY read_inbox_max_id DESC, user LIMIT 1), 0),
+        read_top = COALESCE((SELECT MAX(read_inbox_max_id) FROM members WHERE grp = groups.id), 0);
+    UPDATE groups SET
+        read_second = COALESCE((SELECT MAX(read_inbox_max_id) FROM members WHERE grp = groups.id AND user != groups.read_top_user), 0);
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and
@@ -190,4 +202,36 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
         conn.pragma_update(None, "application_id", APPLICATION_ID)?;
     }
     Ok(MIGRATIONS.len() as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The read-tops migration (the last) seeds each group's read tops from its members' marks: the highest mark
+    /// and whose it is, and the highest of anyone else.
+    #[test]
+    fn read_tops_are_seeded_from_existing_marks() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let before = MIGRATIONS.len() - 1;
+        for sql in &MIGRATIONS[..before] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", before as u32).unwrap();
+        conn.execute_batch(
+            "INSERT INTO groups (id, kind, title, about, creator, date) VALUES (7, 1, 't', '', 1, 0), (8, 1, 'empty', '', 1, 0);
+             INSERT INTO members (grp, user, role, actor, date, read_inbox_max_id, seq) VALUES
+                (7, 1, 0, 1, 0, 4, 1), (7, 2, 2, 1, 0, 9, 2), (7, 3, 2, 1, 0, 6, 3);",
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), MIGRATIONS.len() as u32);
+        let tops = |id: i64| {
+            conn.query_row("SELECT read_top_user, read_top, read_second FROM groups WHERE id = ?1", [id], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i32>(1)?, r.get::<_, i32>(2)?))
+            })
+            .unwrap()
+        };
+        assert_eq!(tops(7), (2, 9, 6));
+        assert_eq!(tops(8), (0, 0, 0));
+    }
 }
