@@ -42,6 +42,7 @@ from harness import (
     send_many,
     send_raw,
     service_actions,
+    set_username,
 )
 
 ADMIN_RIGHTS = types.ChatAdminRights(
@@ -200,6 +201,34 @@ async def test_each_member_gets_the_post_as_it_concerns_them(server):
             [types.InputUser(alice.id, author.access_hash)]))
         assert user.id == alice.id
     await alice2.disconnect()
+
+
+@async_test
+async def test_username_mention_marks_the_member(server):
+    """Plain text "@name" (Telethon sends no entity for it): the server adds the
+    messageEntityMention, flags the mentioned member's copy and counts it in their dialog's
+    unread_mentions_count until they read it. A username of someone outside the group
+    mentions nobody."""
+    alice, bob, carol, dave = await make_accounts(server, "Alice", "Bob", "Carol", "Dave")
+    channel, views = await channel_with(alice, [bob, carol])
+    bob_name = await set_username(bob.client, "bob")
+    dave_name = await set_username(dave.client, "dave")
+    raw = {m.id: EventCollector(m.client, events.Raw(types.UpdateNewChannelMessage)) for m in (bob, carol)}
+
+    text = f"héllo 👋 @{bob_name.upper()} and @{dave_name}"
+    sent = await alice.client.send_message(channel, text, parse_mode=None)
+    mention = types.MessageEntityMention(offset=9, length=1 + len(bob_name))
+    assert sent.entities and sent.entities[0] == mention, sent.entities
+
+    got = {uid: (await c.next(lambda u: u.message.id == sent.id, what=f"user {uid} gets it")).message
+           for uid, c in raw.items()}
+    assert got[bob.id].mentioned and not got[carol.id].mentioned
+    assert got[bob.id].entities[0] == mention and len(got[bob.id].entities) == 2
+    bob_dialog = await dialog_for(bob, channel_peer_id(channel.id))
+    assert bob_dialog.dialog.unread_mentions_count == 1
+    assert (await dialog_for(carol, channel_peer_id(channel.id))).dialog.unread_mentions_count == 0
+    await bob.client(functions.channels.ReadHistoryRequest(views[bob.id], max_id=sent.id))
+    assert (await dialog_for(bob, channel_peer_id(channel.id))).dialog.unread_mentions_count == 0
 
 
 @async_test

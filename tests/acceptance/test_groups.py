@@ -22,6 +22,7 @@ from harness import (
     input_user,
     make_accounts,
     peer_of,
+    random_username,
     raw_history,
     send_and_receive,
     send_raw,
@@ -123,6 +124,25 @@ async def test_group_message_reaches_every_member(server):
         assert (await member.client.get_messages(group_peer(chat), ids=copies[member.id])).message \
             == "hello group"
     assert texts(await history(alice, chat)) == ["hello group"]
+
+
+@async_test
+async def test_group_mentions_by_name_and_username(server):
+    """In a basic group (a copy per member), a mention by name entity and one by plain
+    "@username" flag the mentioned member's copy and count in their dialog."""
+    alice, bob, carol = await make_accounts(server, "Alice", "Bob", "Carol")
+    chat = await create_group(alice, [bob, carol], TITLE)
+    carol_name = random_username("carol")
+    await carol.client(functions.account.UpdateUsernameRequest(carol_name))
+    await alice.client.send_message(group_peer(chat), f"[Bob](tg://user?id={bob.id}), ask @{carol_name}")
+    [bob_copy] = [m for m in await history(bob, chat) if m.message and m.message.startswith("Bob")]
+    [carol_copy] = [m for m in await history(carol, chat) if m.message and m.message.startswith("Bob")]
+    [alice_copy] = [m for m in await history(alice, chat) if m.message and m.message.startswith("Bob")]
+    assert bob_copy.mentioned and carol_copy.mentioned and not alice_copy.mentioned
+    assert any(isinstance(e, types.MessageEntityMention) for e in carol_copy.entities)
+    for member in (bob, carol):
+        dialog = {d.id: d for d in await member.client.get_dialogs()}[-chat.id]
+        assert dialog.dialog.unread_mentions_count == 1, member.me.first_name
 
 
 @async_test

@@ -125,6 +125,51 @@ fn draft(from: UserId, peer: Peer, date: i32, text: String, entities: Vec<Entity
     Message::draft(from, peer, date, text, entities, (random_u64() >> 1) as i64)
 }
 
+/// Distinct `@username`s one message may mention (each is looked up among the members).
+pub const USERNAME_MENTIONS_MAX: usize = 20;
+
+/// `@username` mentions in `text` that no entity of the client's covers, as Telegram's
+/// server finds them: an `@` at the start or after a character that cannot be part of a
+/// username, followed by a valid username (5–32 of `a-z0-9_`, a letter first). Returns the
+/// `messageEntityMention` entities to add (offsets in UTF-16 units) and the lowercased
+/// usernames, at most [`USERNAME_MENTIONS_MAX`] distinct ones.
+pub fn username_mentions(text: &str, entities: &[Entity]) -> (Vec<Entity>, Vec<String>) {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let covered = |from: i32, to: i32| entities.iter().any(|e| e.offset < to && from < e.offset + e.length);
+    let (mut found, mut names) = (Vec::new(), Vec::<String>::new());
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut utf16 = 0i32;
+    let mut prev: Option<char> = None;
+    let mut i = 0;
+    while i < chars.len() {
+        let (at, c) = chars[i];
+        if c == '@' && !prev.is_some_and(|p| word(p) || p == '@') {
+            let name: String = text[at + 1..].chars().take_while(|c| word(*c)).collect();
+            let len = 1 + name.len() as i32; // ASCII: one UTF-16 unit per byte
+            if crate::accounts::valid_username(&name) && !covered(utf16, utf16 + len) {
+                let lower = name.to_ascii_lowercase();
+                if !names.contains(&lower) {
+                    if names.len() == USERNAME_MENTIONS_MAX {
+                        break;
+                    }
+                    names.push(lower);
+                }
+                found.push(Entity { offset: utf16, length: len, kind: EntityKind::Mention });
+            }
+            if !name.is_empty() {
+                utf16 += len;
+                i += 1 + name.len();
+                prev = name.chars().last();
+                continue;
+            }
+        }
+        utf16 += c.len_utf16() as i32;
+        prev = Some(c);
+        i += 1;
+    }
+    (found, names)
+}
+
 /// Users a message mentions by name entity (the `@username` form needs a lookup and is
 /// resolved by the caller).
 fn named_mentions(entities: &[Entity]) -> Vec<i64> {
@@ -258,6 +303,7 @@ impl MessageService {
                 let (group, member) = self.group_and_member(g, req.from).await?;
                 self.check_post(&group, member.as_ref(), now)?;
                 self.spend(req.from, &msg.text, &msg.entities)?;
+                self.find_mentions(g, &mut msg).await?;
                 let members = self.groups.member_ids(g).await?;
                 msg.reply_to = req.reply_to;
                 self.send_to_boxes(req.from, &members, msg, Some(req.random_id), Some(req.origin_key)).await
@@ -266,7 +312,9 @@ impl MessageService {
                 let (group, member) = self.group_and_member(g, req.from).await?;
                 self.check_post(&group, member.as_ref(), now)?;
                 self.spend(req.from, &msg.text, &msg.entities)?;
-                msg.mentions = named_mentions(&msg.entities);
+                if group.kind != GroupKind::Broadcast {
+                    self.find_mentions(g, &mut msg).await?;
+                }
                 if let Some(r) = req.reply_to {
                     if let Some(target) = self.store.messages_by_ids(BoxId::Channel(g), &[r]).await?.into_iter().next() {
                         msg.reply_to = Some(r);
@@ -282,6 +330,24 @@ impl MessageService {
                 self.send_to_channel(&group, msg, Some(req.random_id), req.origin_key).await
             }
         }
+    }
+
+    /// Who a group message mentions: users named by entity, and members named as
+    /// `@username` (which also get the `messageEntityMention` the client did not send).
+    async fn find_mentions(&self, g: GroupId, msg: &mut Message) -> Result<()> {
+        let mut mentions = named_mentions(&msg.entities);
+        let (found, names) = username_mentions(&msg.text, &msg.entities);
+        if !names.is_empty() {
+            mentions.extend(self.groups.members_by_usernames(g, &names).await?.into_iter().map(|u| u.0));
+        }
+        let room = ENTITIES_MAX.saturating_sub(msg.entities.len());
+        msg.entities.extend(found.into_iter().take(room));
+        msg.entities.sort_by_key(|e| e.offset);
+        mentions.retain(|u| *u != msg.from.0);
+        mentions.sort();
+        mentions.dedup();
+        msg.mentions = mentions;
+        Ok(())
     }
 
     async fn send_private(&self, from: UserId, to: UserId, mut msg: Message, random_id: i64, reply_to: Option<i32>, origin_key: i64) -> Result<Sent> {
@@ -739,6 +805,23 @@ mod tests {
 
     fn e(offset: i32, length: i32, kind: EntityKind) -> Entity {
         Entity { offset, length, kind }
+    }
+
+    #[test]
+    fn username_mentions_are_found_with_utf16_offsets() {
+        let text = "héllo 👋 @Bob_the_Builder, hi @al (short) @carol5 @bob_the_builder mail@example.com @@x_y_z_w";
+        let (found, names) = username_mentions(text, &[]);
+        assert_eq!(found, vec![e(9, 16, EntityKind::Mention), e(42, 7, EntityKind::Mention), e(50, 16, EntityKind::Mention)]);
+        assert_eq!(names, vec!["bob_the_builder".to_string(), "carol5".to_string()]);
+        // A span the client already marked (code, its own mention) is left alone.
+        let (found, names) = username_mentions(text, &[e(42, 7, EntityKind::Code)]);
+        assert_eq!(found.len(), 2);
+        assert_eq!(names, vec!["bob_the_builder".to_string()]);
+        // Invalid usernames: a digit first, a trailing underscore, a double underscore.
+        assert_eq!(username_mentions("@1abcde @abcde_ @ab__cde", &[]), (vec![], vec![]));
+        // At most USERNAME_MENTIONS_MAX distinct names are looked up.
+        let many: String = (0..30).map(|i| format!("@user{i:03} ")).collect();
+        assert_eq!(username_mentions(&many, &[]).1.len(), USERNAME_MENTIONS_MAX);
     }
 
     #[test]

@@ -199,6 +199,9 @@ pub trait GroupStore: Send + Sync {
     async fn members(&self, group: GroupId, filter: &MemberFilter, offset: i32, limit: i32) -> StoreResult<(Vec<Member>, i32)>;
     /// Ids of every current member (for basic groups, whose messages go to each member).
     async fn member_ids(&self, group: GroupId) -> StoreResult<Vec<UserId>>;
+    /// Current members whose username (compared lowercased) is one of `usernames`, which
+    /// are lowercase.
+    async fn members_by_usernames(&self, group: GroupId, usernames: &[String]) -> StoreResult<Vec<UserId>>;
     /// Inserts or replaces a member row (the read mark is kept when the row exists) and
     /// adjusts the group's counters; returns the previous row.
     async fn set_member(&self, member: Member) -> StoreResult<Option<Member>>;

@@ -272,6 +272,23 @@ impl GroupStore for SqliteStore {
         .await
     }
 
+    async fn members_by_usernames(&self, group: GroupId, usernames: &[String]) -> StoreResult<Vec<UserId>> {
+        let names = usernames.to_vec();
+        self.read(move |conn| {
+            let mut st = conn
+                .prepare_cached("SELECT m.user FROM users u JOIN members m ON m.grp = ?1 AND m.user = u.id AND m.role <= 3 WHERE u.username_lower = ?2")
+                .map_err(backend)?;
+            let mut found = Vec::new();
+            for name in &names {
+                if let Some(u) = st.query_row(params![group.0, name], |r| r.get(0)).optional().map_err(backend)? {
+                    found.push(UserId(u));
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
     async fn set_member(&self, member: Member) -> StoreResult<Option<Member>> {
         self.write(move |conn| set_member(conn, &member)).await
     }

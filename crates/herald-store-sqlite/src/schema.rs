@@ -182,6 +182,12 @@ pub const MIGRATIONS: &[&str] = &[
     UPDATE groups SET
         read_second = COALESCE((SELECT MAX(read_inbox_max_id) FROM members WHERE grp = groups.id AND user != groups.read_top_user), 0);
     "#,
+    // 6: whom a message mentions (a JSON list of user ids; NULL for none), so that the
+    // `mentioned` flag survives into history, not only into the live push. The `mentions`
+    // table is the unread ones.
+    r#"
+    ALTER TABLE messages ADD COLUMN mentions TEXT;
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and
@@ -208,12 +214,12 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
 mod tests {
     use super::*;
 
-    /// The read-tops migration (the last) seeds each group's read tops from its members' marks: the highest mark
+    /// The read-tops migration seeds each group's read tops from its members' marks: the highest mark
     /// and whose it is, and the highest of anyone else.
     #[test]
     fn read_tops_are_seeded_from_existing_marks() {
         let mut conn = Connection::open_in_memory().unwrap();
-        let before = MIGRATIONS.len() - 1;
+        let before = 4; // up to and including groups and channels
         for sql in &MIGRATIONS[..before] {
             conn.execute_batch(sql).unwrap();
         }
