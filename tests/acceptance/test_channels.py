@@ -232,6 +232,32 @@ async def test_username_mention_marks_the_member(server):
 
 
 @async_test
+async def test_supergroup_typing_reaches_other_members(server):
+    """setTyping in a supergroup: updateChannelUserTyping to the other members (Telethon's
+    UserUpdate with the channel as chat); a repeat within 3 s is not sent again."""
+    alice, bob, carol = await make_accounts(server, "Alice", "Bob", "Carol")
+    channel, views = await channel_with(alice, [bob, carol])
+    seen = {m.id: EventCollector(m.client, events.UserUpdate()) for m in (alice, bob, carol)}
+    # A request on each client first: its session then receives pushes.
+    for m in (alice, bob, carol):
+        await m.client.get_dialogs()
+    assert await bob.client(functions.messages.SetTypingRequest(
+        peer=views[bob.id], action=types.SendMessageTypingAction())) is True
+    for m in (alice, carol):
+        event = await seen[m.id].next(lambda e: e.user_id == bob.id and e.typing,
+                                      what=f"{m.me.first_name} sees bob typing")
+        assert event.chat_id == channel_peer_id(channel.id)
+    assert await bob.client(functions.messages.SetTypingRequest(
+        peer=views[bob.id], action=types.SendMessageTypingAction())) is True
+    # Typing and posts travel on the channel's topic in order: once carol has the marker,
+    # a second typing event would have reached her before it.
+    await send_and_receive(alice.client, channel, "marker", incoming(carol.client))
+    repeats = [e for e in seen[carol.id].drain() if e.user_id == bob.id]
+    assert not repeats, "a second setTyping within 3 s is not pushed"
+    assert not [e for e in seen[bob.id].drain() if e.user_id == bob.id], "nor to the typist"
+
+
+@async_test
 async def test_broadcast_channel_only_admins_post(server):
     alice, bob = await make_accounts(server, "Alice", "Bob")
     channel, views = await channel_with(alice, [bob], megagroup=False, title="News")

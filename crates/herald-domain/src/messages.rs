@@ -99,6 +99,7 @@ pub struct MessageService {
     sends: Limiter<UserId>,
     text_bytes: Limiter<UserId>,
     counted_views: Limiter<UserId>,
+    typing: Limiter<(UserId, GroupId)>,
 }
 
 /// What the sender's session gets back from a send.
@@ -124,6 +125,9 @@ pub struct SendRequest {
 fn draft(from: UserId, peer: Peer, date: i32, text: String, entities: Vec<Entity>) -> Message {
     Message::draft(from, peer, date, text, entities, (random_u64() >> 1) as i64)
 }
+
+/// A member's typing in a supergroup goes out at most once per this many milliseconds.
+pub const TYPING_INTERVAL_MS: i64 = 3000;
 
 /// Distinct `@username`s one message may mention (each is looked up among the members).
 pub const USERNAME_MENTIONS_MAX: usize = 20;
@@ -199,6 +203,7 @@ impl MessageService {
             sends: Limiter::new(limits.sends),
             text_bytes: Limiter::new(limits.stored_bytes),
             counted_views: Limiter::new(limits.counted_views),
+            typing: Limiter::new(Bucket { burst: 1.0, per_sec: 1000.0 / TYPING_INTERVAL_MS as f64 }),
         }
     }
 
@@ -753,6 +758,21 @@ impl MessageService {
                     if u != from {
                         self.bus.publish(Event::Typing { user: u, from, group: Some((g, false)), action: action.clone() });
                     }
+                }
+            }
+            // Supergroups: one event on the channel's topic, at most one per member and
+            // channel every TYPING_INTERVAL_MS (clients repeat theirs every few seconds; more
+            // would let one member push to every online member at will). Past it, dropped.
+            Peer::Channel(g) => {
+                let (group, m) = self.group_and_member(g, from).await?;
+                // Typing is allowed whoever may post, slow mode or not.
+                let may_post = match self.check_post(&group, m.as_ref(), self.now()) {
+                    Ok(()) => true,
+                    Err(crate::error::DomainError::Group(GroupError::SlowmodeWait(_))) => true,
+                    Err(_) => false,
+                };
+                if group.kind == GroupKind::Megagroup && may_post && self.typing.take((from, g), 1.0, self.clock.now_ms()).is_ok() {
+                    self.bus.publish(Event::ChannelTyping { channel: g, from, action });
                 }
             }
             _ => {}

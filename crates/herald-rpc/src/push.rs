@@ -241,6 +241,18 @@ pub async fn encode(s: &Services, viewer: UserId, auth_key_id: i64, event: &Even
             let update = enums::Update::ReadChannelOutbox(types::UpdateReadChannelOutbox { channel_id: channel.0, max_id: *max_id });
             Push::Send(gzip(enums::Updates::UpdateShort(types::UpdateShort { update, date: now }).to_bytes()))
         }
+        Event::ChannelTyping { channel, from, action } => {
+            if *from == viewer {
+                return Push::Skip;
+            }
+            let update = enums::Update::ChannelUserTyping(types::UpdateChannelUserTyping {
+                channel_id: channel.0,
+                top_msg_id: None,
+                from_id: enums::Peer::User(types::PeerUser { user_id: from.0 }),
+                action: convert::action_out(action),
+            });
+            Push::Send(gzip(enums::Updates::UpdateShort(types::UpdateShort { update, date: now }).to_bytes()))
+        }
         Event::Typing { from, group, action, .. } => {
             let action = convert::action_out(action);
             let update = match group {
