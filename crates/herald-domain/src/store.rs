@@ -38,7 +38,8 @@ pub trait AccountStore: Send + Sync {
     async fn user_by_phone(&self, phone: &str) -> StoreResult<Option<User>>;
     /// Case-insensitive lookup.
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
-    /// `Conflict` if another user holds the name (case-insensitively).
+    /// `Conflict` if another user or a live group holds the name (case-insensitively; users
+    /// and public channels share one namespace, checked atomically with the write).
     async fn set_username(&self, id: UserId, username: Option<&str>) -> StoreResult<()>;
     async fn update_profile(&self, id: UserId, first: &str, last: &str, about: &str) -> StoreResult<()>;
 }
@@ -191,7 +192,8 @@ pub trait GroupStore: Send + Sync {
     async fn group_by_username(&self, username: &str) -> StoreResult<Option<Group>>;
     /// Writes the group's description (title, about, username, flags, pinned message,
     /// migration links, deletion) and bumps its version; counters are left alone.
-    /// `Conflict` when another group holds the username (case-insensitively).
+    /// `Conflict` when another group or a user holds the username (case-insensitively,
+    /// checked atomically with the write).
     async fn update_group(&self, group: &Group) -> StoreResult<()>;
     async fn member(&self, group: GroupId, user: UserId) -> StoreResult<Option<Member>>;
     /// Members matching `filter`, newest first from `offset`, at most `limit`, with how many

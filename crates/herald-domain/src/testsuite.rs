@@ -9,7 +9,7 @@ use crate::accounts::AccountService;
 use crate::auth::{AuthConfig, AuthService, Requester, SignIn, CODES_PER_HOUR, CODE_MAX_ATTEMPTS, CODE_TTL_SECS, FAILURES_PER_DAY, FAILURES_PER_PHONE_DAY};
 use crate::bus::{Event, EventBus, InProcessBus};
 use crate::clock::Clock;
-use crate::error::{AccountError, AuthError, DomainError, GroupError, MessageError};
+use crate::error::{AccountError, AuthError, DomainError, GroupError, MessageError, StoreError};
 use crate::groups::GroupService;
 use crate::messages::{MessageService, SendRequest};
 use crate::model::*;
@@ -716,6 +716,25 @@ pub async fn a_migrated_group_keeps_its_history_and_moves_its_members(stores: St
     w.messages.send(send(u[1].id, Peer::Channel(new.id), 3, "after")).await.unwrap();
 }
 
+/// Users and public channels share one username namespace, and the store enforces it on
+/// its own (so two requests racing past the domain's checks cannot both take a name).
+pub async fn users_and_channels_share_one_username_namespace(stores: Stores) {
+    let w = world(stores);
+    let u = users(&w, 2, "names").await;
+    let g = w.groups.create_channel(u[0].id, 1, "Public", "", true).await.unwrap().group;
+    w.groups.update_username(u[0].id, g.id, "Shared_Name").await.unwrap();
+    let occupied = matches!(w.accounts.update_username(u[1].id, "shared_name").await, Err(DomainError::Account(AccountError::UsernameOccupied)));
+    assert!(occupied);
+    assert!(matches!(w.stores.accounts.set_username(u[1].id, Some("SHARED_NAME")).await, Err(StoreError::Conflict(_))));
+    w.accounts.update_username(u[1].id, "person_name").await.unwrap();
+    let other = w.groups.create_channel(u[0].id, 1, "Other", "", true).await.unwrap().group;
+    let mut taken = w.stores.groups.group(other.id).await.unwrap().unwrap();
+    taken.username = Some("Person_Name".into());
+    assert!(matches!(w.stores.groups.update_group(&taken).await, Err(StoreError::Conflict(_))));
+    // A group keeps its own name through other edits.
+    w.groups.edit_title(u[0].id, 1, g.id, "Renamed").await.unwrap();
+}
+
 /// Read receipts in a supergroup: a sender learns (updateReadChannelOutbox, and the
 /// dialog's outbox mark) when someone else reads their messages, not when they read their
 /// own; a broadcast channel's posts count as read.
@@ -847,6 +866,7 @@ macro_rules! storage_suite {
             a_migrated_group_keeps_its_history_and_moves_its_members,
             group_changes_and_counted_views_are_limited_per_account,
             supergroup_senders_learn_when_others_read,
+            users_and_channels_share_one_username_namespace,
         );
     };
     (@cases $make:expr; $($name:ident),* $(,)?) => {

@@ -88,6 +88,15 @@ impl AccountStore for SqliteStore {
         let username = username.map(str::to_string);
         self.write(move |conn| {
             let lower = username.as_ref().map(|u| u.to_ascii_lowercase());
+            // Users and public channels share one namespace; checked here, in the writer's
+            // transaction, so a channel cannot take the name between the check and the write.
+            if let Some(l) = &lower {
+                let taken =
+                    conn.prepare_cached("SELECT 1 FROM groups WHERE username_lower = ?1 AND deleted = 0").map_err(backend)?.exists([l]).map_err(backend)?;
+                if taken {
+                    return Err(StoreError::Conflict("username"));
+                }
+            }
             conn.execute("UPDATE users SET username = ?2, username_lower = ?3 WHERE id = ?1", params![id.0, username, lower]).map_err(|e| {
                 if is_unique_violation(&e) {
                     StoreError::Conflict("username")

@@ -193,6 +193,20 @@ impl GroupStore for SqliteStore {
     async fn update_group(&self, g: &Group) -> StoreResult<()> {
         let g = g.clone();
         self.write(move |conn| {
+            // One namespace with users' usernames, checked in the writer's transaction.
+            if let Some(name) = &g.username {
+                let taken = conn
+                    .prepare_cached(
+                        "SELECT 1 FROM users WHERE username_lower = ?1
+                         AND NOT EXISTS (SELECT 1 FROM groups WHERE id = ?2 AND username_lower = ?1)",
+                    )
+                    .map_err(backend)?
+                    .exists(params![name.to_lowercase(), g.id.0])
+                    .map_err(backend)?;
+                if taken {
+                    return Err(StoreError::Conflict("username"));
+                }
+            }
             let r = conn.execute(
                 "UPDATE groups SET title = ?2, about = ?3, username = ?4, username_lower = ?5, version = version + 1, signatures = ?6,
                      slowmode_seconds = ?7, default_banned = ?8, default_banned_until = ?9, pinned_msg_id = ?10, migrated_from = ?11,
