@@ -780,6 +780,11 @@ impl MessageService {
         Ok(())
     }
 
+    /// The channels of `owner`'s with posts dated `since` or later (at most `limit`).
+    pub async fn channels_posted_since(&self, owner: UserId, since: i32, limit: usize) -> Result<Vec<GroupId>> {
+        Ok(self.store.channels_posted_since(owner, since, limit).await?)
+    }
+
     pub async fn state(&self, owner: UserId) -> Result<BoxState> {
         Ok(self.store.state(owner).await?)
     }

@@ -162,6 +162,9 @@ pub trait MessageStore: Send + Sync {
     /// offset_id)` when given, with the total dialog count. Unread counts come from counters
     /// (user boxes) or from the member's read mark against the channel's ids (channels).
     async fn dialogs(&self, owner: UserId, offset_date: i32, offset_id: i32, limit: i32) -> StoreResult<(Vec<Dialog>, i32)>;
+    /// Channels `owner` is a current member of whose latest message is dated `since` or
+    /// later, at most `limit` of them (one query: getDifference names them).
+    async fn channels_posted_since(&self, owner: UserId, since: i32, limit: usize) -> StoreResult<Vec<GroupId>>;
     /// One dialog, if the user has it (channels: if the user is a member).
     async fn dialog(&self, owner: UserId, peer: Peer) -> StoreResult<Option<Dialog>>;
     /// Removes an emptied dialog from the owner's list (one whose top message is 0).

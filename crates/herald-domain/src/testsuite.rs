@@ -735,6 +735,29 @@ pub async fn users_and_channels_share_one_username_namespace(stores: Stores) {
     w.groups.edit_title(u[0].id, 1, g.id, "Renamed").await.unwrap();
 }
 
+/// The channels getDifference names: the member's, with a post dated `since` or later.
+pub async fn channels_posted_since_lists_the_members_busy_channels(stores: Stores) {
+    let w = world(stores);
+    let u = users(&w, 2, "busy").await;
+    let (a, b) = (u[0].id, u[1].id);
+    let quiet = w.groups.create_channel(a, 1, "Quiet", "", false).await.unwrap().group;
+    let busy = w.groups.create_channel(a, 1, "Busy", "", false).await.unwrap().group;
+    let gone = w.groups.create_channel(a, 1, "Left", "", false).await.unwrap().group;
+    w.groups.add_members(a, 1, quiet.id, &[b]).await.unwrap();
+    w.groups.add_members(a, 1, busy.id, &[b]).await.unwrap();
+    w.groups.add_members(a, 1, gone.id, &[b]).await.unwrap();
+    w.clock.advance(100);
+    let since = w.clock.now_secs() as i32;
+    w.messages.send(send(a, Peer::Channel(busy.id), 1, "news")).await.unwrap();
+    w.messages.send(send(a, Peer::Channel(gone.id), 2, "news")).await.unwrap();
+    w.groups.remove_member(b, 1, gone.id, b, false).await.unwrap();
+    assert_eq!(w.messages.channels_posted_since(b, since, 10).await.unwrap(), vec![busy.id]);
+    assert_eq!(w.messages.channels_posted_since(b, since, 0).await.unwrap(), vec![]);
+    let mut all = w.messages.channels_posted_since(b, 0, 10).await.unwrap();
+    all.sort();
+    assert_eq!(all, vec![quiet.id, busy.id]);
+}
+
 /// Read receipts in a supergroup: a sender learns (updateReadChannelOutbox, and the
 /// dialog's outbox mark) when someone else reads their messages, not when they read their
 /// own; a broadcast channel's posts count as read.
@@ -867,6 +890,7 @@ macro_rules! storage_suite {
             group_changes_and_counted_views_are_limited_per_account,
             supergroup_senders_learn_when_others_read,
             users_and_channels_share_one_username_namespace,
+            channels_posted_since_lists_the_members_busy_channels,
         );
     };
     (@cases $make:expr; $($name:ident),* $(,)?) => {

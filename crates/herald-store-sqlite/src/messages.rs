@@ -549,6 +549,22 @@ impl MessageStore for SqliteStore {
         .await
     }
 
+    async fn channels_posted_since(&self, owner: UserId, since: i32, limit: usize) -> StoreResult<Vec<GroupId>> {
+        self.read(move |conn| {
+            let mut st = conn
+                .prepare_cached(
+                    "SELECT m.grp FROM members m JOIN groups g ON g.id = m.grp AND g.kind != 0 AND g.deleted = 0
+                         JOIN boxes b ON b.owner = -(1000000000000 + m.grp)
+                     WHERE m.user = ?1 AND m.role <= 3 AND b.top_message > 0 AND b.top_date >= ?2
+                     LIMIT ?3",
+                )
+                .map_err(backend)?;
+            let rows = st.query_map(params![owner.0, since, limit as i64], |r| Ok(GroupId(r.get(0)?))).map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
     async fn dialog(&self, owner: UserId, peer: Peer) -> StoreResult<Option<Dialog>> {
         self.read(move |conn| {
             let row = conn

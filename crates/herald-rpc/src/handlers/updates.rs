@@ -1,7 +1,7 @@
 use crate::convert;
 use crate::{CallCtx, RpcError, Services};
 use grammers_tl_types::{enums, functions, types};
-use herald_domain::model::{BoxId, Peer};
+use herald_domain::model::BoxId;
 
 /// At most this many channels are named in one account difference.
 const CHANNELS_NAMED_MAX: usize = 500;
@@ -25,14 +25,7 @@ pub async fn get_difference(s: Arc<Services>, ctx: CallCtx, r: functions::update
     // Channels have their own pts: the account's difference names those with posts since the
     // client's date (`updateChannelTooLong`), and the client asks each for its difference
     // (client-compat.md §4.4). Only on the last slice, so each is named once.
-    let mut stale = Vec::new();
-    if !diff.more {
-        for g in s.groups.user_channels(me).await?.into_iter().take(CHANNELS_NAMED_MAX) {
-            if s.messages.dialog(me, Peer::Channel(g)).await?.is_some_and(|d| d.top_date >= r.date && d.top_message > 0) {
-                stale.push(g);
-            }
-        }
-    }
+    let stale = if diff.more { vec![] } else { s.messages.channels_posted_since(me, r.date, CHANNELS_NAMED_MAX).await? };
     if diff.updates.is_empty() && !diff.more && stale.is_empty() {
         // A client ahead of the server (its state is from elsewhere): tell it to resync.
         if diff.pts < r.pts {
