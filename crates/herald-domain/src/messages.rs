@@ -99,7 +99,7 @@ pub struct MessageService {
     sends: Limiter<UserId>,
     text_bytes: Limiter<UserId>,
     counted_views: Limiter<UserId>,
-    typing: Limiter<(UserId, GroupId)>,
+    typing: Limiter<(UserId, GroupId, bool)>,
 }
 
 /// What the sender's session gets back from a send.
@@ -139,8 +139,25 @@ pub const USERNAME_MENTIONS_MAX: usize = 20;
 /// usernames, at most [`USERNAME_MENTIONS_MAX`] distinct ones.
 pub fn username_mentions(text: &str, entities: &[Entity]) -> (Vec<Entity>, Vec<String>) {
     let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    let covered = |from: i32, to: i32| entities.iter().any(|e| e.offset < to && from < e.offset + e.length);
+    // Formatting nests around a mention; anything else that covers the span (code, a link,
+    // the client's own mention entity) means the server adds no entity there.
+    let formatting = |k: &EntityKind| {
+        matches!(k, EntityKind::Bold | EntityKind::Italic | EntityKind::Underline | EntityKind::Strike | EntityKind::Spoiler | EntityKind::Blockquote { .. })
+    };
+    let covered = |from: i32, to: i32| entities.iter().any(|e| !formatting(&e.kind) && e.offset < to && from < e.offset + e.length);
     let (mut found, mut names) = (Vec::new(), Vec::<String>::new());
+    // The client's own `messageEntityMention`s name users too (the entity is kept as sent).
+    let utf16: Vec<u16> = text.encode_utf16().collect();
+    for e in entities.iter().filter(|e| e.kind == EntityKind::Mention) {
+        let span = utf16.get(e.offset.max(0) as usize..(e.offset.max(0) + e.length.max(0)) as usize).unwrap_or(&[]);
+        let name = String::from_utf16_lossy(span);
+        if let Some(name) = name.strip_prefix('@').filter(|n| crate::accounts::valid_username(n)) {
+            let lower = name.to_ascii_lowercase();
+            if !names.contains(&lower) && names.len() < USERNAME_MENTIONS_MAX {
+                names.push(lower);
+            }
+        }
+    }
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let mut utf16 = 0i32;
     let mut prev: Option<char> = None;
@@ -429,7 +446,7 @@ impl MessageService {
         };
         if !sent.duplicate {
             if let UpdateKind::NewMessage(m) = &sent.update.kind {
-                self.raise_read(g, from, m.id).await?;
+                self.raise_read(g, from, m.id, m.action.is_none()).await?;
                 if g.slowmode_seconds > 0 {
                     self.groups.set_last_post(g.id, from, m.date).await?;
                 }
@@ -577,7 +594,7 @@ impl MessageService {
         }
         let top = self.store.dialog(owner, Peer::Channel(g)).await?.map(|d| d.top_message).unwrap_or(0);
         let max = if max_id <= 0 || max_id > top { top } else { max_id };
-        if let Some(new_max) = self.raise_read(&group, owner, max).await? {
+        if let Some(new_max) = self.raise_read(&group, owner, max, true).await? {
             let d = self.store.dialog(owner, Peer::Channel(g)).await?;
             let still_unread = d.as_ref().map(|d| d.unread_count).unwrap_or(0);
             let pts = d.and_then(|d| d.pts).unwrap_or(0);
@@ -586,26 +603,35 @@ impl MessageService {
         Ok(())
     }
 
-    /// Raises `reader`'s read mark in channel `g` and, in a supergroup, tells each sender
-    /// whose messages someone else has now read (`updateReadChannelOutbox`). Returns the new
-    /// mark when it moved.
-    async fn raise_read(&self, g: &Group, reader: UserId, max: i32) -> Result<Option<i32>> {
-        let Some(moved) = self.groups.set_read(g.id, reader, max).await? else { return Ok(None) };
+    /// Raises `reader`'s read mark in channel `g`. When it is a `reading` (a read, or an
+    /// ordinary message the reader sent; not a join or another service message) in a
+    /// supergroup, it also counts towards read receipts: each sender whose messages someone
+    /// else has now read gets `updateReadChannelOutbox`. Returns the new mark when it moved.
+    async fn raise_read(&self, g: &Group, reader: UserId, max: i32, reading: bool) -> Result<Option<i32>> {
+        let receipts = reading && g.kind == GroupKind::Megagroup;
+        let Some(moved) = self.groups.set_read(g.id, reader, max, receipts).await? else { return Ok(None) };
         let ReadMove { max_id, before, after } = moved;
-        if g.kind != GroupKind::Megagroup || after == before {
+        if !receipts || after == before {
             return Ok(Some(max_id));
         }
-        // Senders whose outbox mark rose: the top reader's rises from the second mark,
-        // everyone else's from the top. Only the latest ids are looked at: a receipt for a
-        // message further back than that is not worth a long scan (the dialog's mark is
-        // right regardless).
-        let from = if after.visible_to(before.user) > before.visible_to(before.user) && before.user != reader { before.second } else { before.top };
-        let up_to = after.top;
-        let from = from.max(up_to - RECEIPT_SCAN_IDS);
-        for (sender, last) in self.store.senders_between(BoxId::Channel(g.id), from, up_to, RECEIPT_SENDERS_MAX).await? {
-            let (was, now) = (before.visible_to(sender), after.visible_to(sender));
-            if sender != reader && now > was && last > was {
-                self.bus.publish(Event::ReadChannelOutbox { user: sender, channel: g.id, max_id: now });
+        // Only the latest ids are looked at: a receipt for a message further back is not
+        // worth a long scan (the dialog's outbox mark is right regardless).
+        let channel = BoxId::Channel(g.id);
+        // Everyone but the previous top reader: their mark is the top, and it rose.
+        if after.top > before.top {
+            let from = before.top.max(after.top - RECEIPT_SCAN_IDS);
+            for (sender, _) in self.store.senders_between(channel, from, after.top, RECEIPT_SENDERS_MAX).await? {
+                if sender != reader && sender != before.user {
+                    self.bus.publish(Event::ReadChannelOutbox { user: sender, channel: g.id, max_id: after.visible_to(sender) });
+                }
+            }
+        }
+        // The previous top reader: their mark was the second one.
+        let (top, was, now) = (before.user, before.visible_to(before.user), after.visible_to(before.user));
+        if top != reader && top != UserId(0) && now > was {
+            let from = was.max(now - RECEIPT_SCAN_IDS);
+            if self.store.senders_between(channel, from, now, RECEIPT_SENDERS_MAX).await?.iter().any(|(s, _)| *s == top) {
+                self.bus.publish(Event::ReadChannelOutbox { user: top, channel: g.id, max_id: now });
             }
         }
         Ok(Some(max_id))
@@ -637,6 +663,14 @@ impl MessageService {
         };
         if !allowed {
             return Err(MessageError::MessageAuthorRequired.into());
+        }
+        // Group messages get the `@username` entities a send would have added.
+        let mut entities = entities;
+        if matches!(m.peer, Peer::Chat(_) | Peer::Channel(_)) {
+            let (found, _) = username_mentions(&text, &entities);
+            let room = ENTITIES_MAX.saturating_sub(entities.len());
+            entities.extend(found.into_iter().take(room));
+            entities.sort_by_key(|e| e.offset);
         }
         if m.text == text && m.entities == entities {
             return Err(MessageError::MessageNotModified.into());
@@ -764,6 +798,12 @@ impl MessageService {
             // channel every TYPING_INTERVAL_MS (clients repeat theirs every few seconds; more
             // would let one member push to every online member at will). Past it, dropped.
             Peer::Channel(g) => {
+                // The bound first (it costs no read); a cancel has its own, so that the end
+                // of typing is not lost to the start's.
+                let cancel = action == TypingAction::Cancel;
+                if self.typing.take((from, g, cancel), 1.0, self.clock.now_ms()).is_err() {
+                    return Ok(());
+                }
                 let (group, m) = self.group_and_member(g, from).await?;
                 // Typing is allowed whoever may post, slow mode or not.
                 let may_post = match self.check_post(&group, m.as_ref(), self.now()) {
@@ -771,7 +811,7 @@ impl MessageService {
                     Err(crate::error::DomainError::Group(GroupError::SlowmodeWait(_))) => true,
                     Err(_) => false,
                 };
-                if group.kind == GroupKind::Megagroup && may_post && self.typing.take((from, g), 1.0, self.clock.now_ms()).is_ok() {
+                if group.kind == GroupKind::Megagroup && may_post {
                     self.bus.publish(Event::ChannelTyping { channel: g, from, action });
                 }
             }
@@ -842,6 +882,11 @@ mod tests {
         let (found, names) = username_mentions(text, &[e(42, 7, EntityKind::Code)]);
         assert_eq!(found.len(), 2);
         assert_eq!(names, vec!["bob_the_builder".to_string()]);
+        // Formatting around a mention does not hide it; the client's own mention entity
+        // names its user without a second entity.
+        let (found, names) = username_mentions("hey @bob_b and @carol", &[e(0, 9, EntityKind::Bold), e(15, 6, EntityKind::Mention)]);
+        assert_eq!(found, vec![e(4, 6, EntityKind::Mention)]);
+        assert_eq!(names, vec!["carol".to_string(), "bob_b".to_string()]);
         // Invalid usernames: a digit first, a trailing underscore, a double underscore.
         assert_eq!(username_mentions("@1abcde @abcde_ @ab__cde", &[]), (vec![], vec![]));
         // At most USERNAME_MENTIONS_MAX distinct names are looked up.

@@ -213,10 +213,11 @@ pub trait GroupStore: Send + Sync {
     /// Groups the user is a current member of (channels only when `channels_only`).
     async fn user_groups(&self, user: UserId, channels_only: bool) -> StoreResult<Vec<GroupId>>;
     /// Raises a channel member's read mark to `max_id` (never lowers it), drops the member's
-    /// mentions up to it, and in the same transaction raises the group's [`ReadTop`] with
-    /// [`ReadTop::raised`]. Returns the mark and the `ReadTop` before and after when the mark
-    /// moved; None when it did not (or the user is not a member).
-    async fn set_read(&self, group: GroupId, user: UserId, max_id: i32) -> StoreResult<Option<ReadMove>>;
+    /// mentions up to it, and, when `receipt`, in the same transaction raises the group's
+    /// [`ReadTop`] with [`ReadTop::raised`]. Returns the mark and the `ReadTop` before and
+    /// after when the mark moved (equal when not `receipt`); None when it did not (or the
+    /// user is not a member).
+    async fn set_read(&self, group: GroupId, user: UserId, max_id: i32, receipt: bool) -> StoreResult<Option<ReadMove>>;
     /// Records when a member last posted (slow mode).
     async fn set_last_post(&self, group: GroupId, user: UserId, date: i32) -> StoreResult<()>;
     /// Stores an invite link (replacing one with the same hash).

@@ -808,6 +808,36 @@ pub async fn supergroup_senders_learn_when_others_read(stores: Stores) {
     assert!(receipts(&mut a_rx).is_empty());
     assert_eq!((outbox(a).await, outbox(b).await), (b1, b1));
 
+    // A join (a service message by the joiner) reads nothing: no receipts.
+    let d = users(&w, 1, "late").await[0].id;
+    let b2 = id(w.messages.send(send(b, Peer::Channel(g.id), 5, "later")).await.unwrap());
+    let _ = receipts(&mut a_rx);
+    w.groups.add_members(a, 1, g.id, &[d]).await.unwrap();
+    assert!(receipts(&mut b_rx).is_empty(), "b's post is unread by anyone else");
+    assert_eq!(outbox(b).await, b1);
+    w.messages.read_channel(d, g.id, b2).await.unwrap();
+    assert_eq!(receipts(&mut b_rx), vec![(g.id, b2)]);
+
+    // Typing: one notice per member and channel every 3 s; a cancel has its own allowance.
+    let mut c_rx = w.bus.subscribe(c);
+    w.bus.follow(c_rx.id, g.id);
+    let typing = |rx: &mut crate::bus::Subscription| {
+        let mut v = vec![];
+        while let Ok(e) = rx.rx.try_recv() {
+            if let Event::ChannelTyping { from, action, .. } = &*e {
+                v.push((*from, action.clone()));
+            }
+        }
+        v
+    };
+    w.messages.set_typing(a, Peer::Channel(g.id), TypingAction::Typing).await.unwrap();
+    w.messages.set_typing(a, Peer::Channel(g.id), TypingAction::Typing).await.unwrap();
+    w.messages.set_typing(a, Peer::Channel(g.id), TypingAction::Cancel).await.unwrap();
+    assert_eq!(typing(&mut c_rx), vec![(a, TypingAction::Typing), (a, TypingAction::Cancel)]);
+    w.clock.advance(3);
+    w.messages.set_typing(a, Peer::Channel(g.id), TypingAction::Typing).await.unwrap();
+    assert_eq!(typing(&mut c_rx), vec![(a, TypingAction::Typing)]);
+
     // A broadcast channel: posts count as read, no receipts.
     let news = w.groups.create_channel(a, 1, "News", "", true).await.unwrap().group;
     w.groups.add_members(a, 1, news.id, &[c]).await.unwrap();

@@ -319,7 +319,7 @@ impl GroupStore for SqliteStore {
         .await
     }
 
-    async fn set_read(&self, group: GroupId, user: UserId, max_id: i32) -> StoreResult<Option<ReadMove>> {
+    async fn set_read(&self, group: GroupId, user: UserId, max_id: i32, receipt: bool) -> StoreResult<Option<ReadMove>> {
         self.write(move |conn| {
             let n = conn
                 .prepare_cached("UPDATE members SET read_inbox_max_id = ?3 WHERE grp = ?1 AND user = ?2 AND read_inbox_max_id < ?3")
@@ -338,7 +338,7 @@ impl GroupStore for SqliteStore {
                 .map_err(backend)?
                 .query_row([group.0], |r| Ok(ReadTop { user: UserId(r.get(0)?), top: r.get(1)?, second: r.get(2)? }))
                 .map_err(backend)?;
-            let after = before.raised(user, max_id);
+            let after = if receipt { before.raised(user, max_id) } else { before };
             if after != before {
                 conn.prepare_cached("UPDATE groups SET read_top_user = ?2, read_top = ?3, read_second = ?4 WHERE id = ?1")
                     .map_err(backend)?
