@@ -148,3 +148,44 @@ async def test_login_code_is_delivered_to_other_sessions(server):
 
     me = await second.sign_in(phone, code)
     assert me.id == (await first.get_me()).id
+
+
+@async_test
+async def test_list_and_end_sessions(server):
+    """account.getAuthorizations lists the account's sessions (the current one first, hash 0,
+    with what initConnection said); resetAuthorization ends one at once; a wrong hash is
+    HASH_INVALID; auth.resetAuthorizations ends all the others."""
+    laptop, phone = await make_user(server, "Alice")
+    phone_app = await connect(server, device_model="Pixel 9", app_version="7.1")
+    tablet = await connect(server, device_model="Tablet", app_version="1.0")
+    await login(phone_app, phone)
+    await login(tablet, phone)
+
+    result = await laptop(functions.account.GetAuthorizationsRequest())
+    sessions = result.authorizations
+    assert len(sessions) == 3, sessions
+    current = sessions[0]
+    assert current.current and current.hash == 0
+    others = {a.device_model: a for a in sessions[1:]}
+    assert set(others) == {"Pixel 9", "Tablet"}
+    assert all(not a.current and a.hash != 0 for a in others.values())
+    assert others["Pixel 9"].app_version == "7.1" and others["Pixel 9"].api_id == current.api_id
+
+    with expect_rpc_error({"HASH_INVALID"}):
+        await laptop(functions.account.ResetAuthorizationRequest(hash=12345))
+    with expect_rpc_error({"HASH_INVALID"}):
+        await laptop(functions.account.ResetAuthorizationRequest(hash=0))  # the current one
+
+    assert await laptop(functions.account.ResetAuthorizationRequest(hash=others["Pixel 9"].hash)) is True
+    with expect_rpc_error({"AUTH_KEY_UNREGISTERED"}, code=401):
+        await phone_app(functions.users.GetUsersRequest([types.InputUserSelf()]))
+    assert await tablet.get_me() is not None
+    listed = (await laptop(functions.account.GetAuthorizationsRequest())).authorizations
+    assert [a.device_model for a in listed[1:]] == ["Tablet"]
+
+    # From the tablet: end every other session (the laptop's).
+    assert await tablet(functions.auth.ResetAuthorizationsRequest()) is True
+    with expect_rpc_error({"AUTH_KEY_UNREGISTERED"}, code=401):
+        await laptop(functions.users.GetUsersRequest([types.InputUserSelf()]))
+    listed = (await tablet(functions.account.GetAuthorizationsRequest())).authorizations
+    assert len(listed) == 1 and listed[0].current

@@ -44,6 +44,15 @@ impl AccountService {
         self.keyed_hash(b"channel-access-hash", viewer, channel.0)
     }
 
+    /// The `hash` of one of `user`'s sessions in `account.getAuthorizations` (never 0, which
+    /// means the current session): keyed, so it reveals nothing of the auth key id.
+    pub fn session_hash(&self, user: UserId, auth_key_id: i64) -> i64 {
+        match self.keyed_hash(b"session-hash", user, auth_key_id) {
+            0 => 1,
+            h => h,
+        }
+    }
+
     fn keyed_hash(&self, domain: &[u8], viewer: UserId, target: i64) -> i64 {
         let h = Sha256::new().chain_update(self.secret).chain_update(domain).chain_update(viewer.0.to_le_bytes()).chain_update(target.to_le_bytes()).finalize();
         i64::from_le_bytes(h[..8].try_into().unwrap())

@@ -2,7 +2,7 @@
 
 use crate::bus::{Event, EventBus};
 use crate::clock::{random_u64, Clock};
-use crate::error::{AuthError, Result, StoreError};
+use crate::error::{AccountError, AuthError, Result, StoreError};
 use crate::limits::{Bucket, Limiter};
 use crate::messages::MessageService;
 use crate::model::*;
@@ -341,6 +341,34 @@ impl AuthService {
         self.keys.bind_user(auth_key_id, None).await?;
         self.bus.publish(Event::KeyUnbound { user, auth_key_id });
         Ok(())
+    }
+
+    /// `user`'s logged-in sessions (the keys bound to it), most recently used first.
+    pub async fn sessions(&self, user: UserId) -> Result<Vec<AuthKeyRecord>> {
+        Ok(self.keys.keys_of_user(user).await?)
+    }
+
+    /// Ends `user`'s session on key `target` as a logout there would: its connections
+    /// learn at once and answer `AUTH_KEY_UNREGISTERED` from then on. The current session
+    /// (`current`) is not ended this way (`auth.logOut` is).
+    pub async fn end_session(&self, user: UserId, current: i64, target: i64) -> Result<()> {
+        if target == current {
+            return Err(AccountError::HashInvalid.into());
+        }
+        let bound = self.keys.get_key(target).await?.is_some_and(|k| k.user_id == Some(user));
+        if !bound {
+            return Err(AccountError::HashInvalid.into());
+        }
+        self.log_out(target, user).await
+    }
+
+    /// Ends every session of `user`'s but `current`; returns how many.
+    pub async fn end_other_sessions(&self, user: UserId, current: i64) -> Result<usize> {
+        let others: Vec<i64> = self.sessions(user).await?.into_iter().map(|k| k.id).filter(|id| *id != current).collect();
+        for id in &others {
+            self.log_out(*id, user).await?;
+        }
+        Ok(others.len())
     }
 
     /// Collects code and failure rows that no limit looks at any more.

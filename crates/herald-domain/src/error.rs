@@ -54,6 +54,9 @@ pub enum AccountError {
     UserIdInvalid,
     #[error("peer id invalid")]
     PeerIdInvalid,
+    /// No other session of the account has this hash.
+    #[error("session hash invalid")]
+    HashInvalid,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -18,6 +18,9 @@ pub trait AuthKeyStore: Send + Sync {
     /// when the id is taken.
     async fn insert_key(&self, key: AuthKeyRecord) -> StoreResult<bool>;
     async fn get_key(&self, id: i64) -> StoreResult<Option<AuthKeyRecord>>;
+    /// The keys bound to `user` (its logged-in sessions), most recently used first, without
+    /// their key material (`key` is empty).
+    async fn keys_of_user(&self, user: UserId) -> StoreResult<Vec<AuthKeyRecord>>;
     /// Binds the key to a user (login) or unbinds it (None, logout). Returns the user it
     /// was bound to before; fails when the key does not exist (it was collected).
     async fn bind_user(&self, id: i64, user: Option<UserId>) -> StoreResult<Option<UserId>>;

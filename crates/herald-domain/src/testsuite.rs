@@ -116,6 +116,37 @@ pub async fn sign_up_then_sign_in_binds_keys_and_ids_carry_the_dc(stores: Stores
     assert_eq!(w.stores.keys.get_key(2).await.unwrap().unwrap().user_id, None);
 }
 
+/// Sessions are the keys bound to the account; ending one unbinds it and tells its
+/// connections (KeyUnbound), never the current one or another account's.
+pub async fn sessions_are_listed_and_ended(stores: Stores) {
+    let w = world(stores);
+    let alice = sign_up(&w, 1, "9996613131", "Alice").await;
+    let bob = sign_up(&w, 9, "9996613132", "Bob").await;
+    for k in [2, 3] {
+        key(&w, k).await;
+        let sent = w.auth.send_code(&who(k), "9996613131").await.unwrap();
+        w.auth.sign_in(&who(k), "9996613131", &sent.hash, "11111").await.unwrap();
+    }
+    let mut ids: Vec<i64> = w.auth.sessions(alice.id).await.unwrap().into_iter().map(|k| k.id).collect();
+    ids.sort();
+    assert_eq!(ids, vec![1, 2, 3]);
+    assert!(w.auth.sessions(alice.id).await.unwrap().iter().all(|k| k.key.is_empty()), "no key material in listings");
+    let account_err = |e: DomainError| match e {
+        DomainError::Account(a) => a,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(account_err(w.auth.end_session(alice.id, 1, 1).await.unwrap_err()), AccountError::HashInvalid);
+    assert_eq!(account_err(w.auth.end_session(alice.id, 1, 9).await.unwrap_err()), AccountError::HashInvalid);
+    let mut rx = w.bus.subscribe(alice.id);
+    w.auth.end_session(alice.id, 1, 2).await.unwrap();
+    assert!(matches!(*rx.rx.try_recv().unwrap(), Event::KeyUnbound { auth_key_id: 2, .. }));
+    assert_eq!(w.stores.keys.get_key(2).await.unwrap().unwrap().user_id, None);
+    assert_eq!(w.auth.end_other_sessions(alice.id, 3).await.unwrap(), 1);
+    assert_eq!(w.auth.sessions(alice.id).await.unwrap().into_iter().map(|k| k.id).collect::<Vec<_>>(), vec![3]);
+    assert_eq!(w.auth.sessions(bob.id).await.unwrap().len(), 1, "bob's session untouched");
+    assert_ne!(w.accounts.session_hash(alice.id, 2), w.accounts.session_hash(bob.id, 2));
+}
+
 pub async fn codes_expire_burn_after_wrong_tries_and_are_rate_limited(stores: Stores) {
     let w = world(stores);
     key(&w, 1).await;
@@ -921,6 +952,7 @@ macro_rules! storage_suite {
             supergroup_senders_learn_when_others_read,
             users_and_channels_share_one_username_namespace,
             channels_posted_since_lists_the_members_busy_channels,
+            sessions_are_listed_and_ended,
         );
     };
     (@cases $make:expr; $($name:ident),* $(,)?) => {

@@ -68,6 +68,7 @@ impl From<DomainError> for RpcError {
                 AccountError::AboutTooLong => (400, "ABOUT_TOO_LONG"),
                 AccountError::UserIdInvalid => (400, "USER_ID_INVALID"),
                 AccountError::PeerIdInvalid => (400, "PEER_ID_INVALID"),
+                AccountError::HashInvalid => (400, "HASH_INVALID"),
             },
             DomainError::Message(m) => match m {
                 MessageError::MessageEmpty => (400, "MESSAGE_EMPTY"),

@@ -5,6 +5,36 @@ use herald_domain::model::{AuthKeyRecord, ClientInfo, UserId};
 use herald_domain::store::{AuthKeyStore, StoreResult};
 use rusqlite::{params, OptionalExtension};
 
+const KEY_COLUMNS: &str = "id, key, created_at, expires_at, user_id, layer, api_id, device_model, system_version,
+    app_version, system_lang_code, lang_pack, lang_code, first_salt, last_used_at";
+
+fn key_from_row(r: &rusqlite::Row) -> rusqlite::Result<AuthKeyRecord> {
+    let layer: Option<i32> = r.get(5)?;
+    let client = match layer {
+        Some(layer) => Some(ClientInfo {
+            layer,
+            api_id: r.get::<_, Option<i32>>(6)?.unwrap_or_default(),
+            device_model: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
+            system_version: r.get::<_, Option<String>>(8)?.unwrap_or_default(),
+            app_version: r.get::<_, Option<String>>(9)?.unwrap_or_default(),
+            system_lang_code: r.get::<_, Option<String>>(10)?.unwrap_or_default(),
+            lang_pack: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
+            lang_code: r.get::<_, Option<String>>(12)?.unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(AuthKeyRecord {
+        id: r.get(0)?,
+        key: r.get(1)?,
+        created_at: r.get(2)?,
+        expires_at: r.get(3)?,
+        user_id: r.get::<_, Option<i64>>(4)?.map(UserId),
+        client,
+        first_salt: r.get(13)?,
+        last_used_at: r.get(14)?,
+    })
+}
+
 #[async_trait]
 impl AuthKeyStore for SqliteStore {
     async fn insert_key(&self, key: AuthKeyRecord) -> StoreResult<bool> {
@@ -21,40 +51,20 @@ impl AuthKeyStore for SqliteStore {
     }
 
     async fn get_key(&self, id: i64) -> StoreResult<Option<AuthKeyRecord>> {
+        self.read(move |conn| conn.query_row(&format!("SELECT {KEY_COLUMNS} FROM auth_keys WHERE id = ?1"), [id], key_from_row).optional().map_err(backend))
+            .await
+    }
+
+    async fn keys_of_user(&self, user: UserId) -> StoreResult<Vec<AuthKeyRecord>> {
         self.read(move |conn| {
-            conn.query_row(
-                "SELECT id, key, created_at, expires_at, user_id, layer, api_id, device_model, system_version,
-                        app_version, system_lang_code, lang_pack, lang_code, first_salt, last_used_at FROM auth_keys WHERE id = ?1",
-                [id],
-                |r| {
-                    let layer: Option<i32> = r.get(5)?;
-                    let client = match layer {
-                        Some(layer) => Some(ClientInfo {
-                            layer,
-                            api_id: r.get::<_, Option<i32>>(6)?.unwrap_or_default(),
-                            device_model: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
-                            system_version: r.get::<_, Option<String>>(8)?.unwrap_or_default(),
-                            app_version: r.get::<_, Option<String>>(9)?.unwrap_or_default(),
-                            system_lang_code: r.get::<_, Option<String>>(10)?.unwrap_or_default(),
-                            lang_pack: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
-                            lang_code: r.get::<_, Option<String>>(12)?.unwrap_or_default(),
-                        }),
-                        None => None,
-                    };
-                    Ok(AuthKeyRecord {
-                        id: r.get(0)?,
-                        key: r.get(1)?,
-                        created_at: r.get(2)?,
-                        expires_at: r.get(3)?,
-                        user_id: r.get::<_, Option<i64>>(4)?.map(UserId),
-                        client,
-                        first_salt: r.get(13)?,
-                        last_used_at: r.get(14)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(backend)
+            let mut st =
+                conn.prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM auth_keys WHERE user_id = ?1 ORDER BY last_used_at DESC, id")).map_err(backend)?;
+            let rows = st.query_map([user.0], key_from_row).map_err(backend)?;
+            let mut keys = rows.collect::<Result<Vec<_>, _>>().map_err(backend)?;
+            for k in &mut keys {
+                k.key.clear(); // listings never carry key material
+            }
+            Ok(keys)
         })
         .await
     }

@@ -67,3 +67,60 @@ pub async fn resolve_username(s: Arc<Services>, ctx: CallCtx, r: functions::cont
 pub async fn get_contacts(_: Arc<Services>, _: CallCtx, _: functions::contacts::GetContacts) -> Result<enums::contacts::Contacts, RpcError> {
     Ok(enums::contacts::Contacts::Contacts(types::contacts::Contacts { contacts: vec![], saved_count: 0, users: vec![] }))
 }
+
+/// How long an unused session lasts, in days, as `account.getAuthorizations` reports it
+/// (sessions are not yet ended for inactivity: `account.setAuthorizationTTL` is not built).
+const AUTHORIZATION_TTL_DAYS: i32 = 180;
+
+/// `account.getAuthorizations`: the account's logged-in sessions, the current one first with
+/// hash 0 (Telegram's convention) and `current` set.
+pub async fn get_authorizations(s: Arc<Services>, ctx: CallCtx, _: functions::account::GetAuthorizations) -> Result<enums::account::Authorizations, RpcError> {
+    let me = ctx.user()?;
+    let now = s.clock.now_secs() as i32;
+    let mut sessions = s.auth.sessions(me).await?;
+    sessions.sort_by_key(|k| k.id != ctx.auth_key_id);
+    let authorizations = sessions
+        .iter()
+        .map(|k| {
+            let current = k.id == ctx.auth_key_id;
+            let client = k.client.clone().unwrap_or_default();
+            enums::Authorization::Authorization(types::Authorization {
+                current,
+                official_app: false,
+                password_pending: false,
+                encrypted_requests_disabled: false,
+                call_requests_disabled: false,
+                unconfirmed: false,
+                hash: if current { 0 } else { s.accounts.session_hash(me, k.id) },
+                device_model: client.device_model.clone(),
+                platform: String::new(),
+                system_version: client.system_version.clone(),
+                api_id: client.api_id,
+                app_name: String::new(),
+                app_version: client.app_version.clone(),
+                date_created: k.created_at as i32,
+                date_active: if current { now } else { k.last_used_at as i32 },
+                ip: String::new(),
+                country: String::new(),
+                region: String::new(),
+            })
+        })
+        .collect();
+    Ok(enums::account::Authorizations::Authorizations(types::account::Authorizations { authorization_ttl_days: AUTHORIZATION_TTL_DAYS, authorizations }))
+}
+
+/// `account.resetAuthorization`: ends one other session, named by its hash.
+pub async fn reset_authorization(s: Arc<Services>, ctx: CallCtx, r: functions::account::ResetAuthorization) -> Result<bool, RpcError> {
+    let me = ctx.user()?;
+    let target = s.auth.sessions(me).await?.into_iter().map(|k| k.id).find(|id| *id != ctx.auth_key_id && s.accounts.session_hash(me, *id) == r.hash);
+    let Some(target) = target else { return Err(DomainError::from(AccountError::HashInvalid).into()) };
+    s.auth.end_session(me, ctx.auth_key_id, target).await?;
+    Ok(true)
+}
+
+/// `auth.resetAuthorizations`: ends every other session of the account.
+pub async fn reset_authorizations(s: Arc<Services>, ctx: CallCtx, _: functions::auth::ResetAuthorizations) -> Result<bool, RpcError> {
+    let me = ctx.user()?;
+    s.auth.end_other_sessions(me, ctx.auth_key_id).await?;
+    Ok(true)
+}

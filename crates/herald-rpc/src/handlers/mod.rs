@@ -28,6 +28,9 @@ pub(crate) fn register(d: &mut Dispatcher) {
     d.add::<f::account::UpdateUsername, _, _>(LoggedIn, account::update_username);
     d.add::<f::account::CheckUsername, _, _>(LoggedIn, account::check_username);
     d.add::<f::account::UpdateProfile, _, _>(LoggedIn, account::update_profile);
+    d.add::<f::account::GetAuthorizations, _, _>(LoggedIn, account::get_authorizations);
+    d.add::<f::account::ResetAuthorization, _, _>(LoggedIn, account::reset_authorization);
+    d.add::<f::auth::ResetAuthorizations, _, _>(LoggedIn, account::reset_authorizations);
     d.add::<f::contacts::ResolveUsername, _, _>(LoggedIn, account::resolve_username);
     d.add::<f::contacts::GetContacts, _, _>(LoggedIn, account::get_contacts);
 
