@@ -151,6 +151,20 @@ async def test_login_code_is_delivered_to_other_sessions(server):
 
 
 @async_test
+async def test_new_login_is_announced_by_777000(server):
+    """After a sign-in on a new device, 777000 tells the account (every session) with the
+    device the new session named in initConnection."""
+    first, phone = await make_user(server, "Alice")
+    service = EventCollector(first, events.NewMessage(incoming=True))
+    second = await connect(server, device_model="Kitchen Tablet", app_version="9.9")
+    await login(second, phone)
+    event = await service.next(lambda e: e.sender_id == SERVICE_USER_ID and "New login" in e.raw_text,
+                               what="the new-login notice")
+    assert "Kitchen Tablet" in event.raw_text and "9.9" in event.raw_text, event.raw_text
+    assert "Alice" in event.raw_text
+
+
+@async_test
 async def test_list_and_end_sessions(server):
     """account.getAuthorizations lists the account's sessions (the current one first, hash 0,
     with what initConnection said); resetAuthorization ends one at once; a wrong hash is

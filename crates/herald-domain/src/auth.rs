@@ -299,6 +299,7 @@ impl AuthService {
             Some(user) => {
                 self.codes.delete_code(&phone, hash).await?;
                 self.bind(who.auth_key_id, user.id).await?;
+                self.announce_login(&user, who.auth_key_id, now).await;
                 Ok(SignIn::Authorized(user))
             }
             None => {
@@ -341,6 +342,28 @@ impl AuthService {
         self.keys.bind_user(auth_key_id, None).await?;
         self.bus.publish(Event::KeyUnbound { user, auth_key_id });
         Ok(())
+    }
+
+    /// Tells the account's sessions, through 777000 as Telegram does, that a new session
+    /// logged in, with what its client said about itself. Best effort: the login stands
+    /// even if the notice cannot be written.
+    async fn announce_login(&self, user: &User, auth_key_id: i64, now: i64) {
+        let client = match self.keys.get_key(auth_key_id).await {
+            Ok(k) => k.and_then(|k| k.client).unwrap_or_default(),
+            Err(_) => ClientInfo::default(),
+        };
+        let device = [client.device_model.as_str(), client.system_version.as_str()].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join(", ");
+        let device = if device.is_empty() { "unknown device".to_string() } else { device };
+        let text = format!(
+            "New login. Dear {}, we detected a login into your account from a new device on {}.\n\nDevice: {}\nApp: {}\n\nIf this wasn't you, you can end that session in Settings > Devices (account.resetAuthorization).",
+            user.first_name,
+            crate::text::utc_date_time(now),
+            device,
+            if client.app_version.is_empty() { "unknown" } else { &client.app_version },
+        );
+        if let Err(e) = self.messages.send_service_message(user.id, text).await {
+            tracing::warn!(error = %e, "could not announce a new login");
+        }
     }
 
     /// `user`'s logged-in sessions (the keys bound to it), most recently used first.

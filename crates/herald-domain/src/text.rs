@@ -63,3 +63,30 @@ mod tests {
         assert_eq!(clean_name("👩\u{200d}💻 Ann"), "👩\u{200d}💻 Ann");
     }
 }
+
+/// `unix` seconds as "YYYY-MM-DD at HH:MM UTC" (the proleptic Gregorian calendar; civil
+/// date from day number after Howard Hinnant's `civil_from_days`).
+pub fn utc_date_time(unix: i64) -> String {
+    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} at {:02}:{:02} UTC", secs / 3600, secs % 3600 / 60)
+}
+
+#[cfg(test)]
+mod date_tests {
+    #[test]
+    fn utc_date_time_known_answers() {
+        assert_eq!(super::utc_date_time(0), "1970-01-01 at 00:00 UTC");
+        assert_eq!(super::utc_date_time(951_782_400), "2000-02-29 at 00:00 UTC");
+        assert_eq!(super::utc_date_time(1_795_651_200 + 8 * 3600 + 6 * 60), "2026-11-26 at 08:06 UTC");
+        assert_eq!(super::utc_date_time(-1), "1969-12-31 at 23:59 UTC");
+    }
+}
