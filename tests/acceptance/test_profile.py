@@ -1,11 +1,14 @@
 """Usernames, profile fields, user lookup and access-hash checks."""
 
 import pytest
-from telethon import errors, functions, types
+from telethon import errors, events, functions, types
 
 from harness import (
+    EventCollector,
     async_test,
+    connect,
     expect_rpc_error,
+    login,
     make_account,
     make_pair,
     peer_of,
@@ -115,3 +118,40 @@ async def test_forged_access_hash_reveals_nothing(server):
         await send_raw(alice.client, types.InputPeerUser(carol.id, FORGED_HASH), "hi")
     dialogs = await carol.client.get_dialogs()
     assert all(d.entity.id != alice.id for d in dialogs), "message sent through a forged hash"
+
+
+@async_test
+async def test_block_and_unblock(server):
+    """contacts.block: the blocked user's messages fail with USER_IS_BLOCKED, the blocker's
+    own with YOU_BLOCKED_USER; getBlocked lists them, getFullUser says so, the blocker's
+    other sessions get updatePeerBlocked; unblock restores everything."""
+    alice, bob = await make_pair(server)
+    to_bob, to_alice = await peer_of(alice, bob), await peer_of(bob, alice)
+    await send_raw(bob.client, to_alice, "before")
+    alice2 = await connect(server)
+    await login(alice2, alice.phone)
+    await alice2.get_dialogs()
+    pushed = EventCollector(alice2, events.Raw(types.UpdatePeerBlocked))
+
+    assert await alice.client(functions.contacts.BlockRequest(id=to_bob)) is True
+    update = await pushed.next(lambda u: u.blocked, what="alice's other session hears of the block")
+    assert update.peer_id == types.PeerUser(bob.id)
+    assert await alice.client(functions.contacts.BlockRequest(id=to_bob)) is True  # idempotent
+    with expect_rpc_error({"USER_IS_BLOCKED"}, code=400):
+        await send_raw(bob.client, to_alice, "after")
+    with expect_rpc_error({"YOU_BLOCKED_USER"}, code=400):
+        await send_raw(alice.client, to_bob, "hi")
+    blocked = await alice.client(functions.contacts.GetBlockedRequest(offset=0, limit=10))
+    assert isinstance(blocked, types.contacts.Blocked)
+    assert [b.peer_id for b in blocked.blocked] == [types.PeerUser(bob.id)]
+    assert [u.id for u in blocked.users] == [bob.id]
+    full = await alice.client(functions.users.GetFullUserRequest(to_bob))
+    assert full.full_user.blocked
+    with expect_rpc_error({"CONTACT_ID_INVALID"}, code=400):
+        await alice.client(functions.contacts.BlockRequest(id=types.InputPeerSelf()))
+
+    assert await alice.client(functions.contacts.UnblockRequest(id=to_bob)) is True
+    await pushed.next(lambda u: not u.blocked, what="and of the unblock")
+    await send_raw(bob.client, to_alice, "after unblock")
+    assert (await alice.client(functions.contacts.GetBlockedRequest(offset=0, limit=10))).blocked == []
+    assert not (await alice.client(functions.users.GetFullUserRequest(to_bob))).full_user.blocked

@@ -78,6 +78,8 @@ pub enum Event {
     ReadChannelOutbox { user: UserId, channel: GroupId, max_id: i32 },
     /// `from` is typing to `user` (in `group` when set).
     Typing { user: UserId, from: UserId, group: Option<(GroupId, bool)>, action: TypingAction },
+    /// `user` blocked or unblocked `peer` (to `user`'s sessions).
+    PeerBlocked { user: UserId, peer: UserId, blocked: bool },
     /// `from` is typing in supergroup `channel` (published once on the channel's topic).
     ChannelTyping { channel: GroupId, from: UserId, action: TypingAction },
     /// The key was logged out: sessions on it stop receiving the user's events.
@@ -92,7 +94,8 @@ impl Event {
             | Event::KeyUnbound { user, .. }
             | Event::Group { user, .. }
             | Event::ReadChannel { user, .. }
-            | Event::ReadChannelOutbox { user, .. } => Topic::User(*user),
+            | Event::ReadChannelOutbox { user, .. }
+            | Event::PeerBlocked { user, .. } => Topic::User(*user),
             Event::Channel { channel, .. } | Event::ChannelTyping { channel, .. } => Topic::Channel(*channel),
         }
     }

@@ -80,6 +80,15 @@ pub enum MessageError {
     /// The account sent more than its send budget allows.
     #[error("too many messages, wait {0} s")]
     FloodWait(i64),
+    /// The recipient blocked the sender.
+    #[error("blocked by this user")]
+    UserIsBlocked,
+    /// The sender blocked the recipient (unblock first).
+    #[error("you blocked this user")]
+    YouBlockedUser,
+    /// Blocking or unblocking oneself or the service account.
+    #[error("contact id invalid")]
+    ContactIdInvalid,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

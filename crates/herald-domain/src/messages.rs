@@ -126,6 +126,9 @@ fn draft(from: UserId, peer: Peer, date: i32, text: String, entities: Vec<Entity
     Message::draft(from, peer, date, text, entities, (random_u64() >> 1) as i64)
 }
 
+/// Blocked users one `contacts.getBlocked` page lists at most.
+pub const BLOCKED_PAGE_MAX: i32 = 100;
+
 /// A member's typing in a supergroup goes out at most once per this many milliseconds.
 pub const TYPING_INTERVAL_MS: i64 = 3000;
 
@@ -373,6 +376,13 @@ impl MessageService {
     }
 
     async fn send_private(&self, from: UserId, to: UserId, mut msg: Message, random_id: i64, reply_to: Option<i32>, origin_key: i64) -> Result<Sent> {
+        if to != from {
+            match self.store.blocking(from, to).await? {
+                (_, true) => return Err(MessageError::UserIsBlocked.into()),
+                (true, _) => return Err(MessageError::YouBlockedUser.into()),
+                _ => {}
+            }
+        }
         // A reply is kept only if it points into this dialog; the recipient's copy points at
         // the recipient's copy of the same message.
         let mut their_reply = None;
@@ -818,6 +828,35 @@ impl MessageService {
             _ => {}
         }
         Ok(())
+    }
+
+    // ---- blocking ----------------------------------------------------------------------
+
+    /// `contacts.block` / `unblock`: whether `user` accepts private messages from `target`.
+    /// A change is told to `user`'s sessions (`updatePeerBlocked`); each one that changes
+    /// something spends one send from `user`'s budget.
+    pub async fn set_blocked(&self, user: UserId, target: UserId, blocked: bool) -> Result<()> {
+        if target == user || target == SERVICE_USER_ID {
+            return Err(MessageError::ContactIdInvalid.into());
+        }
+        if self.store.blocking(user, target).await?.0 == blocked {
+            return Ok(());
+        }
+        self.sends.take(user, 1.0, self.clock.now_ms()).map_err(MessageError::FloodWait)?;
+        if self.store.set_blocked(user, target, blocked, self.now()).await? {
+            self.bus.publish(Event::PeerBlocked { user, peer: target, blocked });
+        }
+        Ok(())
+    }
+
+    /// Whether `user` has blocked `target`.
+    pub async fn is_blocked(&self, user: UserId, target: UserId) -> Result<bool> {
+        Ok(self.store.blocking(user, target).await?.0)
+    }
+
+    /// `contacts.getBlocked`: whom `user` blocked, newest first, with the total.
+    pub async fn blocked(&self, user: UserId, offset: i32, limit: i32) -> Result<(Vec<(UserId, i32)>, i32)> {
+        Ok(self.store.blocked(user, offset.max(0), limit.clamp(1, BLOCKED_PAGE_MAX)).await?)
     }
 
     /// The channels of `owner`'s with posts dated `since` or later (at most `limit`).

@@ -181,6 +181,13 @@ pub trait MessageStore: Send + Sync {
     /// Who sent messages with ids in `(after, up_to]` of `owner`, each with their highest id
     /// there; at most `limit` senders, in no particular order.
     async fn senders_between(&self, owner: BoxId, after: i32, up_to: i32, limit: usize) -> StoreResult<Vec<(UserId, i32)>>;
+    /// Blocks (`blocked`) or unblocks `target` for `user`; returns whether that changed
+    /// anything. A block keeps its first date.
+    async fn set_blocked(&self, user: UserId, target: UserId, blocked: bool, date: i32) -> StoreResult<bool>;
+    /// Whether `a` has blocked `b`, and whether `b` has blocked `a` (one read).
+    async fn blocking(&self, a: UserId, b: UserId) -> StoreResult<(bool, bool)>;
+    /// Whom `user` has blocked, newest first, from `offset`, at most `limit`, with the total.
+    async fn blocked(&self, user: UserId, offset: i32, limit: i32) -> StoreResult<(Vec<(UserId, i32)>, i32)>;
     /// View counters of channel posts; with `viewer`, counts one view per viewer and post.
     async fn views(&self, channel: GroupId, ids: &[i32], viewer: Option<UserId>) -> StoreResult<Vec<i32>>;
 }

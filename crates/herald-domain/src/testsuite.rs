@@ -147,6 +147,35 @@ pub async fn sessions_are_listed_and_ended(stores: Stores) {
     assert_ne!(w.accounts.session_hash(alice.id, 2), w.accounts.session_hash(bob.id, 2));
 }
 
+pub async fn blocking_stops_private_messages_both_ways(stores: Stores) {
+    let w = world(stores);
+    let u = users(&w, 4, "block").await;
+    let (a, b, c, d) = (u[0].id, u[1].id, u[2].id, u[3].id);
+    let msg_err = |e: DomainError| match e {
+        DomainError::Message(m) => m,
+        other => panic!("{other:?}"),
+    };
+    let mut rx = w.bus.subscribe(a);
+    w.messages.set_blocked(a, b, true).await.unwrap();
+    assert!(matches!(*rx.rx.try_recv().unwrap(), Event::PeerBlocked { peer, blocked: true, .. } if peer == b));
+    w.messages.set_blocked(a, b, true).await.unwrap();
+    assert!(rx.rx.try_recv().is_err(), "blocking twice changes nothing");
+    assert_eq!(msg_err(w.messages.send(send(b, Peer::User(a), 1, "hi")).await.unwrap_err()), MessageError::UserIsBlocked);
+    assert_eq!(msg_err(w.messages.send(send(a, Peer::User(b), 2, "hi")).await.unwrap_err()), MessageError::YouBlockedUser);
+    w.messages.send(send(c, Peer::User(a), 3, "hi")).await.unwrap();
+    assert_eq!(msg_err(w.messages.set_blocked(a, a, true).await.unwrap_err()), MessageError::ContactIdInvalid);
+    w.clock.advance(5);
+    w.messages.set_blocked(a, c, true).await.unwrap();
+    w.clock.advance(5);
+    w.messages.set_blocked(a, d, true).await.unwrap();
+    let (page, count) = w.messages.blocked(a, 0, 2).await.unwrap();
+    assert_eq!((page.iter().map(|(u, _)| *u).collect::<Vec<_>>(), count), (vec![d, c], 3), "newest first");
+    assert_eq!(w.messages.blocked(a, 2, 2).await.unwrap().0.iter().map(|(u, _)| *u).collect::<Vec<_>>(), vec![b]);
+    w.messages.set_blocked(a, b, false).await.unwrap();
+    w.messages.send(send(b, Peer::User(a), 4, "again")).await.unwrap();
+    assert!(!w.messages.is_blocked(a, b).await.unwrap() && w.messages.is_blocked(a, c).await.unwrap());
+}
+
 pub async fn codes_expire_burn_after_wrong_tries_and_are_rate_limited(stores: Stores) {
     let w = world(stores);
     key(&w, 1).await;
@@ -953,6 +982,7 @@ macro_rules! storage_suite {
             users_and_channels_share_one_username_namespace,
             channels_posted_since_lists_the_members_busy_channels,
             sessions_are_listed_and_ended,
+            blocking_stops_private_messages_both_ways,
         );
     };
     (@cases $make:expr; $($name:ident),* $(,)?) => {

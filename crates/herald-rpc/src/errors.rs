@@ -80,6 +80,9 @@ impl From<DomainError> for RpcError {
                 MessageError::LimitInvalid => (400, "LIMIT_INVALID"),
                 MessageError::EntityBoundsInvalid => (400, "ENTITY_BOUNDS_INVALID"),
                 MessageError::FloodWait(s) => return RpcError::new(420, format!("FLOOD_WAIT_{s}")),
+                MessageError::UserIsBlocked => (400, "USER_IS_BLOCKED"),
+                MessageError::YouBlockedUser => (400, "YOU_BLOCKED_USER"),
+                MessageError::ContactIdInvalid => (400, "CONTACT_ID_INVALID"),
             },
             DomainError::Group(g) => match g {
                 GroupError::FloodWait(s) => return RpcError::new(420, format!("FLOOD_WAIT_{s}")),

@@ -241,6 +241,14 @@ pub async fn encode(s: &Services, viewer: UserId, auth_key_id: i64, event: &Even
             let update = enums::Update::ReadChannelOutbox(types::UpdateReadChannelOutbox { channel_id: channel.0, max_id: *max_id });
             Push::Send(gzip(enums::Updates::UpdateShort(types::UpdateShort { update, date: now }).to_bytes()))
         }
+        Event::PeerBlocked { peer, blocked, .. } => {
+            let update = enums::Update::PeerBlocked(types::UpdatePeerBlocked {
+                blocked: *blocked,
+                blocked_my_stories_from: false,
+                peer_id: enums::Peer::User(types::PeerUser { user_id: peer.0 }),
+            });
+            Push::Send(gzip(enums::Updates::UpdateShort(types::UpdateShort { update, date: now }).to_bytes()))
+        }
         Event::ChannelTyping { channel, from, action } => {
             if *from == viewer {
                 return Push::Skip;

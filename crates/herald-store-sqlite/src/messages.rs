@@ -638,6 +638,43 @@ impl MessageStore for SqliteStore {
         .await
     }
 
+    async fn set_blocked(&self, user: UserId, target: UserId, blocked: bool, date: i32) -> StoreResult<bool> {
+        self.write(move |conn| {
+            let n = if blocked {
+                conn.prepare_cached("INSERT OR IGNORE INTO blocked (user, blocked, date) VALUES (?1, ?2, ?3)")
+                    .map_err(backend)?
+                    .execute(params![user.0, target.0, date])
+            } else {
+                conn.prepare_cached("DELETE FROM blocked WHERE user = ?1 AND blocked = ?2").map_err(backend)?.execute(params![user.0, target.0])
+            }
+            .map_err(backend)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn blocking(&self, a: UserId, b: UserId) -> StoreResult<(bool, bool)> {
+        self.read(move |conn| {
+            let mut st = conn.prepare_cached("SELECT user FROM blocked WHERE (user = ?1 AND blocked = ?2) OR (user = ?2 AND blocked = ?1)").map_err(backend)?;
+            let who = st.query_map(params![a.0, b.0], |r| r.get::<_, i64>(0)).map_err(backend)?.collect::<Result<Vec<_>, _>>().map_err(backend)?;
+            Ok((who.contains(&a.0), who.contains(&b.0)))
+        })
+        .await
+    }
+
+    async fn blocked(&self, user: UserId, offset: i32, limit: i32) -> StoreResult<(Vec<(UserId, i32)>, i32)> {
+        self.read(move |conn| {
+            let count: i32 =
+                conn.prepare_cached("SELECT COUNT(*) FROM blocked WHERE user = ?1").map_err(backend)?.query_row([user.0], |r| r.get(0)).map_err(backend)?;
+            let mut st = conn
+                .prepare_cached("SELECT blocked, date FROM blocked WHERE user = ?1 ORDER BY date DESC, blocked DESC LIMIT ?2 OFFSET ?3")
+                .map_err(backend)?;
+            let rows = st.query_map(params![user.0, limit, offset], |r| Ok((UserId(r.get(0)?), r.get(1)?))).map_err(backend)?;
+            Ok((rows.collect::<Result<Vec<_>, _>>().map_err(backend)?, count))
+        })
+        .await
+    }
+
     async fn views(&self, channel: GroupId, ids: &[i32], viewer: Option<UserId>) -> StoreResult<Vec<i32>> {
         let ids = ids.to_vec();
         let owner = BoxId::Channel(channel).key();

@@ -188,6 +188,14 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE messages ADD COLUMN mentions TEXT;
     "#,
+    // 7: who blocked whom (contacts.block), newest first in contacts.getBlocked.
+    r#"
+    CREATE TABLE blocked (
+        user INTEGER NOT NULL, blocked INTEGER NOT NULL, date INTEGER NOT NULL,
+        PRIMARY KEY (user, blocked)
+    ) WITHOUT ROWID;
+    CREATE INDEX blocked_order ON blocked(user, date, blocked);
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and

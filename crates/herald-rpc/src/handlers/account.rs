@@ -19,7 +19,10 @@ pub async fn get_users(s: Arc<Services>, ctx: CallCtx, r: functions::users::GetU
 pub async fn get_full_user(s: Arc<Services>, ctx: CallCtx, r: functions::users::GetFullUser) -> Result<enums::users::UserFull, RpcError> {
     let me = ctx.user()?;
     let user = convert::input_user(&s, me, &r.id).await?;
-    Ok(enums::users::UserFull::Full(types::users::UserFull { full_user: convert::user_full(&user), chats: vec![], users: vec![convert::user(&s, me, &user)] }))
+    let mut full_user = convert::user_full(&user);
+    let enums::UserFull::Full(f) = &mut full_user;
+    f.blocked = user.id != me && s.messages.is_blocked(me, user.id).await?;
+    Ok(enums::users::UserFull::Full(types::users::UserFull { full_user, chats: vec![], users: vec![convert::user(&s, me, &user)] }))
 }
 
 pub async fn update_username(s: Arc<Services>, ctx: CallCtx, r: functions::account::UpdateUsername) -> Result<enums::User, RpcError> {
@@ -123,4 +126,44 @@ pub async fn reset_authorizations(s: Arc<Services>, ctx: CallCtx, _: functions::
     let me = ctx.user()?;
     s.auth.end_other_sessions(me, ctx.auth_key_id).await?;
     Ok(true)
+}
+
+/// The user an `InputPeer` of `contacts.block`/`unblock` names (only users can be blocked).
+async fn blockable(s: &Services, me: herald_domain::model::UserId, p: &enums::InputPeer) -> Result<herald_domain::model::UserId, RpcError> {
+    match convert::input_peer(s, me, p).await? {
+        herald_domain::model::Peer::User(u) => Ok(u),
+        _ => Err(DomainError::from(herald_domain::error::MessageError::ContactIdInvalid).into()),
+    }
+}
+
+/// `contacts.block`: the user's private messages to the caller fail with `USER_IS_BLOCKED`.
+pub async fn block(s: Arc<Services>, ctx: CallCtx, r: functions::contacts::Block) -> Result<bool, RpcError> {
+    let me = ctx.user()?;
+    let target = blockable(&s, me, &r.id).await?;
+    s.messages.set_blocked(me, target, true).await?;
+    Ok(true)
+}
+
+pub async fn unblock(s: Arc<Services>, ctx: CallCtx, r: functions::contacts::Unblock) -> Result<bool, RpcError> {
+    let me = ctx.user()?;
+    let target = blockable(&s, me, &r.id).await?;
+    s.messages.set_blocked(me, target, false).await?;
+    Ok(true)
+}
+
+/// `contacts.getBlocked`: `contacts.blocked` when the page holds them all, else
+/// `contacts.blockedSlice` with the total.
+pub async fn get_blocked(s: Arc<Services>, ctx: CallCtx, r: functions::contacts::GetBlocked) -> Result<enums::contacts::Blocked, RpcError> {
+    let me = ctx.user()?;
+    let (page, count) = s.messages.blocked(me, r.offset, r.limit).await?;
+    let users = convert::users(&s, me, page.iter().map(|(u, _)| *u).collect::<Vec<_>>()).await?;
+    let blocked: Vec<enums::PeerBlocked> = page
+        .iter()
+        .map(|(u, date)| enums::PeerBlocked::Blocked(types::PeerBlocked { peer_id: enums::Peer::User(types::PeerUser { user_id: u.0 }), date: *date }))
+        .collect();
+    Ok(if r.offset <= 0 && blocked.len() as i32 == count {
+        enums::contacts::Blocked::Blocked(types::contacts::Blocked { blocked, chats: vec![], users })
+    } else {
+        enums::contacts::Blocked::Slice(types::contacts::BlockedSlice { count, blocked, chats: vec![], users })
+    })
 }

@@ -33,6 +33,9 @@ pub(crate) fn register(d: &mut Dispatcher) {
     d.add::<f::auth::ResetAuthorizations, _, _>(LoggedIn, account::reset_authorizations);
     d.add::<f::contacts::ResolveUsername, _, _>(LoggedIn, account::resolve_username);
     d.add::<f::contacts::GetContacts, _, _>(LoggedIn, account::get_contacts);
+    d.add::<f::contacts::Block, _, _>(LoggedIn, account::block);
+    d.add::<f::contacts::Unblock, _, _>(LoggedIn, account::unblock);
+    d.add::<f::contacts::GetBlocked, _, _>(LoggedIn, account::get_blocked);
 
     d.add::<f::messages::SendMessage, _, _>(LoggedIn, messages::send_message);
     d.add::<f::messages::GetHistory, _, _>(LoggedIn, messages::get_history);
