@@ -376,13 +376,6 @@ impl MessageService {
     }
 
     async fn send_private(&self, from: UserId, to: UserId, mut msg: Message, random_id: i64, reply_to: Option<i32>, origin_key: i64) -> Result<Sent> {
-        if to != from {
-            match self.store.blocking(from, to).await? {
-                (_, true) => return Err(MessageError::UserIsBlocked.into()),
-                (true, _) => return Err(MessageError::YouBlockedUser.into()),
-                _ => {}
-            }
-        }
         // A reply is kept only if it points into this dialog; the recipient's copy points at
         // the recipient's copy of the same message.
         let mut their_reply = None;
@@ -392,12 +385,25 @@ impl MessageService {
                 their_reply = self.copy_in(target.logical_id, BoxId::User(to)).await?;
             }
         }
-        let mut ops = vec![(BoxId::User(from), BoxOp::Append(NewCopy { message: msg.clone(), random_id: Some(random_id), unread: false }))];
+        let mut ops = Vec::with_capacity(3);
+        if to != from {
+            // Checked in the write itself: no extra read on the hot path, and no block can
+            // land between a check and the send.
+            ops.push((BoxId::User(to), BoxOp::UnlessBlocked { a: from, b: to }));
+        }
+        ops.push((BoxId::User(from), BoxOp::Append(NewCopy { message: msg.clone(), random_id: Some(random_id), unread: false })));
         if to != from {
             let copy = Message { peer: Peer::User(from), out: false, reply_to: their_reply, ..msg };
             ops.push((BoxId::User(to), BoxOp::Append(NewCopy { message: copy, random_id: None, unread: true })));
         }
-        self.apply_send(ops, BoxId::User(from), from, random_id, Some(origin_key)).await
+        match self.apply_send(ops, BoxId::User(from), from, random_id, Some(origin_key)).await {
+            Err(crate::error::DomainError::Store(crate::error::StoreError::Conflict("blocked"))) => {
+                // Which way: the rare path reads.
+                let (by_sender, by_recipient) = self.store.blocking(from, to).await?;
+                Err(if by_recipient || !by_sender { MessageError::UserIsBlocked } else { MessageError::YouBlockedUser }.into())
+            }
+            other => other,
+        }
     }
 
     /// Writes a message into every listed member's box (basic groups, and service messages

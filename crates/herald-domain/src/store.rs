@@ -118,6 +118,10 @@ pub enum BoxOp {
     /// Records a pin or unpin of messages in `peer` (pts + 1; the pinned id itself lives
     /// with the group, see `GroupStore`).
     Pin { peer: Peer, ids: Vec<i32>, pinned: bool },
+    /// A precondition, not a change: fails the whole `apply` with `Conflict("blocked")`,
+    /// applying nothing, when `a` has blocked `b` or `b` has blocked `a`. Put it before the
+    /// ops it guards; it is checked in the same transaction (no block can land in between).
+    UnlessBlocked { a: UserId, b: UserId },
 }
 
 /// The result of [`MessageStore::apply`]: the update of every op that changed something, in

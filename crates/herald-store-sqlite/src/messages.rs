@@ -330,6 +330,17 @@ fn apply(conn: &Connection, ops: Vec<(BoxId, BoxOp)>, dedup: Option<(BoxId, User
             BoxOp::Delete { ids } => delete(conn, owner, &ids)?,
             BoxOp::ReadInbox { peer, max_id } => read_inbox(conn, owner, peer, max_id)?,
             BoxOp::ReadOutbox { peer, max_id } => read_outbox(conn, owner, peer, max_id)?,
+            BoxOp::UnlessBlocked { a, b } => {
+                let blocked = conn
+                    .prepare_cached("SELECT 1 FROM blocked WHERE (user = ?1 AND blocked = ?2) OR (user = ?2 AND blocked = ?1)")
+                    .map_err(backend)?
+                    .exists(params![a.0, b.0])
+                    .map_err(backend)?;
+                if blocked {
+                    return Err(StoreError::Conflict("blocked"));
+                }
+                None
+            }
             BoxOp::Pin { peer, ids, pinned } => Some(record(
                 conn,
                 owner,
