@@ -579,6 +579,28 @@ impl MessageService {
         Ok(self.store.dialog(owner, peer).await?)
     }
 
+    /// `messages.getPeerDialogs`: the dialogs `owner` has with these peers (those it has),
+    /// with their top messages. At most [`IDS_MAX`] peers.
+    pub async fn peer_dialogs(&self, owner: UserId, peers: &[Peer]) -> Result<(Vec<Dialog>, Vec<Message>)> {
+        if peers.len() > IDS_MAX {
+            return Err(MessageError::LimitInvalid.into());
+        }
+        let mut dialogs = Vec::new();
+        for p in peers {
+            if let Some(d) = self.store.dialog(owner, *p).await? {
+                if !dialogs.iter().any(|x: &Dialog| x.peer == d.peer) {
+                    dialogs.push(d);
+                }
+            }
+        }
+        let mut messages = Vec::new();
+        for d in dialogs.iter().filter(|d| d.top_message > 0) {
+            let owner_box = if let Peer::Channel(g) = d.peer { BoxId::Channel(g) } else { BoxId::User(owner) };
+            messages.extend(self.store.messages_by_ids(owner_box, &[d.top_message]).await?);
+        }
+        Ok((dialogs, messages))
+    }
+
     /// Marks messages up to `max_id` read in a private chat or basic group, and tells the
     /// sender of the newest one read (their outbox mark). Returns the reader's update.
     pub async fn read_history(&self, owner: UserId, origin_key: i64, peer: Peer, max_id: i32) -> Result<Option<PtsUpdate>> {

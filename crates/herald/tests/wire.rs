@@ -324,8 +324,8 @@ async fn rpc_errors_are_named() {
     let (id, msgs) = call(&mut raw, &mut cs, &get_self).await;
     assert_eq!(rpc_error_of(&msgs, id), (401, "AUTH_KEY_UNREGISTERED".into()));
     // a known method we do not implement names itself
-    let (id, msgs) = call(&mut raw, &mut cs, &functions::help::GetAppConfig { hash: 0 }.to_bytes()).await;
-    assert_eq!(rpc_error_of(&msgs, id), (400, "METHOD_NOT_IMPLEMENTED_HELP_GETAPPCONFIG".into()));
+    let (id, msgs) = call(&mut raw, &mut cs, &functions::help::GetCdnConfig {}.to_bytes()).await;
+    assert_eq!(rpc_error_of(&msgs, id), (400, "METHOD_NOT_IMPLEMENTED_HELP_GETCDNCONFIG".into()));
     // an id that is no method at all
     let (id, msgs) = call(&mut raw, &mut cs, &0x0badf00du32.to_le_bytes()).await;
     assert_eq!(rpc_error_of(&msgs, id), (400, "INPUT_METHOD_INVALID_0BADF00D".into()));

@@ -6,6 +6,7 @@ mod auth;
 mod groups;
 mod help;
 mod messages;
+mod startup;
 mod updates;
 
 use crate::dispatch::Access::{Anyone, LoggedIn};
@@ -15,6 +16,19 @@ use grammers_tl_types::functions as f;
 pub(crate) fn register(d: &mut Dispatcher) {
     d.add::<f::help::GetConfig, _, _>(Anyone, help::get_config);
     d.add::<f::help::GetNearestDc, _, _>(Anyone, help::get_nearest_dc);
+    d.add::<f::help::GetAppConfig, _, _>(Anyone, startup::get_app_config);
+    d.add::<f::help::GetPromoData, _, _>(Anyone, startup::get_promo_data);
+    d.add::<f::help::GetTermsOfServiceUpdate, _, _>(Anyone, startup::get_terms_of_service_update);
+    d.add::<f::account::GetNotifySettings, _, _>(LoggedIn, startup::get_notify_settings);
+    d.add::<f::account::GetContentSettings, _, _>(LoggedIn, startup::get_content_settings);
+    d.add::<f::messages::GetDialogFilters, _, _>(LoggedIn, startup::get_dialog_filters);
+    d.add::<f::messages::GetAvailableReactions, _, _>(LoggedIn, startup::get_available_reactions);
+    d.add::<f::messages::GetDialogUnreadMarks, _, _>(LoggedIn, startup::get_dialog_unread_marks);
+    d.add::<f::contacts::GetTopPeers, _, _>(LoggedIn, startup::get_top_peers);
+    d.add::<f::messages::GetSplitRanges, _, _>(LoggedIn, startup::get_split_ranges);
+    d.add::<f::messages::GetWebPagePreview, _, _>(LoggedIn, startup::get_web_page_preview);
+    d.add::<f::messages::GetPeerDialogs, _, _>(LoggedIn, startup::get_peer_dialogs);
+    d.add::<f::messages::GetPinnedDialogs, _, _>(LoggedIn, startup::get_pinned_dialogs);
 
     d.add::<f::auth::SendCode, _, _>(Anyone, auth::send_code);
     d.add::<f::auth::ResendCode, _, _>(Anyone, auth::resend_code);

@@ -1,0 +1,124 @@
+//! Calls clients make at start-up for features Herald does not have (yet): they get the
+//! empty answer Telegram gives an account without them, not an error, so that TDLib,
+//! Telegram Desktop and kurigram start cleanly (docs/client-compat.md §6.3).
+
+use crate::{convert, CallCtx, RpcError, Services};
+use grammers_tl_types::{enums, functions, types};
+use herald_domain::model::Peer;
+use std::sync::Arc;
+
+/// How long a client may cache "nothing to promote" and "no new terms" (seconds).
+const EMPTY_FOR_SECS: i32 = 3600;
+
+pub async fn get_app_config(_: Arc<Services>, _: CallCtx, _: functions::help::GetAppConfig) -> Result<enums::help::AppConfig, RpcError> {
+    Ok(enums::help::AppConfig::Config(types::help::AppConfig { hash: 0, config: enums::Jsonvalue::JsonObject(types::JsonObject { value: vec![] }) }))
+}
+
+pub async fn get_promo_data(s: Arc<Services>, _: CallCtx, _: functions::help::GetPromoData) -> Result<enums::help::PromoData, RpcError> {
+    Ok(enums::help::PromoData::Empty(types::help::PromoDataEmpty { expires: s.clock.now_secs() as i32 + EMPTY_FOR_SECS }))
+}
+
+pub async fn get_terms_of_service_update(
+    s: Arc<Services>,
+    _: CallCtx,
+    _: functions::help::GetTermsOfServiceUpdate,
+) -> Result<enums::help::TermsOfServiceUpdate, RpcError> {
+    Ok(enums::help::TermsOfServiceUpdate::Empty(types::help::TermsOfServiceUpdateEmpty { expires: s.clock.now_secs() as i32 + EMPTY_FOR_SECS }))
+}
+
+/// Notification settings are not kept yet: every peer has the defaults.
+pub async fn get_notify_settings(_: Arc<Services>, ctx: CallCtx, _: functions::account::GetNotifySettings) -> Result<enums::PeerNotifySettings, RpcError> {
+    ctx.user()?;
+    Ok(convert::notify_settings())
+}
+
+pub async fn get_content_settings(
+    _: Arc<Services>,
+    ctx: CallCtx,
+    _: functions::account::GetContentSettings,
+) -> Result<enums::account::ContentSettings, RpcError> {
+    ctx.user()?;
+    Ok(enums::account::ContentSettings::Settings(types::account::ContentSettings { sensitive_enabled: false, sensitive_can_change: false }))
+}
+
+pub async fn get_dialog_filters(_: Arc<Services>, ctx: CallCtx, _: functions::messages::GetDialogFilters) -> Result<enums::messages::DialogFilters, RpcError> {
+    ctx.user()?;
+    Ok(enums::messages::DialogFilters::Filters(types::messages::DialogFilters { tags_enabled: false, filters: vec![] }))
+}
+
+pub async fn get_available_reactions(
+    _: Arc<Services>,
+    ctx: CallCtx,
+    _: functions::messages::GetAvailableReactions,
+) -> Result<enums::messages::AvailableReactions, RpcError> {
+    ctx.user()?;
+    Ok(enums::messages::AvailableReactions::Reactions(types::messages::AvailableReactions { hash: 0, reactions: vec![] }))
+}
+
+pub async fn get_dialog_unread_marks(_: Arc<Services>, ctx: CallCtx, _: functions::messages::GetDialogUnreadMarks) -> Result<Vec<enums::DialogPeer>, RpcError> {
+    ctx.user()?;
+    Ok(vec![])
+}
+
+/// Top peers (frequent contacts) are not computed: the rating is off, as for a user who
+/// disabled it.
+pub async fn get_top_peers(_: Arc<Services>, ctx: CallCtx, _: functions::contacts::GetTopPeers) -> Result<enums::contacts::TopPeers, RpcError> {
+    ctx.user()?;
+    Ok(enums::contacts::TopPeers::Disabled)
+}
+
+/// History is not split across servers: no ranges.
+pub async fn get_split_ranges(_: Arc<Services>, ctx: CallCtx, _: functions::messages::GetSplitRanges) -> Result<Vec<enums::MessageRange>, RpcError> {
+    ctx.user()?;
+    Ok(vec![])
+}
+
+/// Link previews are not generated: "no preview" (`messageMediaEmpty`), as Telegram answers
+/// for text without a link.
+pub async fn get_web_page_preview(
+    _: Arc<Services>,
+    ctx: CallCtx,
+    _: functions::messages::GetWebPagePreview,
+) -> Result<enums::messages::WebPagePreview, RpcError> {
+    ctx.user()?;
+    Ok(enums::messages::WebPagePreview::Preview(types::messages::WebPagePreview { media: enums::MessageMedia::Empty, chats: vec![], users: vec![] }))
+}
+
+/// `messages.getPeerDialogs`: the caller's dialogs with these peers (TDLib asks for the
+/// self chat this way), with the account's update state.
+pub async fn get_peer_dialogs(s: Arc<Services>, ctx: CallCtx, r: functions::messages::GetPeerDialogs) -> Result<enums::messages::PeerDialogs, RpcError> {
+    let me = ctx.user()?;
+    let mut peers = Vec::with_capacity(r.peers.len());
+    for p in r.peers.iter().take(herald_domain::messages::IDS_MAX + 1) {
+        if let enums::InputDialogPeer::Peer(p) = p {
+            peers.push(convert::input_peer(&s, me, &p.peer).await?);
+        }
+    }
+    peer_dialogs(&s, me, &peers).await
+}
+
+/// `messages.getPinnedDialogs`: dialogs are not pinned yet, so none (with the state).
+pub async fn get_pinned_dialogs(s: Arc<Services>, ctx: CallCtx, _: functions::messages::GetPinnedDialogs) -> Result<enums::messages::PeerDialogs, RpcError> {
+    let me = ctx.user()?;
+    peer_dialogs(&s, me, &[]).await
+}
+
+async fn peer_dialogs(s: &Services, me: herald_domain::model::UserId, peers: &[Peer]) -> Result<enums::messages::PeerDialogs, RpcError> {
+    let (dialogs, msgs) = s.messages.peer_dialogs(me, peers).await?;
+    let users = convert::users(s, me, dialogs.iter().filter_map(|d| d.peer.user()).chain(convert::message_users(&msgs))).await?;
+    let chats = convert::chats(s, me, dialogs.iter().filter_map(|d| d.peer.group()).chain(convert::message_groups(&msgs))).await?;
+    let st = s.messages.state(me).await?;
+    Ok(enums::messages::PeerDialogs::Dialogs(types::messages::PeerDialogs {
+        dialogs: dialogs.iter().map(convert::dialog).collect(),
+        messages: msgs.iter().map(|m| convert::message(me, m)).collect(),
+        chats,
+        users,
+        state: enums::updates::State::State(types::updates::State {
+            pts: st.pts,
+            qts: 0,
+            date: s.clock.now_secs() as i32,
+            seq: 0,
+            unread_count: st.unread_count,
+        }),
+    }))
+}
