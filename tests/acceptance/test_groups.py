@@ -435,3 +435,21 @@ async def test_migrate_group_to_supergroup(server):
     sent, got = await send_and_receive(bob.client, bob_channel, "after migration", alice_inbox)
     assert got.chat_id == channel_peer_id(channel.id) == utils.get_peer_id(channel)
     assert got.id == sent.id and got.sender_id == bob.id
+
+
+@async_test
+async def test_common_chats(server):
+    """messages.getCommonChats: the groups and channels both users are in, newest first,
+    paged by max_id; a group one of them left is not common any more."""
+    alice, bob, carol = await make_accounts(server, "Alice", "Bob", "Carol")
+    first = await create_group(alice, [bob], "First")
+    await create_group(alice, [carol], "Not with bob")
+    second = await create_group(alice, [bob, carol], "Second")
+    to_bob = await input_user(alice, bob)
+    common = await alice.client(functions.messages.GetCommonChatsRequest(user_id=to_bob, max_id=0, limit=10))
+    assert [c.id for c in common.chats] == [second.id, first.id]
+    page = await alice.client(functions.messages.GetCommonChatsRequest(user_id=to_bob, max_id=second.id, limit=10))
+    assert [c.id for c in page.chats] == [first.id]
+    await bob.client(functions.messages.DeleteChatUserRequest(chat_id=first.id, user_id=types.InputUserSelf()))
+    common = await alice.client(functions.messages.GetCommonChatsRequest(user_id=to_bob, max_id=0, limit=10))
+    assert [c.id for c in common.chats] == [second.id]

@@ -675,6 +675,13 @@ impl GroupService {
         self.groups.member(id, user).await?.filter(|m| m.role.is_member() || m.role == Role::Kicked).ok_or_else(|| GroupError::UserNotParticipant.into())
     }
 
+    /// `messages.getCommonChats`: groups `viewer` and `other` are both in, newest first,
+    /// ids below `max_id` (Telegram's paging: the last id seen; 0 for the first page), at
+    /// most `limit` (1..=100).
+    pub async fn common(&self, viewer: UserId, other: UserId, max_id: i64, limit: i32) -> Result<Vec<GroupId>> {
+        Ok(self.groups.common_groups(viewer, other, max_id, limit.clamp(1, 100) as usize).await?)
+    }
+
     /// Ids of the groups `user` is in (for subscriptions: channels only).
     pub async fn user_channels(&self, user: UserId) -> Result<Vec<GroupId>> {
         Ok(self.groups.user_groups(user, true).await?)

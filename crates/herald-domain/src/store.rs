@@ -224,6 +224,9 @@ pub trait GroupStore: Send + Sync {
     /// Inserts or replaces a member row (the read mark is kept when the row exists) and
     /// adjusts the group's counters; returns the previous row.
     async fn set_member(&self, member: Member) -> StoreResult<Option<Member>>;
+    /// Live groups both users are current members of, ids below `before_id` (0: no bound),
+    /// newest (highest id) first, at most `limit` (`messages.getCommonChats`).
+    async fn common_groups(&self, a: UserId, b: UserId, before_id: i64, limit: usize) -> StoreResult<Vec<GroupId>>;
     /// Groups the user is a current member of (channels only when `channels_only`).
     async fn user_groups(&self, user: UserId, channels_only: bool) -> StoreResult<Vec<GroupId>>;
     /// Raises a channel member's read mark to `max_id` (never lowers it), drops the member's

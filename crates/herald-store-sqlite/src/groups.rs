@@ -307,6 +307,22 @@ impl GroupStore for SqliteStore {
         self.write(move |conn| set_member(conn, &member)).await
     }
 
+    async fn common_groups(&self, a: UserId, b: UserId, before_id: i64, limit: usize) -> StoreResult<Vec<GroupId>> {
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT ma.grp FROM members ma JOIN members mb ON mb.grp = ma.grp AND mb.user = ?2 AND mb.role <= 3
+                     JOIN groups g ON g.id = ma.grp AND g.deleted = 0 AND g.migrated_to IS NULL
+                 WHERE ma.user = ?1 AND ma.role <= 3 AND (?3 <= 0 OR ma.grp < ?3) ORDER BY ma.grp DESC LIMIT ?4",
+            )
+            .map_err(backend)?
+            .query_map(params![a.0, b.0, before_id, limit as i64], |r| Ok(GroupId(r.get(0)?)))
+            .map_err(backend)?
+            .collect::<Result<_, _>>()
+            .map_err(backend)
+        })
+        .await
+    }
+
     async fn user_groups(&self, user: UserId, channels_only: bool) -> StoreResult<Vec<GroupId>> {
         self.read(move |conn| {
             conn.prepare_cached("SELECT m.grp FROM members m JOIN groups g ON g.id = m.grp WHERE m.user = ?1 AND m.role <= 3 AND (g.kind != 0 OR NOT ?2)")

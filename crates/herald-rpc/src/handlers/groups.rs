@@ -663,3 +663,14 @@ pub(crate) async fn channel_difference(
         users: convert::users(&s, me, users).await?,
     }))
 }
+
+/// `messages.getCommonChats`: the groups and channels the caller shares with a user.
+pub async fn get_common_chats(s: Arc<Services>, ctx: CallCtx, r: functions::messages::GetCommonChats) -> Result<enums::messages::Chats, RpcError> {
+    let me = ctx.user()?;
+    let other = convert::input_user(&s, me, &r.user_id).await?;
+    let ids = s.groups.common(me, other.id, r.max_id, r.limit).await?;
+    // Newest first, as the store listed them (`convert::chats` orders by id).
+    let mut chats = convert::chats(&s, me, ids.iter().copied()).await?;
+    chats.reverse();
+    Ok(enums::messages::Chats::Chats(types::messages::Chats { chats }))
+}

@@ -71,6 +71,7 @@ pub(crate) fn register(d: &mut Dispatcher) {
     d.add::<f::messages::EditChatAdmin, _, _>(LoggedIn, groups::edit_chat_admin);
     d.add::<f::messages::EditChatDefaultBannedRights, _, _>(LoggedIn, groups::edit_chat_default_banned_rights);
     d.add::<f::messages::GetChats, _, _>(LoggedIn, groups::get_chats);
+    d.add::<f::messages::GetCommonChats, _, _>(LoggedIn, groups::get_common_chats);
     d.add::<f::messages::GetFullChat, _, _>(LoggedIn, groups::get_full_chat);
     d.add::<f::messages::MigrateChat, _, _>(LoggedIn, groups::migrate_chat);
     d.add::<f::messages::UpdatePinnedMessage, _, _>(LoggedIn, groups::update_pinned_message);
