@@ -141,6 +141,11 @@ fn render_channel(s: &Services, viewer: UserId, channel: GroupId, ups: &[PtsUpda
     updates(tl, users, chats, now)
 }
 
+/// A push of one update without pts (`updateShort`).
+fn short(update: enums::Update, date: i32) -> Push {
+    Push::Send(gzip(enums::Updates::UpdateShort(types::UpdateShort { update, date }).to_bytes()))
+}
+
 fn gzip(bytes: Vec<u8>) -> Vec<u8> {
     herald_mtproto::wire::gzip_if_smaller(bytes)
 }
@@ -235,11 +240,11 @@ pub async fn encode(s: &Services, viewer: UserId, auth_key_id: i64, event: &Even
                 still_unread_count: *still_unread,
                 pts: *pts,
             });
-            Push::Send(gzip(enums::Updates::UpdateShort(types::UpdateShort { update, date: now }).to_bytes()))
+            short(update, now)
         }
         Event::ReadChannelOutbox { channel, max_id, .. } => {
             let update = enums::Update::ReadChannelOutbox(types::UpdateReadChannelOutbox { channel_id: channel.0, max_id: *max_id });
-            Push::Send(gzip(enums::Updates::UpdateShort(types::UpdateShort { update, date: now }).to_bytes()))
+            short(update, now)
         }
         Event::PeerBlocked { peer, blocked, .. } => {
             let update = enums::Update::PeerBlocked(types::UpdatePeerBlocked {
@@ -247,7 +252,7 @@ pub async fn encode(s: &Services, viewer: UserId, auth_key_id: i64, event: &Even
                 blocked_my_stories_from: false,
                 peer_id: enums::Peer::User(types::PeerUser { user_id: peer.0 }),
             });
-            Push::Send(gzip(enums::Updates::UpdateShort(types::UpdateShort { update, date: now }).to_bytes()))
+            short(update, now)
         }
         Event::ChannelTyping { channel, from, action } => {
             if *from == viewer {
@@ -259,7 +264,7 @@ pub async fn encode(s: &Services, viewer: UserId, auth_key_id: i64, event: &Even
                 from_id: enums::Peer::User(types::PeerUser { user_id: from.0 }),
                 action: convert::action_out(action),
             });
-            Push::Send(gzip(enums::Updates::UpdateShort(types::UpdateShort { update, date: now }).to_bytes()))
+            short(update, now)
         }
         Event::Typing { from, group, action, .. } => {
             let action = convert::action_out(action);
@@ -271,7 +276,7 @@ pub async fn encode(s: &Services, viewer: UserId, auth_key_id: i64, event: &Even
                 }),
                 _ => enums::Update::UserTyping(types::UpdateUserTyping { user_id: from.0, top_msg_id: None, action }),
             };
-            Push::Send(gzip(enums::Updates::UpdateShort(types::UpdateShort { update, date: now }).to_bytes()))
+            short(update, now)
         }
         Event::KeyUnbound { auth_key_id: k, .. } => {
             if *k == auth_key_id {
