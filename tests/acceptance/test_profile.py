@@ -150,6 +150,13 @@ async def test_block_and_unblock(server):
     with expect_rpc_error({"CONTACT_ID_INVALID"}, code=400):
         await alice.client(functions.contacts.BlockRequest(id=types.InputPeerSelf()))
 
+    # The "hide my stories from" list is another list (no stories here): it touches nothing.
+    assert await alice.client(functions.contacts.UnblockRequest(id=to_bob, my_stories_from=True)) is True
+    with expect_rpc_error({"USER_IS_BLOCKED"}, code=400):
+        await send_raw(bob.client, to_alice, "still blocked")
+    stories = await alice.client(functions.contacts.GetBlockedRequest(offset=0, limit=10, my_stories_from=True))
+    assert stories.blocked == []
+
     assert await alice.client(functions.contacts.UnblockRequest(id=to_bob)) is True
     await pushed.next(lambda u: not u.blocked, what="and of the unblock")
     await send_raw(bob.client, to_alice, "after unblock")

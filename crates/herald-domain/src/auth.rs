@@ -375,23 +375,30 @@ impl AuthService {
     /// learn at once and answer `AUTH_KEY_UNREGISTERED` from then on. The current session
     /// (`current`) is not ended this way (`auth.logOut` is).
     pub async fn end_session(&self, user: UserId, current: i64, target: i64) -> Result<()> {
-        if target == current {
+        if target == current || !self.unbind_session(user, target).await? {
             return Err(AccountError::HashInvalid.into());
         }
-        let bound = self.keys.get_key(target).await?.is_some_and(|k| k.user_id == Some(user));
-        if !bound {
-            return Err(AccountError::HashInvalid.into());
-        }
-        self.log_out(target, user).await
+        Ok(())
     }
 
-    /// Ends every session of `user`'s but `current`; returns how many.
+    /// Ends every session of `user`'s but `current`; returns how many were ended (a key that
+    /// logged out or went away meanwhile is skipped).
     pub async fn end_other_sessions(&self, user: UserId, current: i64) -> Result<usize> {
-        let others: Vec<i64> = self.sessions(user).await?.into_iter().map(|k| k.id).filter(|id| *id != current).collect();
-        for id in &others {
-            self.log_out(*id, user).await?;
+        let mut ended = 0;
+        for k in self.sessions(user).await?.into_iter().filter(|k| k.id != current) {
+            ended += usize::from(self.unbind_session(user, k.id).await?);
         }
-        Ok(others.len())
+        Ok(ended)
+    }
+
+    /// Unbinds `target` if it is still `user`'s (atomically: a key that logged in as someone
+    /// else meanwhile is left alone) and tells its connections.
+    async fn unbind_session(&self, user: UserId, target: i64) -> Result<bool> {
+        let unbound = self.keys.unbind_if(target, user).await?;
+        if unbound {
+            self.bus.publish(Event::KeyUnbound { user, auth_key_id: target });
+        }
+        Ok(unbound)
     }
 
     /// Collects code and failure rows that no limit looks at any more.

@@ -399,8 +399,9 @@ impl MessageService {
         match self.apply_send(ops, BoxId::User(from), from, random_id, Some(origin_key)).await {
             Err(crate::error::DomainError::Store(crate::error::StoreError::Conflict("blocked"))) => {
                 // Which way: the rare path reads.
-                let (by_sender, by_recipient) = self.store.blocking(from, to).await?;
-                Err(if by_recipient || !by_sender { MessageError::UserIsBlocked } else { MessageError::YouBlockedUser }.into())
+                let (by_sender, _) = self.store.blocking(from, to).await?;
+                // Both ways: the sender's own block is what they can act on.
+                Err(if by_sender { MessageError::YouBlockedUser } else { MessageError::UserIsBlocked }.into())
             }
             other => other,
         }

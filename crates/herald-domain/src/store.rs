@@ -24,6 +24,9 @@ pub trait AuthKeyStore: Send + Sync {
     /// Binds the key to a user (login) or unbinds it (None, logout). Returns the user it
     /// was bound to before; fails when the key does not exist (it was collected).
     async fn bind_user(&self, id: i64, user: Option<UserId>) -> StoreResult<Option<UserId>>;
+    /// Unbinds the key only if it is still bound to `user`; returns whether it was (a key
+    /// that no longer exists was not).
+    async fn unbind_if(&self, id: i64, user: UserId) -> StoreResult<bool>;
     async fn set_client_info(&self, id: i64, info: ClientInfo) -> StoreResult<()>;
     /// Records that the key was used at `at` (callers do this at most about once an hour).
     async fn touch_key(&self, id: i64, at: i64) -> StoreResult<()>;

@@ -141,6 +141,7 @@ pub async fn sessions_are_listed_and_ended(stores: Stores) {
     w.auth.end_session(alice.id, 1, 2).await.unwrap();
     assert!(matches!(*rx.rx.try_recv().unwrap(), Event::KeyUnbound { auth_key_id: 2, .. }));
     assert_eq!(w.stores.keys.get_key(2).await.unwrap().unwrap().user_id, None);
+    assert_eq!(account_err(w.auth.end_session(alice.id, 1, 2).await.unwrap_err()), AccountError::HashInvalid, "already ended");
     assert_eq!(w.auth.end_other_sessions(alice.id, 3).await.unwrap(), 1);
     assert_eq!(w.auth.sessions(alice.id).await.unwrap().into_iter().map(|k| k.id).collect::<Vec<_>>(), vec![3]);
     assert_eq!(w.auth.sessions(bob.id).await.unwrap().len(), 1, "bob's session untouched");
@@ -174,6 +175,9 @@ pub async fn blocking_stops_private_messages_both_ways(stores: Stores) {
     w.messages.set_blocked(a, b, false).await.unwrap();
     w.messages.send(send(b, Peer::User(a), 4, "again")).await.unwrap();
     assert!(!w.messages.is_blocked(a, b).await.unwrap() && w.messages.is_blocked(a, c).await.unwrap());
+    // Both ways: the sender hears of their own block.
+    w.messages.set_blocked(c, a, true).await.unwrap();
+    assert_eq!(msg_err(w.messages.send(send(a, Peer::User(c), 5, "hi")).await.unwrap_err()), MessageError::YouBlockedUser);
 }
 
 pub async fn codes_expire_burn_after_wrong_tries_and_are_rate_limited(stores: Stores) {

@@ -80,6 +80,14 @@ impl AuthKeyStore for SqliteStore {
         .await
     }
 
+    async fn unbind_if(&self, id: i64, user: UserId) -> StoreResult<bool> {
+        self.write(move |conn| {
+            let n = conn.execute("UPDATE auth_keys SET user_id = NULL WHERE id = ?1 AND user_id = ?2", params![id, user.0]).map_err(backend)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
     async fn touch_key(&self, id: i64, at: i64) -> StoreResult<()> {
         self.write(move |conn| {
             conn.execute("UPDATE auth_keys SET last_used_at = ?2 WHERE id = ?1", params![id, at]).map_err(backend)?;

@@ -139,6 +139,9 @@ async fn blockable(s: &Services, me: herald_domain::model::UserId, p: &enums::In
 /// `contacts.block`: the user's private messages to the caller fail with `USER_IS_BLOCKED`.
 pub async fn block(s: Arc<Services>, ctx: CallCtx, r: functions::contacts::Block) -> Result<bool, RpcError> {
     let me = ctx.user()?;
+    if r.my_stories_from {
+        return Ok(true); // the "hide my stories from" list: there are no stories yet
+    }
     let target = blockable(&s, me, &r.id).await?;
     s.messages.set_blocked(me, target, true).await?;
     Ok(true)
@@ -146,6 +149,9 @@ pub async fn block(s: Arc<Services>, ctx: CallCtx, r: functions::contacts::Block
 
 pub async fn unblock(s: Arc<Services>, ctx: CallCtx, r: functions::contacts::Unblock) -> Result<bool, RpcError> {
     let me = ctx.user()?;
+    if r.my_stories_from {
+        return Ok(true);
+    }
     let target = blockable(&s, me, &r.id).await?;
     s.messages.set_blocked(me, target, false).await?;
     Ok(true)
@@ -155,6 +161,9 @@ pub async fn unblock(s: Arc<Services>, ctx: CallCtx, r: functions::contacts::Unb
 /// `contacts.blockedSlice` with the total.
 pub async fn get_blocked(s: Arc<Services>, ctx: CallCtx, r: functions::contacts::GetBlocked) -> Result<enums::contacts::Blocked, RpcError> {
     let me = ctx.user()?;
+    if r.my_stories_from {
+        return Ok(enums::contacts::Blocked::Blocked(types::contacts::Blocked { blocked: vec![], chats: vec![], users: vec![] }));
+    }
     let (page, count) = s.messages.blocked(me, r.offset, r.limit).await?;
     let users = convert::users(&s, me, page.iter().map(|(u, _)| *u).collect::<Vec<_>>()).await?;
     let blocked: Vec<enums::PeerBlocked> = page

@@ -104,10 +104,11 @@ pub async fn get_pinned_dialogs(s: Arc<Services>, ctx: CallCtx, _: functions::me
 }
 
 async fn peer_dialogs(s: &Services, me: herald_domain::model::UserId, peers: &[Peer]) -> Result<enums::messages::PeerDialogs, RpcError> {
+    // The state first: an update landing meanwhile is then at worst seen twice, never skipped.
+    let st = s.messages.state(me).await?;
     let (dialogs, msgs) = s.messages.peer_dialogs(me, peers).await?;
     let users = convert::users(s, me, dialogs.iter().filter_map(|d| d.peer.user()).chain(convert::message_users(&msgs))).await?;
     let chats = convert::chats(s, me, dialogs.iter().filter_map(|d| d.peer.group()).chain(convert::message_groups(&msgs))).await?;
-    let st = s.messages.state(me).await?;
     Ok(enums::messages::PeerDialogs::Dialogs(types::messages::PeerDialogs {
         dialogs: dialogs.iter().map(convert::dialog).collect(),
         messages: msgs.iter().map(|m| convert::message(me, m)).collect(),
