@@ -2,9 +2,9 @@
 does not have yet: each gets Telegram's empty answer, not an error; and getPeerDialogs /
 getPinnedDialogs, which TDLib needs for its chat list and the self chat."""
 
-from telethon import functions, types
+from telethon import events, functions, types
 
-from harness import async_test, make_chat, send_raw
+from harness import EventCollector, async_test, connect, login, make_chat, send_raw
 
 
 @async_test
@@ -45,3 +45,33 @@ async def test_peer_dialogs_and_pinned_dialogs(server):
     assert result.state.pts > 0
     pinned = await c(functions.messages.GetPinnedDialogsRequest(folder_id=0))
     assert pinned.dialogs == [] and pinned.state.pts == result.state.pts
+
+
+@async_test
+async def test_mark_dialog_unread(server):
+    """messages.markDialogUnread: the dialog shows unread_mark, the account's other sessions
+    get updateDialogUnreadMark, getDialogUnreadMarks lists it; reading new messages clears
+    it, and so does markDialogUnread(unread=False)."""
+    chat = await make_chat(server)
+    alice = chat.alice.client
+    await send_raw(chat.bob.client, chat.to_alice, "hello")
+    alice2 = await connect(server)
+    await login(alice2, chat.alice.phone)
+    await alice2.get_dialogs()
+    marks = EventCollector(alice2, events.Raw(types.UpdateDialogUnreadMark))
+
+    assert await alice(functions.messages.MarkDialogUnreadRequest(peer=types.InputDialogPeer(chat.to_bob), unread=True)) is True
+    update = await marks.next(lambda u: u.unread, what="the other session hears of the mark")
+    assert update.peer == types.DialogPeer(types.PeerUser(chat.bob.id))
+    dialog = [d for d in await alice.get_dialogs() if d.id == chat.bob.id][0]
+    assert dialog.dialog.unread_mark
+    assert await alice(functions.messages.GetDialogUnreadMarksRequest()) == [types.DialogPeer(types.PeerUser(chat.bob.id))]
+
+    await alice.send_read_acknowledge(chat.to_bob)
+    dialog = [d for d in await alice.get_dialogs() if d.id == chat.bob.id][0]
+    assert not dialog.dialog.unread_mark, "reading clears the mark"
+
+    assert await alice(functions.messages.MarkDialogUnreadRequest(peer=types.InputDialogPeer(chat.to_bob), unread=True)) is True
+    assert await alice(functions.messages.MarkDialogUnreadRequest(peer=types.InputDialogPeer(chat.to_bob), unread=False)) is True
+    await marks.next(lambda u: not u.unread, what="and of the mark cleared")
+    assert await alice(functions.messages.GetDialogUnreadMarksRequest()) == []

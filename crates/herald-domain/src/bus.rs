@@ -6,7 +6,7 @@
 //! session re-reads its state and catches up through getDifference) rather than stalling
 //! the sender.
 
-use crate::model::{GroupId, PtsUpdate, TypingAction, UserId};
+use crate::model::{GroupId, Peer, PtsUpdate, TypingAction, UserId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,6 +78,8 @@ pub enum Event {
     ReadChannelOutbox { user: UserId, channel: GroupId, max_id: i32 },
     /// `from` is typing to `user` (in `group` when set).
     Typing { user: UserId, from: UserId, group: Option<(GroupId, bool)>, action: TypingAction },
+    /// `user` marked their dialog with `peer` unread, or cleared the mark (to their sessions).
+    DialogUnreadMark { user: UserId, peer: Peer, unread: bool },
     /// `user` blocked or unblocked `peer` (to `user`'s sessions).
     PeerBlocked { user: UserId, peer: UserId, blocked: bool },
     /// `from` is typing in supergroup `channel` (published once on the channel's topic).
@@ -95,7 +97,8 @@ impl Event {
             | Event::Group { user, .. }
             | Event::ReadChannel { user, .. }
             | Event::ReadChannelOutbox { user, .. }
-            | Event::PeerBlocked { user, .. } => Topic::User(*user),
+            | Event::PeerBlocked { user, .. }
+            | Event::DialogUnreadMark { user, .. } => Topic::User(*user),
             Event::Channel { channel, .. } | Event::ChannelTyping { channel, .. } => Topic::Channel(*channel),
         }
     }

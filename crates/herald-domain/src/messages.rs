@@ -859,6 +859,23 @@ impl MessageService {
         Ok(())
     }
 
+    /// `messages.markDialogUnread`: sets or clears the hand-made unread mark of a dialog
+    /// `owner` has, and tells their sessions when it changed.
+    pub async fn mark_dialog_unread(&self, owner: UserId, peer: Peer, unread: bool) -> Result<()> {
+        if self.store.dialog(owner, peer).await?.is_none() {
+            return Err(MessageError::PeerIdInvalid.into());
+        }
+        if self.store.set_unread_mark(owner, peer, unread).await? {
+            self.bus.publish(Event::DialogUnreadMark { user: owner, peer, unread });
+        }
+        Ok(())
+    }
+
+    /// The peers of `owner`'s dialogs marked unread (`messages.getDialogUnreadMarks`).
+    pub async fn unread_marks(&self, owner: UserId) -> Result<Vec<Peer>> {
+        Ok(self.store.unread_marks(owner).await?)
+    }
+
     // ---- blocking ----------------------------------------------------------------------
 
     /// `contacts.block` / `unblock`: whether `user` accepts private messages from `target`.

@@ -281,6 +281,8 @@ pub struct Dialog {
     pub unread_mentions: i32,
     /// The channel's pts (channel dialogs only).
     pub pts: Option<i32>,
+    /// Marked unread by hand (`messages.markDialogUnread`); reading new messages clears it.
+    pub unread_mark: bool,
 }
 
 /// A change in one box, numbered by that box's `pts` sequence.

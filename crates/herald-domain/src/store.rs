@@ -188,6 +188,12 @@ pub trait MessageStore: Send + Sync {
     /// Who sent messages with ids in `(after, up_to]` of `owner`, each with their highest id
     /// there; at most `limit` senders, in no particular order.
     async fn senders_between(&self, owner: BoxId, after: i32, up_to: i32, limit: usize) -> StoreResult<Vec<(UserId, i32)>>;
+    /// Sets or clears the unread mark of `owner`'s dialog with `peer` (a channel: the member
+    /// row); returns whether it changed (false too when there is no such dialog). Raising a
+    /// read mark (`BoxOp::ReadInbox`, `GroupStore::set_read`) clears it as well.
+    async fn set_unread_mark(&self, owner: UserId, peer: Peer, mark: bool) -> StoreResult<bool>;
+    /// The peers of `owner`'s dialogs marked unread.
+    async fn unread_marks(&self, owner: UserId) -> StoreResult<Vec<Peer>>;
     /// Blocks (`blocked`) or unblocks `target` for `user`; returns whether that changed
     /// anything. A block keeps its first date.
     async fn set_blocked(&self, user: UserId, target: UserId, blocked: bool, date: i32) -> StoreResult<bool>;

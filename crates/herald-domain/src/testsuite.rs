@@ -180,6 +180,34 @@ pub async fn blocking_stops_private_messages_both_ways(stores: Stores) {
     assert_eq!(msg_err(w.messages.send(send(a, Peer::User(c), 5, "hi")).await.unwrap_err()), MessageError::YouBlockedUser);
 }
 
+/// Unread marks on an account dialog and on a channel dialog; reading new messages clears
+/// them; a peer without a dialog is refused.
+pub async fn dialogs_can_be_marked_unread(stores: Stores) {
+    let w = world(stores);
+    let u = users(&w, 3, "mark").await;
+    let (a, b, c) = (u[0].id, u[1].id, u[2].id);
+    w.messages.send(send(b, Peer::User(a), 1, "hi")).await.unwrap();
+    let g = w.groups.create_channel(b, 1, "Room", "", false).await.unwrap().group;
+    w.groups.add_members(b, 1, g.id, &[a]).await.unwrap();
+    let mut rx = w.bus.subscribe(a);
+    for peer in [Peer::User(b), Peer::Channel(g.id)] {
+        w.messages.mark_dialog_unread(a, peer, true).await.unwrap();
+        assert!(matches!(*rx.rx.try_recv().unwrap(), Event::DialogUnreadMark { peer: p, unread: true, .. } if p == peer));
+        w.messages.mark_dialog_unread(a, peer, true).await.unwrap();
+        assert!(rx.rx.try_recv().is_err(), "no change, no event");
+        assert!(w.messages.dialog(a, peer).await.unwrap().unwrap().unread_mark);
+    }
+    let mut marked = w.messages.unread_marks(a).await.unwrap();
+    marked.sort_by_key(|p| p.marked());
+    assert_eq!(marked.len(), 2);
+    w.messages.send(send(b, Peer::User(a), 2, "news")).await.unwrap();
+    w.messages.read_history(a, 1, Peer::User(b), 0).await.unwrap();
+    w.messages.send(send(b, Peer::Channel(g.id), 3, "post")).await.unwrap();
+    w.messages.read_channel(a, g.id, 0).await.unwrap();
+    assert_eq!(w.messages.unread_marks(a).await.unwrap(), vec![], "reading cleared both");
+    assert!(matches!(w.messages.mark_dialog_unread(a, Peer::User(c), true).await.unwrap_err(), DomainError::Message(MessageError::PeerIdInvalid)));
+}
+
 pub async fn codes_expire_burn_after_wrong_tries_and_are_rate_limited(stores: Stores) {
     let w = world(stores);
     key(&w, 1).await;
@@ -987,6 +1015,7 @@ macro_rules! storage_suite {
             channels_posted_since_lists_the_members_busy_channels,
             sessions_are_listed_and_ended,
             blocking_stops_private_messages_both_ways,
+            dialogs_can_be_marked_unread,
         );
     };
     (@cases $make:expr; $($name:ident),* $(,)?) => {

@@ -510,6 +510,7 @@ pub fn dialog(d: &Dialog) -> enums::Dialog {
     t.unread_count = d.unread_count;
     t.unread_mentions_count = d.unread_mentions;
     t.pts = d.pts;
+    t.unread_mark = d.unread_mark;
     enums::Dialog::Dialog(t)
 }
 

@@ -246,6 +246,14 @@ pub async fn encode(s: &Services, viewer: UserId, auth_key_id: i64, event: &Even
             let update = enums::Update::ReadChannelOutbox(types::UpdateReadChannelOutbox { channel_id: channel.0, max_id: *max_id });
             short(update, now)
         }
+        Event::DialogUnreadMark { peer, unread, .. } => short(
+            enums::Update::DialogUnreadMark(types::UpdateDialogUnreadMark {
+                unread: *unread,
+                peer: enums::DialogPeer::Peer(types::DialogPeer { peer: convert::peer(*peer) }),
+                saved_peer_id: None,
+            }),
+            now,
+        ),
         Event::PeerBlocked { peer, blocked, .. } => {
             let update = enums::Update::PeerBlocked(types::UpdatePeerBlocked {
                 blocked: *blocked,

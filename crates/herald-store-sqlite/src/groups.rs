@@ -338,7 +338,7 @@ impl GroupStore for SqliteStore {
     async fn set_read(&self, group: GroupId, user: UserId, max_id: i32, receipt: bool) -> StoreResult<Option<ReadMove>> {
         self.write(move |conn| {
             let n = conn
-                .prepare_cached("UPDATE members SET read_inbox_max_id = ?3 WHERE grp = ?1 AND user = ?2 AND read_inbox_max_id < ?3")
+                .prepare_cached("UPDATE members SET read_inbox_max_id = ?3, unread_mark = 0 WHERE grp = ?1 AND user = ?2 AND read_inbox_max_id < ?3")
                 .map_err(backend)?
                 .execute(params![group.0, user.0, max_id])
                 .map_err(backend)?;

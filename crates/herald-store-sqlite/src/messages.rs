@@ -224,8 +224,11 @@ fn read_inbox(conn: &Connection, owner: BoxId, peer: Peer, max_id: i32) -> Store
     }
     // Counted once here, when the mark moves, so that reading dialogs never counts.
     let still_unread = unread(conn, u, p, new_max)?;
-    conn.execute("UPDATE dialogs SET read_inbox_max_id = ?3, unread_count = ?4 WHERE owner = ?1 AND peer = ?2", params![u.0, p, new_max, still_unread])
-        .map_err(backend)?;
+    conn.execute(
+        "UPDATE dialogs SET read_inbox_max_id = ?3, unread_count = ?4, unread_mark = 0 WHERE owner = ?1 AND peer = ?2",
+        params![u.0, p, new_max, still_unread],
+    )
+    .map_err(backend)?;
     conn.execute("DELETE FROM mentions WHERE owner = ?1 AND user = ?1 AND peer = ?2 AND id <= ?3", params![u.0, p, new_max]).map_err(backend)?;
     Ok(Some(record(
         conn,
@@ -444,19 +447,19 @@ fn box_pts(conn: &Connection, owner: BoxId) -> StoreResult<i32> {
 /// a broadcast channel's posts count as read. Unread counts: the dialog's counter, or for a channel the ids above the mark
 /// minus the deleted ones.
 const DIALOG_ROWS: &str = "
-    SELECT peer, top_message, top_date, read_inbox_max_id, read_outbox_max_id, unread_count, NULL AS pts FROM dialogs WHERE owner = ?1
+    SELECT peer, top_message, top_date, read_inbox_max_id, read_outbox_max_id, unread_count, NULL AS pts, unread_mark FROM dialogs WHERE owner = ?1
     UNION ALL
     SELECT -(1000000000000 + m.grp), b.top_message, b.top_date, m.read_inbox_max_id,
         CASE WHEN g.kind != 1 THEN b.top_message WHEN g.read_top_user = ?1 THEN g.read_second ELSE g.read_top END,
         MAX(b.top_message - m.read_inbox_max_id
             - (SELECT COUNT(*) FROM box_deleted d WHERE d.owner = b.owner AND d.id > m.read_inbox_max_id), 0),
-        b.pts
+        b.pts, m.unread_mark
     FROM members m JOIN groups g ON g.id = m.grp AND g.kind != 0 AND g.deleted = 0
         JOIN boxes b ON b.owner = -(1000000000000 + m.grp)
     WHERE m.user = ?1 AND m.role <= 3";
 
-fn dialog_from_row(conn: &Connection, owner: UserId, r: (i64, i32, i32, i32, i32, i32, Option<i32>)) -> StoreResult<Dialog> {
-    let (peer, top_message, top_date, read_inbox_max_id, read_outbox_max_id, unread_count, pts) = r;
+fn dialog_from_row(conn: &Connection, owner: UserId, r: DialogRow) -> StoreResult<Dialog> {
+    let (peer, top_message, top_date, read_inbox_max_id, read_outbox_max_id, unread_count, pts, unread_mark) = r;
     let peer = Peer::from_marked(peer);
     let mbox = match peer {
         Peer::Channel(g) => BoxId::Channel(g).key(),
@@ -467,13 +470,13 @@ fn dialog_from_row(conn: &Connection, owner: UserId, r: (i64, i32, i32, i32, i32
         .map_err(backend)?
         .query_row(params![mbox, owner.0, peer.marked(), read_inbox_max_id], |r| r.get(0))
         .map_err(backend)?;
-    Ok(Dialog { peer, top_message, top_date, read_inbox_max_id, read_outbox_max_id, unread_count, unread_mentions, pts })
+    Ok(Dialog { peer, top_message, top_date, read_inbox_max_id, read_outbox_max_id, unread_count, unread_mentions, pts, unread_mark })
 }
 
-type DialogRow = (i64, i32, i32, i32, i32, i32, Option<i32>);
+type DialogRow = (i64, i32, i32, i32, i32, i32, Option<i32>, bool);
 
 fn dialog_row(r: &Row) -> rusqlite::Result<DialogRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
 }
 
 #[async_trait]
@@ -644,6 +647,38 @@ impl MessageStore for SqliteStore {
                 .prepare_cached("SELECT from_id, MAX(id) FROM messages WHERE owner = ?1 AND id > ?2 AND id <= ?3 GROUP BY from_id LIMIT ?4")
                 .map_err(backend)?;
             let rows = st.query_map(params![owner.key(), after, up_to, limit as i64], |r| Ok((UserId(r.get(0)?), r.get(1)?))).map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn set_unread_mark(&self, owner: UserId, peer: Peer, mark: bool) -> StoreResult<bool> {
+        self.write(move |conn| {
+            let n = match peer {
+                Peer::Channel(g) => conn
+                    .prepare_cached("UPDATE members SET unread_mark = ?3 WHERE grp = ?1 AND user = ?2 AND role <= 3 AND unread_mark != ?3")
+                    .map_err(backend)?
+                    .execute(params![g.0, owner.0, mark]),
+                _ => conn
+                    .prepare_cached("UPDATE dialogs SET unread_mark = ?3 WHERE owner = ?1 AND peer = ?2 AND unread_mark != ?3")
+                    .map_err(backend)?
+                    .execute(params![owner.0, peer.marked(), mark]),
+            }
+            .map_err(backend)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn unread_marks(&self, owner: UserId) -> StoreResult<Vec<Peer>> {
+        self.read(move |conn| {
+            let mut st = conn
+                .prepare_cached(
+                    "SELECT peer FROM dialogs WHERE owner = ?1 AND unread_mark = 1
+                     UNION ALL SELECT -(1000000000000 + grp) FROM members WHERE user = ?1 AND role <= 3 AND unread_mark = 1",
+                )
+                .map_err(backend)?;
+            let rows = st.query_map([owner.0], |r| Ok(Peer::from_marked(r.get(0)?))).map_err(backend)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(backend)
         })
         .await

@@ -196,6 +196,12 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX blocked_order ON blocked(user, date, blocked);
     "#,
+    // 8: dialogs marked unread by hand (messages.markDialogUnread): the account's own
+    // dialogs, and a member's channel dialog.
+    r#"
+    ALTER TABLE dialogs ADD COLUMN unread_mark INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE members ADD COLUMN unread_mark INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and

@@ -636,6 +636,7 @@ pub(crate) async fn channel_difference(
                 unread_count: 0,
                 unread_mentions: 0,
                 pts: Some(current),
+                unread_mark: false,
             }),
         };
         return Ok(enums::updates::ChannelDifference::TooLong(types::updates::ChannelDifferenceTooLong {

@@ -24,6 +24,7 @@ pub(crate) fn register(d: &mut Dispatcher) {
     d.add::<f::messages::GetDialogFilters, _, _>(LoggedIn, startup::get_dialog_filters);
     d.add::<f::messages::GetAvailableReactions, _, _>(LoggedIn, startup::get_available_reactions);
     d.add::<f::messages::GetDialogUnreadMarks, _, _>(LoggedIn, startup::get_dialog_unread_marks);
+    d.add::<f::messages::MarkDialogUnread, _, _>(LoggedIn, startup::mark_dialog_unread);
     d.add::<f::contacts::GetTopPeers, _, _>(LoggedIn, startup::get_top_peers);
     d.add::<f::messages::GetSplitRanges, _, _>(LoggedIn, startup::get_split_ranges);
     d.add::<f::messages::GetWebPagePreview, _, _>(LoggedIn, startup::get_web_page_preview);

@@ -55,9 +55,19 @@ pub async fn get_available_reactions(
     Ok(enums::messages::AvailableReactions::Reactions(types::messages::AvailableReactions { hash: 0, reactions: vec![] }))
 }
 
-pub async fn get_dialog_unread_marks(_: Arc<Services>, ctx: CallCtx, _: functions::messages::GetDialogUnreadMarks) -> Result<Vec<enums::DialogPeer>, RpcError> {
-    ctx.user()?;
-    Ok(vec![])
+/// `messages.getDialogUnreadMarks`: the dialogs the caller marked unread.
+pub async fn get_dialog_unread_marks(s: Arc<Services>, ctx: CallCtx, _: functions::messages::GetDialogUnreadMarks) -> Result<Vec<enums::DialogPeer>, RpcError> {
+    let me = ctx.user()?;
+    Ok(s.messages.unread_marks(me).await?.into_iter().map(|p| enums::DialogPeer::Peer(types::DialogPeer { peer: convert::peer(p) })).collect())
+}
+
+/// `messages.markDialogUnread`: marks a dialog unread (or clears the mark).
+pub async fn mark_dialog_unread(s: Arc<Services>, ctx: CallCtx, r: functions::messages::MarkDialogUnread) -> Result<bool, RpcError> {
+    let me = ctx.user()?;
+    let enums::InputDialogPeer::Peer(p) = &r.peer else { return Err(RpcError::bad_request("PEER_ID_INVALID")) };
+    let peer = convert::input_peer(&s, me, &p.peer).await?;
+    s.messages.mark_dialog_unread(me, peer, r.unread).await?;
+    Ok(true)
 }
 
 /// Top peers (frequent contacts) are not computed: the rating is off, as for a user who
