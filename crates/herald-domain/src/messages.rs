@@ -162,7 +162,7 @@ pub fn username_mentions(text: &str, entities: &[Entity]) -> (Vec<Entity>, Vec<S
         }
     }
     let chars: Vec<(usize, char)> = text.char_indices().collect();
-    let mut utf16 = 0i32;
+    let mut at16 = 0i32; // the UTF-16 offset of `chars[i]`
     let mut prev: Option<char> = None;
     let mut i = 0;
     while i < chars.len() {
@@ -170,7 +170,7 @@ pub fn username_mentions(text: &str, entities: &[Entity]) -> (Vec<Entity>, Vec<S
         if c == '@' && !prev.is_some_and(|p| word(p) || p == '@') {
             let name: String = text[at + 1..].chars().take_while(|c| word(*c)).collect();
             let len = 1 + name.len() as i32; // ASCII: one UTF-16 unit per byte
-            if crate::accounts::valid_username(&name) && !covered(utf16, utf16 + len) {
+            if crate::accounts::valid_username(&name) && !covered(at16, at16 + len) {
                 let lower = name.to_ascii_lowercase();
                 if !names.contains(&lower) {
                     if names.len() == USERNAME_MENTIONS_MAX {
@@ -178,20 +178,30 @@ pub fn username_mentions(text: &str, entities: &[Entity]) -> (Vec<Entity>, Vec<S
                     }
                     names.push(lower);
                 }
-                found.push(Entity { offset: utf16, length: len, kind: EntityKind::Mention });
+                found.push(Entity { offset: at16, length: len, kind: EntityKind::Mention });
             }
             if !name.is_empty() {
-                utf16 += len;
+                at16 += len;
                 i += 1 + name.len();
                 prev = name.chars().last();
                 continue;
             }
         }
-        utf16 += c.len_utf16() as i32;
+        at16 += c.len_utf16() as i32;
         prev = Some(c);
         i += 1;
     }
     (found, names)
+}
+
+/// Adds to `entities` the `messageEntityMention`s Telegram's server adds for `@username`s
+/// in `text` (within [`ENTITIES_MAX`], in offset order); returns the usernames found.
+fn add_username_entities(text: &str, entities: &mut Vec<Entity>) -> Vec<String> {
+    let (found, names) = username_mentions(text, entities);
+    let room = ENTITIES_MAX.saturating_sub(entities.len());
+    entities.extend(found.into_iter().take(room));
+    entities.sort_by_key(|e| e.offset);
+    names
 }
 
 /// Users a message mentions by name entity (the `@username` form needs a lookup and is
@@ -361,13 +371,10 @@ impl MessageService {
     /// `@username` (which also get the `messageEntityMention` the client did not send).
     async fn find_mentions(&self, g: GroupId, msg: &mut Message) -> Result<()> {
         let mut mentions = named_mentions(&msg.entities);
-        let (found, names) = username_mentions(&msg.text, &msg.entities);
+        let names = add_username_entities(&msg.text, &mut msg.entities);
         if !names.is_empty() {
             mentions.extend(self.groups.members_by_usernames(g, &names).await?.into_iter().map(|u| u.0));
         }
-        let room = ENTITIES_MAX.saturating_sub(msg.entities.len());
-        msg.entities.extend(found.into_iter().take(room));
-        msg.entities.sort_by_key(|e| e.offset);
         mentions.retain(|u| *u != msg.from.0);
         mentions.sort();
         mentions.dedup();
@@ -566,6 +573,12 @@ impl MessageService {
     /// Dialogs with their top messages (from the user's box or each channel's box).
     pub async fn dialogs(&self, owner: UserId, offset_date: i32, offset_id: i32, limit: i32) -> Result<(Vec<Dialog>, Vec<Message>, i32)> {
         let (dialogs, count) = self.store.dialogs(owner, offset_date, offset_id, limit.clamp(1, 100)).await?;
+        let messages = self.top_messages(owner, &dialogs).await?;
+        Ok((dialogs, messages, count))
+    }
+
+    /// The top messages of `owner`'s `dialogs`: one read for the account box, one per channel.
+    async fn top_messages(&self, owner: UserId, dialogs: &[Dialog]) -> Result<Vec<Message>> {
         let mut messages =
             self.store.messages_by_ids(BoxId::User(owner), &dialogs.iter().filter(|d| d.pts.is_none()).map(|d| d.top_message).collect::<Vec<_>>()).await?;
         for d in dialogs.iter().filter(|d| d.top_message > 0) {
@@ -573,7 +586,7 @@ impl MessageService {
                 messages.extend(self.store.messages_by_ids(BoxId::Channel(g), &[d.top_message]).await?);
             }
         }
-        Ok((dialogs, messages, count))
+        Ok(messages)
     }
 
     pub async fn dialog(&self, owner: UserId, peer: Peer) -> Result<Option<Dialog>> {
@@ -594,11 +607,7 @@ impl MessageService {
                 }
             }
         }
-        let mut messages = Vec::new();
-        for d in dialogs.iter().filter(|d| d.top_message > 0) {
-            let owner_box = if let Peer::Channel(g) = d.peer { BoxId::Channel(g) } else { BoxId::User(owner) };
-            messages.extend(self.store.messages_by_ids(owner_box, &[d.top_message]).await?);
-        }
+        let messages = self.top_messages(owner, &dialogs).await?;
         Ok((dialogs, messages))
     }
 
@@ -659,7 +668,7 @@ impl MessageService {
         // Everyone but the previous top reader: their mark is the top, and it rose.
         if after.top > before.top {
             let from = before.top.max(after.top - RECEIPT_SCAN_IDS);
-            for (sender, _) in self.store.senders_between(channel, from, after.top, RECEIPT_SENDERS_MAX).await? {
+            for sender in self.store.senders_between(channel, from, after.top, RECEIPT_SENDERS_MAX).await? {
                 if sender != reader && sender != before.user {
                     self.bus.publish(Event::ReadChannelOutbox { user: sender, channel: g.id, max_id: after.visible_to(sender) });
                 }
@@ -669,7 +678,7 @@ impl MessageService {
         let (top, was, now) = (before.user, before.visible_to(before.user), after.visible_to(before.user));
         if top != reader && top != UserId(0) && now > was {
             let from = was.max(now - RECEIPT_SCAN_IDS);
-            if self.store.senders_between(channel, from, now, RECEIPT_SENDERS_MAX).await?.iter().any(|(s, _)| *s == top) {
+            if self.store.senders_between(channel, from, now, RECEIPT_SENDERS_MAX).await?.contains(&top) {
                 self.bus.publish(Event::ReadChannelOutbox { user: top, channel: g.id, max_id: now });
             }
         }
@@ -706,10 +715,7 @@ impl MessageService {
         // Group messages get the `@username` entities a send would have added.
         let mut entities = entities;
         if matches!(m.peer, Peer::Chat(_) | Peer::Channel(_)) {
-            let (found, _) = username_mentions(&text, &entities);
-            let room = ENTITIES_MAX.saturating_sub(entities.len());
-            entities.extend(found.into_iter().take(room));
-            entities.sort_by_key(|e| e.offset);
+            add_username_entities(&text, &mut entities);
         }
         if m.text == text && m.entities == entities {
             return Err(MessageError::MessageNotModified.into());

@@ -185,9 +185,9 @@ pub trait MessageStore: Send + Sync {
     async fn pts(&self, owner: BoxId) -> StoreResult<i32>;
     /// Updates after `pts`, at most `limit` of them, in pts order.
     async fn difference(&self, owner: BoxId, pts: i32, limit: usize) -> StoreResult<Difference>;
-    /// Who sent messages with ids in `(after, up_to]` of `owner`, each with their highest id
-    /// there; at most `limit` senders, in no particular order.
-    async fn senders_between(&self, owner: BoxId, after: i32, up_to: i32, limit: usize) -> StoreResult<Vec<(UserId, i32)>>;
+    /// Who sent messages with ids in `(after, up_to]` of `owner`: at most `limit` senders,
+    /// in no particular order.
+    async fn senders_between(&self, owner: BoxId, after: i32, up_to: i32, limit: usize) -> StoreResult<Vec<UserId>>;
     /// Sets or clears the unread mark of `owner`'s dialog with `peer` (a channel: the member
     /// row); returns whether it changed (false too when there is no such dialog). Raising a
     /// read mark (`BoxOp::ReadInbox`, `GroupStore::set_read`) clears it as well.

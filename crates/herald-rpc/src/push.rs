@@ -59,6 +59,16 @@ enum Hashed {
     Channel(GroupId),
 }
 
+impl Hashed {
+    /// The access hash `viewer` is given for this user or channel.
+    fn for_viewer(self, s: &Services, viewer: UserId) -> i64 {
+        match self {
+            Hashed::User(u) => s.accounts.access_hash(viewer, u),
+            Hashed::Channel(g) => s.accounts.channel_access_hash(viewer, g),
+        }
+    }
+}
+
 /// The access hashes one connection's receiver was last given, so that a stream of posts
 /// in the same channel (from the same few posters) does not recompute them: each is a
 /// keyed SHA-256, which was a sixth of a channel push's cost. Eight entries, replaced in
@@ -74,10 +84,7 @@ impl HashCache {
         if let Some((_, _, hash)) = self.slots.iter().flatten().find(|(v, w, _)| *v == viewer && *w == whose) {
             return *hash;
         }
-        let hash = match whose {
-            Hashed::User(u) => s.accounts.access_hash(viewer, u),
-            Hashed::Channel(g) => s.accounts.channel_access_hash(viewer, g),
-        };
+        let hash = whose.for_viewer(s, viewer);
         self.slots[self.next] = Some((viewer, whose, hash));
         self.next = (self.next + 1) % self.slots.len();
         hash
@@ -98,13 +105,10 @@ impl Template {
         named.sort();
         named.dedup();
         let bytes = render_channel(s, TEMPLATE_VIEWER, channel, ups, users, groups, now);
-        let mut hashes: Vec<(i64, Hashed)> = users.iter().map(|u| (s.accounts.access_hash(TEMPLATE_VIEWER, u.id), Hashed::User(u.id))).collect();
-        hashes.extend(
-            groups.iter().flat_map(|g| [Some(g.id), g.migrated_to]).flatten().map(|g| (s.accounts.channel_access_hash(TEMPLATE_VIEWER, g), Hashed::Channel(g))),
-        );
+        let whose_all = users.iter().map(|u| Hashed::User(u.id)).chain(groups.iter().flat_map(|g| [Some(g.id), g.migrated_to]).flatten().map(Hashed::Channel));
         let mut holes = Vec::new();
-        for (hash, whose) in hashes {
-            let needle = hash.to_le_bytes();
+        for whose in whose_all {
+            let needle = whose.for_viewer(s, TEMPLATE_VIEWER).to_le_bytes();
             holes.extend(bytes.windows(8).enumerate().filter(|(_, w)| *w == needle).map(|(at, _)| (at, whose)));
         }
         holes.sort_by_key(|h| h.0);

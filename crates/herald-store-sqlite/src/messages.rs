@@ -641,12 +641,10 @@ impl MessageStore for SqliteStore {
         .await
     }
 
-    async fn senders_between(&self, owner: BoxId, after: i32, up_to: i32, limit: usize) -> StoreResult<Vec<(UserId, i32)>> {
+    async fn senders_between(&self, owner: BoxId, after: i32, up_to: i32, limit: usize) -> StoreResult<Vec<UserId>> {
         self.read(move |conn| {
-            let mut st = conn
-                .prepare_cached("SELECT from_id, MAX(id) FROM messages WHERE owner = ?1 AND id > ?2 AND id <= ?3 GROUP BY from_id LIMIT ?4")
-                .map_err(backend)?;
-            let rows = st.query_map(params![owner.key(), after, up_to, limit as i64], |r| Ok((UserId(r.get(0)?), r.get(1)?))).map_err(backend)?;
+            let mut st = conn.prepare_cached("SELECT DISTINCT from_id FROM messages WHERE owner = ?1 AND id > ?2 AND id <= ?3 LIMIT ?4").map_err(backend)?;
+            let rows = st.query_map(params![owner.key(), after, up_to, limit as i64], |r| Ok(UserId(r.get(0)?))).map_err(backend)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(backend)
         })
         .await

@@ -138,22 +138,20 @@ async fn blockable(s: &Services, me: herald_domain::model::UserId, p: &enums::In
 
 /// `contacts.block`: the user's private messages to the caller fail with `USER_IS_BLOCKED`.
 pub async fn block(s: Arc<Services>, ctx: CallCtx, r: functions::contacts::Block) -> Result<bool, RpcError> {
-    let me = ctx.user()?;
-    if r.my_stories_from {
-        return Ok(true); // the "hide my stories from" list: there are no stories yet
-    }
-    let target = blockable(&s, me, &r.id).await?;
-    s.messages.set_blocked(me, target, true).await?;
-    Ok(true)
+    set_blocked(&s, &ctx, &r.id, r.my_stories_from, true).await
 }
 
 pub async fn unblock(s: Arc<Services>, ctx: CallCtx, r: functions::contacts::Unblock) -> Result<bool, RpcError> {
+    set_blocked(&s, &ctx, &r.id, r.my_stories_from, false).await
+}
+
+async fn set_blocked(s: &Services, ctx: &CallCtx, id: &enums::InputPeer, my_stories_from: bool, blocked: bool) -> Result<bool, RpcError> {
     let me = ctx.user()?;
-    if r.my_stories_from {
-        return Ok(true);
+    if my_stories_from {
+        return Ok(true); // the "hide my stories from" list: there are no stories yet
     }
-    let target = blockable(&s, me, &r.id).await?;
-    s.messages.set_blocked(me, target, false).await?;
+    let target = blockable(s, me, id).await?;
+    s.messages.set_blocked(me, target, blocked).await?;
     Ok(true)
 }
 

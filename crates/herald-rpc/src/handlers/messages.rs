@@ -158,15 +158,27 @@ pub async fn get_messages(s: Arc<Services>, ctx: CallCtx, r: functions::messages
 pub async fn get_dialogs(s: Arc<Services>, ctx: CallCtx, r: functions::messages::GetDialogs) -> Result<enums::messages::Dialogs, RpcError> {
     let me = ctx.user()?;
     let (dialogs, msgs, count) = s.messages.dialogs(me, r.offset_date, r.offset_id, r.limit).await?;
-    let users = convert::users(&s, me, dialogs.iter().filter_map(|d| d.peer.user()).chain(convert::message_users(&msgs))).await?;
-    let chats = convert::chats(&s, me, dialogs.iter().filter_map(|d| d.peer.group()).chain(convert::message_groups(&msgs))).await?;
-    let dialogs_tl: Vec<_> = dialogs.iter().map(convert::dialog).collect();
-    let messages: Vec<_> = msgs.iter().map(|m| convert::message(me, m)).collect();
+    let DialogsAnswer { dialogs: dialogs_tl, messages, chats, users } = dialogs_answer(&s, me, &dialogs, &msgs).await?;
     Ok(if r.offset_date == 0 && dialogs.len() as i32 >= count {
         enums::messages::Dialogs::Dialogs(types::messages::Dialogs { dialogs: dialogs_tl, messages, chats, users })
     } else {
         enums::messages::Dialogs::Slice(types::messages::DialogsSlice { count, dialogs: dialogs_tl, messages, chats, users })
     })
+}
+
+/// Dialogs with their top messages, and the users and chats they name, as TL: what
+/// `getDialogs` and `getPeerDialogs` answer.
+pub(crate) struct DialogsAnswer {
+    pub dialogs: Vec<enums::Dialog>,
+    pub messages: Vec<enums::Message>,
+    pub chats: Vec<enums::Chat>,
+    pub users: Vec<enums::User>,
+}
+
+pub(crate) async fn dialogs_answer(s: &Services, me: UserId, dialogs: &[herald_domain::model::Dialog], msgs: &[Message]) -> Result<DialogsAnswer, RpcError> {
+    let users = convert::users(s, me, dialogs.iter().filter_map(|d| d.peer.user()).chain(convert::message_users(msgs))).await?;
+    let chats = convert::chats(s, me, dialogs.iter().filter_map(|d| d.peer.group()).chain(convert::message_groups(msgs))).await?;
+    Ok(DialogsAnswer { dialogs: dialogs.iter().map(convert::dialog).collect(), messages: msgs.iter().map(|m| convert::message(me, m)).collect(), chats, users })
 }
 
 pub async fn read_history(s: Arc<Services>, ctx: CallCtx, r: functions::messages::ReadHistory) -> Result<enums::messages::AffectedMessages, RpcError> {

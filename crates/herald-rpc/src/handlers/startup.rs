@@ -117,19 +117,7 @@ async fn peer_dialogs(s: &Services, me: herald_domain::model::UserId, peers: &[P
     // The state first: an update landing meanwhile is then at worst seen twice, never skipped.
     let st = s.messages.state(me).await?;
     let (dialogs, msgs) = s.messages.peer_dialogs(me, peers).await?;
-    let users = convert::users(s, me, dialogs.iter().filter_map(|d| d.peer.user()).chain(convert::message_users(&msgs))).await?;
-    let chats = convert::chats(s, me, dialogs.iter().filter_map(|d| d.peer.group()).chain(convert::message_groups(&msgs))).await?;
-    Ok(enums::messages::PeerDialogs::Dialogs(types::messages::PeerDialogs {
-        dialogs: dialogs.iter().map(convert::dialog).collect(),
-        messages: msgs.iter().map(|m| convert::message(me, m)).collect(),
-        chats,
-        users,
-        state: enums::updates::State::State(types::updates::State {
-            pts: st.pts,
-            qts: 0,
-            date: s.clock.now_secs() as i32,
-            seq: 0,
-            unread_count: st.unread_count,
-        }),
-    }))
+    let super::messages::DialogsAnswer { dialogs, messages, chats, users } = super::messages::dialogs_answer(s, me, &dialogs, &msgs).await?;
+    let state = super::updates::state(st.pts, s.clock.now_secs() as i32, st.unread_count);
+    Ok(enums::messages::PeerDialogs::Dialogs(types::messages::PeerDialogs { dialogs, messages, chats, users, state }))
 }

@@ -7,7 +7,7 @@ use herald_domain::model::BoxId;
 const CHANNELS_NAMED_MAX: usize = 500;
 use std::sync::Arc;
 
-fn state(pts: i32, date: i32, unread_count: i32) -> enums::updates::State {
+pub(crate) fn state(pts: i32, date: i32, unread_count: i32) -> enums::updates::State {
     enums::updates::State::State(types::updates::State { pts, qts: 0, date, seq: 0, unread_count })
 }
 
