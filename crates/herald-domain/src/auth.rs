@@ -6,7 +6,7 @@ use crate::error::{AccountError, AuthError, Result, StoreError};
 use crate::limits::{Bucket, Limiter};
 use crate::messages::MessageService;
 use crate::model::*;
-use crate::store::{AccountStore, AuthKeyStore, LoginCodeStore, LoginScope};
+use crate::store::{AccountStore, AuthKeyStore, LoginCodeStore, LoginScope, PasswordStore};
 use std::sync::Arc;
 
 pub const CODE_LENGTH: usize = 5;
@@ -40,10 +40,17 @@ pub struct AuthConfig {
     pub log_codes: bool,
 }
 
-/// Delivers login codes outside Herald (an SMS gateway), besides the message from 777000.
+/// Where a code goes: a login code to a phone number, a password code to an email address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeTo<'a> {
+    Phone(&'a str),
+    Email(&'a str),
+}
+
+/// Delivers codes outside Herald (an SMS or mail gateway), besides the message from 777000.
 pub trait CodeHook: Send + Sync {
     /// Called once per issued code; must not block (run the delivery in the background).
-    fn deliver(&self, phone: &str, code: &str);
+    fn deliver(&self, to: CodeTo<'_>, code: &str);
 }
 
 /// Who is asking: the auth key and the network address of the request.
@@ -60,14 +67,15 @@ impl Requester {
 }
 
 pub struct AuthService {
-    accounts: Arc<dyn AccountStore>,
-    codes: Arc<dyn LoginCodeStore>,
+    pub(crate) accounts: Arc<dyn AccountStore>,
+    pub(crate) codes: Arc<dyn LoginCodeStore>,
     keys: Arc<dyn AuthKeyStore>,
+    pub(crate) passwords: Arc<dyn PasswordStore>,
     messages: Arc<MessageService>,
     bus: Arc<dyn EventBus>,
-    clock: Arc<dyn Clock>,
-    config: AuthConfig,
-    hook: Option<Arc<dyn CodeHook>>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: AuthConfig,
+    pub(crate) hook: Option<Arc<dyn CodeHook>>,
     /// The per-address code limit, kept in memory as well so that a flood of `sendCode` is
     /// refused before it costs a database read (the stored rows stay the record).
     code_requests: Limiter<String>,
@@ -123,18 +131,19 @@ pub fn validate_names(first: &str, last: &str) -> Result<(String, String), AuthE
     Ok((first, last))
 }
 
+/// The stores login works with.
+pub struct AuthStores {
+    pub accounts: Arc<dyn AccountStore>,
+    pub codes: Arc<dyn LoginCodeStore>,
+    pub keys: Arc<dyn AuthKeyStore>,
+    pub passwords: Arc<dyn PasswordStore>,
+}
+
 impl AuthService {
-    pub fn new(
-        accounts: Arc<dyn AccountStore>,
-        codes: Arc<dyn LoginCodeStore>,
-        keys: Arc<dyn AuthKeyStore>,
-        messages: Arc<MessageService>,
-        bus: Arc<dyn EventBus>,
-        clock: Arc<dyn Clock>,
-        config: AuthConfig,
-    ) -> Self {
+    pub fn new(stores: AuthStores, messages: Arc<MessageService>, bus: Arc<dyn EventBus>, clock: Arc<dyn Clock>, config: AuthConfig) -> Self {
+        let AuthStores { accounts, codes, keys, passwords } = stores;
         let code_requests = Limiter::new(Bucket { burst: CODES_PER_ADDR_HOUR as f64, per_sec: CODES_PER_ADDR_HOUR as f64 / 3600.0 });
-        Self { accounts, codes, keys, messages, bus, clock, config, hook: None, code_requests }
+        Self { accounts, codes, keys, passwords, messages, bus, clock, config, hook: None, code_requests }
     }
 
     /// Also hands every issued code to `hook` (an SMS gateway).
@@ -163,7 +172,7 @@ impl AuthService {
             tracing::debug!(phone, "login code issued");
         }
         if let Some(hook) = &self.hook {
-            hook.deliver(phone, &code.code);
+            hook.deliver(CodeTo::Phone(phone), &code.code);
         }
         if let Some(user) = self.accounts.user_by_phone(phone).await? {
             let text = format!(
@@ -256,7 +265,7 @@ impl AuthService {
     }
 
     /// Refuses a sign-in attempt from `who` when its wrong codes for `phone` reached a limit.
-    async fn check_failures(&self, who: &Requester, phone: &str, now: i64) -> Result<()> {
+    pub(crate) async fn check_failures(&self, who: &Requester, phone: &str, now: i64) -> Result<()> {
         let since = now - 86_400;
         let by_addr = self.codes.failures_since(LoginScope::PhoneAddr(phone, &who.addr), since).await?;
         let by_key = self.codes.failures_since(LoginScope::PhoneKey(phone, who.auth_key_id), since).await?;
@@ -298,6 +307,10 @@ impl AuthService {
         match self.accounts.user_by_phone(&phone).await? {
             Some(user) => {
                 self.codes.delete_code(&phone, hash).await?;
+                if self.passwords.password(user.id).await?.is_some() {
+                    self.park_for_password(who, user.id).await?;
+                    return Err(AuthError::SessionPasswordNeeded.into());
+                }
                 self.bind(who.auth_key_id, user.id).await?;
                 self.announce_login(&user, who.auth_key_id, now).await;
                 Ok(SignIn::Authorized(user))
@@ -329,7 +342,7 @@ impl AuthService {
 
     /// Binds the key to `user`; a key that was bound to someone else stops acting for them
     /// on every connection, in every process (the bus tells their subscribers).
-    async fn bind(&self, auth_key_id: i64, user: UserId) -> Result<()> {
+    pub(crate) async fn bind(&self, auth_key_id: i64, user: UserId) -> Result<()> {
         if let Some(before) = self.keys.bind_user(auth_key_id, Some(user)).await? {
             if before != user {
                 self.bus.publish(Event::KeyUnbound { user: before, auth_key_id });
@@ -347,7 +360,7 @@ impl AuthService {
     /// Tells the account's sessions, through 777000 as Telegram does, that a new session
     /// logged in, with what its client said about itself. Best effort: the login stands
     /// even if the notice cannot be written.
-    async fn announce_login(&self, user: &User, auth_key_id: i64, now: i64) {
+    pub(crate) async fn announce_login(&self, user: &User, auth_key_id: i64, now: i64) {
         let client = match self.keys.get_key(auth_key_id).await {
             Ok(k) => k.and_then(|k| k.client).unwrap_or_default(),
             Err(_) => ClientInfo::default(),
@@ -401,13 +414,15 @@ impl AuthService {
         Ok(unbound)
     }
 
-    /// Collects code and failure rows that no limit looks at any more.
+    /// Collects code and failure rows that no limit looks at any more, and expired SRP
+    /// exchanges and parked logins.
     pub async fn purge(&self) -> Result<usize> {
-        Ok(self.codes.purge_login_rows(self.clock.now_secs() - LOGIN_ROWS_TTL_SECS).await?)
+        let now = self.clock.now_secs();
+        Ok(self.codes.purge_login_rows(now - LOGIN_ROWS_TTL_SECS).await? + self.passwords.purge_password_rows(now).await?)
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -32,6 +32,38 @@ pub enum AuthError {
     FloodWait(i64),
     #[error("auth key not bound to an account")]
     Unregistered,
+    /// The login code was right; the account's password must follow (`auth.checkPassword`).
+    #[error("password needed")]
+    SessionPasswordNeeded,
+    #[error("password proof invalid")]
+    PasswordHashInvalid,
+    /// No live SRP exchange with this id for this account (expired, used, or never opened).
+    #[error("srp id invalid")]
+    SrpIdInvalid,
+    /// The password changed after the SRP exchange was opened.
+    #[error("password changed meanwhile")]
+    SrpPasswordChanged,
+    #[error("new salt invalid")]
+    NewSaltInvalid,
+    #[error("new password settings invalid")]
+    NewSettingsInvalid,
+    #[error("email invalid")]
+    EmailInvalid,
+    /// The password is set; the recovery email waits for the code (of this length) sent to it.
+    #[error("email unconfirmed")]
+    EmailUnconfirmed(i32),
+    #[error("code invalid")]
+    CodeInvalid,
+    /// No email confirmation is pending, or its code expired.
+    #[error("email code expired")]
+    EmailHashExpired,
+    #[error("no password set")]
+    PasswordEmpty,
+    /// No confirmed recovery email to send a code to.
+    #[error("password recovery not available")]
+    PasswordRecoveryNa,
+    #[error("recovery code expired")]
+    PasswordRecoveryExpired,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -3,7 +3,7 @@
 //! - [`model`]: plain data (users, messages, dialogs, box updates).
 //! - [`store`]: one fallible storage trait per concern.
 //! - [`bus`]: the event bus trait and its in-process implementation.
-//! - [`auth`], [`accounts`], [`messages`]: the services.
+//! - [`auth`], [`password`], [`accounts`], [`messages`]: the services.
 //! - [`error`]: typed errors, mapped to the wire by `herald-rpc`.
 
 pub mod accounts;
@@ -15,6 +15,7 @@ pub mod groups;
 pub mod limits;
 pub mod messages;
 pub mod model;
+pub mod password;
 pub mod store;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;

@@ -359,6 +359,51 @@ pub struct AuthKeyRecord {
     pub last_used_at: i64,
 }
 
+/// A two-step-verification password as stored: the client's salts and verifier
+/// `v = g^x mod p` (the password and `x` never reach the server), its hint and recovery email.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Password {
+    pub user: UserId,
+    pub salt1: Vec<u8>,
+    pub salt2: Vec<u8>,
+    /// 256 big-endian bytes.
+    pub verifier: Vec<u8>,
+    pub hint: String,
+    /// The confirmed recovery email.
+    pub email: Option<String>,
+    /// An email given but not yet confirmed with its code.
+    pub pending_email: Option<String>,
+    /// The code last sent by email, for confirming `pending_email` or recovering the account.
+    pub code: Option<EmailCode>,
+    pub set_at: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodePurpose {
+    ConfirmEmail = 1,
+    Recover = 2,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmailCode {
+    pub code: String,
+    pub purpose: CodePurpose,
+    pub expires_at: i64,
+    pub attempts: i32,
+}
+
+/// One SRP exchange the server opened (`account.getPassword`): its secret `b`, the `B` it
+/// sent, and the verifier it was made for. Used at most once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SrpChallenge {
+    pub id: i64,
+    pub user: UserId,
+    pub b: Vec<u8>,
+    pub big_b: Vec<u8>,
+    pub verifier: Vec<u8>,
+    pub expires_at: i64,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoginCode {
     pub phone: String,

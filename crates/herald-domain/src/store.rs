@@ -259,3 +259,25 @@ pub trait GroupStore: Send + Sync {
     /// Removes a pending request; false when there was none.
     async fn take_join_request(&self, group: GroupId, user: UserId) -> StoreResult<bool>;
 }
+
+/// Two-step-verification passwords, the SRP exchanges opened against them, and logins that
+/// passed their code and wait for the password.
+#[async_trait]
+pub trait PasswordStore: Send + Sync {
+    async fn password(&self, user: UserId) -> StoreResult<Option<Password>>;
+    /// Sets or replaces `user`'s password record.
+    async fn put_password(&self, password: &Password) -> StoreResult<()>;
+    async fn delete_password(&self, user: UserId) -> StoreResult<()>;
+    /// Spends one try of the emailed code for `purpose`, atomically, and returns the record
+    /// with the code as it was; `None` when there is no such live code with tries left.
+    async fn take_code_attempt(&self, user: UserId, purpose: CodePurpose, now: i64, max_attempts: i32) -> StoreResult<Option<Password>>;
+    async fn put_challenge(&self, challenge: &SrpChallenge) -> StoreResult<()>;
+    /// Removes and returns challenge `id` if it has not expired: each is used at most once.
+    async fn take_challenge(&self, id: i64, now: i64) -> StoreResult<Option<SrpChallenge>>;
+    /// Key `auth_key_id` passed its login code for `user`, whose password is still to come.
+    async fn put_password_login(&self, auth_key_id: i64, user: UserId, expires_at: i64) -> StoreResult<()>;
+    async fn password_login(&self, auth_key_id: i64, now: i64) -> StoreResult<Option<UserId>>;
+    async fn end_password_login(&self, auth_key_id: i64) -> StoreResult<()>;
+    /// Drops expired challenges and pending logins.
+    async fn purge_password_rows(&self, now: i64) -> StoreResult<usize>;
+}

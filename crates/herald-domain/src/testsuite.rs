@@ -6,14 +6,16 @@
 #![allow(clippy::unwrap_used, clippy::disallowed_names)]
 
 use crate::accounts::AccountService;
-use crate::auth::{AuthConfig, AuthService, Requester, SignIn, CODES_PER_HOUR, CODE_MAX_ATTEMPTS, CODE_TTL_SECS, FAILURES_PER_DAY, FAILURES_PER_PHONE_DAY};
+use crate::auth::{
+    AuthConfig, AuthService, AuthStores, Requester, SignIn, CODES_PER_HOUR, CODE_MAX_ATTEMPTS, CODE_TTL_SECS, FAILURES_PER_DAY, FAILURES_PER_PHONE_DAY,
+};
 use crate::bus::{Event, EventBus, InProcessBus};
 use crate::clock::Clock;
 use crate::error::{AccountError, AuthError, DomainError, GroupError, MessageError, StoreError};
 use crate::groups::GroupService;
 use crate::messages::{MessageService, SendRequest};
 use crate::model::*;
-use crate::store::{AccountStore, AuthKeyStore, GroupStore, LoginCodeStore, MessageStore};
+use crate::store::{AccountStore, AuthKeyStore, GroupStore, LoginCodeStore, MessageStore, PasswordStore};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -25,11 +27,12 @@ pub struct Stores {
     pub codes: Arc<dyn LoginCodeStore>,
     pub messages: Arc<dyn MessageStore>,
     pub groups: Arc<dyn GroupStore>,
+    pub passwords: Arc<dyn PasswordStore>,
 }
 
 impl Stores {
-    pub fn of<S: AuthKeyStore + AccountStore + LoginCodeStore + MessageStore + GroupStore + 'static>(s: Arc<S>) -> Self {
-        Stores { keys: s.clone(), accounts: s.clone(), codes: s.clone(), messages: s.clone(), groups: s }
+    pub fn of<S: AuthKeyStore + AccountStore + LoginCodeStore + MessageStore + GroupStore + PasswordStore + 'static>(s: Arc<S>) -> Self {
+        Stores { keys: s.clone(), accounts: s.clone(), codes: s.clone(), messages: s.clone(), groups: s.clone(), passwords: s }
     }
 }
 
@@ -61,9 +64,7 @@ pub fn world(stores: Stores) -> World {
     let messages = Arc::new(MessageService::new(stores.messages.clone(), stores.groups.clone(), bus.clone(), clock.clone()));
     let accounts = AccountService::new(stores.accounts.clone(), stores.messages.clone(), [9; 32]);
     let auth = AuthService::new(
-        stores.accounts.clone(),
-        stores.codes.clone(),
-        stores.keys.clone(),
+        AuthStores { accounts: stores.accounts.clone(), codes: stores.codes.clone(), keys: stores.keys.clone(), passwords: stores.passwords.clone() },
         messages.clone(),
         bus.clone(),
         clock.clone(),
@@ -982,6 +983,141 @@ pub async fn group_changes_and_counted_views_are_limited_per_account(stores: Sto
     assert_eq!(messages.views(reader, news.id, &[b], true).await.unwrap(), vec![0], "past the budget views are read, not counted");
 }
 
+fn srp_proof(info: &crate::password::PasswordInfo, x: &[u8; 256]) -> crate::password::Proof {
+    let cur = info.current.as_ref().expect("a password is set");
+    let mut a = [0u8; 256];
+    a[128..].copy_from_slice(&[0x5a; 128]);
+    let (big_a, m1) = herald_mtproto::srp::client_proof(x, &a, &cur.big_b.clone().try_into().unwrap(), &cur.salt1, &cur.salt2);
+    crate::password::Proof { srp_id: cur.srp_id, a: big_a.to_vec(), m1: m1.to_vec() }
+}
+
+fn exponent(seed: u8) -> [u8; 256] {
+    let mut x = [0u8; 256];
+    x[224..].copy_from_slice(&[seed; 32]);
+    x
+}
+
+fn new_password(seed: u8) -> crate::password::NewPassword {
+    crate::password::NewPassword { salt1: vec![1; 40], salt2: vec![2; 16], verifier: herald_mtproto::srp::verifier(&exponent(seed)).to_vec() }
+}
+
+/// A password set with `updatePasswordSettings` parks the next login after its code until
+/// `checkPassword` proves it: a wrong proof, a reused or expired exchange and a proof made
+/// for an older password are refused; the right one binds the key. Changing and removing
+/// the password need the current one.
+pub async fn two_step_verification_guards_the_login(stores: Stores) {
+    use crate::password::NewSettings;
+    let w = world(stores);
+    let alice = sign_up(&w, 1, "9996614141", "Alice").await;
+    let info = w.auth.password_info(alice.id).await.unwrap();
+    assert!(info.current.is_none() && info.new_salt1.len() == 8);
+    let set = NewSettings { password: Some(Some(new_password(7))), hint: Some("seven".into()), email: None };
+    w.auth.update_password(&who(1), alice.id, None, set.clone()).await.unwrap();
+    // Setting again needs the current password.
+    assert_eq!(auth_err(w.auth.update_password(&who(1), alice.id, None, set.clone()).await.unwrap_err()), AuthError::PasswordHashInvalid);
+
+    key(&w, 2).await;
+    let sent = w.auth.send_code(&who(2), "9996614141").await.unwrap();
+    assert_eq!(auth_err(w.auth.sign_in(&who(2), "9996614141", &sent.hash, "11111").await.unwrap_err()), AuthError::SessionPasswordNeeded);
+    assert_eq!(w.stores.keys.get_key(2).await.unwrap().unwrap().user_id, None, "not logged in before the password");
+    assert_eq!(w.auth.password_user(&who(2), None).await.unwrap(), alice.id);
+    assert_eq!(auth_err(w.auth.password_user(&who(3), None).await.unwrap_err()), AuthError::Unregistered);
+
+    let info = w.auth.password_info(alice.id).await.unwrap();
+    assert_eq!(info.hint, "seven");
+    let wrong = srp_proof(&info, &exponent(8));
+    assert_eq!(auth_err(w.auth.check_password(&who(2), &wrong).await.unwrap_err()), AuthError::PasswordHashInvalid);
+    // The exchange is spent even by a wrong proof: the right proof for it now fails too.
+    let right_but_spent = srp_proof(&info, &exponent(7));
+    assert_eq!(auth_err(w.auth.check_password(&who(2), &right_but_spent).await.unwrap_err()), AuthError::SrpIdInvalid);
+    // An exchange expires (checked where no parked login is involved: the logged-in key 1).
+    let info = w.auth.password_info(alice.id).await.unwrap();
+    w.clock.advance(crate::password::SRP_TTL_SECS + 1);
+    let keep = NewSettings { hint: Some("still seven".into()), ..Default::default() };
+    assert_eq!(auth_err(w.auth.update_password(&who(1), alice.id, Some(&srp_proof(&info, &exponent(7))), keep).await.unwrap_err()), AuthError::SrpIdInvalid);
+    // A parked login does not wait for ever either: sign in again.
+    w.clock.advance(crate::password::PENDING_LOGIN_TTL_SECS - crate::password::SRP_TTL_SECS);
+    let info = w.auth.password_info(alice.id).await.unwrap();
+    assert_eq!(auth_err(w.auth.check_password(&who(2), &srp_proof(&info, &exponent(7))).await.unwrap_err()), AuthError::SrpIdInvalid);
+    let sent = w.auth.send_code(&who(2), "9996614141").await.unwrap();
+    assert_eq!(auth_err(w.auth.sign_in(&who(2), "9996614141", &sent.hash, "11111").await.unwrap_err()), AuthError::SessionPasswordNeeded);
+    let info = w.auth.password_info(alice.id).await.unwrap();
+    let proof = srp_proof(&info, &exponent(7));
+    assert_eq!(w.auth.check_password(&who(2), &proof).await.unwrap(), alice);
+    assert_eq!(w.stores.keys.get_key(2).await.unwrap().unwrap().user_id, Some(alice.id));
+    // Replaying the accepted proof fails: the exchange was used.
+    assert!(w.auth.check_password(&who(2), &proof).await.is_err());
+
+    // A proof made before the password changed is refused as such.
+    let stale = w.auth.password_info(alice.id).await.unwrap();
+    let info = w.auth.password_info(alice.id).await.unwrap();
+    let change = NewSettings { password: Some(Some(new_password(9))), hint: None, email: None };
+    w.auth.update_password(&who(1), alice.id, Some(&srp_proof(&info, &exponent(7))), change).await.unwrap();
+    assert_eq!(
+        auth_err(w.auth.update_password(&who(1), alice.id, Some(&srp_proof(&stale, &exponent(7))), NewSettings::default()).await.unwrap_err()),
+        AuthError::SrpPasswordChanged
+    );
+    // Bad new settings.
+    let info = w.auth.password_info(alice.id).await.unwrap();
+    let mut bad = new_password(3);
+    bad.verifier = vec![1];
+    let bad = NewSettings { password: Some(Some(bad)), ..Default::default() };
+    assert_eq!(
+        auth_err(w.auth.update_password(&who(1), alice.id, Some(&srp_proof(&info, &exponent(9))), bad).await.unwrap_err()),
+        AuthError::NewSettingsInvalid
+    );
+    // Removing it.
+    let info = w.auth.password_info(alice.id).await.unwrap();
+    let remove = NewSettings { password: Some(None), ..Default::default() };
+    w.auth.update_password(&who(1), alice.id, Some(&srp_proof(&info, &exponent(9))), remove).await.unwrap();
+    assert!(w.auth.password_info(alice.id).await.unwrap().current.is_none());
+    key(&w, 3).await;
+    let sent = w.auth.send_code(&who(3), "9996614141").await.unwrap();
+    assert_eq!(w.auth.sign_in(&who(3), "9996614141", &sent.hash, "11111").await.unwrap(), SignIn::Authorized(alice));
+}
+
+/// A recovery email waits for its code; a recovery code sent to the confirmed email ends
+/// a forgotten password and completes the parked login.
+pub async fn password_email_confirmation_and_recovery(stores: Stores) {
+    use crate::password::NewSettings;
+    let w = world(stores);
+    let alice = sign_up(&w, 1, "9996615151", "Alice").await;
+    let no_recovery = w.auth.request_recovery(alice.id).await.unwrap_err();
+    assert_eq!(auth_err(no_recovery), AuthError::PasswordEmpty);
+    let set = NewSettings { password: Some(Some(new_password(7))), hint: None, email: Some("alice@example.com".into()) };
+    assert_eq!(auth_err(w.auth.update_password(&who(1), alice.id, None, set).await.unwrap_err()), AuthError::EmailUnconfirmed(6));
+    let info = w.auth.password_info(alice.id).await.unwrap();
+    assert!(info.current.is_some() && !info.has_recovery);
+    assert_eq!(info.email_unconfirmed_pattern.as_deref(), Some("a***@e***.com"));
+    assert_eq!(auth_err(w.auth.request_recovery(alice.id).await.unwrap_err()), AuthError::PasswordRecoveryNa);
+    assert_eq!(auth_err(w.auth.confirm_email(alice.id, "000000x").await.unwrap_err()), AuthError::CodeInvalid);
+    let code = w.stores.passwords.password(alice.id).await.unwrap().unwrap().code.unwrap().code;
+    w.auth.confirm_email(alice.id, &code).await.unwrap();
+    let info = w.auth.password_info(alice.id).await.unwrap();
+    assert!(info.has_recovery && info.email_unconfirmed_pattern.is_none());
+    assert_eq!(w.auth.password_settings(&who(1), alice.id, Some(&srp_proof(&info, &exponent(7)))).await.unwrap().as_deref(), Some("alice@example.com"));
+
+    // Forgotten: log in on key 2, then recover by email.
+    key(&w, 2).await;
+    let sent = w.auth.send_code(&who(2), "9996615151").await.unwrap();
+    assert_eq!(auth_err(w.auth.sign_in(&who(2), "9996615151", &sent.hash, "11111").await.unwrap_err()), AuthError::SessionPasswordNeeded);
+    assert_eq!(w.auth.request_recovery(alice.id).await.unwrap(), "a***@e***.com");
+    let code = w.stores.passwords.password(alice.id).await.unwrap().unwrap().code.unwrap().code;
+    assert_eq!(auth_err(w.auth.recover(&who(2), alice.id, "1", None).await.unwrap_err()), AuthError::CodeInvalid);
+    w.auth.check_recovery_code(alice.id, &code).await.unwrap();
+    assert_eq!(w.auth.recover(&who(2), alice.id, &code, None).await.unwrap(), alice);
+    assert_eq!(w.stores.keys.get_key(2).await.unwrap().unwrap().user_id, Some(alice.id));
+    assert!(w.auth.password_info(alice.id).await.unwrap().current.is_none());
+    // Codes wear out after their tries.
+    let set = NewSettings { password: Some(Some(new_password(7))), hint: None, email: Some("alice@example.com".into()) };
+    let _ = w.auth.update_password(&who(1), alice.id, None, set).await;
+    let code = w.stores.passwords.password(alice.id).await.unwrap().unwrap().code.unwrap().code;
+    for _ in 0..crate::password::EMAIL_CODE_MAX_ATTEMPTS {
+        let _ = w.auth.confirm_email(alice.id, "bad").await;
+    }
+    assert_eq!(auth_err(w.auth.confirm_email(alice.id, &code).await.unwrap_err()), AuthError::EmailHashExpired);
+}
+
 /// Runs every case of the suite against a backend: `storage_suite!(expr)` where `expr`
 /// evaluates to a fresh, empty store implementing every storage trait (wrapped in `Arc`).
 #[macro_export]
@@ -989,6 +1125,8 @@ macro_rules! storage_suite {
     ($make:expr) => {
         $crate::storage_suite!(@cases $make;
             sign_up_then_sign_in_binds_keys_and_ids_carry_the_dc,
+            two_step_verification_guards_the_login,
+            password_email_confirmation_and_recovery,
             codes_expire_burn_after_wrong_tries_and_are_rate_limited,
             parallel_guesses_share_one_attempt_budget,
             wrong_codes_per_day_are_capped,

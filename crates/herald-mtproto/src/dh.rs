@@ -20,11 +20,11 @@ pub fn prime_bytes() -> [u8; 256] {
     out
 }
 
-fn prime() -> U2048 {
+pub(crate) fn prime() -> U2048 {
     U2048::from_be_slice(&prime_bytes())
 }
 
-fn params() -> FixedMontyParams<{ U2048::LIMBS }> {
+pub(crate) fn params() -> FixedMontyParams<{ U2048::LIMBS }> {
     FixedMontyParams::new(Odd::new(prime()).unwrap())
 }
 

@@ -9,6 +9,7 @@
 //! - [`session`]: the encrypted session state machine (msg_id/seq_no/salt checks,
 //!   containers, gzip, service messages, outgoing message ids).
 //! - [`rsa`], [`dh`]: the server key and Telegram's DH group.
+//! - [`srp`]: the server half of the two-step-verification password check (SRP-6a).
 //! - [`wire`]: hand-coded wire elements (rpc_result, msg_container, gzip_packed, ...).
 //! - `testing` (feature `client`): the client side, for tests and `herald-bench`.
 
@@ -19,6 +20,7 @@ pub mod rng;
 pub mod rsa;
 pub mod salt;
 pub mod session;
+pub mod srp;
 #[cfg(any(test, feature = "client"))]
 pub mod testing;
 pub mod transport;

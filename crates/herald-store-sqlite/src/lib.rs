@@ -12,6 +12,7 @@ mod codes;
 mod groups;
 mod keys;
 mod messages;
+mod passwords;
 pub mod schema;
 
 use herald_domain::error::StoreError;

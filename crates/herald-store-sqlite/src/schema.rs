@@ -202,6 +202,38 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE dialogs ADD COLUMN unread_mark INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE members ADD COLUMN unread_mark INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 9: two-step verification: passwords (salts and SRP verifier, hint, recovery email and
+    // the code last emailed), open SRP exchanges, and logins waiting for their password.
+    r#"
+    CREATE TABLE passwords (
+        user_id INTEGER PRIMARY KEY,
+        salt1 BLOB NOT NULL,
+        salt2 BLOB NOT NULL,
+        verifier BLOB NOT NULL,
+        hint TEXT NOT NULL,
+        email TEXT,
+        pending_email TEXT,
+        code TEXT,
+        code_purpose INTEGER,
+        code_expires_at INTEGER,
+        code_attempts INTEGER,
+        set_at INTEGER NOT NULL
+    );
+    CREATE TABLE srp_challenges (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL,
+        b BLOB NOT NULL,
+        big_b BLOB NOT NULL,
+        verifier BLOB NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE INDEX srp_challenges_expiry ON srp_challenges(expires_at);
+    CREATE TABLE password_logins (
+        key_id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and

@@ -25,7 +25,8 @@ pub struct Config {
     /// Write issued login codes to the log (development only).
     pub log_codes: bool,
     /// A program run for every issued login code, with `HERALD_PHONE` and `HERALD_CODE` in
-    /// its environment (an SMS gateway). Codes also go to the user's other sessions as a
+    /// its environment (an SMS gateway), and for every password email code, with
+    /// `HERALD_EMAIL` and `HERALD_CODE`. Codes also go to the user's other sessions as a
     /// message from 777000.
     pub code_hook: Option<PathBuf>,
     /// Where to serve `GET /metrics` (Prometheus text); off when unset.
@@ -130,7 +131,8 @@ pub struct Overrides {
     /// Write issued login codes to the log (development only).
     #[arg(long, env = "HERALD_LOG_CODES")]
     pub log_codes: bool,
-    /// Program run for every login code (HERALD_PHONE, HERALD_CODE in its environment).
+    /// Program run for every login code (HERALD_PHONE, HERALD_CODE in its environment) and
+    /// password email code (HERALD_EMAIL, HERALD_CODE).
     #[arg(long, env = "HERALD_CODE_HOOK")]
     pub code_hook: Option<PathBuf>,
     /// Serve Prometheus metrics at http://ADDR/metrics.

@@ -1,10 +1,11 @@
-//! Login-code delivery to an external program (an SMS gateway): `--code-hook PROGRAM` runs
-//! PROGRAM once per issued code with `HERALD_PHONE` and `HERALD_CODE` in its environment
+//! Code delivery to an external program (an SMS or mail gateway): `--code-hook PROGRAM` runs
+//! PROGRAM once per issued code with `HERALD_CODE` and either `HERALD_PHONE` (login codes) or
+//! `HERALD_EMAIL` (two-step-verification email codes) in its environment
 //! (not its arguments, which other local users can read in the process list). At most
 //! [`MAX_RUNNING`] run at once, each for at most [`TIMEOUT`]; failures are logged without
 //! the code.
 
-use herald_domain::auth::CodeHook;
+use herald_domain::auth::{CodeHook, CodeTo};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +26,11 @@ impl CommandHook {
 }
 
 impl CodeHook for CommandHook {
-    fn deliver(&self, phone: &str, code: &str) {
+    fn deliver(&self, to: CodeTo<'_>, code: &str) {
+        let (var, phone) = match to {
+            CodeTo::Phone(p) => ("HERALD_PHONE", p),
+            CodeTo::Email(e) => ("HERALD_EMAIL", e),
+        };
         let Ok(slot) = self.slots.clone().try_acquire_owned() else {
             tracing::warn!(phone, "code hook busy ({MAX_RUNNING} running); this code goes only to the user's sessions");
             return;
@@ -33,7 +38,7 @@ impl CodeHook for CommandHook {
         let (program, phone, code) = (self.program.clone(), phone.to_string(), code.to_string());
         tokio::spawn(async move {
             let child = tokio::process::Command::new(&program)
-                .env("HERALD_PHONE", &phone)
+                .env(var, &phone)
                 .env("HERALD_CODE", &code)
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())
@@ -69,7 +74,7 @@ mod tests {
         let script = dir.join("hook.sh");
         std::fs::write(&script, format!("#!/bin/sh\necho \"$HERALD_PHONE $HERALD_CODE $#\" > {}\n", out.display())).unwrap();
         std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        CommandHook::new(script).deliver("15550001111", "12345");
+        CommandHook::new(script).deliver(CodeTo::Phone("15550001111"), "12345");
         for _ in 0..100 {
             if let Ok(s) = std::fs::read_to_string(&out) {
                 if !s.is_empty() {

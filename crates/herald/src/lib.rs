@@ -9,7 +9,7 @@ pub mod keys;
 use anyhow::Context;
 use config::Config;
 use herald_domain::accounts::AccountService;
-use herald_domain::auth::{AuthConfig, AuthService};
+use herald_domain::auth::{AuthConfig, AuthService, AuthStores};
 use herald_domain::bus::{EventBus, InProcessBus};
 use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::groups::GroupService;
@@ -112,9 +112,7 @@ pub async fn start(c: &Config) -> anyhow::Result<Running> {
     let groups = Arc::new(GroupService::new(db.clone(), db.clone(), messages.clone(), bus.clone(), clock.clone()));
     let accounts = Arc::new(AccountService::new(db.clone(), db.clone(), keys.secret));
     let auth = AuthService::new(
-        db.clone(),
-        db.clone(),
-        db.clone(),
+        AuthStores { accounts: db.clone(), codes: db.clone(), keys: db.clone(), passwords: db.clone() },
         messages.clone(),
         bus.clone(),
         clock.clone(),

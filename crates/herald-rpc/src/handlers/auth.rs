@@ -14,7 +14,7 @@ fn sent_code(c: SentCode) -> enums::auth::SentCode {
     })
 }
 
-fn authorization(s: &Services, ctx: &CallCtx, u: &User) -> enums::auth::Authorization {
+pub(super) fn authorization(s: &Services, ctx: &CallCtx, u: &User) -> enums::auth::Authorization {
     ctx.key.set_user(Some(u.id));
     tracing::info!(user = u.id.0, auth_key = format_args!("{:016x}", ctx.auth_key_id), "logged in");
     enums::auth::Authorization::Authorization(types::auth::Authorization {
@@ -26,7 +26,7 @@ fn authorization(s: &Services, ctx: &CallCtx, u: &User) -> enums::auth::Authoriz
     })
 }
 
-fn requester(ctx: &CallCtx) -> Requester {
+pub(super) fn requester(ctx: &CallCtx) -> Requester {
     Requester::new(ctx.auth_key_id, ctx.peer)
 }
 

@@ -6,6 +6,7 @@ mod auth;
 mod groups;
 mod help;
 mod messages;
+mod password;
 mod startup;
 mod updates;
 
@@ -37,6 +38,16 @@ pub(crate) fn register(d: &mut Dispatcher) {
     d.add::<f::auth::SignIn, _, _>(Anyone, auth::sign_in);
     d.add::<f::auth::SignUp, _, _>(Anyone, auth::sign_up);
     d.add::<f::auth::LogOut, _, _>(LoggedIn, auth::log_out);
+    d.add::<f::auth::CheckPassword, _, _>(Anyone, password::check_password);
+    d.add::<f::auth::RequestPasswordRecovery, _, _>(Anyone, password::request_password_recovery);
+    d.add::<f::auth::CheckRecoveryPassword, _, _>(Anyone, password::check_recovery_password);
+    d.add::<f::auth::RecoverPassword, _, _>(Anyone, password::recover_password);
+    d.add::<f::account::GetPassword, _, _>(Anyone, password::get_password);
+    d.add::<f::account::GetPasswordSettings, _, _>(LoggedIn, password::get_password_settings);
+    d.add::<f::account::UpdatePasswordSettings, _, _>(LoggedIn, password::update_password_settings);
+    d.add::<f::account::ConfirmPasswordEmail, _, _>(LoggedIn, password::confirm_password_email);
+    d.add::<f::account::ResendPasswordEmail, _, _>(LoggedIn, password::resend_password_email);
+    d.add::<f::account::CancelPasswordEmail, _, _>(LoggedIn, password::cancel_password_email);
 
     d.add::<f::users::GetUsers, _, _>(LoggedIn, account::get_users);
     d.add::<f::users::GetFullUser, _, _>(LoggedIn, account::get_full_user);
