@@ -1,6 +1,8 @@
 //! Profiles, usernames, lookups and access hashes.
 
+use crate::clock::Clock;
 use crate::error::{AccountError, Result};
+use crate::limits::Limiter;
 use crate::model::{Peer, User, UserId, SERVICE_USER_ID};
 use crate::store::{AccountStore, MessageStore};
 use sha2::{Digest, Sha256};
@@ -12,9 +14,12 @@ pub const NAME_MAX: usize = 64;
 pub const ABOUT_MAX: usize = 70;
 
 pub struct AccountService {
-    store: Arc<dyn AccountStore>,
+    pub(crate) store: Arc<dyn AccountStore>,
     messages: Arc<dyn MessageStore>,
     secret: [u8; 32],
+    pub(crate) clock: Arc<dyn Clock>,
+    /// Phone numbers looked up by `contacts.importContacts` / `resolvePhone`, per account.
+    pub(crate) phone_lookups: Limiter<UserId>,
 }
 
 /// 5–32 characters of `a-z0-9_` (any case), starting with a letter, not ending with `_`,
@@ -29,8 +34,8 @@ pub fn valid_username(name: &str) -> bool {
 }
 
 impl AccountService {
-    pub fn new(store: Arc<dyn AccountStore>, messages: Arc<dyn MessageStore>, secret: [u8; 32]) -> Self {
-        Self { store, messages, secret }
+    pub fn new(store: Arc<dyn AccountStore>, messages: Arc<dyn MessageStore>, secret: [u8; 32], clock: Arc<dyn Clock>) -> Self {
+        Self { store, messages, secret, clock, phone_lookups: Limiter::new(crate::contacts::PHONE_LOOKUPS) }
     }
 
     /// The access hash `viewer` sees for `target`: a keyed hash of both ids, so it is

@@ -89,6 +89,19 @@ pub enum AccountError {
     /// No other session of the account has this hash.
     #[error("session hash invalid")]
     HashInvalid,
+    /// Oneself or a service account as a contact.
+    #[error("contact id invalid")]
+    ContactIdInvalid,
+    #[error("contact name empty")]
+    ContactNameEmpty,
+    #[error("address book full")]
+    ContactsTooMuch,
+    #[error("no account has this phone number")]
+    PhoneNotOccupied,
+    #[error("query too short")]
+    QueryTooShort,
+    #[error("too many lookups, wait {0} s")]
+    FloodWait(i64),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod auth;
 pub mod bus;
 pub mod clock;
+pub mod contacts;
 pub mod error;
 pub mod groups;
 pub mod limits;

@@ -120,6 +120,27 @@ pub struct User {
     pub is_service: bool,
 }
 
+/// An entry of `owner`'s address book: the names they gave `target`, and the number they
+/// know it by (empty when added by id without one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Contact {
+    pub owner: UserId,
+    pub target: UserId,
+    pub first_name: String,
+    pub last_name: String,
+    pub phone: String,
+    pub date: i64,
+}
+
+/// A user as one viewer relates to them: the viewer's contact entry for them, if any, and
+/// whether they have the viewer among their contacts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeenUser {
+    pub user: User,
+    pub contact: Option<Contact>,
+    pub has_viewer: bool,
+}
+
 #[derive(Clone, Debug)]
 pub struct NewUser {
     pub phone: String,

@@ -48,6 +48,16 @@ pub trait AccountStore: Send + Sync {
     /// and public channels share one namespace, checked atomically with the write).
     async fn set_username(&self, id: UserId, username: Option<&str>) -> StoreResult<()>;
     async fn update_profile(&self, id: UserId, first: &str, last: &str, about: &str) -> StoreResult<()>;
+    /// Users `ids` (unknown ones dropped) with how `viewer` relates to each, in one read.
+    async fn users_seen_by(&self, viewer: UserId, ids: &[UserId]) -> StoreResult<Vec<SeenUser>>;
+    /// Adds or replaces an address-book entry; true when it is new.
+    async fn put_contact(&self, contact: Contact) -> StoreResult<bool>;
+    /// Removes `owner`'s entries for `targets`; returns those that were there.
+    async fn delete_contacts(&self, owner: UserId, targets: &[UserId]) -> StoreResult<Vec<UserId>>;
+    /// `owner`'s address book, oldest entry first.
+    async fn contacts(&self, owner: UserId) -> StoreResult<Vec<Contact>>;
+    /// Users whose username starts with `prefix` (lower case), at most `limit`.
+    async fn users_by_username_prefix(&self, prefix: &str, limit: usize) -> StoreResult<Vec<User>>;
 }
 
 /// Whose login attempts a limit counts (see `auth.rs` for the limits).
@@ -216,6 +226,8 @@ pub trait GroupStore: Send + Sync {
     async fn groups(&self, ids: &[GroupId]) -> StoreResult<Vec<Group>>;
     /// Case-insensitive lookup of a public channel.
     async fn group_by_username(&self, username: &str) -> StoreResult<Option<Group>>;
+    /// Public channels (not deleted) whose username starts with `prefix` (lower case).
+    async fn groups_by_username_prefix(&self, prefix: &str, limit: usize) -> StoreResult<Vec<Group>>;
     /// Writes the group's description (title, about, username, flags, pinned message,
     /// migration links, deletion) and bumps its version; counters are left alone.
     /// `Conflict` when another group or a user holds the username (case-insensitively,

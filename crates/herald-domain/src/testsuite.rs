@@ -62,7 +62,7 @@ pub fn world(stores: Stores) -> World {
     let clock = Arc::new(FakeClock(AtomicI64::new(1_800_000_000_000)));
     let bus = Arc::new(InProcessBus::new());
     let messages = Arc::new(MessageService::new(stores.messages.clone(), stores.groups.clone(), bus.clone(), clock.clone()));
-    let accounts = AccountService::new(stores.accounts.clone(), stores.messages.clone(), [9; 32]);
+    let accounts = AccountService::new(stores.accounts.clone(), stores.messages.clone(), [9; 32], clock.clone());
     let auth = AuthService::new(
         AuthStores { accounts: stores.accounts.clone(), codes: stores.codes.clone(), keys: stores.keys.clone(), passwords: stores.passwords.clone() },
         messages.clone(),
@@ -1118,6 +1118,64 @@ pub async fn password_email_confirmation_and_recovery(stores: Stores) {
     assert_eq!(auth_err(w.auth.confirm_email(alice.id, &code).await.unwrap_err()), AuthError::EmailHashExpired);
 }
 
+/// Importing by phone finds accounts (numbers without one are skipped), entries keep their
+/// names, `has_viewer` makes a pair mutual, and deleting removes only the owner's entry.
+pub async fn address_books_import_relate_and_delete(stores: Stores) {
+    use crate::contacts::PhoneContact;
+    let w = world(stores);
+    let alice = sign_up(&w, 1, "9996616161", "Alice").await;
+    let bob = sign_up(&w, 2, "9996616162", "Bob").await;
+    let pc = |id: i64, phone: &str, first: &str| PhoneContact { client_id: id, phone: phone.into(), first_name: first.into(), last_name: String::new() };
+    let done = w.accounts.import_contacts(alice.id, vec![pc(1, "+999 661 6162", "Bobby"), pc(2, "9996616169", "Nobody"), pc(3, "bad", "x")]).await.unwrap();
+    assert_eq!(done.imported, vec![(bob.id, 1)]);
+    assert!(done.retry.is_empty());
+    let book = w.accounts.contacts(alice.id).await.unwrap();
+    assert_eq!(book.len(), 1);
+    let c = book[0].contact.as_ref().unwrap();
+    assert_eq!((c.first_name.as_str(), c.phone.as_str(), book[0].has_viewer), ("Bobby", "9996616162", false));
+    // Bob sees Alice as someone who has him, not as his contact.
+    let seen = w.accounts.users_seen_by(bob.id, &[alice.id]).await.unwrap();
+    assert!(seen[0].contact.is_none() && seen[0].has_viewer);
+    // Bob adds her back: mutual both ways.
+    w.accounts.add_contact(bob.id, &alice, "Al", "", "").await.unwrap();
+    assert!(w.accounts.contacts(alice.id).await.unwrap()[0].has_viewer);
+    assert_eq!(w.accounts.contacts(bob.id).await.unwrap()[0].contact.as_ref().unwrap().phone, "", "added by id, no number known");
+    assert!(matches!(w.accounts.add_contact(bob.id, &bob, "Me", "", "").await.unwrap_err(), DomainError::Account(AccountError::ContactIdInvalid)));
+    assert!(matches!(w.accounts.add_contact(bob.id, &alice, " ", "", "").await.unwrap_err(), DomainError::Account(AccountError::ContactNameEmpty)));
+    // Search: contacts by a word of their names, others by username prefix.
+    w.accounts.update_username(bob.id, "bobthebuilder").await.unwrap();
+    let carol = sign_up(&w, 3, "9996616163", "Carol").await;
+    let found = w.accounts.search(carol.id, "@BobThe", 10).await.unwrap();
+    assert_eq!((found.mine, found.others), (vec![], vec![bob.id]));
+    let found = w.accounts.search(alice.id, "bob", 10).await.unwrap();
+    assert_eq!((found.mine, found.others), (vec![bob.id], vec![]));
+    assert!(w.accounts.search(alice.id, "@", 10).await.is_err());
+    // Deleting.
+    assert_eq!(w.accounts.delete_by_phones(alice.id, &["+9996616162".into()]).await.unwrap(), vec![bob.id]);
+    assert!(w.accounts.contacts(alice.id).await.unwrap().is_empty());
+    assert!(!w.accounts.contacts(bob.id).await.unwrap()[0].has_viewer);
+    assert_eq!(w.accounts.delete_contacts(bob.id, &[alice.id, carol.id]).await.unwrap(), vec![alice.id]);
+    assert_eq!(w.accounts.resolve_phone(carol.id, "9996616162").await.unwrap().id, bob.id);
+    assert!(matches!(w.accounts.resolve_phone(carol.id, "9996616199").await.unwrap_err(), DomainError::Account(AccountError::PhoneNotOccupied)));
+}
+
+/// Phone lookups are budgeted per account: past the burst an import hands the rest back as
+/// `retry`, and `resolvePhone` answers FLOOD_WAIT; the budget refills with time.
+pub async fn phone_lookups_are_budgeted(stores: Stores) {
+    use crate::contacts::{PhoneContact, PHONE_LOOKUPS};
+    let w = world(stores);
+    let alice = sign_up(&w, 1, "9996617171", "Alice").await;
+    let burst = PHONE_LOOKUPS.burst as i64;
+    let list: Vec<PhoneContact> =
+        (0..burst + 3).map(|i| PhoneContact { client_id: i, phone: format!("1555{i:07}"), first_name: "N".into(), last_name: String::new() }).collect();
+    let done = w.accounts.import_contacts(alice.id, list).await.unwrap();
+    assert!(done.imported.is_empty());
+    assert_eq!(done.retry, vec![burst, burst + 1, burst + 2]);
+    assert!(matches!(w.accounts.resolve_phone(alice.id, "9996617171").await.unwrap_err(), DomainError::Account(AccountError::FloodWait(_))));
+    w.clock.advance(3600);
+    assert_eq!(w.accounts.resolve_phone(alice.id, "9996617171").await.unwrap().id, alice.id);
+}
+
 /// Runs every case of the suite against a backend: `storage_suite!(expr)` where `expr`
 /// evaluates to a fresh, empty store implementing every storage trait (wrapped in `Arc`).
 #[macro_export]
@@ -1126,6 +1184,8 @@ macro_rules! storage_suite {
         $crate::storage_suite!(@cases $make;
             sign_up_then_sign_in_binds_keys_and_ids_carry_the_dc,
             two_step_verification_guards_the_login,
+            address_books_import_relate_and_delete,
+            phone_lookups_are_budgeted,
             password_email_confirmation_and_recovery,
             codes_expire_burn_after_wrong_tries_and_are_rate_limited,
             parallel_guesses_share_one_attempt_budget,

@@ -152,14 +152,30 @@ pub fn message_groups<'a>(msgs: impl IntoIterator<Item = &'a Message>) -> Vec<Gr
 }
 
 pub fn user(s: &Services, viewer: UserId, u: &User) -> enums::User {
+    seen_user(s, viewer, u, None, false)
+}
+
+/// `u` as `viewer` sees it, knowing `viewer`'s contact entry for them and whether they have
+/// `viewer` in their contacts (client-compat §4.10): a contact shows under the names `viewer`
+/// gave, with `contact` / `mutual_contact`; the phone number shows to oneself, to the user's
+/// own contacts (Telegram's default phone privacy, "my contacts"), and to whoever added them
+/// by that number.
+pub fn seen_user(s: &Services, viewer: UserId, u: &User, contact: Option<&Contact>, has_viewer: bool) -> enums::User {
     let mut t = blank::user();
     t.id = u.id.0;
     t.is_self = viewer == u.id;
     t.access_hash = Some(s.accounts.access_hash(viewer, u.id));
-    t.first_name = Some(u.first_name.clone());
-    t.last_name = (!u.last_name.is_empty()).then(|| u.last_name.clone());
+    let (first, last) = match contact {
+        Some(c) => (&c.first_name, &c.last_name),
+        None => (&u.first_name, &u.last_name),
+    };
+    t.first_name = Some(first.clone());
+    t.last_name = (!last.is_empty()).then(|| last.clone());
     t.username = u.username.clone();
-    t.phone = (viewer == u.id).then(|| u.phone.clone());
+    t.contact = contact.is_some();
+    t.mutual_contact = contact.is_some() && has_viewer;
+    let knows_number = contact.is_some_and(|c| !c.phone.is_empty() && c.phone == u.phone);
+    t.phone = (viewer == u.id || has_viewer || knows_number).then(|| u.phone.clone());
     t.verified = u.is_service;
     t.support = u.is_service;
     t.status = Some(if u.is_service { enums::UserStatus::Empty } else { enums::UserStatus::Recently(types::UserStatusRecently { by_me: false }) });
@@ -171,7 +187,7 @@ pub async fn users(s: &Services, viewer: UserId, ids: impl IntoIterator<Item = U
     let mut ids: Vec<UserId> = ids.into_iter().collect();
     ids.sort();
     ids.dedup();
-    Ok(s.accounts.users(&ids).await?.iter().map(|u| user(s, viewer, u)).collect())
+    Ok(s.accounts.users_seen_by(viewer, &ids).await?.iter().map(|u| seen_user(s, viewer, &u.user, u.contact.as_ref(), u.has_viewer)).collect())
 }
 
 fn service_action_out(a: &Action) -> enums::MessageAction {

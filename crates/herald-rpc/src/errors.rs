@@ -82,6 +82,12 @@ impl From<DomainError> for RpcError {
                 AccountError::UserIdInvalid => (400, "USER_ID_INVALID"),
                 AccountError::PeerIdInvalid => (400, "PEER_ID_INVALID"),
                 AccountError::HashInvalid => (400, "HASH_INVALID"),
+                AccountError::ContactIdInvalid => (400, "CONTACT_ID_INVALID"),
+                AccountError::ContactNameEmpty => (400, "CONTACT_NAME_EMPTY"),
+                AccountError::ContactsTooMuch => (400, "CONTACTS_TOO_MUCH"),
+                AccountError::PhoneNotOccupied => (400, "PHONE_NOT_OCCUPIED"),
+                AccountError::QueryTooShort => (400, "QUERY_TOO_SHORT"),
+                AccountError::FloodWait(s) => return RpcError::new(420, format!("FLOOD_WAIT_{s}")),
             },
             DomainError::Message(m) => match m {
                 MessageError::MessageEmpty => (400, "MESSAGE_EMPTY"),

@@ -1,7 +1,7 @@
 use crate::{backend, SqliteStore};
 use async_trait::async_trait;
 use herald_domain::error::StoreError;
-use herald_domain::model::{NewUser, User, UserId};
+use herald_domain::model::{Contact, NewUser, SeenUser, User, UserId};
 use herald_domain::store::{AccountStore, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -23,6 +23,14 @@ fn user_from_row(r: &Row) -> rusqlite::Result<User> {
 
 pub(crate) fn user_by_id(conn: &Connection, id: UserId) -> StoreResult<Option<User>> {
     conn.query_row(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"), [id.0], user_from_row).optional().map_err(backend)
+}
+
+/// The range of an index on lower-case names that holds the names starting with `prefix`
+/// (usernames are ASCII, so the bound is the prefix with a character past `z` appended).
+pub(crate) fn prefix_range(prefix: &str) -> (String, String) {
+    let low = prefix.to_ascii_lowercase();
+    let high = format!("{low}\u{7f}");
+    (low, high)
 }
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
@@ -105,6 +113,101 @@ impl AccountStore for SqliteStore {
                 }
             })?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn users_seen_by(&self, viewer: UserId, ids: &[UserId]) -> StoreResult<Vec<SeenUser>> {
+        let ids: Vec<i64> = ids.iter().map(|u| u.0).collect();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT u.id, u.phone, u.first_name, u.last_name, u.username, u.about, u.home_dc, u.created_at, u.is_service,
+                            c.first_name, c.last_name, c.phone, c.date,
+                            EXISTS (SELECT 1 FROM contacts r WHERE r.owner = u.id AND r.target = ?2)
+                     FROM users u LEFT JOIN contacts c ON c.owner = ?2 AND c.target = u.id
+                     WHERE u.id = ?1",
+                )
+                .map_err(backend)?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                let row = stmt
+                    .query_row([id, viewer.0], |r| {
+                        let user = user_from_row(r)?;
+                        let contact = match r.get::<_, Option<String>>(9)? {
+                            Some(first_name) => {
+                                Some(Contact { owner: viewer, target: user.id, first_name, last_name: r.get(10)?, phone: r.get(11)?, date: r.get(12)? })
+                            }
+                            None => None,
+                        };
+                        Ok(SeenUser { user, contact, has_viewer: r.get(13)? })
+                    })
+                    .optional()
+                    .map_err(backend)?;
+                out.extend(row);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn put_contact(&self, c: Contact) -> StoreResult<bool> {
+        self.write(move |conn| {
+            let existed = conn
+                .prepare_cached("SELECT 1 FROM contacts WHERE owner = ?1 AND target = ?2")
+                .map_err(backend)?
+                .exists([c.owner.0, c.target.0])
+                .map_err(backend)?;
+            conn.execute(
+                "INSERT OR REPLACE INTO contacts (owner, target, first_name, last_name, phone, date) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![c.owner.0, c.target.0, c.first_name, c.last_name, c.phone, c.date],
+            )
+            .map_err(backend)?;
+            Ok(!existed)
+        })
+        .await
+    }
+
+    async fn delete_contacts(&self, owner: UserId, targets: &[UserId]) -> StoreResult<Vec<UserId>> {
+        let targets: Vec<i64> = targets.iter().map(|u| u.0).collect();
+        self.write(move |conn| {
+            let mut stmt = conn.prepare_cached("DELETE FROM contacts WHERE owner = ?1 AND target = ?2").map_err(backend)?;
+            let mut gone = vec![];
+            for t in targets {
+                if stmt.execute([owner.0, t]).map_err(backend)? > 0 {
+                    gone.push(UserId(t));
+                }
+            }
+            Ok(gone)
+        })
+        .await
+    }
+
+    async fn contacts(&self, owner: UserId) -> StoreResult<Vec<Contact>> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT target, first_name, last_name, phone, date FROM contacts WHERE owner = ?1 ORDER BY date, target")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([owner.0], |r| {
+                    Ok(Contact { owner, target: UserId(r.get(0)?), first_name: r.get(1)?, last_name: r.get(2)?, phone: r.get(3)?, date: r.get(4)? })
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn users_by_username_prefix(&self, prefix: &str, limit: usize) -> StoreResult<Vec<User>> {
+        let (low, high) = prefix_range(prefix);
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE username_lower >= ?1 AND username_lower < ?2 ORDER BY username_lower LIMIT ?3"
+                ))
+                .map_err(backend)?;
+            let rows = stmt.query_map(params![low, high, limit as i64], user_from_row).map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
         })
         .await
     }

@@ -190,6 +190,20 @@ impl GroupStore for SqliteStore {
         .await
     }
 
+    async fn groups_by_username_prefix(&self, prefix: &str, limit: usize) -> StoreResult<Vec<Group>> {
+        let (low, high) = crate::accounts::prefix_range(prefix);
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {GROUP_COLUMNS} FROM groups WHERE username_lower >= ?1 AND username_lower < ?2 AND deleted = 0 ORDER BY username_lower LIMIT ?3"
+                ))
+                .map_err(backend)?;
+            let rows = stmt.query_map(params![low, high, limit as i64], group_from_row).map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
     async fn update_group(&self, g: &Group) -> StoreResult<()> {
         let g = g.clone();
         self.write(move |conn| {

@@ -234,6 +234,19 @@ pub const MIGRATIONS: &[&str] = &[
         expires_at INTEGER NOT NULL
     );
     "#,
+    // 10: address books. `contacts_target` answers "who has this user as a contact".
+    r#"
+    CREATE TABLE contacts (
+        owner INTEGER NOT NULL,
+        target INTEGER NOT NULL,
+        first_name TEXT NOT NULL,
+        last_name TEXT NOT NULL,
+        phone TEXT NOT NULL,
+        date INTEGER NOT NULL,
+        PRIMARY KEY (owner, target)
+    ) WITHOUT ROWID;
+    CREATE INDEX contacts_target ON contacts(target, owner);
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and

@@ -110,7 +110,7 @@ pub async fn start(c: &Config) -> anyhow::Result<Running> {
     };
     let messages = Arc::new(MessageService::with_limits(db.clone(), db.clone(), bus.clone(), clock.clone(), send_limits));
     let groups = Arc::new(GroupService::new(db.clone(), db.clone(), messages.clone(), bus.clone(), clock.clone()));
-    let accounts = Arc::new(AccountService::new(db.clone(), db.clone(), keys.secret));
+    let accounts = Arc::new(AccountService::new(db.clone(), db.clone(), keys.secret, clock.clone()));
     let auth = AuthService::new(
         AuthStores { accounts: db.clone(), codes: db.clone(), keys: db.clone(), passwords: db.clone() },
         messages.clone(),

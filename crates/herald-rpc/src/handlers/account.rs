@@ -8,12 +8,17 @@ use std::sync::Arc;
 
 pub async fn get_users(s: Arc<Services>, ctx: CallCtx, r: functions::users::GetUsers) -> Result<Vec<enums::User>, RpcError> {
     let me = ctx.user()?;
-    let mut out = Vec::with_capacity(r.id.len());
+    let mut ids = Vec::with_capacity(r.id.len());
     for u in r.id.iter().take(200) {
-        let user = convert::input_user(&s, me, u).await?;
-        out.push(convert::user(&s, me, &user));
+        ids.push(convert::input_user(&s, me, u).await?.id);
     }
-    Ok(out)
+    // One read for how `me` relates to them all; answered in the order asked.
+    let seen = s.accounts.users_seen_by(me, &ids).await?;
+    Ok(ids
+        .iter()
+        .filter_map(|id| seen.iter().find(|u| u.user.id == *id))
+        .map(|u| convert::seen_user(&s, me, &u.user, u.contact.as_ref(), u.has_viewer))
+        .collect())
 }
 
 pub async fn get_full_user(s: Arc<Services>, ctx: CallCtx, r: functions::users::GetFullUser) -> Result<enums::users::UserFull, RpcError> {
@@ -22,7 +27,7 @@ pub async fn get_full_user(s: Arc<Services>, ctx: CallCtx, r: functions::users::
     let mut full_user = convert::user_full(&user);
     let enums::UserFull::Full(f) = &mut full_user;
     f.blocked = user.id != me && s.messages.is_blocked(me, user.id).await?;
-    Ok(enums::users::UserFull::Full(types::users::UserFull { full_user, chats: vec![], users: vec![convert::user(&s, me, &user)] }))
+    Ok(enums::users::UserFull::Full(types::users::UserFull { full_user, chats: vec![], users: convert::users(&s, me, [user.id]).await? }))
 }
 
 pub async fn update_username(s: Arc<Services>, ctx: CallCtx, r: functions::account::UpdateUsername) -> Result<enums::User, RpcError> {
@@ -62,13 +67,8 @@ pub async fn resolve_username(s: Arc<Services>, ctx: CallCtx, r: functions::cont
     Ok(enums::contacts::ResolvedPeer::Peer(types::contacts::ResolvedPeer {
         peer: convert::peer(herald_domain::model::Peer::User(u.id)),
         chats: vec![],
-        users: vec![convert::user(&s, me, &u)],
+        users: convert::users(&s, me, [u.id]).await?,
     }))
-}
-
-/// Contacts are not kept yet: the list is empty (Telethon uses it only for phone lookups).
-pub async fn get_contacts(_: Arc<Services>, _: CallCtx, _: functions::contacts::GetContacts) -> Result<enums::contacts::Contacts, RpcError> {
-    Ok(enums::contacts::Contacts::Contacts(types::contacts::Contacts { contacts: vec![], saved_count: 0, users: vec![] }))
 }
 
 /// How long an unused session lasts, in days, as `account.getAuthorizations` reports it

@@ -3,6 +3,7 @@
 
 mod account;
 mod auth;
+mod contacts;
 mod groups;
 mod help;
 mod messages;
@@ -58,7 +59,17 @@ pub(crate) fn register(d: &mut Dispatcher) {
     d.add::<f::account::ResetAuthorization, _, _>(LoggedIn, account::reset_authorization);
     d.add::<f::auth::ResetAuthorizations, _, _>(LoggedIn, account::reset_authorizations);
     d.add::<f::contacts::ResolveUsername, _, _>(LoggedIn, account::resolve_username);
-    d.add::<f::contacts::GetContacts, _, _>(LoggedIn, account::get_contacts);
+    d.add::<f::contacts::GetContacts, _, _>(LoggedIn, contacts::get_contacts);
+    d.add::<f::contacts::GetContactIds, _, _>(LoggedIn, contacts::get_contact_ids);
+    d.add::<f::contacts::GetStatuses, _, _>(LoggedIn, contacts::get_statuses);
+    d.add::<f::contacts::ImportContacts, _, _>(LoggedIn, contacts::import_contacts);
+    d.add::<f::contacts::AddContact, _, _>(LoggedIn, contacts::add_contact);
+    d.add::<f::contacts::DeleteContacts, _, _>(LoggedIn, contacts::delete_contacts);
+    d.add::<f::contacts::DeleteByPhones, _, _>(LoggedIn, contacts::delete_by_phones);
+    d.add::<f::contacts::Search, _, _>(LoggedIn, contacts::search);
+    d.add::<f::contacts::ResolvePhone, _, _>(LoggedIn, contacts::resolve_phone);
+    d.add::<f::contacts::ResetSaved, _, _>(LoggedIn, contacts::reset_saved);
+    d.add::<f::contacts::GetSaved, _, _>(LoggedIn, contacts::get_saved);
     d.add::<f::contacts::Block, _, _>(LoggedIn, account::block);
     d.add::<f::contacts::Unblock, _, _>(LoggedIn, account::unblock);
     d.add::<f::contacts::GetBlocked, _, _>(LoggedIn, account::get_blocked);
