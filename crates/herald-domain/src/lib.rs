@@ -17,6 +17,7 @@ pub mod limits;
 pub mod messages;
 pub mod model;
 pub mod password;
+pub mod search;
 pub mod store;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;

@@ -92,8 +92,8 @@ impl Default for SendLimits {
 }
 
 pub struct MessageService {
-    store: Arc<dyn MessageStore>,
-    groups: Arc<dyn GroupStore>,
+    pub(crate) store: Arc<dyn MessageStore>,
+    pub(crate) groups: Arc<dyn GroupStore>,
     bus: Arc<dyn EventBus>,
     clock: Arc<dyn Clock>,
     sends: Limiter<UserId>,
@@ -559,7 +559,7 @@ impl MessageService {
     }
 
     /// Flags a channel's pinned message among `msgs` (the pin lives with the channel).
-    async fn mark_pinned(&self, owner: BoxId, msgs: &mut [Message]) -> Result<()> {
+    pub(crate) async fn mark_pinned(&self, owner: BoxId, msgs: &mut [Message]) -> Result<()> {
         if let (BoxId::Channel(g), false) = (owner, msgs.is_empty()) {
             if let Some(pinned) = self.groups.group(g).await?.and_then(|g| g.pinned_msg_id) {
                 for m in msgs.iter_mut().filter(|m| m.id == pinned) {

@@ -460,6 +460,32 @@ pub struct HistoryQuery {
     pub min_id: i32,
 }
 
+/// A search over messages (`MessageStore::search`). Every condition given must hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SearchQuery {
+    /// Where to look.
+    pub boxes: Vec<BoxId>,
+    /// In user boxes, only the dialog with this peer.
+    pub peer: Option<Peer>,
+    /// Lower-case words each of which must start a word of the text (empty: no text
+    /// condition).
+    pub words: Vec<String>,
+    pub from: Option<UserId>,
+    /// Only messages mentioning this user.
+    pub mentioning: Option<UserId>,
+    /// Dates and ids: exclusive bounds, 0 for none.
+    pub min_date: i32,
+    pub max_date: i32,
+    pub min_id: i32,
+    pub max_id: i32,
+    /// Paging, newest first: messages before this (date, peer marked id, id) in that order
+    /// (across boxes), or with an id below `offset_id` (within one dialog).
+    pub before: Option<(i32, i64, i32)>,
+    pub offset_id: i32,
+    pub add_offset: i32,
+    pub limit: i32,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GroupKind {
     /// A basic group: messages in each member's box.

@@ -164,6 +164,10 @@ pub trait MessageStore: Send + Sync {
     /// random_id nothing is applied and that message's original update (its pts, count 1) is
     /// returned with `duplicate` set: a retried send creates nothing.
     async fn apply(&self, ops: Vec<(BoxId, BoxOp)>, dedup: Option<(BoxId, UserId, i64)>) -> StoreResult<Applied>;
+    /// Messages matching `q`, newest first (by date, then peer, then id), with how many
+    /// match in all. Text is found through a full-text index kept in the same transactions
+    /// as the messages.
+    async fn search(&self, q: SearchQuery) -> StoreResult<(Vec<Message>, i32)>;
     /// Messages of one conversation, newest first, with its total message count. In a user
     /// box, the messages with `peer`; in a channel box, all of them.
     async fn history(&self, owner: BoxId, peer: Peer, q: HistoryQuery) -> StoreResult<(Vec<Message>, i32)>;

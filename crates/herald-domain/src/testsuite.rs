@@ -1176,6 +1176,77 @@ pub async fn phone_lookups_are_budgeted(stores: Stores) {
     assert_eq!(w.accounts.resolve_phone(alice.id, "9996617171").await.unwrap().id, alice.id);
 }
 
+/// Full-text search finds messages by word prefixes in the searcher's boxes only; edits and
+/// one-sided deletes keep the index true; global search covers the searcher's channels and
+/// pages by (date, peer, id).
+pub async fn messages_are_found_by_words(stores: Stores) {
+    use crate::search::{Search, SearchFilter};
+    let w = world(stores);
+    let u = users(&w, 3, "find").await;
+    let (a, b, c) = (u[0].id, u[1].id, u[2].id);
+    let q = |text: &str| Search {
+        q: text.into(),
+        from: None,
+        filter: SearchFilter::Everything,
+        min_date: 0,
+        max_date: 0,
+        offset_id: 0,
+        add_offset: 0,
+        limit: 50,
+        max_id: 0,
+        min_id: 0,
+    };
+    let texts = |r: (Vec<Message>, i32)| (r.0.into_iter().map(|m| m.text).collect::<Vec<_>>(), r.1);
+    let first = w.messages.send(send(a, Peer::User(b), 1, "Déjà vu at the Rendezvous")).await.unwrap();
+    w.clock.advance(1);
+    w.messages.send(send(b, Peer::User(a), 2, "rendez-vous confirmed")).await.unwrap();
+    w.messages.send(send(c, Peer::User(b), 3, "rendezvous with c")).await.unwrap();
+    w.clock.advance(1);
+    // Prefixes, case and accents ignored; only a's own box.
+    assert_eq!(
+        texts(w.messages.search(a, Some(Peer::User(b)), q("rendez")).await.unwrap()),
+        (vec!["rendez-vous confirmed".into(), "Déjà vu at the Rendezvous".into()], 2)
+    );
+    assert_eq!(texts(w.messages.search(a, None, q("DEJA")).await.unwrap()).1, 1);
+    assert_eq!(texts(w.messages.search(a, None, q("vu rendezvous")).await.unwrap()).1, 1, "every word must match");
+    assert_eq!(texts(w.messages.search(a, None, q("with")).await.unwrap()).1, 0, "c's message is not a's");
+    assert_eq!(texts(w.messages.search(b, None, q("rendezvous")).await.unwrap()).1, 2);
+    assert_eq!(texts(w.messages.search(a, None, q("?!")).await.unwrap()).1, 0);
+    let mut from_b = q("");
+    from_b.from = Some(b);
+    assert_eq!(texts(w.messages.search(a, Some(Peer::User(b)), from_b).await.unwrap()).0, vec!["rendez-vous confirmed".to_string()]);
+    // An edit changes what is found, on both sides.
+    let first_id = match &first.update.kind {
+        UpdateKind::NewMessage(m) => m.id,
+        _ => unreachable!(),
+    };
+    w.messages.edit(a, 1, Peer::User(b), first_id, "Meeting at noon".into(), vec![]).await.unwrap();
+    assert_eq!(texts(w.messages.search(b, None, q("deja")).await.unwrap()).1, 0);
+    assert_eq!(texts(w.messages.search(b, None, q("noon")).await.unwrap()).1, 1);
+    // Deleting for oneself removes it from one's own results only.
+    w.messages.delete(a, 1, &[first_id], false).await.unwrap();
+    assert_eq!(texts(w.messages.search(a, None, q("noon")).await.unwrap()).1, 0);
+    assert_eq!(texts(w.messages.search(b, None, q("noon")).await.unwrap()).1, 1);
+    // Global: channel posts of the searcher's channels, newest first, paged.
+    let news = w.groups.create_channel(c, 1, "News", "", true).await.unwrap().group;
+    w.groups.add_members(c, 1, news.id, &[a]).await.unwrap();
+    for i in 0..3 {
+        w.clock.advance(1);
+        w.messages.send(send(c, Peer::Channel(news.id), 10 + i, &format!("bulletin number {i}"))).await.unwrap();
+    }
+    let (all, count) = w.messages.search_global(a, q("bulletin"), None).await.unwrap();
+    assert_eq!((all.len(), count), (3, 3));
+    assert_eq!(all[0].text, "bulletin number 2");
+    let mut page = q("bulletin");
+    page.limit = 2;
+    let (p1, _) = w.messages.search_global(a, page.clone(), None).await.unwrap();
+    let last = p1.last().unwrap();
+    let (p2, _) = w.messages.search_global(a, page, Some((last.date, last.peer, last.id))).await.unwrap();
+    assert_eq!(p1.iter().chain(&p2).map(|m| m.text.as_str()).collect::<Vec<_>>(), ["bulletin number 2", "bulletin number 1", "bulletin number 0"]);
+    assert_eq!(w.messages.search_global(b, q("bulletin"), None).await.unwrap().1, 0, "b is not in the channel");
+    assert_eq!(w.messages.search(a, Some(Peer::Channel(news.id)), q("number 1")).await.unwrap().1, 1);
+}
+
 /// Runs every case of the suite against a backend: `storage_suite!(expr)` where `expr`
 /// evaluates to a fresh, empty store implementing every storage trait (wrapped in `Arc`).
 #[macro_export]
@@ -1185,6 +1256,7 @@ macro_rules! storage_suite {
             sign_up_then_sign_in_binds_keys_and_ids_carry_the_dc,
             two_step_verification_guards_the_login,
             address_books_import_relate_and_delete,
+            messages_are_found_by_words,
             phone_lookups_are_budgeted,
             password_email_confirmation_and_recovery,
             codes_expire_burn_after_wrong_tries_and_are_rate_limited,

@@ -174,8 +174,9 @@ fn insert_message(conn: &Connection, m: &Message, random_id: Option<i64>, pts: i
     Ok(())
 }
 
-fn append(conn: &Connection, owner: BoxId, n: NewCopy) -> StoreResult<PtsUpdate> {
+fn append(conn: &Connection, owner: BoxId, n: NewCopy, touched: &mut Touched) -> StoreResult<PtsUpdate> {
     let mut m = n.message;
+    touched.appended(m.logical_id);
     m.owner = owner;
     m.id = alloc_id(conn, owner)?;
     let pts = bump(conn, owner, 1)?;
@@ -250,7 +251,7 @@ fn read_outbox(conn: &Connection, owner: BoxId, peer: Peer, max_id: i32) -> Stor
     Ok(Some(record(conn, owner, 1, Logged::ReadOutbox { peer: peer.marked(), max_id }, UpdateKind::ReadHistoryOutbox { peer, max_id })?))
 }
 
-fn edit(conn: &Connection, owner: BoxId, id: i32, text: &str, entities: &[Entity], date: i32) -> StoreResult<Option<PtsUpdate>> {
+fn edit(conn: &Connection, owner: BoxId, id: i32, text: &str, entities: &[Entity], date: i32, touched: &mut Touched) -> StoreResult<Option<PtsUpdate>> {
     let entities = serde_json::to_string(entities).map_err(json_err)?;
     let n = conn
         .execute("UPDATE messages SET text = ?3, entities = ?4, edit_date = ?5 WHERE owner = ?1 AND id = ?2", params![owner.key(), id, text, entities, date])
@@ -259,20 +260,22 @@ fn edit(conn: &Connection, owner: BoxId, id: i32, text: &str, entities: &[Entity
         return Ok(None);
     }
     let edited = get_message(conn, owner, id)?.ok_or_else(|| StoreError::Backend("edited message vanished".into()))?;
+    touched.changed(edited.logical_id);
     Ok(Some(record(conn, owner, 1, Logged::EditMessage { id }, UpdateKind::EditMessage(edited))?))
 }
 
-fn delete(conn: &Connection, owner: BoxId, ids: &[i32]) -> StoreResult<Option<PtsUpdate>> {
+fn delete(conn: &Connection, owner: BoxId, ids: &[i32], touched: &mut Touched) -> StoreResult<Option<PtsUpdate>> {
     let mut gone = Vec::new();
     let mut peers: Vec<i64> = Vec::new();
     for &id in ids {
-        let row: Option<(i64, bool)> = conn
-            .prepare_cached("DELETE FROM messages WHERE owner = ?1 AND id = ?2 RETURNING peer, out")
+        let row: Option<(i64, bool, i64)> = conn
+            .prepare_cached("DELETE FROM messages WHERE owner = ?1 AND id = ?2 RETURNING peer, out, logical_id")
             .map_err(backend)?
-            .query_row(params![owner.key(), id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(params![owner.key(), id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()
             .map_err(backend)?;
-        let Some((peer, out)) = row else { continue };
+        let Some((peer, out, logical)) = row else { continue };
+        touched.changed(logical);
         gone.push(id);
         match owner {
             BoxId::User(u) => {
@@ -326,11 +329,12 @@ fn apply(conn: &Connection, ops: Vec<(BoxId, BoxOp)>, dedup: Option<(BoxId, User
         }
     }
     let mut updates = Vec::with_capacity(ops.len());
+    let mut touched = Touched::default();
     for (owner, op) in ops {
         let up = match op {
-            BoxOp::Append(n) => Some(append(conn, owner, n)?),
-            BoxOp::Edit { id, text, entities, date } => edit(conn, owner, id, &text, &entities, date)?,
-            BoxOp::Delete { ids } => delete(conn, owner, &ids)?,
+            BoxOp::Append(n) => Some(append(conn, owner, n, &mut touched)?),
+            BoxOp::Edit { id, text, entities, date } => edit(conn, owner, id, &text, &entities, date, &mut touched)?,
+            BoxOp::Delete { ids } => delete(conn, owner, &ids, &mut touched)?,
             BoxOp::ReadInbox { peer, max_id } => read_inbox(conn, owner, peer, max_id)?,
             BoxOp::ReadOutbox { peer, max_id } => read_outbox(conn, owner, peer, max_id)?,
             BoxOp::UnlessBlocked { a, b } => {
@@ -356,7 +360,142 @@ fn apply(conn: &Connection, ops: Vec<(BoxId, BoxOp)>, dedup: Option<(BoxId, User
             updates.push((owner, up));
         }
     }
+    touched.reindex(conn)?;
     Ok(Applied { updates, duplicate: false })
+}
+
+/// The logical messages one `apply` wrote, for the full-text index.
+#[derive(Default)]
+struct Touched(Vec<(i64, usize, bool)>);
+
+impl Touched {
+    fn entry(&mut self, logical: i64) -> &mut (i64, usize, bool) {
+        match self.0.iter().position(|t| t.0 == logical) {
+            Some(i) => &mut self.0[i],
+            None => {
+                self.0.push((logical, 0, false));
+                self.0.last_mut().expect("just pushed")
+            }
+        }
+    }
+    fn appended(&mut self, logical: i64) {
+        self.entry(logical).1 += 1;
+    }
+    fn changed(&mut self, logical: i64) {
+        self.entry(logical).2 = true;
+    }
+
+    /// Brings each touched message's index row up to date: its text and the boxes that hold
+    /// a copy now. A message whose copies were all written by this apply has no row yet.
+    fn reindex(self, conn: &Connection) -> StoreResult<()> {
+        for (logical, appended, changed) in self.0 {
+            let mut stmt = conn.prepare_cached("SELECT owner, text FROM messages WHERE logical_id = ?1").map_err(backend)?;
+            let copies = stmt
+                .query_map([logical], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            if changed || copies.len() != appended {
+                conn.prepare_cached("DELETE FROM search WHERE rowid = ?1").map_err(backend)?.execute([logical]).map_err(backend)?;
+            }
+            let Some((_, text)) = copies.iter().find(|(_, t)| !t.is_empty()) else { continue };
+            let owners: Vec<String> = copies.iter().map(|(o, _)| owner_token(*o)).collect();
+            conn.prepare_cached("INSERT INTO search (rowid, text, owners) VALUES (?1, ?2, ?3)")
+                .map_err(backend)?
+                .execute(params![logical, text, owners.join(" ")])
+                .map_err(backend)?;
+        }
+        Ok(())
+    }
+}
+
+/// A box's token in the index's `owners` column (see schema migration 11).
+fn owner_token(key: i64) -> String {
+    if key >= 0 {
+        format!("o{key}")
+    } else {
+        format!("n{}", key.unsigned_abs())
+    }
+}
+
+/// An FTS5 query: every word as a prefix in `text`, and one of `boxes` in `owners`. Words
+/// are letters and digits only (anything else separates them), so nothing needs escaping.
+fn match_expr(boxes: &[BoxId], words: &[String]) -> String {
+    let owners: Vec<String> = boxes.iter().map(|b| format!("\"{}\"", owner_token(b.key()))).collect();
+    let words: Vec<String> = words.iter().map(|w| format!("\"{w}\"*")).collect();
+    format!("owners : ({}) AND text : ({})", owners.join(" OR "), words.join(" AND "))
+}
+
+/// `messages` conditions and their parameters for `q`, paging aside.
+fn search_filter(q: &SearchQuery) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let mut sql = String::new();
+    let mut args: Vec<Value> = vec![];
+    fn arg(args: &mut Vec<Value>, v: Value) -> String {
+        args.push(v);
+        format!("?{}", args.len())
+    }
+    let owners: Vec<String> = q.boxes.iter().map(|b| arg(&mut args, Value::Integer(b.key()))).collect();
+    sql.push_str(&format!("owner IN ({})", owners.join(", ")));
+    if !q.words.is_empty() {
+        let m = arg(&mut args, Value::Text(match_expr(&q.boxes, &q.words)));
+        sql.push_str(&format!(" AND logical_id IN (SELECT rowid FROM search WHERE search MATCH {m})"));
+    }
+    if let Some(p) = q.peer {
+        let a = arg(&mut args, Value::Integer(p.marked()));
+        sql.push_str(&format!(" AND peer = {a}"));
+    }
+    if let Some(f) = q.from {
+        let a = arg(&mut args, Value::Integer(f.0));
+        sql.push_str(&format!(" AND from_id = {a}"));
+    }
+    if let Some(u) = q.mentioning {
+        let a = arg(&mut args, Value::Integer(u.0));
+        sql.push_str(&format!(" AND EXISTS (SELECT 1 FROM json_each(messages.mentions) WHERE value = {a})"));
+    }
+    for (bound, col, op) in [(q.min_date, "date", ">"), (q.max_date, "date", "<"), (q.min_id, "id", ">"), (q.max_id, "id", "<")] {
+        if bound > 0 {
+            let a = arg(&mut args, Value::Integer(bound.into()));
+            sql.push_str(&format!(" AND {col} {op} {a}"));
+        }
+    }
+    (sql, args)
+}
+
+fn search(conn: &Connection, q: &SearchQuery) -> StoreResult<(Vec<Message>, i32)> {
+    use rusqlite::types::Value;
+    if q.boxes.is_empty() {
+        return Ok((vec![], 0));
+    }
+    let (filter, mut args) = search_filter(q);
+    let count: i32 = conn
+        .prepare(&format!("SELECT COUNT(*) FROM messages WHERE {filter}"))
+        .map_err(backend)?
+        .query_row(rusqlite::params_from_iter(&args), |r| r.get(0))
+        .map_err(backend)?;
+    if q.limit <= 0 {
+        return Ok((vec![], count));
+    }
+    let mut paging = String::new();
+    if let Some((date, peer, id)) = q.before {
+        args.extend([Value::Integer(date.into()), Value::Integer(peer), Value::Integer(id.into())]);
+        let n = args.len();
+        paging = format!(" AND (date, peer, id) < (?{}, ?{}, ?{})", n - 2, n - 1, n);
+    } else if q.offset_id > 0 {
+        args.push(Value::Integer(q.offset_id.into()));
+        paging = format!(" AND id < ?{}", args.len());
+    }
+    args.extend([Value::Integer(q.limit.into()), Value::Integer(q.add_offset.max(0).into())]);
+    let n = args.len();
+    let sql = format!("SELECT {MSG_COLUMNS} FROM messages WHERE {filter}{paging} ORDER BY date DESC, peer DESC, id DESC LIMIT ?{} OFFSET ?{n}", n - 1);
+    let msgs = conn
+        .prepare(&sql)
+        .map_err(backend)?
+        .query_map(rusqlite::params_from_iter(&args), msg_from_row)
+        .map_err(backend)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(backend)?;
+    Ok((msgs, count))
 }
 
 fn history(conn: &Connection, owner: BoxId, peer: Peer, q: HistoryQuery) -> StoreResult<(Vec<Message>, i32)> {
@@ -483,6 +622,10 @@ fn dialog_row(r: &Row) -> rusqlite::Result<DialogRow> {
 impl MessageStore for SqliteStore {
     async fn apply(&self, ops: Vec<(BoxId, BoxOp)>, dedup: Option<(BoxId, UserId, i64)>) -> StoreResult<Applied> {
         self.write(move |conn| apply(conn, ops, dedup)).await
+    }
+
+    async fn search(&self, q: SearchQuery) -> StoreResult<(Vec<Message>, i32)> {
+        self.read(move |conn| search(conn, &q)).await
     }
 
     async fn history(&self, owner: BoxId, peer: Peer, q: HistoryQuery) -> StoreResult<(Vec<Message>, i32)> {

@@ -247,6 +247,15 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX contacts_target ON contacts(target, owner);
     "#,
+    // 11: full-text search. One row per logical message (rowid = logical_id) with its text and
+    // a token per box holding a copy (`o<user>` / `n<channel marked id without the sign>`), so
+    // a search names its boxes in the same MATCH. Contentless: the text stays in `messages`.
+    r#"
+    CREATE VIRTUAL TABLE search USING fts5(text, owners, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2');
+    INSERT INTO search (rowid, text, owners)
+        SELECT logical_id, MIN(text), group_concat(CASE WHEN owner >= 0 THEN 'o' || owner ELSE 'n' || (-owner) END, ' ')
+        FROM messages WHERE text != '' GROUP BY logical_id;
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and
@@ -298,5 +307,34 @@ mod tests {
         };
         assert_eq!(tops(7), (2, 9, 6));
         assert_eq!(tops(8), (0, 0, 0));
+    }
+
+    /// The search migration indexes existing messages once per logical message, tagged with
+    /// every box holding a copy.
+    #[test]
+    fn search_index_is_filled_from_existing_messages() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let before = 10;
+        for sql in &MIGRATIONS[..before] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", before as u32).unwrap();
+        conn.execute_batch(
+            "INSERT INTO messages (owner, id, logical_id, peer, from_id, out, date, text, entities, pts) VALUES
+                (1, 1, 77, 2, 1, 1, 0, 'Hello there', '[]', 1),
+                (2, 1, 77, 1, 1, 0, 0, 'Hello there', '[]', 1),
+                (-1000000000005, 1, 78, -1000000000005, 1, 1, 0, 'hello channel', '[]', 1),
+                (1, 2, 79, 2, 1, 1, 0, '', '[]', 2);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let hits = |q: &str| -> Vec<i64> {
+            let mut stmt = conn.prepare("SELECT rowid FROM search WHERE search MATCH ?1 ORDER BY rowid").unwrap();
+            stmt.query_map([q], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+        };
+        assert_eq!(hits(r#"text : "hel"*"#), vec![77, 78]);
+        assert_eq!(hits(r#"owners : ("o2") AND text : ("hello"*)"#), vec![77]);
+        assert_eq!(hits(r#"owners : ("n1000000000005") AND text : ("hello"*)"#), vec![78]);
+        assert_eq!(hits(r#"owners : ("o1")"#), vec![77], "messages without text are not indexed");
     }
 }

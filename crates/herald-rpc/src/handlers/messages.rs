@@ -6,6 +6,7 @@ use grammers_tl_types::{enums, functions, types};
 use herald_domain::error::{DomainError, GroupError};
 use herald_domain::messages::SendRequest;
 use herald_domain::model::{BoxId, GroupId, HistoryQuery, Message, Peer, PtsUpdate, UpdateKind, UserId};
+use herald_domain::search::{Search, SearchFilter};
 use std::sync::Arc;
 
 /// (pts, pts_count) for an affectedMessages/affectedHistory answer: the owner's update, or
@@ -80,35 +81,16 @@ pub async fn get_history(s: Arc<Services>, ctx: CallCtx, r: functions::messages:
     let peer = convert::input_peer(&s, me, &r.peer).await?;
     let q = HistoryQuery { offset_id: r.offset_id, offset_date: r.offset_date, add_offset: r.add_offset, limit: r.limit, max_id: r.max_id, min_id: r.min_id };
     let (msgs, count) = s.messages.history(me, peer, q).await?;
-    let (messages, users, mut chats) = messages_answer(&s, me, &msgs).await?;
-    if let Peer::Channel(g) = peer {
-        if chats.is_empty() {
-            chats = convert::chats(&s, me, [g]).await?;
-        }
-        let pts = s.messages.pts(BoxId::Channel(g)).await?;
-        return Ok(enums::messages::Messages::ChannelMessages(types::messages::ChannelMessages {
-            inexact: false,
-            pts,
-            count,
-            offset_id_offset: None,
-            messages,
-            topics: vec![],
-            chats,
-            users,
-        }));
+    let channel = match peer {
+        Peer::Channel(g) => Some(g),
+        _ => None,
+    };
+    let mut answer = found(&s, me, channel, msgs, count, None).await?;
+    // The other side of a private chat comes along even when no message of theirs does.
+    if let (Peer::User(u), enums::messages::Messages::Slice(slice)) = (peer, &mut answer) {
+        slice.users.extend(convert::users(&s, me, [u]).await?);
     }
-    let users = if let Peer::User(u) = peer { [users, convert::users(&s, me, [u]).await?].concat() } else { users };
-    Ok(enums::messages::Messages::Slice(types::messages::MessagesSlice {
-        inexact: false,
-        count,
-        next_rate: None,
-        offset_id_offset: None,
-        search_flood: None,
-        messages,
-        topics: vec![],
-        chats,
-        users,
-    }))
+    Ok(answer)
 }
 
 /// Results in the requested order, `messageEmpty` for ids that do not exist.
@@ -238,4 +220,113 @@ pub async fn get_messages_views(s: Arc<Services>, ctx: CallCtx, r: functions::me
         chats,
         users: vec![],
     }))
+}
+
+fn search_filter(f: &enums::MessagesFilter) -> SearchFilter {
+    match f {
+        enums::MessagesFilter::InputMessagesFilterEmpty => SearchFilter::Everything,
+        enums::MessagesFilter::InputMessagesFilterMyMentions => SearchFilter::MyMentions,
+        _ => SearchFilter::Nothing,
+    }
+}
+
+/// A found-messages answer: a channel's `channelMessages` with its pts, else a slice with the
+/// count; `next_rate` (global search) is the last result's date when a page was full.
+async fn found(
+    s: &Services,
+    me: UserId,
+    channel: Option<GroupId>,
+    msgs: Vec<Message>,
+    count: i32,
+    next_rate: Option<i32>,
+) -> Result<enums::messages::Messages, RpcError> {
+    let (messages, users, mut chats) = messages_answer(s, me, &msgs).await?;
+    if let Some(g) = channel {
+        if chats.is_empty() {
+            chats = convert::chats(s, me, [g]).await?;
+        }
+        let pts = s.messages.pts(BoxId::Channel(g)).await?;
+        return Ok(enums::messages::Messages::ChannelMessages(types::messages::ChannelMessages {
+            inexact: false,
+            pts,
+            count,
+            offset_id_offset: None,
+            messages,
+            topics: vec![],
+            chats,
+            users,
+        }));
+    }
+    Ok(enums::messages::Messages::Slice(types::messages::MessagesSlice {
+        inexact: false,
+        count,
+        next_rate,
+        offset_id_offset: None,
+        search_flood: None,
+        messages,
+        topics: vec![],
+        chats,
+        users,
+    }))
+}
+
+/// `messages.search`: one conversation, or every private chat and basic group for
+/// `inputPeerEmpty` (client-compat §4.11).
+pub async fn search(s: Arc<Services>, ctx: CallCtx, r: functions::messages::Search) -> Result<enums::messages::Messages, RpcError> {
+    let me = ctx.user()?;
+    let peer = match &r.peer {
+        enums::InputPeer::Empty => None,
+        p => Some(convert::input_peer(&s, me, p).await?),
+    };
+    let from = match &r.from_id {
+        Some(p) => match convert::input_peer(&s, me, p).await? {
+            Peer::User(u) => Some(u),
+            _ => None,
+        },
+        None => None,
+    };
+    let q = Search {
+        q: r.q,
+        from,
+        filter: search_filter(&r.filter),
+        min_date: r.min_date,
+        max_date: r.max_date,
+        offset_id: r.offset_id,
+        add_offset: r.add_offset,
+        limit: r.limit,
+        max_id: r.max_id,
+        min_id: r.min_id,
+    };
+    let (msgs, count) = s.messages.search(me, peer, q).await?;
+    let channel = match peer {
+        Some(Peer::Channel(g)) => Some(g),
+        _ => None,
+    };
+    found(&s, me, channel, msgs, count, None).await
+}
+
+/// `messages.searchGlobal`: text across the account's chats and channels, paged by
+/// (`offset_rate`, `offset_peer`, `offset_id`) of the last result.
+pub async fn search_global(s: Arc<Services>, ctx: CallCtx, r: functions::messages::SearchGlobal) -> Result<enums::messages::Messages, RpcError> {
+    let me = ctx.user()?;
+    let after = match &r.offset_peer {
+        enums::InputPeer::Empty => None,
+        p => Some((r.offset_rate, convert::input_peer(&s, me, p).await?, r.offset_id)),
+    };
+    let q = Search {
+        q: r.q,
+        from: None,
+        filter: search_filter(&r.filter),
+        min_date: r.min_date,
+        max_date: r.max_date,
+        offset_id: 0,
+        add_offset: 0,
+        limit: r.limit,
+        max_id: 0,
+        min_id: 0,
+    };
+    let limit = q.limit;
+    let (msgs, count) = s.messages.search_global(me, q, after).await?;
+    let next_rate = msgs.last().filter(|_| msgs.len() as i32 >= limit && limit > 0).map(|m| m.date);
+    found(&s, me, None, msgs, count, next_rate).await
 }

@@ -76,6 +76,8 @@ pub(crate) fn register(d: &mut Dispatcher) {
 
     d.add::<f::messages::SendMessage, _, _>(LoggedIn, messages::send_message);
     d.add::<f::messages::GetHistory, _, _>(LoggedIn, messages::get_history);
+    d.add::<f::messages::Search, _, _>(LoggedIn, messages::search);
+    d.add::<f::messages::SearchGlobal, _, _>(LoggedIn, messages::search_global);
     d.add::<f::messages::GetMessages, _, _>(LoggedIn, messages::get_messages);
     d.add::<f::messages::GetDialogs, _, _>(LoggedIn, messages::get_dialogs);
     d.add::<f::messages::ReadHistory, _, _>(LoggedIn, messages::read_history);
