@@ -114,6 +114,9 @@ pub enum MessageError {
     PeerIdInvalid,
     #[error("message id invalid")]
     MessageIdInvalid,
+    /// `random_id` does not pair up with the ids it should (a forward's lists differ in length).
+    #[error("random id invalid")]
+    RandomIdInvalid,
     #[error("message not modified")]
     MessageNotModified,
     #[error("only the author may do this")]

@@ -640,13 +640,13 @@ impl GroupService {
         Ok(out)
     }
 
-    /// A public channel by its username.
     /// Public channels whose username starts with `q` (`contacts.search`).
     pub async fn public_by_prefix(&self, q: &str, limit: usize) -> Result<Vec<Group>> {
         let q = crate::contacts::search_query(q)?;
         Ok(self.groups.groups_by_username_prefix(&q, limit.clamp(1, 100)).await?)
     }
 
+    /// A public channel by its username.
     pub async fn by_username(&self, name: &str) -> Result<Option<Group>> {
         Ok(self.groups.group_by_username(name).await?.filter(|g| !g.deleted))
     }

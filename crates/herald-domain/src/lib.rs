@@ -12,6 +12,7 @@ pub mod bus;
 pub mod clock;
 pub mod contacts;
 pub mod error;
+pub mod forward;
 pub mod groups;
 pub mod limits;
 pub mod messages;

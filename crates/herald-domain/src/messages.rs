@@ -299,6 +299,12 @@ impl MessageService {
     /// May `m` post in `g` now? (Telegram's errors: CHAT_ADMIN_REQUIRED in broadcast channels,
     /// CHAT_WRITE_FORBIDDEN when restricted or no longer a member, SLOWMODE_WAIT_X.)
     fn check_post(&self, g: &Group, m: Option<&Member>, now: i32) -> Result<()> {
+        self.check_post_in_batch(g, m, now, false)
+    }
+
+    /// [`Self::check_post`] for a later message of a batch (a forward of several): slow
+    /// mode let the first through, so it lets the batch through.
+    fn check_post_in_batch(&self, g: &Group, m: Option<&Member>, now: i32, later_in_batch: bool) -> Result<()> {
         let Some(m) = m.filter(|m| m.role.is_member()) else {
             return Err(if g.kind.is_channel() { GroupError::ChannelPrivate } else { GroupError::ChatWriteForbidden }.into());
         };
@@ -317,7 +323,7 @@ impl MessageService {
         if m.banned.forbids(BannedRights::SEND_MESSAGES, now) || g.default_banned.forbids(BannedRights::SEND_MESSAGES, now) {
             return Err(GroupError::ChatWriteForbidden.into());
         }
-        if g.slowmode_seconds > 0 && m.last_post > 0 && m.last_post + g.slowmode_seconds > now {
+        if g.slowmode_seconds > 0 && m.last_post > 0 && m.last_post + g.slowmode_seconds > now && !later_in_batch {
             return Err(GroupError::SlowmodeWait((m.last_post + g.slowmode_seconds - now) as i64).into());
         }
         Ok(())
@@ -326,9 +332,16 @@ impl MessageService {
     // ---- sending -----------------------------------------------------------------------
 
     pub async fn send(&self, req: SendRequest) -> Result<Sent> {
+        self.send_with(req, None, false).await
+    }
+
+    /// A send that may carry a forward header; `later_in_batch` for the second and later
+    /// messages of one forward (see [`Self::check_post_in_batch`]).
+    pub(crate) async fn send_with(&self, req: SendRequest, fwd: Option<Forward>, later_in_batch: bool) -> Result<Sent> {
         validate_text(&req.text, &req.entities)?;
         let now = self.now();
         let mut msg = draft(req.from, req.peer, now, req.text, req.entities);
+        msg.fwd = fwd.map(Box::new);
         match req.peer {
             Peer::User(to) => {
                 self.spend(req.from, &msg.text, &msg.entities)?;
@@ -336,7 +349,7 @@ impl MessageService {
             }
             Peer::Chat(g) => {
                 let (group, member) = self.group_and_member(g, req.from).await?;
-                self.check_post(&group, member.as_ref(), now)?;
+                self.check_post_in_batch(&group, member.as_ref(), now, later_in_batch)?;
                 self.spend(req.from, &msg.text, &msg.entities)?;
                 self.find_mentions(g, &mut msg).await?;
                 let members = self.groups.member_ids(g).await?;
@@ -345,7 +358,7 @@ impl MessageService {
             }
             Peer::Channel(g) => {
                 let (group, member) = self.group_and_member(g, req.from).await?;
-                self.check_post(&group, member.as_ref(), now)?;
+                self.check_post_in_batch(&group, member.as_ref(), now, later_in_batch)?;
                 self.spend(req.from, &msg.text, &msg.entities)?;
                 if group.kind != GroupKind::Broadcast {
                     self.find_mentions(g, &mut msg).await?;

@@ -255,6 +255,23 @@ pub struct Message {
     pub views: Option<i32>,
     /// The channel's pinned message (set when read, from the channel).
     pub pinned: bool,
+    /// Where a forwarded message first came from.
+    #[serde(default)]
+    pub fwd: Option<Box<Forward>>,
+}
+
+/// A forwarded message's origin (Telegram's `messageFwdHeader`): who first sent it (a user, or
+/// a broadcast channel for its posts) and when, kept through forwards of forwards; and, in
+/// Saved Messages, where it was saved from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forward {
+    pub from: Peer,
+    pub date: i32,
+    /// The post's id in its channel.
+    pub channel_post: Option<i32>,
+    pub post_author: Option<String>,
+    /// Saved Messages: the chat and message it was saved from.
+    pub saved_from: Option<(Peer, i32)>,
 }
 
 impl Message {
@@ -279,6 +296,7 @@ impl Message {
             mentions: vec![],
             views: None,
             pinned: false,
+            fwd: None,
         }
     }
 

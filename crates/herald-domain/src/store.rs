@@ -111,6 +111,9 @@ pub struct NewCopy {
 /// count and logs the update **in the same transaction** (gap-free pts, complete log); an op
 /// that changes nothing (ids that do not exist, a read mark that does not move) produces no
 /// update and no pts.
+// Appends are most ops and carry a whole message; boxing them would add an allocation per
+// copy to the hot path to shrink the rare others. Ops live only until `apply` takes them.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum BoxOp {
     /// Appends a message with the box's next id (pts + 1). In a user box it creates or

@@ -1247,6 +1247,51 @@ pub async fn messages_are_found_by_words(stores: Stores) {
     assert_eq!(w.messages.search(a, Some(Peer::Channel(news.id)), q("number 1")).await.unwrap().1, 1);
 }
 
+/// Forwards are new messages with the first origin in their header, one per random id (a
+/// retry duplicates nothing), into private chats, Saved Messages and channels.
+pub async fn forwards_carry_their_origin(stores: Stores) {
+    use crate::forward::ForwardRequest;
+    let w = world(stores);
+    let u = users(&w, 3, "fwd").await;
+    let (a, b, c) = (u[0].id, u[1].id, u[2].id);
+    let sent = w.messages.send(send(a, Peer::User(b), 1, "original")).await.unwrap();
+    let a_id = new_message(&sent.update).id;
+    let theirs = w.messages.history(b, Peer::User(a), HistoryQuery { limit: 1, ..Default::default() }).await.unwrap().0[0].id;
+    w.clock.advance(5);
+    fn fwd<'a>(from: UserId, from_peer: Peer, ids: &'a [i32], random_ids: &'a [i64], to: Peer) -> ForwardRequest<'a> {
+        ForwardRequest { from, origin_key: 1, from_peer, ids, random_ids, to, drop_author: false }
+    }
+    // b forwards a's message to c: the header names a and the original date.
+    let ids = [theirs, 999];
+    let out = w.messages.forward(fwd(b, Peer::User(a), &ids, &[10, 11], Peer::User(c))).await.unwrap();
+    assert_eq!(out.len(), 1, "a missing id is skipped");
+    assert_eq!(out[0].0, 10);
+    let m = new_message(&out[0].1.update).clone();
+    let f = m.fwd.clone().unwrap();
+    assert_eq!((m.text.as_str(), m.from, f.from, f.date, f.saved_from), ("original", b, Peer::User(a), new_message(&sent.update).date, None));
+    // c's copy has it too; forwarding it on keeps a as the origin.
+    let cs = w.messages.history(c, Peer::User(b), HistoryQuery { limit: 1, ..Default::default() }).await.unwrap().0[0].clone();
+    assert_eq!(cs.fwd.as_ref().unwrap().from, Peer::User(a));
+    let on = w.messages.forward(fwd(c, Peer::User(b), &[cs.id], &[20], Peer::User(c))).await.unwrap();
+    let saved = new_message(&on[0].1.update);
+    assert_eq!(saved.fwd.as_ref().unwrap().from, Peer::User(a));
+    assert_eq!(saved.fwd.as_ref().unwrap().saved_from, Some((Peer::User(b), cs.id)), "Saved Messages remember the source");
+    // A retry with the same random id creates nothing new.
+    let again = w.messages.forward(fwd(b, Peer::User(a), &ids, &[10, 11], Peer::User(c))).await.unwrap();
+    assert!(again[0].1.duplicate);
+    // Errors.
+    assert!(matches!(
+        w.messages.forward(fwd(b, Peer::User(a), &ids, &[10], Peer::User(c))).await.unwrap_err(),
+        DomainError::Message(MessageError::RandomIdInvalid)
+    ));
+    assert!(matches!(
+        w.messages.forward(fwd(b, Peer::User(a), &[12345], &[30], Peer::User(c))).await.unwrap_err(),
+        DomainError::Message(MessageError::MessageIdInvalid)
+    ));
+    // A message of a's own box cannot be forwarded by naming it in another chat.
+    assert!(w.messages.forward(fwd(a, Peer::User(c), &[a_id], &[31], Peer::User(b))).await.is_err());
+}
+
 /// Runs every case of the suite against a backend: `storage_suite!(expr)` where `expr`
 /// evaluates to a fresh, empty store implementing every storage trait (wrapped in `Arc`).
 #[macro_export]
@@ -1257,6 +1302,7 @@ macro_rules! storage_suite {
             two_step_verification_guards_the_login,
             address_books_import_relate_and_delete,
             messages_are_found_by_words,
+            forwards_carry_their_origin,
             phone_lookups_are_budgeted,
             password_email_confirmation_and_recovery,
             codes_expire_burn_after_wrong_tries_and_are_rate_limited,

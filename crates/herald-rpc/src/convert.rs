@@ -142,6 +142,10 @@ pub fn message_groups<'a>(msgs: impl IntoIterator<Item = &'a Message>) -> Vec<Gr
     let mut out = Vec::new();
     for m in msgs {
         out.extend(m.peer.group());
+        if let Some(f) = &m.fwd {
+            out.extend(f.from.group());
+            out.extend(f.saved_from.and_then(|(p, _)| p.group()));
+        }
         match &m.action {
             Some(Action::ChatMigrateTo { channel }) => out.push(GroupId(*channel)),
             Some(Action::ChannelMigrateFrom { chat, .. }) => out.push(GroupId(*chat)),
@@ -255,7 +259,26 @@ pub fn message(viewer: UserId, m: &Message) -> enums::Message {
     t.entities = (!m.entities.is_empty()).then(|| entities_out(&m.entities));
     t.edit_date = m.edit_date;
     t.reply_to = m.reply_to.map(reply_header);
+    t.fwd_from = m.fwd.as_deref().map(fwd_header);
     enums::Message::Message(t)
+}
+
+fn fwd_header(f: &Forward) -> enums::MessageFwdHeader {
+    enums::MessageFwdHeader::Header(types::MessageFwdHeader {
+        imported: false,
+        saved_out: false,
+        from_id: Some(peer(f.from)),
+        from_name: None,
+        date: f.date,
+        channel_post: f.channel_post,
+        post_author: f.post_author.clone(),
+        saved_from_peer: f.saved_from.map(|(p, _)| peer(p)),
+        saved_from_msg_id: f.saved_from.map(|(_, id)| id),
+        saved_from_id: None,
+        saved_from_name: None,
+        saved_date: None,
+        psa_type: None,
+    })
 }
 
 /// The users a set of messages mentions (senders, peers, users named by service actions).
@@ -264,6 +287,10 @@ pub fn message_users<'a>(msgs: impl IntoIterator<Item = &'a Message>) -> Vec<Use
     for m in msgs {
         out.push(m.from);
         out.extend(m.peer.user());
+        if let Some(f) = &m.fwd {
+            out.extend(f.from.user());
+            out.extend(f.saved_from.and_then(|(p, _)| p.user()));
+        }
         match &m.action {
             Some(Action::ChatCreate { users, .. }) | Some(Action::ChatAddUser { users }) => out.extend(users.iter().map(|u| UserId(*u))),
             Some(Action::ChatDeleteUser { user }) => out.push(UserId(*user)),

@@ -23,7 +23,7 @@ enum Logged {
 }
 
 const MSG_COLUMNS: &str = "owner, id, logical_id, peer, from_id, out, date, text, entities, reply_to, edit_date, action, post, post_author,
-    (SELECT views FROM view_counts v WHERE v.owner = messages.owner AND v.id = messages.id), mentions";
+    (SELECT views FROM view_counts v WHERE v.owner = messages.owner AND v.id = messages.id), mentions, fwd";
 
 fn json_err(e: serde_json::Error) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -50,6 +50,7 @@ fn msg_from_row(r: &Row) -> rusqlite::Result<Message> {
         mentions: r.get::<_, Option<String>>(15)?.and_then(|m| serde_json::from_str(&m).ok()).unwrap_or_default(),
         views: if r.get(12)? { Some(r.get::<_, Option<i32>>(14)?.unwrap_or(0)) } else { None },
         pinned: false,
+        fwd: r.get::<_, Option<String>>(16)?.and_then(|f| serde_json::from_str(&f).ok()),
     })
 }
 
@@ -146,9 +147,10 @@ fn insert_message(conn: &Connection, m: &Message, random_id: Option<i64>, pts: i
     let entities = serde_json::to_string(&m.entities).map_err(json_err)?;
     let action = m.action.as_ref().map(serde_json::to_string).transpose().map_err(json_err)?;
     let mentions = if m.mentions.is_empty() { None } else { Some(serde_json::to_string(&m.mentions).map_err(json_err)?) };
+    let fwd = m.fwd.as_ref().map(serde_json::to_string).transpose().map_err(json_err)?;
     conn.prepare_cached(
-        "INSERT INTO messages (owner, id, logical_id, peer, from_id, out, date, text, entities, reply_to, edit_date, random_id, pts, action, post, post_author, mentions)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        "INSERT INTO messages (owner, id, logical_id, peer, from_id, out, date, text, entities, reply_to, edit_date, random_id, pts, action, post, post_author, mentions, fwd)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )
     .map_err(backend)?
     .execute(params![
@@ -168,7 +170,8 @@ fn insert_message(conn: &Connection, m: &Message, random_id: Option<i64>, pts: i
         action,
         m.post,
         m.post_author,
-        mentions
+        mentions,
+        fwd
     ])
     .map_err(backend)?;
     Ok(())

@@ -256,6 +256,10 @@ pub const MIGRATIONS: &[&str] = &[
         SELECT logical_id, MIN(text), group_concat(CASE WHEN owner >= 0 THEN 'o' || owner ELSE 'n' || (-owner) END, ' ')
         FROM messages WHERE text != '' GROUP BY logical_id;
     "#,
+    // 12: forwarded messages' origin (JSON `Forward`).
+    r#"
+    ALTER TABLE messages ADD COLUMN fwd TEXT;
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and

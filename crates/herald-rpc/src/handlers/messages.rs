@@ -4,6 +4,7 @@ use crate::convert;
 use crate::{CallCtx, RpcError, Services};
 use grammers_tl_types::{enums, functions, types};
 use herald_domain::error::{DomainError, GroupError};
+use herald_domain::forward::ForwardRequest;
 use herald_domain::messages::SendRequest;
 use herald_domain::model::{BoxId, GroupId, HistoryQuery, Message, Peer, PtsUpdate, UpdateKind, UserId};
 use herald_domain::search::{Search, SearchFilter};
@@ -329,4 +330,23 @@ pub async fn search_global(s: Arc<Services>, ctx: CallCtx, r: functions::message
     let (msgs, count) = s.messages.search_global(me, q, after).await?;
     let next_rate = msgs.last().filter(|_| msgs.len() as i32 >= limit && limit > 0).map(|m| m.date);
     found(&s, me, None, msgs, count, next_rate).await
+}
+
+/// `messages.forwardMessages`: one new message in `to_peer` per forwarded one, answered like a
+/// send (an `updateMessageID` per random id, then the messages as stored).
+pub async fn forward_messages(s: Arc<Services>, ctx: CallCtx, r: functions::messages::ForwardMessages) -> Result<enums::Updates, RpcError> {
+    let me = ctx.user()?;
+    let from_peer = convert::input_peer(&s, me, &r.from_peer).await?;
+    let to = convert::input_peer(&s, me, &r.to_peer).await?;
+    let req = ForwardRequest { from: me, origin_key: ctx.auth_key_id, from_peer, ids: &r.id, random_ids: &r.random_id, to, drop_author: r.drop_author };
+    let sent = s.messages.forward(req).await?;
+    let mut ids = Vec::with_capacity(sent.len());
+    let mut items = Vec::with_capacity(sent.len());
+    for (rid, one) in &sent {
+        if let UpdateKind::NewMessage(m) = &one.update.kind {
+            ids.push(enums::Update::MessageId(types::UpdateMessageId { id: m.id, random_id: *rid }));
+        }
+        items.push((one.owner, one.update.clone()));
+    }
+    updates_of(&s, me, &items, ids, vec![]).await
 }
