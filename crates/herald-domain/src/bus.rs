@@ -6,7 +6,7 @@
 //! session re-reads its state and catches up through getDifference) rather than stalling
 //! the sender.
 
-use crate::model::{GroupId, Peer, PtsUpdate, TypingAction, UserId};
+use crate::model::{GroupId, Peer, PtsUpdate, Reactions, TypingAction, UserId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,6 +84,11 @@ pub enum Event {
     PeerBlocked { user: UserId, peer: UserId, blocked: bool },
     /// `from` is typing in supergroup `channel` (published once on the channel's topic).
     ChannelTyping { channel: GroupId, from: UserId, action: TypingAction },
+    /// The reactions to message `msg_id` of `user`'s dialog with `peer` changed.
+    Reactions { user: UserId, peer: Peer, msg_id: i32, reactions: Reactions },
+    /// The reactions to a channel message changed (published once on the channel's topic).
+    /// A broadcast channel's subscribers do not see who reacted.
+    ChannelReactions { channel: GroupId, msg_id: i32, reactions: Reactions, broadcast: bool },
     /// The key was logged out: sessions on it stop receiving the user's events.
     KeyUnbound { user: UserId, auth_key_id: i64 },
 }
@@ -98,8 +103,9 @@ impl Event {
             | Event::ReadChannel { user, .. }
             | Event::ReadChannelOutbox { user, .. }
             | Event::PeerBlocked { user, .. }
-            | Event::DialogUnreadMark { user, .. } => Topic::User(*user),
-            Event::Channel { channel, .. } | Event::ChannelTyping { channel, .. } => Topic::Channel(*channel),
+            | Event::DialogUnreadMark { user, .. }
+            | Event::Reactions { user, .. } => Topic::User(*user),
+            Event::Channel { channel, .. } | Event::ChannelTyping { channel, .. } | Event::ChannelReactions { channel, .. } => Topic::Channel(*channel),
         }
     }
 }

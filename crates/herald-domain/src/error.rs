@@ -117,6 +117,9 @@ pub enum MessageError {
     /// `random_id` does not pair up with the ids it should (a forward's lists differ in length).
     #[error("random id invalid")]
     RandomIdInvalid,
+    /// Not an emoji this server accepts as a reaction.
+    #[error("reaction invalid")]
+    ReactionInvalid,
     #[error("message not modified")]
     MessageNotModified,
     #[error("only the author may do this")]

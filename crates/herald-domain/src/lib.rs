@@ -18,6 +18,7 @@ pub mod limits;
 pub mod messages;
 pub mod model;
 pub mod password;
+pub mod reactions;
 pub mod search;
 pub mod store;
 #[cfg(feature = "testsuite")]

@@ -94,9 +94,9 @@ impl Default for SendLimits {
 pub struct MessageService {
     pub(crate) store: Arc<dyn MessageStore>,
     pub(crate) groups: Arc<dyn GroupStore>,
-    bus: Arc<dyn EventBus>,
-    clock: Arc<dyn Clock>,
-    sends: Limiter<UserId>,
+    pub(crate) bus: Arc<dyn EventBus>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) sends: Limiter<UserId>,
     text_bytes: Limiter<UserId>,
     counted_views: Limiter<UserId>,
     typing: Limiter<(UserId, GroupId, bool)>,

@@ -258,7 +258,23 @@ pub struct Message {
     /// Where a forwarded message first came from.
     #[serde(default)]
     pub fwd: Option<Box<Forward>>,
+    /// Reactions to the message, shared by all its copies.
+    #[serde(default)]
+    pub reactions: Option<Box<Reactions>>,
 }
+
+/// A message's reactions as every copy shows them: how many of each, and the latest reactors.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reactions {
+    /// (emoji, count), the most used first.
+    pub counts: Vec<(String, i32)>,
+    /// (user, emoji, date), newest first, at most `RECENT_REACTIONS_MAX`.
+    pub recent: Vec<(i64, String, i32)>,
+}
+
+/// Reactors a message keeps in its `recent` list (all of them in private chats and small
+/// groups).
+pub const RECENT_REACTIONS_MAX: usize = 50;
 
 /// A forwarded message's origin (Telegram's `messageFwdHeader`): who first sent it (a user, or
 /// a broadcast channel for its posts) and when, kept through forwards of forwards; and, in
@@ -297,6 +313,7 @@ impl Message {
             views: None,
             pinned: false,
             fwd: None,
+            reactions: None,
         }
     }
 

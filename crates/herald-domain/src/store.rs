@@ -171,6 +171,10 @@ pub trait MessageStore: Send + Sync {
     /// match in all. Text is found through a full-text index kept in the same transactions
     /// as the messages.
     async fn search(&self, q: SearchQuery) -> StoreResult<(Vec<Message>, i32)>;
+    /// Sets (`Some`) or removes (`None`) `user`'s one reaction to logical message `logical`,
+    /// and refreshes the summary every copy carries, in one transaction. Returns the new
+    /// summary, or `None` when nothing changed (the same reaction again, or none to remove).
+    async fn react(&self, logical: i64, user: UserId, emoji: Option<String>, date: i32) -> StoreResult<Option<Reactions>>;
     /// Messages of one conversation, newest first, with its total message count. In a user
     /// box, the messages with `peer`; in a channel box, all of them.
     async fn history(&self, owner: BoxId, peer: Peer, q: HistoryQuery) -> StoreResult<(Vec<Message>, i32)>;

@@ -1292,6 +1292,45 @@ pub async fn forwards_carry_their_origin(stores: Stores) {
     assert!(w.messages.forward(fwd(a, Peer::User(c), &[a_id], &[31], Peer::User(b))).await.is_err());
 }
 
+/// One reaction per user and message, shared by both copies of a private message, pushed to
+/// both sides with each side's own message id and dialog.
+pub async fn reactions_are_shared_and_pushed(stores: Stores) {
+    let w = world(stores);
+    let u = users(&w, 2, "react").await;
+    let (a, b) = (u[0].id, u[1].id);
+    let sent = w.messages.send(send(a, Peer::User(b), 1, "react to me")).await.unwrap();
+    let a_id = new_message(&sent.update).id;
+    let b_id = w.messages.history(b, Peer::User(a), HistoryQuery { limit: 1, ..Default::default() }).await.unwrap().0[0].id;
+    let mut a_rx = w.bus.subscribe(a);
+    let mut b_rx = w.bus.subscribe(b);
+    let r = w.messages.react(b, Peer::User(a), b_id, Some("👍".into())).await.unwrap();
+    assert_eq!(r.counts, vec![("👍".to_string(), 1)]);
+    assert_eq!(r.recent.iter().map(|(u, e, _)| (*u, e.as_str())).collect::<Vec<_>>(), vec![(b.0, "👍")]);
+    for (rx, user, peer, id) in [(&mut a_rx, a, Peer::User(b), a_id), (&mut b_rx, b, Peer::User(a), b_id)] {
+        match &*rx.rx.try_recv().unwrap() {
+            Event::Reactions { user: u, peer: p, msg_id, reactions } => assert_eq!((*u, *p, *msg_id, reactions), (user, peer, id, &r)),
+            other => panic!("{other:?}"),
+        }
+    }
+    // Both copies carry it when read.
+    let mine = w.messages.history(a, Peer::User(b), HistoryQuery { limit: 1, ..Default::default() }).await.unwrap().0[0].clone();
+    assert_eq!(mine.reactions.as_deref(), Some(&r));
+    // The same again changes nothing and tells nobody.
+    w.messages.react(b, Peer::User(a), b_id, Some("👍".into())).await.unwrap();
+    assert!(a_rx.rx.try_recv().is_err());
+    // Another emoji replaces it; a second reactor adds to the count; removing takes one off.
+    w.messages.react(b, Peer::User(a), b_id, Some("❤".into())).await.unwrap();
+    let r = w.messages.react(a, Peer::User(b), a_id, Some("❤".into())).await.unwrap();
+    assert_eq!(r.counts, vec![("❤".to_string(), 2)]);
+    let r = w.messages.react(b, Peer::User(a), b_id, None).await.unwrap();
+    assert_eq!((r.counts, r.recent.len()), (vec![("❤".to_string(), 1)], 1));
+    assert_eq!(w.messages.reactions_of(a, Peer::User(b), &[a_id]).await.unwrap()[0].1.counts, vec![("❤".to_string(), 1)]);
+    // Errors: not an emoji, no such message, a message of another chat.
+    assert!(matches!(w.messages.react(a, Peer::User(b), a_id, Some("ok".into())).await.unwrap_err(), DomainError::Message(MessageError::ReactionInvalid)));
+    assert!(matches!(w.messages.react(a, Peer::User(b), 999, Some("👍".into())).await.unwrap_err(), DomainError::Message(MessageError::MessageIdInvalid)));
+    assert!(matches!(w.messages.react(a, Peer::User(a), a_id, Some("👍".into())).await.unwrap_err(), DomainError::Message(MessageError::MessageIdInvalid)));
+}
+
 /// Runs every case of the suite against a backend: `storage_suite!(expr)` where `expr`
 /// evaluates to a fresh, empty store implementing every storage trait (wrapped in `Arc`).
 #[macro_export]
@@ -1303,6 +1342,7 @@ macro_rules! storage_suite {
             address_books_import_relate_and_delete,
             messages_are_found_by_words,
             forwards_carry_their_origin,
+            reactions_are_shared_and_pushed,
             phone_lookups_are_budgeted,
             password_email_confirmation_and_recovery,
             codes_expire_burn_after_wrong_tries_and_are_rate_limited,

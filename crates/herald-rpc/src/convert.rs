@@ -260,7 +260,43 @@ pub fn message(viewer: UserId, m: &Message) -> enums::Message {
     t.edit_date = m.edit_date;
     t.reply_to = m.reply_to.map(reply_header);
     t.fwd_from = m.fwd.as_deref().map(fwd_header);
+    t.reactions = m.reactions.as_deref().map(|r| reactions(viewer, r, !m.post));
     enums::Message::Message(t)
+}
+
+/// A message's reactions as `viewer` sees them: their own marked as chosen, and who reacted
+/// when the chat lets members see that (`list`; not on broadcast posts).
+pub fn reactions(viewer: UserId, r: &Reactions, list: bool) -> enums::MessageReactions {
+    let emoji = |e: &str| enums::Reaction::Emoji(types::ReactionEmoji { emoticon: e.to_string() });
+    let mine = r.recent.iter().find(|(u, _, _)| *u == viewer.0).map(|(_, e, _)| e.as_str());
+    enums::MessageReactions::Reactions(types::MessageReactions {
+        min: false,
+        can_see_list: list,
+        reactions_as_tags: false,
+        results: r
+            .counts
+            .iter()
+            .map(|(e, n)| {
+                enums::ReactionCount::Count(types::ReactionCount { chosen_order: (mine == Some(e.as_str())).then_some(0), reaction: emoji(e), count: *n })
+            })
+            .collect(),
+        recent_reactions: list.then(|| {
+            r.recent
+                .iter()
+                .map(|(u, e, date)| {
+                    enums::MessagePeerReaction::Reaction(types::MessagePeerReaction {
+                        big: false,
+                        unread: false,
+                        my: *u == viewer.0,
+                        peer_id: peer(Peer::User(UserId(*u))),
+                        date: *date,
+                        reaction: emoji(e),
+                    })
+                })
+                .collect()
+        }),
+        top_reactors: None,
+    })
 }
 
 fn fwd_header(f: &Forward) -> enums::MessageFwdHeader {
@@ -290,6 +326,9 @@ pub fn message_users<'a>(msgs: impl IntoIterator<Item = &'a Message>) -> Vec<Use
         if let Some(f) = &m.fwd {
             out.extend(f.from.user());
             out.extend(f.saved_from.and_then(|(p, _)| p.user()));
+        }
+        if let Some(r) = &m.reactions {
+            out.extend(r.recent.iter().map(|(u, _, _)| UserId(*u)));
         }
         match &m.action {
             Some(Action::ChatCreate { users, .. }) | Some(Action::ChatAddUser { users }) => out.extend(users.iter().map(|u| UserId(*u))),

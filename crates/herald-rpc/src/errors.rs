@@ -95,6 +95,7 @@ impl From<DomainError> for RpcError {
                 MessageError::PeerIdInvalid => (400, "PEER_ID_INVALID"),
                 MessageError::MessageIdInvalid => (400, "MESSAGE_ID_INVALID"),
                 MessageError::RandomIdInvalid => (400, "RANDOM_ID_INVALID"),
+                MessageError::ReactionInvalid => (400, "REACTION_INVALID"),
                 MessageError::MessageNotModified => (400, "MESSAGE_NOT_MODIFIED"),
                 MessageError::MessageAuthorRequired => (403, "MESSAGE_AUTHOR_REQUIRED"),
                 MessageError::LimitInvalid => (400, "LIMIT_INVALID"),

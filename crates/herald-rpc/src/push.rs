@@ -4,7 +4,7 @@
 use crate::{convert, Services};
 use grammers_tl_types::{enums, types, Serializable};
 use herald_domain::bus::{Event, GroupChange};
-use herald_domain::model::{BoxId, Group, GroupId, PtsUpdate, UpdateKind, User, UserId};
+use herald_domain::model::{BoxId, Group, GroupId, Peer, PtsUpdate, Reactions, UpdateKind, User, UserId};
 use std::sync::Arc;
 
 /// What a session should do with an event.
@@ -160,6 +160,23 @@ fn updates(updates: Vec<enums::Update>, users: Vec<enums::User>, chats: Vec<enum
     out
 }
 
+/// `updateMessageReactions` with the reactors it names.
+async fn reactions_push(s: &Services, viewer: UserId, p: Peer, msg_id: i32, r: &Reactions, list: bool, now: i32) -> Push {
+    let update = enums::Update::MessageReactions(types::UpdateMessageReactions {
+        peer: convert::peer(p),
+        msg_id,
+        top_msg_id: None,
+        saved_peer_id: None,
+        reactions: convert::reactions(viewer, r, list),
+    });
+    let ids = if list { r.recent.iter().map(|(u, _, _)| UserId(*u)).collect() } else { vec![] };
+    let loaded = async { Ok::<_, crate::RpcError>((convert::users(s, viewer, ids).await?, convert::chats(s, viewer, p.group()).await?)) };
+    match loaded.await {
+        Ok((users, chats)) => Push::Send(gzip(updates(vec![update], users, chats, now))),
+        Err(_) => Push::Skip,
+    }
+}
+
 /// `event` as a push for `viewer` on the connection of `auth_key_id`; `hashes` is that
 /// connection's cache of access hashes.
 pub async fn encode(s: &Services, viewer: UserId, auth_key_id: i64, event: &Event, hashes: &mut HashCache) -> Push {
@@ -258,6 +275,10 @@ pub async fn encode(s: &Services, viewer: UserId, auth_key_id: i64, event: &Even
             }),
             now,
         ),
+        Event::Reactions { peer, msg_id, reactions, .. } => reactions_push(s, viewer, *peer, *msg_id, reactions, true, now).await,
+        Event::ChannelReactions { channel, msg_id, reactions, broadcast } => {
+            reactions_push(s, viewer, Peer::Channel(*channel), *msg_id, reactions, !broadcast, now).await
+        }
         Event::PeerBlocked { peer, blocked, .. } => {
             let update = enums::Update::PeerBlocked(types::UpdatePeerBlocked {
                 blocked: *blocked,

@@ -23,7 +23,7 @@ enum Logged {
 }
 
 const MSG_COLUMNS: &str = "owner, id, logical_id, peer, from_id, out, date, text, entities, reply_to, edit_date, action, post, post_author,
-    (SELECT views FROM view_counts v WHERE v.owner = messages.owner AND v.id = messages.id), mentions, fwd";
+    (SELECT views FROM view_counts v WHERE v.owner = messages.owner AND v.id = messages.id), mentions, fwd, reactions";
 
 fn json_err(e: serde_json::Error) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -51,7 +51,61 @@ fn msg_from_row(r: &Row) -> rusqlite::Result<Message> {
         views: if r.get(12)? { Some(r.get::<_, Option<i32>>(14)?.unwrap_or(0)) } else { None },
         pinned: false,
         fwd: r.get::<_, Option<String>>(16)?.and_then(|f| serde_json::from_str(&f).ok()),
+        reactions: r.get::<_, Option<String>>(17)?.and_then(|f| serde_json::from_str(&f).ok()),
     })
+}
+
+/// See [`MessageStore::react`]. Counts change by one per call; the recent list is re-read
+/// through `reactions_recent` (bounded, whatever the number of reactors).
+fn react(conn: &Connection, logical: i64, user: UserId, emoji: Option<String>, date: i32) -> StoreResult<Option<Reactions>> {
+    let before: Option<String> = conn
+        .prepare_cached("SELECT emoji FROM reactions WHERE logical_id = ?1 AND user = ?2")
+        .map_err(backend)?
+        .query_row(params![logical, user.0], |r| r.get(0))
+        .optional()
+        .map_err(backend)?;
+    if before == emoji {
+        return Ok(None);
+    }
+    let current: Option<String> = conn
+        .prepare_cached("SELECT reactions FROM messages WHERE logical_id = ?1 LIMIT 1")
+        .map_err(backend)?
+        .query_row([logical], |r| r.get(0))
+        .optional()
+        .map_err(backend)?
+        .flatten();
+    let mut summary: Reactions = current.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_default();
+    if let Some(old) = &before {
+        if let Some(c) = summary.counts.iter_mut().find(|(e, _)| e == old) {
+            c.1 -= 1;
+        }
+        summary.counts.retain(|(_, n)| *n > 0);
+        conn.prepare_cached("DELETE FROM reactions WHERE logical_id = ?1 AND user = ?2")
+            .map_err(backend)?
+            .execute(params![logical, user.0])
+            .map_err(backend)?;
+    }
+    if let Some(new) = &emoji {
+        match summary.counts.iter_mut().find(|(e, _)| e == new) {
+            Some(c) => c.1 += 1,
+            None => summary.counts.push((new.clone(), 1)),
+        }
+        conn.prepare_cached("INSERT INTO reactions (logical_id, user, emoji, date) VALUES (?1, ?2, ?3, ?4)")
+            .map_err(backend)?
+            .execute(params![logical, user.0, new, date])
+            .map_err(backend)?;
+    }
+    summary.counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    summary.recent = conn
+        .prepare_cached("SELECT user, emoji, date FROM reactions WHERE logical_id = ?1 ORDER BY date DESC, user LIMIT ?2")
+        .map_err(backend)?
+        .query_map(params![logical, RECENT_REACTIONS_MAX as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .map_err(backend)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(backend)?;
+    let stored = if summary.counts.is_empty() { None } else { Some(serde_json::to_string(&summary).map_err(json_err)?) };
+    conn.prepare_cached("UPDATE messages SET reactions = ?2 WHERE logical_id = ?1").map_err(backend)?.execute(params![logical, stored]).map_err(backend)?;
+    Ok(Some(summary))
 }
 
 fn get_message(conn: &Connection, owner: BoxId, id: i32) -> StoreResult<Option<Message>> {
@@ -367,7 +421,8 @@ fn apply(conn: &Connection, ops: Vec<(BoxId, BoxOp)>, dedup: Option<(BoxId, User
     Ok(Applied { updates, duplicate: false })
 }
 
-/// The logical messages one `apply` wrote, for the full-text index.
+/// The logical messages one `apply` wrote, for the full-text index (and the reactions of
+/// messages deleted everywhere).
 #[derive(Default)]
 struct Touched(Vec<(i64, usize, bool)>);
 
@@ -389,7 +444,8 @@ impl Touched {
     }
 
     /// Brings each touched message's index row up to date: its text and the boxes that hold
-    /// a copy now. A message whose copies were all written by this apply has no row yet.
+    /// a copy now. A message whose copies were all written by this apply has no row yet. A
+    /// message with no copy left loses its reactions too.
     fn reindex(self, conn: &Connection) -> StoreResult<()> {
         for (logical, appended, changed) in self.0 {
             let mut stmt = conn.prepare_cached("SELECT owner, text FROM messages WHERE logical_id = ?1").map_err(backend)?;
@@ -398,6 +454,9 @@ impl Touched {
                 .map_err(backend)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(backend)?;
+            if copies.is_empty() && changed {
+                conn.prepare_cached("DELETE FROM reactions WHERE logical_id = ?1").map_err(backend)?.execute([logical]).map_err(backend)?;
+            }
             if changed || copies.len() != appended {
                 conn.prepare_cached("DELETE FROM search WHERE rowid = ?1").map_err(backend)?.execute([logical]).map_err(backend)?;
             }
@@ -625,6 +684,10 @@ fn dialog_row(r: &Row) -> rusqlite::Result<DialogRow> {
 impl MessageStore for SqliteStore {
     async fn apply(&self, ops: Vec<(BoxId, BoxOp)>, dedup: Option<(BoxId, UserId, i64)>) -> StoreResult<Applied> {
         self.write(move |conn| apply(conn, ops, dedup)).await
+    }
+
+    async fn react(&self, logical: i64, user: UserId, emoji: Option<String>, date: i32) -> StoreResult<Option<Reactions>> {
+        self.write(move |conn| react(conn, logical, user, emoji, date)).await
     }
 
     async fn search(&self, q: SearchQuery) -> StoreResult<(Vec<Message>, i32)> {

@@ -260,6 +260,19 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE messages ADD COLUMN fwd TEXT;
     "#,
+    // 13: reactions: one per user and logical message, and a summary (JSON `Reactions`) on
+    // every copy so reading messages needs no join.
+    r#"
+    CREATE TABLE reactions (
+        logical_id INTEGER NOT NULL,
+        user INTEGER NOT NULL,
+        emoji TEXT NOT NULL,
+        date INTEGER NOT NULL,
+        PRIMARY KEY (logical_id, user)
+    ) WITHOUT ROWID;
+    CREATE INDEX reactions_recent ON reactions(logical_id, date);
+    ALTER TABLE messages ADD COLUMN reactions TEXT;
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and

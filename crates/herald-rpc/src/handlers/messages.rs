@@ -3,10 +3,10 @@
 use crate::convert;
 use crate::{CallCtx, RpcError, Services};
 use grammers_tl_types::{enums, functions, types};
-use herald_domain::error::{DomainError, GroupError};
+use herald_domain::error::{DomainError, GroupError, MessageError};
 use herald_domain::forward::ForwardRequest;
 use herald_domain::messages::SendRequest;
-use herald_domain::model::{BoxId, GroupId, HistoryQuery, Message, Peer, PtsUpdate, UpdateKind, UserId};
+use herald_domain::model::{BoxId, GroupId, GroupKind, HistoryQuery, Message, Peer, PtsUpdate, Reactions, UpdateKind, UserId};
 use herald_domain::search::{Search, SearchFilter};
 use std::sync::Arc;
 
@@ -349,4 +349,50 @@ pub async fn forward_messages(s: Arc<Services>, ctx: CallCtx, r: functions::mess
         items.push((one.owner, one.update.clone()));
     }
     updates_of(&s, me, &items, ids, vec![]).await
+}
+
+/// `messages.sendReaction`: no reaction (or an empty list) removes one's reaction; custom
+/// emoji and paid reactions are `REACTION_INVALID`. Answered with the message's
+/// `updateMessageReactions` as the caller now sees it.
+pub async fn send_reaction(s: Arc<Services>, ctx: CallCtx, r: functions::messages::SendReaction) -> Result<enums::Updates, RpcError> {
+    let me = ctx.user()?;
+    let peer = convert::input_peer(&s, me, &r.peer).await?;
+    let emoji = match r.reaction.as_deref() {
+        None | Some([]) => None,
+        Some([enums::Reaction::Emoji(e)]) => Some(e.emoticon.clone()),
+        Some([enums::Reaction::Empty]) => None,
+        Some(_) => return Err(DomainError::from(MessageError::ReactionInvalid).into()),
+    };
+    let reactions = s.messages.react(me, peer, r.msg_id, emoji).await?;
+    reactions_answer(&s, me, peer, vec![(r.msg_id, reactions)]).await
+}
+
+/// `messages.getMessagesReactions`: an `updateMessageReactions` per listed message.
+pub async fn get_messages_reactions(s: Arc<Services>, ctx: CallCtx, r: functions::messages::GetMessagesReactions) -> Result<enums::Updates, RpcError> {
+    let me = ctx.user()?;
+    let peer = convert::input_peer(&s, me, &r.peer).await?;
+    let found = s.messages.reactions_of(me, peer, &r.id).await?;
+    reactions_answer(&s, me, peer, found).await
+}
+
+async fn reactions_answer(s: &Services, me: UserId, peer: Peer, items: Vec<(i32, Reactions)>) -> Result<enums::Updates, RpcError> {
+    // Who reacted is listed except on broadcast posts.
+    let list = match peer {
+        Peer::Channel(g) => !s.groups.known(me, &[g]).await?.first().is_some_and(|(g, _)| g.kind == GroupKind::Broadcast),
+        _ => true,
+    };
+    let users: Vec<UserId> = if list { items.iter().flat_map(|(_, r)| r.recent.iter().map(|(u, _, _)| UserId(*u))).collect() } else { vec![] };
+    let updates = items
+        .iter()
+        .map(|(id, r)| {
+            enums::Update::MessageReactions(types::UpdateMessageReactions {
+                peer: convert::peer(peer),
+                msg_id: *id,
+                top_msg_id: None,
+                saved_peer_id: None,
+                reactions: convert::reactions(me, r, list),
+            })
+        })
+        .collect();
+    pack(s, me, updates, users, peer.group().into_iter().collect()).await
 }
