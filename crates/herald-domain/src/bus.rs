@@ -6,7 +6,7 @@
 //! session re-reads its state and catches up through getDifference) rather than stalling
 //! the sender.
 
-use crate::model::{GroupId, Peer, PtsUpdate, Reactions, TypingAction, UserId};
+use crate::model::{Draft, GroupId, Peer, PtsUpdate, Reactions, TypingAction, UserId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -89,6 +89,15 @@ pub enum Event {
     /// The reactions to a channel message changed (published once on the channel's topic).
     /// A broadcast channel's subscribers do not see who reacted.
     ChannelReactions { channel: GroupId, msg_id: i32, reactions: Reactions, broadcast: bool },
+    /// `user` saved or cleared (`None`) a draft in their dialog with `peer` (to their other
+    /// sessions: `origin` wrote it).
+    Draft { user: UserId, peer: Peer, draft: Option<Draft>, origin: i64 },
+    /// `user` pinned or unpinned a dialog.
+    DialogPinned { user: UserId, peer: Peer, pinned: bool, folder: i32, origin: i64 },
+    /// `user` reordered a folder's pinned dialogs (top first).
+    PinnedDialogs { user: UserId, folder: i32, order: Vec<Peer>, origin: i64 },
+    /// `user` moved dialogs between the main list (0) and the archive (1).
+    FolderPeers { user: UserId, peers: Vec<(Peer, i32)>, origin: i64 },
     /// The key was logged out: sessions on it stop receiving the user's events.
     KeyUnbound { user: UserId, auth_key_id: i64 },
 }
@@ -104,7 +113,11 @@ impl Event {
             | Event::ReadChannelOutbox { user, .. }
             | Event::PeerBlocked { user, .. }
             | Event::DialogUnreadMark { user, .. }
-            | Event::Reactions { user, .. } => Topic::User(*user),
+            | Event::Reactions { user, .. }
+            | Event::Draft { user, .. }
+            | Event::DialogPinned { user, .. }
+            | Event::PinnedDialogs { user, .. }
+            | Event::FolderPeers { user, .. } => Topic::User(*user),
             Event::Channel { channel, .. } | Event::ChannelTyping { channel, .. } | Event::ChannelReactions { channel, .. } => Topic::Channel(*channel),
         }
     }

@@ -120,6 +120,10 @@ pub enum MessageError {
     /// Not an emoji this server accepts as a reaction.
     #[error("reaction invalid")]
     ReactionInvalid,
+    #[error("too many pinned dialogs")]
+    PinnedDialogsTooMuch,
+    #[error("folder id invalid")]
+    FolderIdInvalid,
     #[error("message not modified")]
     MessageNotModified,
     #[error("only the author may do this")]

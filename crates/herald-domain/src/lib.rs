@@ -11,6 +11,7 @@ pub mod auth;
 pub mod bus;
 pub mod clock;
 pub mod contacts;
+pub mod dialogs;
 pub mod error;
 pub mod forward;
 pub mod groups;

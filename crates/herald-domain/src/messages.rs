@@ -583,15 +583,17 @@ impl MessageService {
         Ok(())
     }
 
-    /// Dialogs with their top messages (from the user's box or each channel's box).
-    pub async fn dialogs(&self, owner: UserId, offset_date: i32, offset_id: i32, limit: i32) -> Result<(Vec<Dialog>, Vec<Message>, i32)> {
-        let (dialogs, count) = self.store.dialogs(owner, offset_date, offset_id, limit.clamp(1, 100)).await?;
+    /// Dialogs of one folder with their top messages (from the user's box or each channel's
+    /// box): the pinned ones first on the first page, then newest first.
+    pub async fn dialogs(&self, owner: UserId, mut q: DialogsQuery) -> Result<(Vec<Dialog>, Vec<Message>, i32)> {
+        q.limit = q.limit.clamp(1, 100);
+        let (dialogs, count) = self.store.dialogs(owner, q).await?;
         let messages = self.top_messages(owner, &dialogs).await?;
         Ok((dialogs, messages, count))
     }
 
     /// The top messages of `owner`'s `dialogs`: one read for the account box, one per channel.
-    async fn top_messages(&self, owner: UserId, dialogs: &[Dialog]) -> Result<Vec<Message>> {
+    pub(crate) async fn top_messages(&self, owner: UserId, dialogs: &[Dialog]) -> Result<Vec<Message>> {
         let mut messages =
             self.store.messages_by_ids(BoxId::User(owner), &dialogs.iter().filter(|d| d.pts.is_none()).map(|d| d.top_message).collect::<Vec<_>>()).await?;
         for d in dialogs.iter().filter(|d| d.top_message > 0) {

@@ -339,7 +339,25 @@ pub struct Dialog {
     pub pts: Option<i32>,
     /// Marked unread by hand (`messages.markDialogUnread`); reading new messages clears it.
     pub unread_mark: bool,
+    /// Pinned to the top of its list.
+    pub pinned: bool,
+    /// 0: the main list; 1: the archive.
+    pub folder: i32,
+    /// The unsent text the owner left in this dialog.
+    pub draft: Option<Draft>,
 }
+
+/// An unsent message kept with a dialog and synced to the owner's sessions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Draft {
+    pub text: String,
+    pub entities: Vec<Entity>,
+    pub reply_to: Option<i32>,
+    pub date: i32,
+}
+
+/// The archive's folder id (Telegram's `folder_id = 1`).
+pub const ARCHIVE_FOLDER: i32 = 1;
 
 /// A change in one box, numbered by that box's `pts` sequence.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -482,6 +500,17 @@ pub enum TypingAction {
     Cancel,
     /// Any other activity; the RPC layer keeps the wire form opaque here.
     Other(Vec<u8>),
+}
+
+/// A page of `messages.getDialogs`: one folder, newest first after the pinned ones (which
+/// only the first page, `offset_date == 0`, carries).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DialogsQuery {
+    pub folder: i32,
+    pub offset_date: i32,
+    pub offset_id: i32,
+    pub limit: i32,
+    pub exclude_pinned: bool,
 }
 
 /// `messages.getHistory` parameters with Telegram's meaning (see `MessageService::history`).

@@ -192,7 +192,21 @@ pub trait MessageStore: Send + Sync {
     /// together, ordered by their top message's date, newest first, before `(offset_date,
     /// offset_id)` when given, with the total dialog count. Unread counts come from counters
     /// (user boxes) or from the member's read mark against the channel's ids (channels).
-    async fn dialogs(&self, owner: UserId, offset_date: i32, offset_id: i32, limit: i32) -> StoreResult<(Vec<Dialog>, i32)>;
+    async fn dialogs(&self, owner: UserId, q: DialogsQuery) -> StoreResult<(Vec<Dialog>, i32)>;
+    /// Sets or clears (`None`) the draft of `owner`'s dialog with `peer`; true if it changed.
+    async fn set_draft(&self, owner: UserId, peer: Peer, draft: Option<Draft>) -> StoreResult<bool>;
+    /// Every draft `owner` has, with its dialog.
+    async fn drafts(&self, owner: UserId) -> StoreResult<Vec<(Peer, Draft)>>;
+    /// Pins (first in the list) or unpins a dialog; `Conflict("pinned")` when pinning would
+    /// make more than `max` pinned dialogs in its folder. True if it changed.
+    async fn set_pinned(&self, owner: UserId, peer: Peer, pinned: bool, max: usize) -> StoreResult<bool>;
+    /// The pinned dialogs of a folder, in order (top first).
+    async fn pinned(&self, owner: UserId, folder: i32) -> StoreResult<Vec<Peer>>;
+    /// Makes `order` the folder's pinned dialogs, top first (others are unpinned).
+    async fn set_pinned_order(&self, owner: UserId, folder: i32, order: &[Peer]) -> StoreResult<()>;
+    /// Moves a dialog to a folder (0: main list, 1: archive); true if it changed. A dialog
+    /// keeps no pin across folders.
+    async fn set_folder(&self, owner: UserId, peer: Peer, folder: i32) -> StoreResult<bool>;
     /// Channels `owner` is a current member of whose latest message is dated `since` or
     /// later, at most `limit` of them (one query: getDifference names them).
     async fn channels_posted_since(&self, owner: UserId, since: i32, limit: usize) -> StoreResult<Vec<GroupId>>;

@@ -1331,6 +1331,64 @@ pub async fn reactions_are_shared_and_pushed(stores: Stores) {
     assert!(matches!(w.messages.react(a, Peer::User(a), a_id, Some("👍".into())).await.unwrap_err(), DomainError::Message(MessageError::MessageIdInvalid)));
 }
 
+/// Drafts sync to the other sessions; pins go first (at most five in the main list); the
+/// archive takes dialogs out of the main list and their pins with them.
+pub async fn dialog_drafts_pins_and_archive(stores: Stores) {
+    use crate::dialogs::PINNED_MAX;
+    let w = world(stores);
+    let u = users(&w, 8, "dlg").await;
+    let me = u[0].id;
+    for (i, other) in u[1..].iter().enumerate() {
+        w.clock.advance(1);
+        w.messages.send(send(other.id, Peer::User(me), 100 + i as i64, "hello")).await.unwrap();
+    }
+    let main = |limit| DialogsQuery { folder: 0, offset_date: 0, offset_id: 0, limit, exclude_pinned: false };
+    let peers = |d: &[Dialog]| d.iter().map(|d| d.peer).collect::<Vec<_>>();
+    let newest_first: Vec<Peer> = u[1..].iter().rev().map(|x| Peer::User(x.id)).collect();
+    assert_eq!(peers(&w.messages.dialogs(me, main(20)).await.unwrap().0), newest_first);
+
+    // Drafts.
+    let mut rx = w.bus.subscribe(me);
+    let draft = Draft { text: "unsent".into(), entities: vec![], reply_to: None, date: 5 };
+    w.messages.save_draft(me, 7, Peer::User(u[1].id), Some(draft.clone())).await.unwrap();
+    assert!(matches!(&*rx.rx.try_recv().unwrap(), Event::Draft { peer, draft: Some(d), origin: 7, .. } if *peer == Peer::User(u[1].id) && d.text == "unsent"));
+    w.messages.save_draft(me, 7, Peer::User(u[1].id), Some(draft.clone())).await.unwrap();
+    assert!(rx.rx.try_recv().is_err(), "the same draft again changes nothing");
+    assert_eq!(w.messages.dialog(me, Peer::User(u[1].id)).await.unwrap().unwrap().draft.unwrap().text, "unsent");
+    assert_eq!(w.messages.drafts(me).await.unwrap().len(), 1);
+    w.messages.clear_drafts(me, 7).await.unwrap();
+    assert!(matches!(&*rx.rx.try_recv().unwrap(), Event::Draft { draft: None, .. }));
+    assert!(w.messages.drafts(me).await.unwrap().is_empty());
+
+    // Pins: newest pin on top, first page only, at most PINNED_MAX.
+    for x in &u[1..=PINNED_MAX] {
+        w.messages.pin_dialog(me, 7, Peer::User(x.id), true).await.unwrap();
+    }
+    assert!(matches!(w.messages.pin_dialog(me, 7, Peer::User(u[7].id), true).await.unwrap_err(), DomainError::Message(MessageError::PinnedDialogsTooMuch)));
+    let (first, _, count) = w.messages.dialogs(me, main(20)).await.unwrap();
+    assert_eq!(count, 7);
+    let pinned: Vec<Peer> = u[1..=PINNED_MAX].iter().rev().map(|x| Peer::User(x.id)).collect();
+    assert_eq!(peers(&first[..PINNED_MAX]), pinned);
+    assert!(first[..PINNED_MAX].iter().all(|d| d.pinned));
+    assert_eq!(peers(&first[PINNED_MAX..]), vec![Peer::User(u[7].id), Peer::User(u[6].id)]);
+    w.messages.reorder_pinned(me, 7, 0, &[Peer::User(u[1].id)], false).await.unwrap();
+    assert_eq!(w.messages.pinned_peers(me, 0).await.unwrap()[0], Peer::User(u[1].id));
+    w.messages.reorder_pinned(me, 7, 0, &[Peer::User(u[1].id)], true).await.unwrap();
+    assert_eq!(w.messages.pinned_peers(me, 0).await.unwrap(), vec![Peer::User(u[1].id)]);
+
+    // Archive: out of the main list, into folder 1, without its pin.
+    let moved = w.messages.set_folders(me, 7, &[(Peer::User(u[1].id), ARCHIVE_FOLDER), (Peer::User(u[2].id), ARCHIVE_FOLDER)]).await.unwrap();
+    assert_eq!(moved.len(), 2);
+    let (main_list, _, count) = w.messages.dialogs(me, main(20)).await.unwrap();
+    assert_eq!(count, 5);
+    assert!(!peers(&main_list).contains(&Peer::User(u[1].id)));
+    let archived = w.messages.dialogs(me, DialogsQuery { folder: ARCHIVE_FOLDER, ..main(20) }).await.unwrap().0;
+    assert_eq!(peers(&archived), vec![Peer::User(u[2].id), Peer::User(u[1].id)]);
+    assert!(archived.iter().all(|d| d.folder == ARCHIVE_FOLDER && !d.pinned));
+    assert!(w.messages.set_folders(me, 7, &[(Peer::User(u[1].id), ARCHIVE_FOLDER)]).await.unwrap().is_empty());
+    assert!(matches!(w.messages.set_folders(me, 7, &[(Peer::User(u[1].id), 5)]).await.unwrap_err(), DomainError::Message(MessageError::FolderIdInvalid)));
+}
+
 /// Runs every case of the suite against a backend: `storage_suite!(expr)` where `expr`
 /// evaluates to a fresh, empty store implementing every storage trait (wrapped in `Arc`).
 #[macro_export]
@@ -1343,6 +1401,7 @@ macro_rules! storage_suite {
             messages_are_found_by_words,
             forwards_carry_their_origin,
             reactions_are_shared_and_pushed,
+            dialog_drafts_pins_and_archive,
             phone_lookups_are_budgeted,
             password_email_confirmation_and_recovery,
             codes_expire_burn_after_wrong_tries_and_are_rate_limited,

@@ -593,7 +593,42 @@ pub fn dialog(d: &Dialog) -> enums::Dialog {
     t.unread_mentions_count = d.unread_mentions;
     t.pts = d.pts;
     t.unread_mark = d.unread_mark;
+    t.pinned = d.pinned;
+    t.folder_id = (d.folder != 0).then_some(d.folder);
+    t.draft = d.draft.as_ref().map(draft);
     enums::Dialog::Dialog(t)
+}
+
+/// A dialog's draft (`draftMessageEmpty` when cleared).
+pub fn draft(d: &Draft) -> enums::DraftMessage {
+    enums::DraftMessage::Message(types::DraftMessage {
+        no_webpage: false,
+        invert_media: false,
+        reply_to: d.reply_to.map(|id| {
+            enums::InputReplyTo::Message(types::InputReplyToMessage {
+                reply_to_msg_id: id,
+                top_msg_id: None,
+                reply_to_peer_id: None,
+                quote_text: None,
+                quote_entities: None,
+                quote_offset: None,
+                monoforum_peer_id: None,
+                todo_item_id: None,
+                poll_option: None,
+            })
+        }),
+        message: d.text.clone(),
+        entities: (!d.entities.is_empty()).then(|| entities_out(&d.entities)),
+        media: None,
+        date: d.date,
+        effect: None,
+        suggested_post: None,
+        rich_message: None,
+    })
+}
+
+pub fn dialog_peer(p: Peer) -> enums::DialogPeer {
+    enums::DialogPeer::Peer(types::DialogPeer { peer: peer(p) })
 }
 
 pub fn notify_settings() -> enums::PeerNotifySettings {

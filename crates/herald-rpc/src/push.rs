@@ -279,6 +279,45 @@ pub async fn encode(s: &Services, viewer: UserId, auth_key_id: i64, event: &Even
         Event::ChannelReactions { channel, msg_id, reactions, broadcast } => {
             reactions_push(s, viewer, Peer::Channel(*channel), *msg_id, reactions, !broadcast, now).await
         }
+        Event::Draft { origin, .. } | Event::DialogPinned { origin, .. } | Event::PinnedDialogs { origin, .. } | Event::FolderPeers { origin, .. }
+            if *origin == auth_key_id =>
+        {
+            Push::Skip
+        }
+        Event::Draft { peer, draft, .. } => {
+            let draft = match draft {
+                Some(d) => convert::draft(d),
+                None => enums::DraftMessage::Empty(types::DraftMessageEmpty { date: Some(now) }),
+            };
+            let update = enums::Update::DraftMessage(types::UpdateDraftMessage { peer: convert::peer(*peer), top_msg_id: None, saved_peer_id: None, draft });
+            short(update, now)
+        }
+        Event::DialogPinned { peer, pinned, folder, .. } => {
+            let update = enums::Update::DialogPinned(types::UpdateDialogPinned {
+                pinned: *pinned,
+                folder_id: (*folder != 0).then_some(*folder),
+                peer: convert::dialog_peer(*peer),
+            });
+            short(update, now)
+        }
+        Event::PinnedDialogs { folder, order, .. } => {
+            let update = enums::Update::PinnedDialogs(types::UpdatePinnedDialogs {
+                folder_id: (*folder != 0).then_some(*folder),
+                order: Some(order.iter().map(|p| convert::dialog_peer(*p)).collect()),
+            });
+            short(update, now)
+        }
+        Event::FolderPeers { peers, .. } => {
+            // No pts of its own here: sent at the box's current pts with count 0, which
+            // clients apply without looking for a gap.
+            let Ok(pts) = s.messages.pts(BoxId::User(viewer)).await else { return Push::Skip };
+            let update = enums::Update::FolderPeers(types::UpdateFolderPeers {
+                folder_peers: peers.iter().map(|(p, f)| enums::FolderPeer::Peer(types::FolderPeer { peer: convert::peer(*p), folder_id: *f })).collect(),
+                pts,
+                pts_count: 0,
+            });
+            short(update, now)
+        }
         Event::PeerBlocked { peer, blocked, .. } => {
             let update = enums::Update::PeerBlocked(types::UpdatePeerBlocked {
                 blocked: *blocked,

@@ -648,6 +648,7 @@ fn box_pts(conn: &Connection, owner: BoxId) -> StoreResult<i32> {
 /// a broadcast channel's posts count as read. Unread counts: the dialog's counter, or for a channel the ids above the mark
 /// minus the deleted ones.
 const DIALOG_ROWS: &str = "
+    SELECT d.*, COALESCE(s.pin_order, 0) AS pin_order, COALESCE(s.folder, 0) AS folder, s.draft AS draft FROM (
     SELECT peer, top_message, top_date, read_inbox_max_id, read_outbox_max_id, unread_count, NULL AS pts, unread_mark FROM dialogs WHERE owner = ?1
     UNION ALL
     SELECT -(1000000000000 + m.grp), b.top_message, b.top_date, m.read_inbox_max_id,
@@ -657,10 +658,11 @@ const DIALOG_ROWS: &str = "
         b.pts, m.unread_mark
     FROM members m JOIN groups g ON g.id = m.grp AND g.kind != 0 AND g.deleted = 0
         JOIN boxes b ON b.owner = -(1000000000000 + m.grp)
-    WHERE m.user = ?1 AND m.role <= 3";
+    WHERE m.user = ?1 AND m.role <= 3
+    ) d LEFT JOIN dialog_state s ON s.owner = ?1 AND s.peer = d.peer";
 
 fn dialog_from_row(conn: &Connection, owner: UserId, r: DialogRow) -> StoreResult<Dialog> {
-    let (peer, top_message, top_date, read_inbox_max_id, read_outbox_max_id, unread_count, pts, unread_mark) = r;
+    let ((peer, top_message, top_date, read_inbox_max_id, read_outbox_max_id, unread_count, pts, unread_mark), (pin_order, folder, draft)) = r;
     let peer = Peer::from_marked(peer);
     let mbox = match peer {
         Peer::Channel(g) => BoxId::Channel(g).key(),
@@ -671,13 +673,49 @@ fn dialog_from_row(conn: &Connection, owner: UserId, r: DialogRow) -> StoreResul
         .map_err(backend)?
         .query_row(params![mbox, owner.0, peer.marked(), read_inbox_max_id], |r| r.get(0))
         .map_err(backend)?;
-    Ok(Dialog { peer, top_message, top_date, read_inbox_max_id, read_outbox_max_id, unread_count, unread_mentions, pts, unread_mark })
+    let draft = draft.and_then(|d| serde_json::from_str(&d).ok());
+    Ok(Dialog {
+        peer,
+        top_message,
+        top_date,
+        read_inbox_max_id,
+        read_outbox_max_id,
+        unread_count,
+        unread_mentions,
+        pts,
+        unread_mark,
+        pinned: pin_order > 0,
+        folder,
+        draft,
+    })
 }
 
-type DialogRow = (i64, i32, i32, i32, i32, i32, Option<i32>, bool);
+type DialogRow = ((i64, i32, i32, i32, i32, i32, Option<i32>, bool), (i64, i32, Option<String>));
 
 fn dialog_row(r: &Row) -> rusqlite::Result<DialogRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+    Ok(((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?), (r.get(8)?, r.get(9)?, r.get(10)?)))
+}
+
+/// A dialog's folder (0 when it has no state row).
+fn folder_of(conn: &Connection, owner: UserId, peer: i64) -> StoreResult<i32> {
+    Ok(conn
+        .prepare_cached("SELECT folder FROM dialog_state WHERE owner = ?1 AND peer = ?2")
+        .map_err(backend)?
+        .query_row(params![owner.0, peer], |r| r.get(0))
+        .optional()
+        .map_err(backend)?
+        .unwrap_or(0))
+}
+
+fn set_pin_order(conn: &Connection, owner: UserId, peer: i64, order: i64) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO dialog_state (owner, peer, pin_order) VALUES (?1, ?2, ?3)
+         ON CONFLICT (owner, peer) DO UPDATE SET pin_order = excluded.pin_order",
+    )
+    .map_err(backend)?
+    .execute(params![owner.0, peer, order])
+    .map_err(backend)?;
+    Ok(())
 }
 
 #[async_trait]
@@ -751,23 +789,164 @@ impl MessageStore for SqliteStore {
         .await
     }
 
-    async fn dialogs(&self, owner: UserId, offset_date: i32, offset_id: i32, limit: i32) -> StoreResult<(Vec<Dialog>, i32)> {
+    async fn dialogs(&self, owner: UserId, q: DialogsQuery) -> StoreResult<(Vec<Dialog>, i32)> {
         self.read(move |conn| {
-            let total: i32 =
-                conn.prepare_cached(&format!("SELECT COUNT(*) FROM ({DIALOG_ROWS})")).map_err(backend)?.query_row([owner.0], |r| r.get(0)).map_err(backend)?;
-            let (od, oid) = if offset_date > 0 { (offset_date, if offset_id > 0 { offset_id } else { i32::MAX }) } else { (i32::MAX, i32::MAX) };
-            let rows: Vec<DialogRow> = conn
+            let total: i32 = conn
+                .prepare_cached(&format!("SELECT COUNT(*) FROM ({DIALOG_ROWS}) WHERE folder = ?2"))
+                .map_err(backend)?
+                .query_row(params![owner.0, q.folder], |r| r.get(0))
+                .map_err(backend)?;
+            let mut rows: Vec<DialogRow> = vec![];
+            if q.offset_date <= 0 && !q.exclude_pinned {
+                rows = conn
+                    .prepare_cached(&format!("SELECT * FROM ({DIALOG_ROWS}) WHERE folder = ?2 AND pin_order > 0 ORDER BY pin_order DESC LIMIT ?3"))
+                    .map_err(backend)?
+                    .query_map(params![owner.0, q.folder, q.limit], dialog_row)
+                    .map_err(backend)?
+                    .collect::<Result<_, _>>()
+                    .map_err(backend)?;
+            }
+            let (od, oid) = if q.offset_date > 0 { (q.offset_date, if q.offset_id > 0 { q.offset_id } else { i32::MAX }) } else { (i32::MAX, i32::MAX) };
+            let rest = (q.limit - rows.len() as i32).max(0);
+            let more: Vec<DialogRow> = conn
                 .prepare_cached(&format!(
-                    "SELECT * FROM ({DIALOG_ROWS}) WHERE top_date < ?2 OR (top_date = ?2 AND top_message < ?3)
-                     ORDER BY top_date DESC, top_message DESC LIMIT ?4"
+                    "SELECT * FROM ({DIALOG_ROWS}) WHERE folder = ?4 AND pin_order = 0 AND (top_date < ?2 OR (top_date = ?2 AND top_message < ?3))
+                     ORDER BY top_date DESC, top_message DESC LIMIT ?5"
                 ))
                 .map_err(backend)?
-                .query_map(params![owner.0, od, oid, limit], dialog_row)
+                .query_map(params![owner.0, od, oid, q.folder, rest], dialog_row)
                 .map_err(backend)?
                 .collect::<Result<_, _>>()
                 .map_err(backend)?;
+            rows.extend(more);
             let out = rows.into_iter().map(|r| dialog_from_row(conn, owner, r)).collect::<StoreResult<Vec<_>>>()?;
             Ok((out, total))
+        })
+        .await
+    }
+
+    async fn set_draft(&self, owner: UserId, peer: Peer, draft: Option<Draft>) -> StoreResult<bool> {
+        self.write(move |conn| {
+            let json = draft.as_ref().map(serde_json::to_string).transpose().map_err(json_err)?;
+            let before: Option<String> = conn
+                .prepare_cached("SELECT draft FROM dialog_state WHERE owner = ?1 AND peer = ?2")
+                .map_err(backend)?
+                .query_row(params![owner.0, peer.marked()], |r| r.get(0))
+                .optional()
+                .map_err(backend)?
+                .flatten();
+            let same = match (&before, &draft) {
+                (None, None) => true,
+                (Some(b), Some(d)) => {
+                    serde_json::from_str::<Draft>(b).ok().is_some_and(|b| b.text == d.text && b.entities == d.entities && b.reply_to == d.reply_to)
+                }
+                _ => false,
+            };
+            if same {
+                return Ok(false);
+            }
+            conn.prepare_cached(
+                "INSERT INTO dialog_state (owner, peer, draft) VALUES (?1, ?2, ?3) ON CONFLICT (owner, peer) DO UPDATE SET draft = excluded.draft",
+            )
+            .map_err(backend)?
+            .execute(params![owner.0, peer.marked(), json])
+            .map_err(backend)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn drafts(&self, owner: UserId) -> StoreResult<Vec<(Peer, Draft)>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached("SELECT peer, draft FROM dialog_state WHERE owner = ?1 AND draft IS NOT NULL").map_err(backend)?;
+            let rows = stmt.query_map([owner.0], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))).map_err(backend)?;
+            let mut out = vec![];
+            for row in rows {
+                let (peer, json) = row.map_err(backend)?;
+                if let Ok(d) = serde_json::from_str(&json) {
+                    out.push((Peer::from_marked(peer), d));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn set_pinned(&self, owner: UserId, peer: Peer, pinned: bool, max: usize) -> StoreResult<bool> {
+        self.write(move |conn| {
+            let p = peer.marked();
+            let folder = folder_of(conn, owner, p)?;
+            let order: i64 = conn
+                .prepare_cached("SELECT pin_order FROM dialog_state WHERE owner = ?1 AND peer = ?2")
+                .map_err(backend)?
+                .query_row(params![owner.0, p], |r| r.get(0))
+                .optional()
+                .map_err(backend)?
+                .unwrap_or(0);
+            if (order > 0) == pinned {
+                return Ok(false);
+            }
+            if !pinned {
+                set_pin_order(conn, owner, p, 0)?;
+                return Ok(true);
+            }
+            let (count, top): (i64, i64) = conn
+                .prepare_cached("SELECT COUNT(*), COALESCE(MAX(pin_order), 0) FROM dialog_state WHERE owner = ?1 AND folder = ?2 AND pin_order > 0")
+                .map_err(backend)?
+                .query_row(params![owner.0, folder], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(backend)?;
+            if count as usize >= max {
+                return Err(StoreError::Conflict("pinned"));
+            }
+            set_pin_order(conn, owner, p, top + 1)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn pinned(&self, owner: UserId, folder: i32) -> StoreResult<Vec<Peer>> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT peer FROM dialog_state WHERE owner = ?1 AND folder = ?2 AND pin_order > 0 ORDER BY pin_order DESC")
+                .map_err(backend)?;
+            let rows = stmt.query_map(params![owner.0, folder], |r| Ok(Peer::from_marked(r.get(0)?))).map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn set_pinned_order(&self, owner: UserId, folder: i32, order: &[Peer]) -> StoreResult<()> {
+        let order: Vec<i64> = order.iter().map(|p| p.marked()).collect();
+        self.write(move |conn| {
+            conn.prepare_cached("UPDATE dialog_state SET pin_order = 0 WHERE owner = ?1 AND folder = ?2")
+                .map_err(backend)?
+                .execute(params![owner.0, folder])
+                .map_err(backend)?;
+            let n = order.len() as i64;
+            for (i, p) in order.iter().enumerate() {
+                if folder_of(conn, owner, *p)? == folder {
+                    set_pin_order(conn, owner, *p, n - i as i64)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_folder(&self, owner: UserId, peer: Peer, folder: i32) -> StoreResult<bool> {
+        self.write(move |conn| {
+            let p = peer.marked();
+            if folder_of(conn, owner, p)? == folder {
+                return Ok(false);
+            }
+            conn.prepare_cached(
+                "INSERT INTO dialog_state (owner, peer, folder) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (owner, peer) DO UPDATE SET folder = excluded.folder, pin_order = 0",
+            )
+            .map_err(backend)?
+            .execute(params![owner.0, p, folder])
+            .map_err(backend)?;
+            Ok(true)
         })
         .await
     }

@@ -273,6 +273,18 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX reactions_recent ON reactions(logical_id, date);
     ALTER TABLE messages ADD COLUMN reactions TEXT;
     "#,
+    // 14: what an owner sets on a dialog of either kind (account or channel): pin position
+    // (0: not pinned; higher: nearer the top), folder (1: archive) and draft (JSON `Draft`).
+    r#"
+    CREATE TABLE dialog_state (
+        owner INTEGER NOT NULL,
+        peer INTEGER NOT NULL,
+        pin_order INTEGER NOT NULL DEFAULT 0,
+        folder INTEGER NOT NULL DEFAULT 0,
+        draft TEXT,
+        PRIMARY KEY (owner, peer)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and

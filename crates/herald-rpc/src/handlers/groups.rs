@@ -637,6 +637,9 @@ pub(crate) async fn channel_difference(
                 unread_mentions: 0,
                 pts: Some(current),
                 unread_mark: false,
+                pinned: false,
+                folder: 0,
+                draft: None,
             }),
         };
         return Ok(enums::updates::ChannelDifference::TooLong(types::updates::ChannelDifferenceTooLong {

@@ -6,7 +6,7 @@ use grammers_tl_types::{enums, functions, types};
 use herald_domain::error::{DomainError, GroupError, MessageError};
 use herald_domain::forward::ForwardRequest;
 use herald_domain::messages::SendRequest;
-use herald_domain::model::{BoxId, GroupId, GroupKind, HistoryQuery, Message, Peer, PtsUpdate, Reactions, UpdateKind, UserId};
+use herald_domain::model::{BoxId, DialogsQuery, GroupId, GroupKind, HistoryQuery, Message, Peer, PtsUpdate, Reactions, UpdateKind, UserId};
 use herald_domain::search::{Search, SearchFilter};
 use std::sync::Arc;
 
@@ -70,6 +70,9 @@ pub async fn send_message(s: Arc<Services>, ctx: CallCtx, r: functions::messages
     let entities = convert::entities_in(&s, me, r.entities).await?;
     let sent =
         s.messages.send(SendRequest { from: me, peer, origin_key: ctx.auth_key_id, random_id: r.random_id, text: r.message, entities, reply_to }).await?;
+    if r.clear_draft {
+        s.messages.save_draft(me, ctx.auth_key_id, peer, None).await?;
+    }
     let UpdateKind::NewMessage(m) = &sent.update.kind else { return Err(RpcError::internal()) };
     // Full Updates (as Telegram answers): the client gets the message exactly as stored,
     // reply header and entities included, matched to its request by random_id.
@@ -140,7 +143,9 @@ pub async fn get_messages(s: Arc<Services>, ctx: CallCtx, r: functions::messages
 
 pub async fn get_dialogs(s: Arc<Services>, ctx: CallCtx, r: functions::messages::GetDialogs) -> Result<enums::messages::Dialogs, RpcError> {
     let me = ctx.user()?;
-    let (dialogs, msgs, count) = s.messages.dialogs(me, r.offset_date, r.offset_id, r.limit).await?;
+    let q =
+        DialogsQuery { folder: r.folder_id.unwrap_or(0), offset_date: r.offset_date, offset_id: r.offset_id, limit: r.limit, exclude_pinned: r.exclude_pinned };
+    let (dialogs, msgs, count) = s.messages.dialogs(me, q).await?;
     let DialogsAnswer { dialogs: dialogs_tl, messages, chats, users } = dialogs_answer(&s, me, &dialogs, &msgs).await?;
     Ok(if r.offset_date == 0 && dialogs.len() as i32 >= count {
         enums::messages::Dialogs::Dialogs(types::messages::Dialogs { dialogs: dialogs_tl, messages, chats, users })

@@ -4,6 +4,7 @@
 mod account;
 mod auth;
 mod contacts;
+mod dialogs;
 mod groups;
 mod help;
 mod messages;
@@ -32,6 +33,12 @@ pub(crate) fn register(d: &mut Dispatcher) {
     d.add::<f::messages::GetWebPagePreview, _, _>(LoggedIn, startup::get_web_page_preview);
     d.add::<f::messages::GetPeerDialogs, _, _>(LoggedIn, startup::get_peer_dialogs);
     d.add::<f::messages::GetPinnedDialogs, _, _>(LoggedIn, startup::get_pinned_dialogs);
+    d.add::<f::messages::SaveDraft, _, _>(LoggedIn, dialogs::save_draft);
+    d.add::<f::messages::GetAllDrafts, _, _>(LoggedIn, dialogs::get_all_drafts);
+    d.add::<f::messages::ClearAllDrafts, _, _>(LoggedIn, dialogs::clear_all_drafts);
+    d.add::<f::messages::ToggleDialogPin, _, _>(LoggedIn, dialogs::toggle_dialog_pin);
+    d.add::<f::messages::ReorderPinnedDialogs, _, _>(LoggedIn, dialogs::reorder_pinned_dialogs);
+    d.add::<f::folders::EditPeerFolders, _, _>(LoggedIn, dialogs::edit_peer_folders);
 
     d.add::<f::auth::SendCode, _, _>(Anyone, auth::send_code);
     d.add::<f::auth::ResendCode, _, _>(Anyone, auth::resend_code);

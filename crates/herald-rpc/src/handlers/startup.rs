@@ -58,14 +58,13 @@ pub async fn get_available_reactions(
 /// `messages.getDialogUnreadMarks`: the dialogs the caller marked unread.
 pub async fn get_dialog_unread_marks(s: Arc<Services>, ctx: CallCtx, _: functions::messages::GetDialogUnreadMarks) -> Result<Vec<enums::DialogPeer>, RpcError> {
     let me = ctx.user()?;
-    Ok(s.messages.unread_marks(me).await?.into_iter().map(|p| enums::DialogPeer::Peer(types::DialogPeer { peer: convert::peer(p) })).collect())
+    Ok(s.messages.unread_marks(me).await?.into_iter().map(convert::dialog_peer).collect())
 }
 
 /// `messages.markDialogUnread`: marks a dialog unread (or clears the mark).
 pub async fn mark_dialog_unread(s: Arc<Services>, ctx: CallCtx, r: functions::messages::MarkDialogUnread) -> Result<bool, RpcError> {
     let me = ctx.user()?;
-    let enums::InputDialogPeer::Peer(p) = &r.peer else { return Err(RpcError::bad_request("PEER_ID_INVALID")) };
-    let peer = convert::input_peer(&s, me, &p.peer).await?;
+    let peer = input_dialog_peer(&s, me, &r.peer).await?;
     s.messages.mark_dialog_unread(me, peer, r.unread).await?;
     Ok(true)
 }
@@ -100,17 +99,26 @@ pub async fn get_peer_dialogs(s: Arc<Services>, ctx: CallCtx, r: functions::mess
     let me = ctx.user()?;
     let mut peers = Vec::with_capacity(r.peers.len());
     for p in r.peers.iter().take(herald_domain::messages::IDS_MAX + 1) {
-        if let enums::InputDialogPeer::Peer(p) = p {
-            peers.push(convert::input_peer(&s, me, &p.peer).await?);
+        if let enums::InputDialogPeer::Peer(_) = p {
+            peers.push(input_dialog_peer(&s, me, p).await?);
         }
     }
     peer_dialogs(&s, me, &peers).await
 }
 
-/// `messages.getPinnedDialogs`: dialogs are not pinned yet, so none (with the state).
-pub async fn get_pinned_dialogs(s: Arc<Services>, ctx: CallCtx, _: functions::messages::GetPinnedDialogs) -> Result<enums::messages::PeerDialogs, RpcError> {
+/// `messages.getPinnedDialogs`: a folder's pinned dialogs, top first, with the state.
+pub async fn get_pinned_dialogs(s: Arc<Services>, ctx: CallCtx, r: functions::messages::GetPinnedDialogs) -> Result<enums::messages::PeerDialogs, RpcError> {
     let me = ctx.user()?;
-    peer_dialogs(&s, me, &[]).await
+    let peers = s.messages.pinned_peers(me, r.folder_id).await?;
+    peer_dialogs(&s, me, &peers).await
+}
+
+/// An `InputDialogPeer` as a peer the caller can see.
+pub(crate) async fn input_dialog_peer(s: &Services, me: herald_domain::model::UserId, p: &enums::InputDialogPeer) -> Result<Peer, RpcError> {
+    match p {
+        enums::InputDialogPeer::Peer(p) => convert::input_peer(s, me, &p.peer).await,
+        _ => Err(RpcError::bad_request("PEER_ID_INVALID")),
+    }
 }
 
 async fn peer_dialogs(s: &Services, me: herald_domain::model::UserId, peers: &[Peer]) -> Result<enums::messages::PeerDialogs, RpcError> {
