@@ -20,6 +20,8 @@ pub struct AccountService {
     pub(crate) clock: Arc<dyn Clock>,
     /// Phone numbers looked up by `contacts.importContacts` / `resolvePhone`, per account.
     pub(crate) phone_lookups: Limiter<UserId>,
+    pub(crate) presence: std::sync::Mutex<std::collections::HashMap<UserId, crate::presence::Presence>>,
+    pub(crate) status_changes: Limiter<UserId>,
 }
 
 /// 5–32 characters of `a-z0-9_` (any case), starting with a letter, not ending with `_`,
@@ -35,7 +37,15 @@ pub fn valid_username(name: &str) -> bool {
 
 impl AccountService {
     pub fn new(store: Arc<dyn AccountStore>, messages: Arc<dyn MessageStore>, secret: [u8; 32], clock: Arc<dyn Clock>) -> Self {
-        Self { store, messages, secret, clock, phone_lookups: Limiter::new(crate::contacts::PHONE_LOOKUPS) }
+        Self {
+            store,
+            messages,
+            secret,
+            clock,
+            phone_lookups: Limiter::new(crate::contacts::PHONE_LOOKUPS),
+            presence: Default::default(),
+            status_changes: Limiter::new(crate::presence::STATUS_CHANGES),
+        }
     }
 
     /// The access hash `viewer` sees for `target`: a keyed hash of both ids, so it is

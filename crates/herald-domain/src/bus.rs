@@ -98,6 +98,8 @@ pub enum Event {
     PinnedDialogs { user: UserId, folder: i32, order: Vec<Peer>, origin: i64 },
     /// `user` moved dialogs between the main list (0) and the archive (1).
     FolderPeers { user: UserId, peers: Vec<(Peer, i32)>, origin: i64 },
+    /// `of` went online or offline (to `user`, who has `of` among their contacts).
+    UserStatus { user: UserId, of: UserId, status: crate::presence::Status },
     /// The key was logged out: sessions on it stop receiving the user's events.
     KeyUnbound { user: UserId, auth_key_id: i64 },
 }
@@ -117,7 +119,8 @@ impl Event {
             | Event::Draft { user, .. }
             | Event::DialogPinned { user, .. }
             | Event::PinnedDialogs { user, .. }
-            | Event::FolderPeers { user, .. } => Topic::User(*user),
+            | Event::FolderPeers { user, .. }
+            | Event::UserStatus { user, .. } => Topic::User(*user),
             Event::Channel { channel, .. } | Event::ChannelTyping { channel, .. } | Event::ChannelReactions { channel, .. } => Topic::Channel(*channel),
         }
     }

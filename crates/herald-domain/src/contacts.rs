@@ -215,6 +215,7 @@ mod tests {
             home_dc: 1,
             created_at: 0,
             is_service: false,
+            last_seen: 0,
         };
         assert_eq!(entry_names(" ", "\u{200b}", &u), ("Real".into(), "Name".into()));
         assert_eq!(entry_names("Mum", "", &u), ("Mum".into(), String::new()));

@@ -19,6 +19,7 @@ pub mod limits;
 pub mod messages;
 pub mod model;
 pub mod password;
+pub mod presence;
 pub mod reactions;
 pub mod search;
 pub mod store;

@@ -246,6 +246,11 @@ impl MessageService {
         Ok(())
     }
 
+    /// The event bus the service publishes on.
+    pub fn bus(&self) -> &dyn EventBus {
+        self.bus.as_ref()
+    }
+
     pub fn now(&self) -> i32 {
         self.clock.now_secs() as i32
     }

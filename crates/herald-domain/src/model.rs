@@ -118,6 +118,8 @@ pub struct User {
     pub created_at: i64,
     /// The service account and, later, bots.
     pub is_service: bool,
+    /// When the account last went offline (0: never reported).
+    pub last_seen: i64,
 }
 
 /// An entry of `owner`'s address book: the names they gave `target`, and the number they

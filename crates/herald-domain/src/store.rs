@@ -56,6 +56,10 @@ pub trait AccountStore: Send + Sync {
     async fn delete_contacts(&self, owner: UserId, targets: &[UserId]) -> StoreResult<Vec<UserId>>;
     /// `owner`'s address book, oldest entry first.
     async fn contacts(&self, owner: UserId) -> StoreResult<Vec<Contact>>;
+    /// Records when the account went offline.
+    async fn set_last_seen(&self, id: UserId, at: i64) -> StoreResult<()>;
+    /// Users who have `target` among their contacts, at most `limit`.
+    async fn contact_owners(&self, target: UserId, limit: usize) -> StoreResult<Vec<UserId>>;
     /// Users whose username starts with `prefix` (lower case), at most `limit`.
     async fn users_by_username_prefix(&self, prefix: &str, limit: usize) -> StoreResult<Vec<User>>;
 }

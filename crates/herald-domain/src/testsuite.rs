@@ -1389,6 +1389,38 @@ pub async fn dialog_drafts_pins_and_archive(stores: Stores) {
     assert!(matches!(w.messages.set_folders(me, 7, &[(Peer::User(u[1].id), 5)]).await.unwrap_err(), DomainError::Message(MessageError::FolderIdInvalid)));
 }
 
+/// Online for five minutes per report, offline with a last-seen time that the store keeps;
+/// those who have the account as a contact hear of changes, not of repeats.
+pub async fn online_status_is_reported_to_contacts(stores: Stores) {
+    use crate::presence::{Status, ONLINE_FOR_SECS};
+    let w = world(stores);
+    let u = users(&w, 3, "status").await;
+    let (a, b, c) = (u[0].id, u[1].id, u[2].id);
+    let user = |id: UserId| {
+        let store = w.stores.accounts.clone();
+        async move { store.user_by_id(id).await.unwrap().unwrap() }
+    };
+    assert_eq!(w.accounts.status(&user(a).await), Status::Unknown);
+    w.accounts.add_contact(b, &user(a).await, "A", "", "").await.unwrap();
+    let mut b_rx = w.bus.subscribe(b);
+    let mut c_rx = w.bus.subscribe(c);
+    let now = w.clock.now_secs();
+    w.accounts.update_status(a, false, w.bus.as_ref()).await.unwrap();
+    assert_eq!(w.accounts.status(&user(a).await), Status::Online { expires: now + ONLINE_FOR_SECS });
+    assert!(matches!(&*b_rx.rx.try_recv().unwrap(), Event::UserStatus { of, status: Status::Online { .. }, .. } if *of == a));
+    assert!(c_rx.rx.try_recv().is_err(), "c does not have a as a contact");
+    w.accounts.update_status(a, false, w.bus.as_ref()).await.unwrap();
+    assert!(b_rx.rx.try_recv().is_err(), "still online: nothing to tell");
+    w.clock.advance(10);
+    w.accounts.update_status(a, true, w.bus.as_ref()).await.unwrap();
+    assert!(matches!(&*b_rx.rx.try_recv().unwrap(), Event::UserStatus { status: Status::Offline { was_online }, .. } if *was_online == now + 10));
+    assert_eq!(user(a).await.last_seen, now + 10, "last seen is stored");
+    // A report runs out by itself.
+    w.accounts.update_status(a, false, w.bus.as_ref()).await.unwrap();
+    w.clock.advance(ONLINE_FOR_SECS + 5);
+    assert_eq!(w.accounts.status(&user(a).await), Status::Offline { was_online: now + 10 + ONLINE_FOR_SECS });
+}
+
 /// Runs every case of the suite against a backend: `storage_suite!(expr)` where `expr`
 /// evaluates to a fresh, empty store implementing every storage trait (wrapped in `Arc`).
 #[macro_export]
@@ -1402,6 +1434,7 @@ macro_rules! storage_suite {
             forwards_carry_their_origin,
             reactions_are_shared_and_pushed,
             dialog_drafts_pins_and_archive,
+            online_status_is_reported_to_contacts,
             phone_lookups_are_budgeted,
             password_email_confirmation_and_recovery,
             codes_expire_burn_after_wrong_tries_and_are_rate_limited,

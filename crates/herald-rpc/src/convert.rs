@@ -5,6 +5,7 @@ use crate::{blank, RpcError, Services};
 use grammers_tl_types::{enums, types, Deserializable, Identifiable, Serializable};
 use herald_domain::error::{AccountError, DomainError};
 use herald_domain::model::*;
+use herald_domain::presence::Status;
 
 pub fn peer(p: Peer) -> enums::Peer {
     match p {
@@ -182,7 +183,7 @@ pub fn seen_user(s: &Services, viewer: UserId, u: &User, contact: Option<&Contac
     t.phone = (viewer == u.id || has_viewer || knows_number).then(|| u.phone.clone());
     t.verified = u.is_service;
     t.support = u.is_service;
-    t.status = Some(if u.is_service { enums::UserStatus::Empty } else { enums::UserStatus::Recently(types::UserStatusRecently { by_me: false }) });
+    t.status = Some(status(s.accounts.status(u)));
     enums::User::User(t)
 }
 
@@ -338,6 +339,16 @@ pub fn message_users<'a>(msgs: impl IntoIterator<Item = &'a Message>) -> Vec<Use
         }
     }
     out
+}
+
+/// A status as TL: online with its expiry, offline with the last-seen time, or "recently"
+/// when nothing is known (a service account: no status).
+pub fn status(st: Status) -> enums::UserStatus {
+    match st {
+        Status::Online { expires } => enums::UserStatus::Online(types::UserStatusOnline { expires: expires as i32 }),
+        Status::Offline { was_online } => enums::UserStatus::Offline(types::UserStatusOffline { was_online: was_online as i32 }),
+        Status::Unknown => enums::UserStatus::Recently(types::UserStatusRecently { by_me: false }),
+    }
 }
 
 pub fn entities_out(es: &[Entity]) -> Vec<enums::MessageEntity> {

@@ -318,6 +318,9 @@ pub async fn encode(s: &Services, viewer: UserId, auth_key_id: i64, event: &Even
             });
             short(update, now)
         }
+        Event::UserStatus { of, status, .. } => {
+            short(enums::Update::UserStatus(types::UpdateUserStatus { user_id: of.0, status: convert::status(*status) }), now)
+        }
         Event::PeerBlocked { peer, blocked, .. } => {
             let update = enums::Update::PeerBlocked(types::UpdatePeerBlocked {
                 blocked: *blocked,

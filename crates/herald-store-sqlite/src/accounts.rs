@@ -5,7 +5,7 @@ use herald_domain::model::{Contact, NewUser, SeenUser, User, UserId};
 use herald_domain::store::{AccountStore, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-const USER_COLUMNS: &str = "id, phone, first_name, last_name, username, about, home_dc, created_at, is_service";
+const USER_COLUMNS: &str = "id, phone, first_name, last_name, username, about, home_dc, created_at, is_service, last_seen";
 
 fn user_from_row(r: &Row) -> rusqlite::Result<User> {
     Ok(User {
@@ -18,6 +18,7 @@ fn user_from_row(r: &Row) -> rusqlite::Result<User> {
         home_dc: r.get(6)?,
         created_at: r.get(7)?,
         is_service: r.get(8)?,
+        last_seen: r.get(9)?,
     })
 }
 
@@ -122,7 +123,7 @@ impl AccountStore for SqliteStore {
         self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT u.id, u.phone, u.first_name, u.last_name, u.username, u.about, u.home_dc, u.created_at, u.is_service,
+                    "SELECT u.id, u.phone, u.first_name, u.last_name, u.username, u.about, u.home_dc, u.created_at, u.is_service, u.last_seen,
                             c.first_name, c.last_name, c.phone, c.date,
                             EXISTS (SELECT 1 FROM contacts r WHERE r.owner = u.id AND r.target = ?2)
                      FROM users u LEFT JOIN contacts c ON c.owner = ?2 AND c.target = u.id
@@ -134,13 +135,14 @@ impl AccountStore for SqliteStore {
                 let row = stmt
                     .query_row([id, viewer.0], |r| {
                         let user = user_from_row(r)?;
-                        let contact = match r.get::<_, Option<String>>(9)? {
+                        // Columns 0–9 are the user's, then the contact entry, then the reverse link.
+                        let contact = match r.get::<_, Option<String>>(10)? {
                             Some(first_name) => {
-                                Some(Contact { owner: viewer, target: user.id, first_name, last_name: r.get(10)?, phone: r.get(11)?, date: r.get(12)? })
+                                Some(Contact { owner: viewer, target: user.id, first_name, last_name: r.get(11)?, phone: r.get(12)?, date: r.get(13)? })
                             }
                             None => None,
                         };
-                        Ok(SeenUser { user, contact, has_viewer: r.get(13)? })
+                        Ok(SeenUser { user, contact, has_viewer: r.get(14)? })
                     })
                     .optional()
                     .map_err(backend)?;
@@ -193,6 +195,23 @@ impl AccountStore for SqliteStore {
                     Ok(Contact { owner, target: UserId(r.get(0)?), first_name: r.get(1)?, last_name: r.get(2)?, phone: r.get(3)?, date: r.get(4)? })
                 })
                 .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn set_last_seen(&self, id: UserId, at: i64) -> StoreResult<()> {
+        self.write(move |conn| {
+            conn.prepare_cached("UPDATE users SET last_seen = ?2 WHERE id = ?1").map_err(backend)?.execute(params![id.0, at]).map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn contact_owners(&self, target: UserId, limit: usize) -> StoreResult<Vec<UserId>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached("SELECT owner FROM contacts WHERE target = ?1 LIMIT ?2").map_err(backend)?;
+            let rows = stmt.query_map(params![target.0, limit as i64], |r| Ok(UserId(r.get(0)?))).map_err(backend)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(backend)
         })
         .await

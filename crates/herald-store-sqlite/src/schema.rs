@@ -285,6 +285,10 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (owner, peer)
     ) WITHOUT ROWID;
     "#,
+    // 15: when each account last went offline.
+    r#"
+    ALTER TABLE users ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and

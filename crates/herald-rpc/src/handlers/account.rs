@@ -174,3 +174,10 @@ pub async fn get_blocked(s: Arc<Services>, ctx: CallCtx, r: functions::contacts:
         enums::contacts::Blocked::Slice(types::contacts::BlockedSlice { count, blocked, chats: vec![], users })
     })
 }
+
+/// `account.updateStatus`: online for five minutes, or offline now (client-compat §4.15).
+pub async fn update_status(s: Arc<Services>, ctx: CallCtx, r: functions::account::UpdateStatus) -> Result<bool, RpcError> {
+    let me = ctx.user()?;
+    s.accounts.update_status(me, r.offline, s.messages.bus()).await?;
+    Ok(true)
+}

@@ -66,6 +66,7 @@ pub(crate) fn register(d: &mut Dispatcher) {
     d.add::<f::account::ResetAuthorization, _, _>(LoggedIn, account::reset_authorization);
     d.add::<f::auth::ResetAuthorizations, _, _>(LoggedIn, account::reset_authorizations);
     d.add::<f::contacts::ResolveUsername, _, _>(LoggedIn, account::resolve_username);
+    d.add::<f::account::UpdateStatus, _, _>(LoggedIn, account::update_status);
     d.add::<f::contacts::GetContacts, _, _>(LoggedIn, contacts::get_contacts);
     d.add::<f::contacts::GetContactIds, _, _>(LoggedIn, contacts::get_contact_ids);
     d.add::<f::contacts::GetStatuses, _, _>(LoggedIn, contacts::get_statuses);

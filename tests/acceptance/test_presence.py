@@ -1,0 +1,24 @@
+"""Online status with Telethon: account.updateStatus and the updateUserStatus contacts get."""
+
+from telethon import events, functions, types
+
+from harness import EventCollector, async_test, make_pair
+
+
+@async_test
+async def test_status_changes_reach_contacts(server):
+    alice, bob = await make_pair(server)
+    to_bob = await alice.client.get_input_entity(bob.username)
+    await alice.client(functions.contacts.AddContactRequest(id=to_bob, first_name="Bob", last_name="", phone=""))
+    changes = EventCollector(alice.client, events.UserUpdate())
+    assert await bob.client(functions.account.UpdateStatusRequest(offline=False))
+    online = await changes.next(lambda e: e.user_id == bob.id)
+    assert online.online and isinstance(online.status, types.UserStatusOnline)
+    (seen,) = await alice.client(functions.users.GetUsersRequest([to_bob]))
+    assert isinstance(seen.status, types.UserStatusOnline)
+    assert await bob.client(functions.account.UpdateStatusRequest(offline=True))
+    offline = await changes.next(lambda e: e.user_id == bob.id)
+    assert isinstance(offline.status, types.UserStatusOffline)
+    (seen,) = await alice.client(functions.users.GetUsersRequest([to_bob]))
+    assert isinstance(seen.status, types.UserStatusOffline)
+    assert seen.status.was_online == offline.status.was_online
