@@ -78,7 +78,8 @@ impl AccountService {
         if offline {
             self.store.set_last_seen(user, now).await?;
         }
-        if was_online == !offline {
+        // No change between online and offline: nothing to tell.
+        if was_online != offline {
             return Ok(());
         }
         if self.status_changes.take(user, 1.0, self.clock.now_ms()).is_err() {
