@@ -76,6 +76,7 @@ pub struct AuthService {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: AuthConfig,
     pub(crate) hook: Option<Arc<dyn CodeHook>>,
+    pub(crate) login_tokens: crate::qr::LoginTokens,
     /// The per-address code limit, kept in memory as well so that a flood of `sendCode` is
     /// refused before it costs a database read (the stored rows stay the record).
     code_requests: Limiter<String>,
@@ -143,7 +144,7 @@ impl AuthService {
     pub fn new(stores: AuthStores, messages: Arc<MessageService>, bus: Arc<dyn EventBus>, clock: Arc<dyn Clock>, config: AuthConfig) -> Self {
         let AuthStores { accounts, codes, keys, passwords } = stores;
         let code_requests = Limiter::new(Bucket { burst: CODES_PER_ADDR_HOUR as f64, per_sec: CODES_PER_ADDR_HOUR as f64 / 3600.0 });
-        Self { accounts, codes, keys, passwords, messages, bus, clock, config, hook: None, code_requests }
+        Self { accounts, codes, keys, passwords, messages, bus, clock, config, hook: None, login_tokens: Default::default(), code_requests }
     }
 
     /// Also hands every issued code to `hook` (an SMS gateway).

@@ -64,6 +64,12 @@ pub enum AuthError {
     PasswordRecoveryNa,
     #[error("recovery code expired")]
     PasswordRecoveryExpired,
+    #[error("login token invalid")]
+    AuthTokenInvalid,
+    #[error("login token expired")]
+    AuthTokenExpired,
+    #[error("login token already accepted")]
+    AuthTokenAlreadyAccepted,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

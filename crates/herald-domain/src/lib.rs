@@ -20,6 +20,7 @@ pub mod messages;
 pub mod model;
 pub mod password;
 pub mod presence;
+pub mod qr;
 pub mod reactions;
 pub mod search;
 pub mod store;

@@ -1421,6 +1421,32 @@ pub async fn online_status_is_reported_to_contacts(stores: Stores) {
     assert_eq!(w.accounts.status(&user(a).await), Status::Offline { was_online: now + 10 + ONLINE_FOR_SECS });
 }
 
+/// A QR login token is shown by a key that is not logged in, accepted once by a logged-in
+/// session within its lifetime, and collected by the same key.
+pub async fn login_tokens_are_accepted_once_in_time(stores: Stores) {
+    use crate::qr::{Exported, LOGIN_TOKEN_TTL_SECS};
+    let w = world(stores);
+    let alice = sign_up(&w, 1, "9996618181", "Alice").await;
+    key(&w, 2).await;
+    let Exported::Token { token, .. } = w.auth.export_login_token(&who(2)).await.unwrap() else { panic!("a token") };
+    // Not yet accepted: exporting again gives a new token (the old one dies).
+    let Exported::Token { token: second, .. } = w.auth.export_login_token(&who(2)).await.unwrap() else { panic!("a token") };
+    assert_ne!(token, second);
+    assert_eq!(auth_err(w.auth.accept_login_token(alice.id, &token).unwrap_err()), AuthError::AuthTokenInvalid);
+    assert_eq!(w.auth.accept_login_token(alice.id, &second).unwrap(), 2);
+    assert_eq!(auth_err(w.auth.accept_login_token(alice.id, &second).unwrap_err()), AuthError::AuthTokenAlreadyAccepted);
+    match w.auth.export_login_token(&who(2)).await.unwrap() {
+        Exported::LoggedIn(u) => assert_eq!(u.id, alice.id),
+        Exported::Token { .. } => panic!("accepted: logged in"),
+    }
+    assert_eq!(w.stores.keys.get_key(2).await.unwrap().unwrap().user_id, Some(alice.id));
+    // Expired tokens cannot be accepted.
+    key(&w, 3).await;
+    let Exported::Token { token, .. } = w.auth.export_login_token(&who(3)).await.unwrap() else { panic!("a token") };
+    w.clock.advance(LOGIN_TOKEN_TTL_SECS);
+    assert_eq!(auth_err(w.auth.accept_login_token(alice.id, &token).unwrap_err()), AuthError::AuthTokenExpired);
+}
+
 /// Runs every case of the suite against a backend: `storage_suite!(expr)` where `expr`
 /// evaluates to a fresh, empty store implementing every storage trait (wrapped in `Arc`).
 #[macro_export]
@@ -1435,6 +1461,7 @@ macro_rules! storage_suite {
             reactions_are_shared_and_pushed,
             dialog_drafts_pins_and_archive,
             online_status_is_reported_to_contacts,
+            login_tokens_are_accepted_once_in_time,
             phone_lookups_are_budgeted,
             password_email_confirmation_and_recovery,
             codes_expire_burn_after_wrong_tries_and_are_rate_limited,

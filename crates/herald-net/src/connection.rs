@@ -78,6 +78,8 @@ struct Keyed {
     first_salt: (i64, i64),
     /// Wakes when the key's binding changes on any connection.
     user_rx: watch::Receiver<Option<UserId>>,
+    /// Wakes when a login token the key exported is accepted (QR login).
+    token_rx: watch::Receiver<u64>,
     /// The key's last use as recorded in the store (unused keys are collected by age).
     last_used: i64,
     /// The session that last wrote: pushes go there.
@@ -276,6 +278,7 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, t
                 match signal {
                     Signal::Event(ev) => c.on_event(ev).await,
                     Signal::Binding => c.sync_subscription().await,
+                    Signal::LoginToken => c.on_login_token().await,
                 }
                 Verdict::Continue
             }
@@ -361,11 +364,13 @@ enum Signal {
     Event(Option<Arc<Event>>),
     /// The key's binding changed (login or logout on any of its connections).
     Binding,
+    /// A login token the key exported was accepted.
+    LoginToken,
 }
 
 async fn next_signal(keyed: &mut Option<Keyed>) -> Signal {
     let Some(k) = keyed.as_mut() else { return std::future::pending().await };
-    let Keyed { subscription, user_rx, .. } = k;
+    let Keyed { subscription, user_rx, token_rx, .. } = k;
     tokio::select! {
         ev = async {
             match subscription.as_mut() {
@@ -375,6 +380,10 @@ async fn next_signal(keyed: &mut Option<Keyed>) -> Signal {
         } => Signal::Event(ev),
         changed = user_rx.changed() => match changed {
             Ok(()) => Signal::Binding,
+            Err(_) => std::future::pending().await,
+        },
+        changed = token_rx.changed() => match changed {
+            Ok(()) => Signal::LoginToken,
             Err(_) => std::future::pending().await,
         },
     }
@@ -528,12 +537,14 @@ impl Conn {
             }
         }
         let user_rx = state.watch_user();
+        let token_rx = state.watch_login_token();
         Ok(Some(Keyed {
             key: AuthKey::from_bytes(data),
             ctx: CallCtx { auth_key_id: id, key: state, peer: self.ticket.addr() },
             first_salt: (rec.first_salt, rec.created_at + herald_mtproto::salt::PERIOD_SECS),
             last_used: rec.last_used_at,
             user_rx,
+            token_rx,
             session_id: None,
             wants_updates: false,
             subscription: None,
@@ -896,6 +907,19 @@ impl Conn {
         let (Some(sid), true) = (k.session_id, k.wants_updates) else { return };
         let key = k.key.clone();
         let Some(session) = self.gw.sessions.get(key.id(), sid) else { return };
+        self.emit(&session, &key, &mut pushes).await;
+    }
+
+    /// Pushes `updateLoginToken`: the QR code this key showed was scanned and accepted; the
+    /// client exports the token again to log in.
+    async fn on_login_token(&mut self) {
+        let now_secs = self.gw.clock.now_secs() as i32;
+        let Some(k) = self.keyed.as_mut() else { return };
+        k.token_rx.borrow_and_update();
+        let Some(sid) = k.session_id else { return };
+        let key = k.key.clone();
+        let Some(session) = self.gw.sessions.get(key.id(), sid) else { return };
+        let mut pushes = vec![OutMessage::push(push::login_token(now_secs))];
         self.emit(&session, &key, &mut pushes).await;
     }
 

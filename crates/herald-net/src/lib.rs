@@ -96,7 +96,8 @@ pub struct Gateway {
     pub sessions: sessions::SessionRegistry,
     pub addrs: Arc<AddrTable>,
     pub kx: kx::KxPool,
-    pub key_states: KeyStates,
+    /// Shared with the RPC services (`Services::key_states`).
+    pub key_states: Arc<KeyStates>,
     pub metrics: Arc<Metrics>,
 }
 

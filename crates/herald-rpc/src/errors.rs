@@ -70,6 +70,9 @@ impl From<DomainError> for RpcError {
                 AuthError::PasswordEmpty => (400, "PASSWORD_EMPTY"),
                 AuthError::PasswordRecoveryNa => (400, "PASSWORD_RECOVERY_NA"),
                 AuthError::PasswordRecoveryExpired => (400, "PASSWORD_RECOVERY_EXPIRED"),
+                AuthError::AuthTokenInvalid => (400, "AUTH_TOKEN_INVALID"),
+                AuthError::AuthTokenExpired => (400, "AUTH_TOKEN_EXPIRED"),
+                AuthError::AuthTokenAlreadyAccepted => (400, "AUTH_TOKEN_ALREADY_ACCEPTED"),
             },
             DomainError::Account(a) => match a {
                 AccountError::UsernameInvalid => (400, "USERNAME_INVALID"),

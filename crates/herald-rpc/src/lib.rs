@@ -52,6 +52,8 @@ pub struct Services {
     pub messages: Arc<MessageService>,
     pub groups: Arc<GroupService>,
     pub keys: Arc<dyn AuthKeyStore>,
+    /// The live state of every key with a connection here (the gateway's too).
+    pub key_states: Arc<KeyStates>,
     pub clock: Arc<dyn Clock>,
     pub server: ServerInfo,
 }
@@ -62,6 +64,9 @@ pub struct Services {
 #[derive(Debug)]
 pub struct KeyState {
     user: watch::Sender<Option<UserId>>,
+    /// Bumped when a login token this key exported is accepted (QR login): its connections
+    /// push `updateLoginToken`.
+    login_token: watch::Sender<u64>,
     // A std Mutex: held only to copy a value, never across an await.
     client: Mutex<Option<ClientInfo>>,
     /// When the client data was last written to the store (see [`KeyState::may_store_client`]).
@@ -74,7 +79,7 @@ pub const CLIENT_STORE_EVERY: std::time::Duration = std::time::Duration::from_se
 
 impl KeyState {
     pub fn new(user: Option<UserId>, client: Option<ClientInfo>) -> Self {
-        Self { user: watch::Sender::new(user), client: Mutex::new(client), client_stored: Mutex::new(None) }
+        Self { user: watch::Sender::new(user), login_token: watch::Sender::new(0), client: Mutex::new(client), client_stored: Mutex::new(None) }
     }
     pub fn user(&self) -> Option<UserId> {
         *self.user.borrow()
@@ -96,6 +101,14 @@ impl KeyState {
     /// Wakes when the binding changes (login, logout), on any connection of the key.
     pub fn watch_user(&self) -> watch::Receiver<Option<UserId>> {
         self.user.subscribe()
+    }
+    /// Tells the key's connections that a login token it exported was accepted.
+    pub fn login_token_accepted(&self) {
+        self.login_token.send_modify(|n| *n += 1);
+    }
+    /// Wakes when a login token of the key is accepted.
+    pub fn watch_login_token(&self) -> watch::Receiver<u64> {
+        self.login_token.subscribe()
     }
     pub fn client(&self) -> Option<ClientInfo> {
         self.client.lock().unwrap().clone()

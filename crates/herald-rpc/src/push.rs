@@ -145,6 +145,12 @@ fn render_channel(s: &Services, viewer: UserId, channel: GroupId, ups: &[PtsUpda
     updates(tl, users, chats, now)
 }
 
+/// `updateShort(updateLoginToken)`, for the connections of a key whose QR login token was
+/// accepted.
+pub fn login_token(date: i32) -> Vec<u8> {
+    enums::Updates::UpdateShort(types::UpdateShort { update: enums::Update::LoginToken, date }).to_bytes()
+}
+
 /// A push of one update without pts (`updateShort`).
 fn short(update: enums::Update, date: i32) -> Push {
     Push::Send(gzip(enums::Updates::UpdateShort(types::UpdateShort { update, date }).to_bytes()))

@@ -122,12 +122,14 @@ pub async fn start(c: &Config) -> anyhow::Result<Running> {
         Some(program) => auth.with_hook(Arc::new(hook::CommandHook::new(program.clone()))),
         None => auth,
     });
+    let key_states = Arc::new(herald_rpc::KeyStates::default());
     let services = Arc::new(Services {
         auth,
         accounts,
         messages,
         groups,
         keys: db.clone(),
+        key_states: key_states.clone(),
         clock: clock.clone(),
         server: ServerInfo { dc_id: c.dc, addresses: vec![DcAddress { id: c.dc, ip: advertised.ip().to_string(), port: advertised.port() }] },
     });
@@ -168,7 +170,7 @@ pub async fn start(c: &Config) -> anyhow::Result<Running> {
         clock: clock.clone(),
         addrs: AddrTable::new(addr_limits),
         kx: herald_net::kx::KxPool::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
-        key_states: Default::default(),
+        key_states,
         metrics: Default::default(),
     });
     let (stop, stop_rx) = tokio::sync::watch::channel(false);

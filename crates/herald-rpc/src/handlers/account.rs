@@ -82,34 +82,39 @@ pub async fn get_authorizations(s: Arc<Services>, ctx: CallCtx, _: functions::ac
     let now = s.clock.now_secs() as i32;
     let mut sessions = s.auth.sessions(me).await?;
     sessions.sort_by_key(|k| k.id != ctx.auth_key_id);
-    let authorizations = sessions
-        .iter()
-        .map(|k| {
-            let current = k.id == ctx.auth_key_id;
-            let client = k.client.clone().unwrap_or_default();
-            enums::Authorization::Authorization(types::Authorization {
-                current,
-                official_app: false,
-                password_pending: false,
-                encrypted_requests_disabled: false,
-                call_requests_disabled: false,
-                unconfirmed: false,
-                hash: if current { 0 } else { s.accounts.session_hash(me, k.id) },
-                device_model: client.device_model.clone(),
-                platform: String::new(),
-                system_version: client.system_version.clone(),
-                api_id: client.api_id,
-                app_name: String::new(),
-                app_version: client.app_version.clone(),
-                date_created: k.created_at as i32,
-                date_active: if current { now } else { k.last_used_at as i32 },
-                ip: String::new(),
-                country: String::new(),
-                region: String::new(),
-            })
-        })
-        .collect();
+    let authorizations = sessions.iter().map(|k| session(&s, me, k, k.id == ctx.auth_key_id, now)).collect();
     Ok(enums::account::Authorizations::Authorizations(types::account::Authorizations { authorization_ttl_days: AUTHORIZATION_TTL_DAYS, authorizations }))
+}
+
+/// One session of `me` as `account.getAuthorizations` lists it (the current one with hash 0).
+pub(crate) fn session(
+    s: &Services,
+    me: herald_domain::model::UserId,
+    k: &herald_domain::model::AuthKeyRecord,
+    current: bool,
+    now: i32,
+) -> enums::Authorization {
+    let client = k.client.clone().unwrap_or_default();
+    enums::Authorization::Authorization(types::Authorization {
+        current,
+        official_app: false,
+        password_pending: false,
+        encrypted_requests_disabled: false,
+        call_requests_disabled: false,
+        unconfirmed: false,
+        hash: if current { 0 } else { s.accounts.session_hash(me, k.id) },
+        device_model: client.device_model.clone(),
+        platform: String::new(),
+        system_version: client.system_version.clone(),
+        api_id: client.api_id,
+        app_name: String::new(),
+        app_version: client.app_version.clone(),
+        date_created: k.created_at as i32,
+        date_active: if current { now } else { k.last_used_at as i32 },
+        ip: String::new(),
+        country: String::new(),
+        region: String::new(),
+    })
 }
 
 /// `account.resetAuthorization`: ends one other session, named by its hash.

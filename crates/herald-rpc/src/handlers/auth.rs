@@ -3,6 +3,7 @@ use crate::{CallCtx, RpcError, Services};
 use grammers_tl_types::{enums, functions, types};
 use herald_domain::auth::{Requester, SentCode, SignIn};
 use herald_domain::model::User;
+use herald_domain::qr::Exported;
 use std::sync::Arc;
 
 fn sent_code(c: SentCode) -> enums::auth::SentCode {
@@ -61,4 +62,35 @@ pub async fn log_out(s: Arc<Services>, ctx: CallCtx, _: functions::auth::LogOut)
     s.auth.log_out(ctx.auth_key_id, me).await?;
     ctx.key.set_user(None);
     Ok(enums::auth::LoggedOut::Out(types::auth::LoggedOut { future_auth_token: None }))
+}
+
+/// `auth.exportLoginToken` (QR login): a token to show, or the login once a session of the
+/// account accepted it (client-compat §4.16).
+pub async fn export_login_token(s: Arc<Services>, ctx: CallCtx, _: functions::auth::ExportLoginToken) -> Result<enums::auth::LoginToken, RpcError> {
+    login_token_answer(&s, &ctx).await
+}
+
+/// `auth.importLoginToken`: there is one DC, so a token is collected where it was exported.
+pub async fn import_login_token(s: Arc<Services>, ctx: CallCtx, _: functions::auth::ImportLoginToken) -> Result<enums::auth::LoginToken, RpcError> {
+    login_token_answer(&s, &ctx).await
+}
+
+async fn login_token_answer(s: &Services, ctx: &CallCtx) -> Result<enums::auth::LoginToken, RpcError> {
+    Ok(match s.auth.export_login_token(&requester(ctx)).await? {
+        Exported::Token { token, expires } => enums::auth::LoginToken::Token(types::auth::LoginToken { expires: expires as i32, token }),
+        Exported::LoggedIn(u) => enums::auth::LoginToken::Success(types::auth::LoginTokenSuccess { authorization: authorization(s, ctx, &u) }),
+    })
+}
+
+/// `auth.acceptLoginToken`: lets the key that shows this token in as the caller; its
+/// connections get `updateLoginToken`. Answers that session as `getAuthorizations` lists it.
+pub async fn accept_login_token(s: Arc<Services>, ctx: CallCtx, r: functions::auth::AcceptLoginToken) -> Result<enums::Authorization, RpcError> {
+    let me = ctx.user()?;
+    let key = s.auth.accept_login_token(me, &r.token)?;
+    if let Some(state) = s.key_states.get(key) {
+        state.login_token_accepted();
+    }
+    let now = s.clock.now_secs() as i32;
+    let record = s.keys.get_key(key).await.map_err(herald_domain::DomainError::from)?.ok_or_else(RpcError::internal)?;
+    Ok(super::account::session(&s, me, &record, false, now))
 }

@@ -47,6 +47,9 @@ pub(crate) fn register(d: &mut Dispatcher) {
     d.add::<f::auth::SignUp, _, _>(Anyone, auth::sign_up);
     d.add::<f::auth::LogOut, _, _>(LoggedIn, auth::log_out);
     d.add::<f::auth::CheckPassword, _, _>(Anyone, password::check_password);
+    d.add::<f::auth::ExportLoginToken, _, _>(Anyone, auth::export_login_token);
+    d.add::<f::auth::ImportLoginToken, _, _>(Anyone, auth::import_login_token);
+    d.add::<f::auth::AcceptLoginToken, _, _>(LoggedIn, auth::accept_login_token);
     d.add::<f::auth::RequestPasswordRecovery, _, _>(Anyone, password::request_password_recovery);
     d.add::<f::auth::CheckRecoveryPassword, _, _>(Anyone, password::check_recovery_password);
     d.add::<f::auth::RecoverPassword, _, _>(Anyone, password::recover_password);
