@@ -130,6 +130,8 @@ pub enum MessageError {
     PinnedDialogsTooMuch,
     #[error("folder id invalid")]
     FolderIdInvalid,
+    #[error("ttl period invalid")]
+    TtlPeriodInvalid,
     #[error("message not modified")]
     MessageNotModified,
     #[error("only the author may do this")]

@@ -27,5 +27,6 @@ pub mod store;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 pub mod text;
+pub mod ttl;
 
 pub use error::{DomainError, Result};

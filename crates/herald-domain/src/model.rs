@@ -227,6 +227,10 @@ pub enum Action {
     },
     /// The pinned message is the service message's `reply_to`.
     PinMessage,
+    /// Messages sent from now on delete themselves after `period` seconds (0: no more).
+    SetMessagesTtl {
+        period: i32,
+    },
 }
 
 /// One copy of a message in one box. A private or basic-group message exists once per
@@ -263,6 +267,10 @@ pub struct Message {
     /// Reactions to the message, shared by all its copies.
     #[serde(default)]
     pub reactions: Option<Box<Reactions>>,
+    /// The message deletes itself this many seconds after `date` (set by the store from the
+    /// dialog's setting when appended).
+    #[serde(default)]
+    pub ttl_period: Option<i32>,
 }
 
 /// A message's reactions as every copy shows them: how many of each, and the latest reactors.
@@ -316,6 +324,7 @@ impl Message {
             pinned: false,
             fwd: None,
             reactions: None,
+            ttl_period: None,
         }
     }
 
@@ -347,6 +356,8 @@ pub struct Dialog {
     pub folder: i32,
     /// The unsent text the owner left in this dialog.
     pub draft: Option<Draft>,
+    /// New messages here delete themselves after this many seconds (0: never).
+    pub ttl_period: i32,
 }
 
 /// An unsent message kept with a dialog and synced to the owner's sessions.

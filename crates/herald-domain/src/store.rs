@@ -197,6 +197,11 @@ pub trait MessageStore: Send + Sync {
     /// offset_id)` when given, with the total dialog count. Unread counts come from counters
     /// (user boxes) or from the member's read mark against the channel's ids (channels).
     async fn dialogs(&self, owner: UserId, q: DialogsQuery) -> StoreResult<(Vec<Dialog>, i32)>;
+    /// Sets the self-deletion period of messages appended from now on to box `owner`'s
+    /// conversation with `peer` (a user box's dialog, or a channel box with its own peer).
+    async fn set_ttl(&self, owner: BoxId, peer: Peer, period: i32) -> StoreResult<()>;
+    /// Copies whose self-deletion time has come (`date + ttl_period <= now`), oldest first.
+    async fn expired(&self, now: i32, limit: usize) -> StoreResult<Vec<(BoxId, i32)>>;
     /// Sets or clears (`None`) the draft of `owner`'s dialog with `peer`; true if it changed.
     async fn set_draft(&self, owner: UserId, peer: Peer, draft: Option<Draft>) -> StoreResult<bool>;
     /// Every draft `owner` has, with its dialog.

@@ -1447,6 +1447,46 @@ pub async fn login_tokens_are_accepted_once_in_time(stores: Stores) {
     assert_eq!(auth_err(w.auth.accept_login_token(alice.id, &token).unwrap_err()), AuthError::AuthTokenExpired);
 }
 
+/// A conversation's period stamps what is sent afterwards; due copies go on every side, with
+/// the deletion told to both; earlier messages and the service message stay.
+pub async fn self_deleting_messages_go_on_time(stores: Stores) {
+    let w = world(stores);
+    let u = users(&w, 3, "ttl").await;
+    let (a, b, c) = (u[0].id, u[1].id, u[2].id);
+    w.messages.send(send(a, Peer::User(b), 1, "before")).await.unwrap();
+    let set = w.messages.set_history_ttl(b, 1, Peer::User(a), 5).await.unwrap();
+    assert!(matches!(new_message(&set.update).action, Some(Action::SetMessagesTtl { period: 5 })));
+    assert_eq!(w.messages.dialog(a, Peer::User(b)).await.unwrap().unwrap().ttl_period, 5, "both sides");
+    let sent = w.messages.send(send(a, Peer::User(b), 2, "vanishing")).await.unwrap();
+    assert_eq!(new_message(&sent.update).ttl_period, Some(5));
+    let mut a_rx = w.bus.subscribe(a);
+    let mut b_rx = w.bus.subscribe(b);
+    w.clock.advance(4);
+    assert_eq!(w.messages.expire_due().await.unwrap(), 0);
+    w.clock.advance(1);
+    assert_eq!(w.messages.expire_due().await.unwrap(), 2, "one copy per side");
+    for rx in [&mut a_rx, &mut b_rx] {
+        let ev = rx.rx.try_recv().unwrap();
+        assert!(matches!(&*ev, Event::Updates { updates, .. } if matches!(updates[0].kind, UpdateKind::DeleteMessages(_))));
+    }
+    let left: Vec<String> =
+        w.messages.history(a, Peer::User(b), HistoryQuery { limit: 10, ..Default::default() }).await.unwrap().0.into_iter().map(|m| m.text).collect();
+    assert_eq!(left, vec![String::new(), "before".to_string()], "the service message and the earlier one stay");
+    // Off again; out-of-range periods are refused; in groups only admins may set it.
+    w.messages.set_history_ttl(a, 1, Peer::User(b), 0).await.unwrap();
+    assert_eq!(new_message(&w.messages.send(send(a, Peer::User(b), 3, "stays")).await.unwrap().update).ttl_period, None);
+    assert!(matches!(w.messages.set_history_ttl(a, 1, Peer::User(b), -1).await.unwrap_err(), DomainError::Message(MessageError::TtlPeriodInvalid)));
+    let g = w.groups.create_channel(a, 1, "Room", "", false).await.unwrap().group;
+    w.groups.add_members(a, 1, g.id, &[c]).await.unwrap();
+    assert!(matches!(w.messages.set_history_ttl(c, 1, Peer::Channel(g.id), 60).await.unwrap_err(), DomainError::Group(GroupError::ChatAdminRequired)));
+    w.messages.set_history_ttl(a, 1, Peer::Channel(g.id), 60).await.unwrap();
+    let post = w.messages.send(send(c, Peer::Channel(g.id), 4, "in the room")).await.unwrap();
+    assert_eq!(new_message(&post.update).ttl_period, Some(60));
+    assert_eq!(w.messages.dialog(c, Peer::Channel(g.id)).await.unwrap().unwrap().ttl_period, 60);
+    w.clock.advance(60);
+    assert_eq!(w.messages.expire_due().await.unwrap(), 1);
+}
+
 /// Runs every case of the suite against a backend: `storage_suite!(expr)` where `expr`
 /// evaluates to a fresh, empty store implementing every storage trait (wrapped in `Arc`).
 #[macro_export]
@@ -1462,6 +1502,7 @@ macro_rules! storage_suite {
             dialog_drafts_pins_and_archive,
             online_status_is_reported_to_contacts,
             login_tokens_are_accepted_once_in_time,
+            self_deleting_messages_go_on_time,
             phone_lookups_are_budgeted,
             password_email_confirmation_and_recovery,
             codes_expire_burn_after_wrong_tries_and_are_rate_limited,

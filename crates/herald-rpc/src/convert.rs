@@ -208,6 +208,7 @@ fn service_action_out(a: &Action) -> enums::MessageAction {
         Action::ChatMigrateTo { channel } => A::ChatMigrateTo(types::MessageActionChatMigrateTo { channel_id: *channel }),
         Action::ChannelMigrateFrom { title, chat } => A::ChannelMigrateFrom(types::MessageActionChannelMigrateFrom { title: title.clone(), chat_id: *chat }),
         Action::PinMessage => A::PinMessage,
+        Action::SetMessagesTtl { period } => A::SetMessagesTtl(types::MessageActionSetMessagesTtl { period: *period, auto_setting_from: None }),
     }
 }
 
@@ -262,6 +263,7 @@ pub fn message(viewer: UserId, m: &Message) -> enums::Message {
     t.reply_to = m.reply_to.map(reply_header);
     t.fwd_from = m.fwd.as_deref().map(fwd_header);
     t.reactions = m.reactions.as_deref().map(|r| reactions(viewer, r, !m.post));
+    t.ttl_period = m.ttl_period;
     enums::Message::Message(t)
 }
 
@@ -607,6 +609,7 @@ pub fn dialog(d: &Dialog) -> enums::Dialog {
     t.pinned = d.pinned;
     t.folder_id = (d.folder != 0).then_some(d.folder);
     t.draft = d.draft.as_ref().map(draft);
+    t.ttl_period = (d.ttl_period > 0).then_some(d.ttl_period);
     enums::Dialog::Dialog(t)
 }
 

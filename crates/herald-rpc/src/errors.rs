@@ -101,6 +101,7 @@ impl From<DomainError> for RpcError {
                 MessageError::ReactionInvalid => (400, "REACTION_INVALID"),
                 MessageError::PinnedDialogsTooMuch => (400, "PINNED_DIALOGS_TOO_MUCH"),
                 MessageError::FolderIdInvalid => (400, "FOLDER_ID_INVALID"),
+                MessageError::TtlPeriodInvalid => (400, "TTL_PERIOD_INVALID"),
                 MessageError::MessageNotModified => (400, "MESSAGE_NOT_MODIFIED"),
                 MessageError::MessageAuthorRequired => (403, "MESSAGE_AUTHOR_REQUIRED"),
                 MessageError::LimitInvalid => (400, "LIMIT_INVALID"),

@@ -23,7 +23,7 @@ enum Logged {
 }
 
 const MSG_COLUMNS: &str = "owner, id, logical_id, peer, from_id, out, date, text, entities, reply_to, edit_date, action, post, post_author,
-    (SELECT views FROM view_counts v WHERE v.owner = messages.owner AND v.id = messages.id), mentions, fwd, reactions";
+    (SELECT views FROM view_counts v WHERE v.owner = messages.owner AND v.id = messages.id), mentions, fwd, reactions, ttl_period";
 
 fn json_err(e: serde_json::Error) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -52,6 +52,7 @@ fn msg_from_row(r: &Row) -> rusqlite::Result<Message> {
         pinned: false,
         fwd: r.get::<_, Option<String>>(16)?.and_then(|f| serde_json::from_str(&f).ok()),
         reactions: r.get::<_, Option<String>>(17)?.and_then(|f| serde_json::from_str(&f).ok()),
+        ttl_period: r.get(18)?,
     })
 }
 
@@ -202,9 +203,10 @@ fn insert_message(conn: &Connection, m: &Message, random_id: Option<i64>, pts: i
     let action = m.action.as_ref().map(serde_json::to_string).transpose().map_err(json_err)?;
     let mentions = if m.mentions.is_empty() { None } else { Some(serde_json::to_string(&m.mentions).map_err(json_err)?) };
     let fwd = m.fwd.as_ref().map(serde_json::to_string).transpose().map_err(json_err)?;
+    let expires_at = m.ttl_period.map(|t| m.date as i64 + t as i64);
     conn.prepare_cached(
-        "INSERT INTO messages (owner, id, logical_id, peer, from_id, out, date, text, entities, reply_to, edit_date, random_id, pts, action, post, post_author, mentions, fwd)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+        "INSERT INTO messages (owner, id, logical_id, peer, from_id, out, date, text, entities, reply_to, edit_date, random_id, pts, action, post, post_author, mentions, fwd, ttl_period, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
     )
     .map_err(backend)?
     .execute(params![
@@ -225,7 +227,9 @@ fn insert_message(conn: &Connection, m: &Message, random_id: Option<i64>, pts: i
         m.post,
         m.post_author,
         mentions,
-        fwd
+        fwd,
+        m.ttl_period,
+        expires_at
     ])
     .map_err(backend)?;
     Ok(())
@@ -235,6 +239,16 @@ fn append(conn: &Connection, owner: BoxId, n: NewCopy, touched: &mut Touched) ->
     let mut m = n.message;
     touched.appended(m.logical_id);
     m.owner = owner;
+    if m.action.is_none() {
+        // The conversation's self-deletion period applies to what is sent from now on.
+        let ttl: Option<i32> = conn
+            .prepare_cached("SELECT ttl_period FROM dialog_state WHERE owner = ?1 AND peer = ?2 AND ttl_period > 0")
+            .map_err(backend)?
+            .query_row(params![owner.key(), m.peer.marked()], |r| r.get(0))
+            .optional()
+            .map_err(backend)?;
+        m.ttl_period = ttl;
+    }
     m.id = alloc_id(conn, owner)?;
     let pts = bump(conn, owner, 1)?;
     insert_message(conn, &m, n.random_id, pts)?;
@@ -648,7 +662,10 @@ fn box_pts(conn: &Connection, owner: BoxId) -> StoreResult<i32> {
 /// a broadcast channel's posts count as read. Unread counts: the dialog's counter, or for a channel the ids above the mark
 /// minus the deleted ones.
 const DIALOG_ROWS: &str = "
-    SELECT d.*, COALESCE(s.pin_order, 0) AS pin_order, COALESCE(s.folder, 0) AS folder, s.draft AS draft FROM (
+    SELECT d.*, COALESCE(s.pin_order, 0) AS pin_order, COALESCE(s.folder, 0) AS folder, s.draft AS draft,
+        CASE WHEN d.peer <= -1000000000000
+            THEN COALESCE((SELECT c.ttl_period FROM dialog_state c WHERE c.owner = d.peer AND c.peer = d.peer), 0)
+            ELSE COALESCE(s.ttl_period, 0) END AS ttl_period FROM (
     SELECT peer, top_message, top_date, read_inbox_max_id, read_outbox_max_id, unread_count, NULL AS pts, unread_mark FROM dialogs WHERE owner = ?1
     UNION ALL
     SELECT -(1000000000000 + m.grp), b.top_message, b.top_date, m.read_inbox_max_id,
@@ -662,7 +679,7 @@ const DIALOG_ROWS: &str = "
     ) d LEFT JOIN dialog_state s ON s.owner = ?1 AND s.peer = d.peer";
 
 fn dialog_from_row(conn: &Connection, owner: UserId, r: DialogRow) -> StoreResult<Dialog> {
-    let ((peer, top_message, top_date, read_inbox_max_id, read_outbox_max_id, unread_count, pts, unread_mark), (pin_order, folder, draft)) = r;
+    let ((peer, top_message, top_date, read_inbox_max_id, read_outbox_max_id, unread_count, pts, unread_mark), (pin_order, folder, draft, ttl_period)) = r;
     let peer = Peer::from_marked(peer);
     let mbox = match peer {
         Peer::Channel(g) => BoxId::Channel(g).key(),
@@ -687,13 +704,14 @@ fn dialog_from_row(conn: &Connection, owner: UserId, r: DialogRow) -> StoreResul
         pinned: pin_order > 0,
         folder,
         draft,
+        ttl_period,
     })
 }
 
-type DialogRow = ((i64, i32, i32, i32, i32, i32, Option<i32>, bool), (i64, i32, Option<String>));
+type DialogRow = ((i64, i32, i32, i32, i32, i32, Option<i32>, bool), (i64, i32, Option<String>, i32));
 
 fn dialog_row(r: &Row) -> rusqlite::Result<DialogRow> {
-    Ok(((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?), (r.get(8)?, r.get(9)?, r.get(10)?)))
+    Ok(((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?), (r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?)))
 }
 
 /// A dialog's folder (0 when it has no state row).
@@ -821,6 +839,30 @@ impl MessageStore for SqliteStore {
             rows.extend(more);
             let out = rows.into_iter().map(|r| dialog_from_row(conn, owner, r)).collect::<StoreResult<Vec<_>>>()?;
             Ok((out, total))
+        })
+        .await
+    }
+
+    async fn set_ttl(&self, owner: BoxId, peer: Peer, period: i32) -> StoreResult<()> {
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO dialog_state (owner, peer, ttl_period) VALUES (?1, ?2, ?3) ON CONFLICT (owner, peer) DO UPDATE SET ttl_period = excluded.ttl_period",
+            )
+            .map_err(backend)?
+            .execute(params![owner.key(), peer.marked(), period])
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn expired(&self, now: i32, limit: usize) -> StoreResult<Vec<(BoxId, i32)>> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT owner, id FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2")
+                .map_err(backend)?;
+            let rows = stmt.query_map(params![now, limit as i64], |r| Ok((BoxId::from_key(r.get(0)?), r.get(1)?))).map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
         })
         .await
     }

@@ -289,6 +289,14 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE users ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 16: self-deleting messages: a period per conversation (channels keep theirs under their
+    // own box key), and each message's period and deletion time.
+    r#"
+    ALTER TABLE dialog_state ADD COLUMN ttl_period INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE messages ADD COLUMN ttl_period INTEGER;
+    ALTER TABLE messages ADD COLUMN expires_at INTEGER;
+    CREATE INDEX messages_expiry ON messages(expires_at) WHERE expires_at IS NOT NULL;
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and

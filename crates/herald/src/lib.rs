@@ -183,6 +183,7 @@ pub async fn start(c: &Config) -> anyhow::Result<Running> {
         }
         None => None,
     };
+    tokio::spawn(timers(services.clone(), stop_rx.clone()));
     tokio::spawn(maintenance(gateway.clone(), services, db, Duration::from_secs(c.unused_key_hours * 3600), stop_rx.clone()));
     let task = tokio::spawn(gateway.clone().serve(listener, stop_rx));
     Ok(Running { addr, fingerprint: rsa.fingerprint(), public_key_path: keys.public_path, rsa, metrics_addr, gateway, stop, task, store })
@@ -194,6 +195,32 @@ pub const MAINTENANCE_EVERY: Duration = Duration::from_secs(600);
 /// The scheduled collection: auth keys never logged in and unused for `unused_key_ttl`
 /// (and expired temporary keys), login codes and failures no limit counts any more, and
 /// replay floors the time window has made redundant.
+/// How often due work (self-deleting messages) is looked for.
+const TIMERS_EVERY: Duration = Duration::from_secs(1);
+
+/// Work that falls due at a time: deleting messages whose period ran out. One indexed read a
+/// second when nothing is due; a full batch is followed at once by the next.
+async fn timers(services: Arc<Services>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let mut full = false;
+        match services.messages.expire_due().await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::debug!(messages = n, "deleted self-deleting messages");
+                full = n >= herald_domain::ttl::EXPIRE_BATCH;
+            }
+            Err(e) => tracing::warn!(error = %e, "deleting due messages failed"),
+        }
+        if full {
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(TIMERS_EVERY) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
 async fn maintenance(
     gw: Arc<Gateway>,
     services: Arc<Services>,

@@ -640,6 +640,7 @@ pub(crate) async fn channel_difference(
                 pinned: false,
                 folder: 0,
                 draft: None,
+                ttl_period: 0,
             }),
         };
         return Ok(enums::updates::ChannelDifference::TooLong(types::updates::ChannelDifferenceTooLong {

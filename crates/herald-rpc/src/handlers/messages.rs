@@ -401,3 +401,12 @@ async fn reactions_answer(s: &Services, me: UserId, peer: Peer, items: Vec<(i32,
         .collect();
     pack(s, me, updates, users, peer.group().into_iter().collect()).await
 }
+
+/// `messages.setHistoryTTL`: messages sent from now on delete themselves after `period`
+/// seconds; answered with the service message that says so (client-compat §4.17).
+pub async fn set_history_ttl(s: Arc<Services>, ctx: CallCtx, r: functions::messages::SetHistoryTtl) -> Result<enums::Updates, RpcError> {
+    let me = ctx.user()?;
+    let peer = convert::input_peer(&s, me, &r.peer).await?;
+    let sent = s.messages.set_history_ttl(me, ctx.auth_key_id, peer, r.period).await?;
+    updates_of(&s, me, &[(sent.owner, sent.update)], vec![], vec![]).await
+}

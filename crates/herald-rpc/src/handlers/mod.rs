@@ -88,6 +88,7 @@ pub(crate) fn register(d: &mut Dispatcher) {
     d.add::<f::messages::SendMessage, _, _>(LoggedIn, messages::send_message);
     d.add::<f::messages::ForwardMessages, _, _>(LoggedIn, messages::forward_messages);
     d.add::<f::messages::SendReaction, _, _>(LoggedIn, messages::send_reaction);
+    d.add::<f::messages::SetHistoryTtl, _, _>(LoggedIn, messages::set_history_ttl);
     d.add::<f::messages::GetMessagesReactions, _, _>(LoggedIn, messages::get_messages_reactions);
     d.add::<f::messages::GetHistory, _, _>(LoggedIn, messages::get_history);
     d.add::<f::messages::Search, _, _>(LoggedIn, messages::search);
