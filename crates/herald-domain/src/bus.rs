@@ -100,6 +100,8 @@ pub enum Event {
     FolderPeers { user: UserId, peers: Vec<(Peer, i32)>, origin: i64 },
     /// `of` went online or offline (to `user`, who has `of` among their contacts).
     UserStatus { user: UserId, of: UserId, status: crate::presence::Status },
+    /// `user`'s scheduled messages `ids` for `peer` are gone: deleted, or sent as `sent`.
+    ScheduledGone { user: UserId, peer: Peer, ids: Vec<i32>, sent: Vec<i32> },
     /// The key was logged out: sessions on it stop receiving the user's events.
     KeyUnbound { user: UserId, auth_key_id: i64 },
 }
@@ -120,7 +122,8 @@ impl Event {
             | Event::DialogPinned { user, .. }
             | Event::PinnedDialogs { user, .. }
             | Event::FolderPeers { user, .. }
-            | Event::UserStatus { user, .. } => Topic::User(*user),
+            | Event::UserStatus { user, .. }
+            | Event::ScheduledGone { user, .. } => Topic::User(*user),
             Event::Channel { channel, .. } | Event::ChannelTyping { channel, .. } | Event::ChannelReactions { channel, .. } => Topic::Channel(*channel),
         }
     }

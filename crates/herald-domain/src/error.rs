@@ -132,6 +132,10 @@ pub enum MessageError {
     FolderIdInvalid,
     #[error("ttl period invalid")]
     TtlPeriodInvalid,
+    #[error("scheduled too far ahead")]
+    ScheduleDateTooLate,
+    #[error("too many scheduled messages")]
+    ScheduleTooMuch,
     #[error("message not modified")]
     MessageNotModified,
     #[error("only the author may do this")]

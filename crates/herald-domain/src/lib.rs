@@ -22,6 +22,7 @@ pub mod password;
 pub mod presence;
 pub mod qr;
 pub mod reactions;
+pub mod schedule;
 pub mod search;
 pub mod store;
 #[cfg(feature = "testsuite")]

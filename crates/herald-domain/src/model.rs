@@ -369,6 +369,30 @@ pub struct Draft {
     pub date: i32,
 }
 
+/// A message waiting to be sent at `date` (`schedule_date`), kept apart from the boxes; ids
+/// are the owner's own sequence of scheduled messages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scheduled {
+    pub owner: UserId,
+    pub id: i32,
+    pub peer: Peer,
+    pub text: String,
+    pub entities: Vec<Entity>,
+    pub reply_to: Option<i32>,
+    pub random_id: i64,
+    pub date: i32,
+}
+
+impl Scheduled {
+    /// The message as the owner sees it while it waits: outgoing, dated when it will be sent.
+    pub fn as_message(&self) -> Message {
+        let mut m = Message::draft(self.owner, self.peer, self.date, self.text.clone(), self.entities.clone(), 0);
+        m.id = self.id;
+        m.reply_to = self.reply_to;
+        m
+    }
+}
+
 /// The archive's folder id (Telegram's `folder_id = 1`).
 pub const ARCHIVE_FOLDER: i32 = 1;
 

@@ -327,3 +327,18 @@ pub trait PasswordStore: Send + Sync {
     /// Drops expired challenges and pending logins.
     async fn purge_password_rows(&self, now: i64) -> StoreResult<usize>;
 }
+
+/// Messages scheduled to be sent later (`schedule_date`), per account.
+#[async_trait]
+pub trait ScheduledStore: Send + Sync {
+    /// Stores a scheduled message under the owner's next scheduled id (`s.id` is ignored), unless
+    /// the owner already has `max_per_peer` waiting for that peer (`Conflict("scheduled")`).
+    /// A message the owner already scheduled with the same random id is returned as it is.
+    async fn put_scheduled(&self, s: Scheduled, max_per_peer: usize) -> StoreResult<Scheduled>;
+    /// The owner's scheduled messages for `peer`, by time (ids: only those).
+    async fn scheduled(&self, owner: UserId, peer: Peer, ids: Option<&[i32]>) -> StoreResult<Vec<Scheduled>>;
+    /// Removes scheduled messages; returns those that were there.
+    async fn delete_scheduled(&self, owner: UserId, ids: &[i32]) -> StoreResult<Vec<Scheduled>>;
+    /// Scheduled messages whose time has come, oldest first.
+    async fn due_scheduled(&self, now: i32, limit: usize) -> StoreResult<Vec<Scheduled>>;
+}

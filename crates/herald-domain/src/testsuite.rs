@@ -15,7 +15,7 @@ use crate::error::{AccountError, AuthError, DomainError, GroupError, MessageErro
 use crate::groups::GroupService;
 use crate::messages::{MessageService, SendRequest};
 use crate::model::*;
-use crate::store::{AccountStore, AuthKeyStore, GroupStore, LoginCodeStore, MessageStore, PasswordStore};
+use crate::store::{AccountStore, AuthKeyStore, GroupStore, LoginCodeStore, MessageStore, PasswordStore, ScheduledStore};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -28,11 +28,12 @@ pub struct Stores {
     pub messages: Arc<dyn MessageStore>,
     pub groups: Arc<dyn GroupStore>,
     pub passwords: Arc<dyn PasswordStore>,
+    pub scheduled: Arc<dyn ScheduledStore>,
 }
 
 impl Stores {
-    pub fn of<S: AuthKeyStore + AccountStore + LoginCodeStore + MessageStore + GroupStore + PasswordStore + 'static>(s: Arc<S>) -> Self {
-        Stores { keys: s.clone(), accounts: s.clone(), codes: s.clone(), messages: s.clone(), groups: s.clone(), passwords: s }
+    pub fn of<S: AuthKeyStore + AccountStore + LoginCodeStore + MessageStore + GroupStore + PasswordStore + ScheduledStore + 'static>(s: Arc<S>) -> Self {
+        Stores { keys: s.clone(), accounts: s.clone(), codes: s.clone(), messages: s.clone(), groups: s.clone(), passwords: s.clone(), scheduled: s }
     }
 }
 
@@ -56,6 +57,7 @@ pub struct World {
     pub accounts: AccountService,
     pub messages: Arc<MessageService>,
     pub groups: GroupService,
+    pub scheduled: crate::schedule::ScheduleService,
 }
 
 pub fn world(stores: Stores) -> World {
@@ -71,7 +73,8 @@ pub fn world(stores: Stores) -> World {
         AuthConfig { dc_id: 1, test_phones: true, log_codes: false },
     );
     let groups = GroupService::new(stores.groups.clone(), stores.accounts.clone(), messages.clone(), bus.clone(), clock.clone());
-    World { stores, clock, bus, auth, accounts, messages, groups }
+    let scheduled = crate::schedule::ScheduleService::new(stores.scheduled.clone(), messages.clone(), bus.clone(), clock.clone());
+    World { stores, clock, bus, auth, accounts, messages, groups, scheduled }
 }
 
 async fn key(w: &World, id: i64) {
@@ -1487,6 +1490,47 @@ pub async fn self_deleting_messages_go_on_time(stores: Stores) {
     assert_eq!(w.messages.expire_due().await.unwrap(), 1);
 }
 
+/// A scheduled message waits aside (its own ids, listed by time), goes out once when due
+/// (a second pass sends nothing), and its sessions hear it is gone; deleting one forgets it.
+pub async fn scheduled_messages_go_out_once_when_due(stores: Stores) {
+    use crate::schedule::SCHEDULED_PER_PEER_MAX;
+    let w = world(stores);
+    let u = users(&w, 2, "sched").await;
+    let (a, b) = (u[0].id, u[1].id);
+    let now = w.clock.now_secs() as i32;
+    let later = w.scheduled.schedule(send(a, Peer::User(b), 7, "later"), now + 60).await.unwrap();
+    let sooner = w.scheduled.schedule(send(a, Peer::User(b), 8, "sooner"), now + 30).await.unwrap();
+    assert_eq!((later.id, sooner.id), (1, 2));
+    assert_eq!(w.scheduled.schedule(send(a, Peer::User(b), 7, "later"), now + 60).await.unwrap().id, 1, "a retry is the same message");
+    assert_eq!(w.scheduled.list(a, Peer::User(b), None).await.unwrap().iter().map(|s| s.text.as_str()).collect::<Vec<_>>(), ["sooner", "later"]);
+    assert!(w.messages.history(b, Peer::User(a), HistoryQuery { limit: 5, ..Default::default() }).await.unwrap().0.is_empty());
+    let mut a_rx = w.bus.subscribe(a);
+    w.clock.advance(30);
+    assert_eq!(w.scheduled.send_due().await.unwrap(), 1);
+    assert_eq!(w.scheduled.send_due().await.unwrap(), 0);
+    let got: Vec<String> =
+        w.messages.history(b, Peer::User(a), HistoryQuery { limit: 5, ..Default::default() }).await.unwrap().0.into_iter().map(|m| m.text).collect();
+    assert_eq!(got, ["sooner"]);
+    let mut gone = false;
+    while let Ok(ev) = a_rx.rx.try_recv() {
+        gone |= matches!(&*ev, Event::ScheduledGone { ids, sent, .. } if ids == &vec![2] && sent.len() == 1);
+    }
+    assert!(gone, "the owner's sessions hear the scheduled message went out");
+    assert_eq!(w.scheduled.delete(a, Peer::User(b), &[1, 99]).await.unwrap(), vec![1]);
+    w.clock.advance(60);
+    assert_eq!(w.scheduled.send_due().await.unwrap(), 0);
+    // Limits.
+    assert!(matches!(
+        w.scheduled.schedule(send(a, Peer::User(b), 9, "x"), now + 400 * 86_400).await.unwrap_err(),
+        DomainError::Message(MessageError::ScheduleDateTooLate)
+    ));
+    let t = w.clock.now_secs() as i32 + 100;
+    for i in 0..SCHEDULED_PER_PEER_MAX as i64 {
+        w.scheduled.schedule(send(a, Peer::User(b), 100 + i, "many"), t).await.unwrap();
+    }
+    assert!(matches!(w.scheduled.schedule(send(a, Peer::User(b), 999, "one more"), t).await.unwrap_err(), DomainError::Message(MessageError::ScheduleTooMuch)));
+}
+
 /// Runs every case of the suite against a backend: `storage_suite!(expr)` where `expr`
 /// evaluates to a fresh, empty store implementing every storage trait (wrapped in `Arc`).
 #[macro_export]
@@ -1503,6 +1547,7 @@ macro_rules! storage_suite {
             online_status_is_reported_to_contacts,
             login_tokens_are_accepted_once_in_time,
             self_deleting_messages_go_on_time,
+            scheduled_messages_go_out_once_when_due,
             phone_lookups_are_budgeted,
             password_email_confirmation_and_recovery,
             codes_expire_burn_after_wrong_tries_and_are_rate_limited,

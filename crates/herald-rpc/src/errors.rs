@@ -102,6 +102,8 @@ impl From<DomainError> for RpcError {
                 MessageError::PinnedDialogsTooMuch => (400, "PINNED_DIALOGS_TOO_MUCH"),
                 MessageError::FolderIdInvalid => (400, "FOLDER_ID_INVALID"),
                 MessageError::TtlPeriodInvalid => (400, "TTL_PERIOD_INVALID"),
+                MessageError::ScheduleDateTooLate => (400, "SCHEDULE_DATE_TOO_LATE"),
+                MessageError::ScheduleTooMuch => (400, "SCHEDULE_TOO_MUCH"),
                 MessageError::MessageNotModified => (400, "MESSAGE_NOT_MODIFIED"),
                 MessageError::MessageAuthorRequired => (403, "MESSAGE_AUTHOR_REQUIRED"),
                 MessageError::LimitInvalid => (400, "LIMIT_INVALID"),

@@ -51,6 +51,7 @@ pub struct Services {
     pub accounts: Arc<AccountService>,
     pub messages: Arc<MessageService>,
     pub groups: Arc<GroupService>,
+    pub scheduled: Arc<herald_domain::schedule::ScheduleService>,
     pub keys: Arc<dyn AuthKeyStore>,
     /// The live state of every key with a connection here (the gateway's too).
     pub key_states: Arc<KeyStates>,

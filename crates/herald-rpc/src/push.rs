@@ -324,6 +324,14 @@ pub async fn encode(s: &Services, viewer: UserId, auth_key_id: i64, event: &Even
             });
             short(update, now)
         }
+        Event::ScheduledGone { peer, ids, sent, .. } => short(
+            enums::Update::DeleteScheduledMessages(types::UpdateDeleteScheduledMessages {
+                peer: convert::peer(*peer),
+                messages: ids.clone(),
+                sent_messages: (!sent.is_empty()).then(|| sent.clone()),
+            }),
+            now,
+        ),
         Event::UserStatus { of, status, .. } => {
             short(enums::Update::UserStatus(types::UpdateUserStatus { user_id: of.0, status: convert::status(*status) }), now)
         }

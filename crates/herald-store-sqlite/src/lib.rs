@@ -13,6 +13,7 @@ mod groups;
 mod keys;
 mod messages;
 mod passwords;
+mod scheduled;
 pub mod schema;
 
 use herald_domain::error::StoreError;

@@ -297,6 +297,23 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ADD COLUMN expires_at INTEGER;
     CREATE INDEX messages_expiry ON messages(expires_at) WHERE expires_at IS NOT NULL;
     "#,
+    // 17: scheduled messages, with a per-owner id sequence.
+    r#"
+    CREATE TABLE scheduled (
+        owner INTEGER NOT NULL,
+        id INTEGER NOT NULL,
+        peer INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        entities TEXT NOT NULL,
+        reply_to INTEGER,
+        random_id INTEGER NOT NULL,
+        date INTEGER NOT NULL,
+        PRIMARY KEY (owner, id)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX scheduled_random ON scheduled(owner, random_id);
+    CREATE INDEX scheduled_due ON scheduled(date);
+    CREATE TABLE scheduled_seq (owner INTEGER PRIMARY KEY, next INTEGER NOT NULL);
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and

@@ -122,12 +122,14 @@ pub async fn start(c: &Config) -> anyhow::Result<Running> {
         Some(program) => auth.with_hook(Arc::new(hook::CommandHook::new(program.clone()))),
         None => auth,
     });
+    let scheduled = Arc::new(herald_domain::schedule::ScheduleService::new(db.clone(), messages.clone(), bus.clone(), clock.clone()));
     let key_states = Arc::new(herald_rpc::KeyStates::default());
     let services = Arc::new(Services {
         auth,
         accounts,
         messages,
         groups,
+        scheduled,
         keys: db.clone(),
         key_states: key_states.clone(),
         clock: clock.clone(),
@@ -198,8 +200,9 @@ pub const MAINTENANCE_EVERY: Duration = Duration::from_secs(600);
 /// How often due work (self-deleting messages) is looked for.
 const TIMERS_EVERY: Duration = Duration::from_secs(1);
 
-/// Work that falls due at a time: deleting messages whose period ran out. One indexed read a
-/// second when nothing is due; a full batch is followed at once by the next.
+/// Work that falls due at a time: deleting messages whose period ran out, and sending
+/// scheduled messages. Two indexed reads a second when nothing is due; a full batch is
+/// followed at once by the next.
 async fn timers(services: Arc<Services>, mut stop: tokio::sync::watch::Receiver<bool>) {
     loop {
         let mut full = false;
@@ -210,6 +213,14 @@ async fn timers(services: Arc<Services>, mut stop: tokio::sync::watch::Receiver<
                 full = n >= herald_domain::ttl::EXPIRE_BATCH;
             }
             Err(e) => tracing::warn!(error = %e, "deleting due messages failed"),
+        }
+        match services.scheduled.send_due().await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::debug!(messages = n, "sent scheduled messages");
+                full |= n >= herald_domain::schedule::DUE_BATCH;
+            }
+            Err(e) => tracing::warn!(error = %e, "sending scheduled messages failed"),
         }
         if full {
             continue;

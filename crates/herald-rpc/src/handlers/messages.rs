@@ -68,8 +68,21 @@ pub async fn send_message(s: Arc<Services>, ctx: CallCtx, r: functions::messages
         _ => None,
     };
     let entities = convert::entities_in(&s, me, r.entities).await?;
-    let sent =
-        s.messages.send(SendRequest { from: me, peer, origin_key: ctx.auth_key_id, random_id: r.random_id, text: r.message, entities, reply_to }).await?;
+    let req = SendRequest { from: me, peer, origin_key: ctx.auth_key_id, random_id: r.random_id, text: r.message, entities, reply_to };
+    if let Some(date) = r.schedule_date.filter(|d| *d > s.clock.now_secs() as i32) {
+        let kept = s.scheduled.schedule(req, date).await?;
+        let id = enums::Update::MessageId(types::UpdateMessageId { id: kept.id, random_id: r.random_id });
+        let message = convert::message(me, &kept.as_message());
+        return pack(
+            &s,
+            me,
+            vec![id, enums::Update::NewScheduledMessage(types::UpdateNewScheduledMessage { message })],
+            peer.user().into_iter().collect(),
+            peer.group().into_iter().collect(),
+        )
+        .await;
+    }
+    let sent = s.messages.send(req).await?;
     if r.clear_draft {
         s.messages.save_draft(me, ctx.auth_key_id, peer, None).await?;
     }
@@ -409,4 +422,50 @@ pub async fn set_history_ttl(s: Arc<Services>, ctx: CallCtx, r: functions::messa
     let peer = convert::input_peer(&s, me, &r.peer).await?;
     let sent = s.messages.set_history_ttl(me, ctx.auth_key_id, peer, r.period).await?;
     updates_of(&s, me, &[(sent.owner, sent.update)], vec![], vec![]).await
+}
+
+/// Scheduled messages as a `messages.messages` answer.
+async fn scheduled_answer(s: &Services, me: UserId, kept: &[herald_domain::model::Scheduled]) -> Result<enums::messages::Messages, RpcError> {
+    let msgs: Vec<Message> = kept.iter().map(|k| k.as_message()).collect();
+    let (messages, users, chats) = messages_answer(s, me, &msgs).await?;
+    Ok(enums::messages::Messages::Messages(types::messages::Messages { messages, topics: vec![], chats, users }))
+}
+
+/// `messages.getScheduledHistory`: the caller's messages waiting for `peer`, by time.
+pub async fn get_scheduled_history(s: Arc<Services>, ctx: CallCtx, r: functions::messages::GetScheduledHistory) -> Result<enums::messages::Messages, RpcError> {
+    let me = ctx.user()?;
+    let peer = convert::input_peer(&s, me, &r.peer).await?;
+    scheduled_answer(&s, me, &s.scheduled.list(me, peer, None).await?).await
+}
+
+pub async fn get_scheduled_messages(
+    s: Arc<Services>,
+    ctx: CallCtx,
+    r: functions::messages::GetScheduledMessages,
+) -> Result<enums::messages::Messages, RpcError> {
+    let me = ctx.user()?;
+    let peer = convert::input_peer(&s, me, &r.peer).await?;
+    let ids: Vec<i32> = r.id.into_iter().take(herald_domain::messages::IDS_MAX).collect();
+    scheduled_answer(&s, me, &s.scheduled.list(me, peer, Some(&ids)).await?).await
+}
+
+/// `messages.sendScheduledMessages`: sends the listed ones now; answered like sends.
+pub async fn send_scheduled_messages(s: Arc<Services>, ctx: CallCtx, r: functions::messages::SendScheduledMessages) -> Result<enums::Updates, RpcError> {
+    let me = ctx.user()?;
+    let peer = convert::input_peer(&s, me, &r.peer).await?;
+    let ids: Vec<i32> = r.id.into_iter().take(herald_domain::messages::IDS_MAX).collect();
+    let sent = s.scheduled.send_listed(me, peer, &ids).await?;
+    let items: Vec<(BoxId, PtsUpdate)> = sent.into_iter().map(|x| (x.owner, x.update)).collect();
+    updates_of(&s, me, &items, vec![], vec![]).await
+}
+
+/// `messages.deleteScheduledMessages`: answered with `updateDeleteScheduledMessages`.
+pub async fn delete_scheduled_messages(s: Arc<Services>, ctx: CallCtx, r: functions::messages::DeleteScheduledMessages) -> Result<enums::Updates, RpcError> {
+    let me = ctx.user()?;
+    let peer = convert::input_peer(&s, me, &r.peer).await?;
+    let ids: Vec<i32> = r.id.into_iter().take(herald_domain::messages::IDS_MAX).collect();
+    let gone = s.scheduled.delete(me, peer, &ids).await?;
+    let update =
+        enums::Update::DeleteScheduledMessages(types::UpdateDeleteScheduledMessages { peer: convert::peer(peer), messages: gone, sent_messages: None });
+    pack(&s, me, vec![update], vec![], vec![]).await
 }

@@ -89,6 +89,10 @@ pub(crate) fn register(d: &mut Dispatcher) {
     d.add::<f::messages::ForwardMessages, _, _>(LoggedIn, messages::forward_messages);
     d.add::<f::messages::SendReaction, _, _>(LoggedIn, messages::send_reaction);
     d.add::<f::messages::SetHistoryTtl, _, _>(LoggedIn, messages::set_history_ttl);
+    d.add::<f::messages::GetScheduledHistory, _, _>(LoggedIn, messages::get_scheduled_history);
+    d.add::<f::messages::GetScheduledMessages, _, _>(LoggedIn, messages::get_scheduled_messages);
+    d.add::<f::messages::SendScheduledMessages, _, _>(LoggedIn, messages::send_scheduled_messages);
+    d.add::<f::messages::DeleteScheduledMessages, _, _>(LoggedIn, messages::delete_scheduled_messages);
     d.add::<f::messages::GetMessagesReactions, _, _>(LoggedIn, messages::get_messages_reactions);
     d.add::<f::messages::GetHistory, _, _>(LoggedIn, messages::get_history);
     d.add::<f::messages::Search, _, _>(LoggedIn, messages::search);
