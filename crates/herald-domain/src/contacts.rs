@@ -73,6 +73,14 @@ impl AccountService {
         self.phone_lookups.take(me, 1.0, self.clock.now_ms())
     }
 
+    /// Whether `user`'s `AddedByPhone` privacy lets `me` find them by their number (an
+    /// account that may not looks like no account).
+    async fn findable_by_phone(&self, me: UserId, user: &User) -> Result<bool> {
+        let contact = self.store.users_seen_by(me, &[user.id]).await?.first().is_some_and(|s| s.has_viewer);
+        let viewer = crate::privacy::Viewer { id: me, contact, common_chats: &[] };
+        Ok(user.privacy.allows(crate::privacy::PrivacyKey::AddedByPhone, user.id, viewer))
+    }
+
     /// `contacts.importContacts`: each number with an account becomes an entry of `me`'s book
     /// under the given names. Numbers without an account are skipped (not remembered).
     pub async fn import_contacts(&self, me: UserId, list: Vec<PhoneContact>) -> Result<Imported> {
@@ -86,6 +94,9 @@ impl AccountService {
             }
             let Ok(phone) = crate::auth::normalize_phone(&c.phone) else { continue };
             let Some(user) = self.store.user_by_phone(&phone).await? else { continue };
+            if !self.findable_by_phone(me, &user).await? {
+                continue;
+            }
             let (first_name, last_name) = entry_names(&c.first_name, &c.last_name, &user);
             let entry = Contact { owner: me, target: user.id, first_name, last_name, phone, date: now };
             size += usize::from(self.store.put_contact(entry).await?);
@@ -156,7 +167,11 @@ impl AccountService {
     pub async fn resolve_phone(&self, me: UserId, phone: &str) -> Result<User> {
         let phone = crate::auth::normalize_phone(phone).map_err(|_| AccountError::PhoneNotOccupied)?;
         self.lookup(me).map_err(AccountError::FloodWait)?;
-        self.store.user_by_phone(&phone).await?.ok_or_else(|| AccountError::PhoneNotOccupied.into())
+        let user = self.store.user_by_phone(&phone).await?.ok_or(AccountError::PhoneNotOccupied)?;
+        if !self.findable_by_phone(me, &user).await? {
+            return Err(AccountError::PhoneNotOccupied.into());
+        }
+        Ok(user)
     }
 
     /// `contacts.search` among users: `me`'s contacts whose names or username have a word
@@ -216,6 +231,7 @@ mod tests {
             created_at: 0,
             is_service: false,
             last_seen: 0,
+            privacy: Default::default(),
         };
         assert_eq!(entry_names(" ", "\u{200b}", &u), ("Real".into(), "Name".into()));
         assert_eq!(entry_names("Mum", "", &u), ("Mum".into(), String::new()));

@@ -108,6 +108,10 @@ pub enum AccountError {
     QueryTooShort,
     #[error("too many lookups, wait {0} s")]
     FloodWait(i64),
+    #[error("privacy rules invalid")]
+    PrivacyValueInvalid,
+    #[error("privacy key invalid")]
+    PrivacyKeyInvalid,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -215,6 +219,9 @@ pub enum GroupError {
     SecondsInvalid,
     #[error("the group was upgraded to a supergroup")]
     ChatMigrated,
+    /// The user's privacy settings do not let the inviter add them.
+    #[error("user privacy restricted")]
+    UserPrivacyRestricted,
 }
 
 /// Everything a service call can fail with.

@@ -220,7 +220,9 @@ impl GroupService {
     // ---- membership --------------------------------------------------------------------
 
     /// Adds users (basic groups: `addChatUser`; channels: `inviteToChannel`). Users already
-    /// in are skipped; a kicked user is let back in by an admin. Service messages in groups,
+    /// in, and users whose privacy settings do not let the actor add them, are skipped (one
+    /// user alone: `USER_ALREADY_PARTICIPANT`, `USER_PRIVACY_RESTRICTED`); a kicked user is
+    /// let back in by an admin. Service messages in groups,
     /// none in broadcast channels.
     pub async fn add_members(&self, actor: UserId, origin_key: i64, id: GroupId, users: &[UserId]) -> Result<Changed> {
         if users.len() > INVITE_BATCH_MAX {
@@ -233,8 +235,22 @@ impl GroupService {
             GroupKind::Megagroup => SUPERGROUP_MAX,
             GroupKind::Broadcast => i32::MAX,
         };
+        // Who lets the actor add them (`ChatInvite` privacy): one read for all.
+        let seen = self.accounts.users_seen_by(actor, users).await?;
+        let may_add = |u: UserId| {
+            seen.iter().find(|s| s.user.id == u).is_some_and(|s| {
+                let viewer = crate::privacy::Viewer { id: actor, contact: s.has_viewer, common_chats: &[] };
+                s.user.privacy.allows(crate::privacy::PrivacyKey::ChatInvite, u, viewer)
+            })
+        };
         let mut added = Vec::new();
         for u in users {
+            if !may_add(*u) {
+                if users.len() == 1 {
+                    return Err(GroupError::UserPrivacyRestricted.into());
+                }
+                continue;
+            }
             let old = self.groups.member(id, *u).await?;
             match old.as_ref().map(|m| m.role) {
                 Some(r) if r.is_member() => {

@@ -20,6 +20,7 @@ pub mod messages;
 pub mod model;
 pub mod password;
 pub mod presence;
+pub mod privacy;
 pub mod qr;
 pub mod reactions;
 pub mod schedule;

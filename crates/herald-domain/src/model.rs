@@ -120,6 +120,8 @@ pub struct User {
     pub is_service: bool,
     /// When the account last went offline (0: never reported).
     pub last_seen: i64,
+    /// Who may see or do what (`crate::privacy`).
+    pub privacy: crate::privacy::Privacy,
 }
 
 /// An entry of `owner`'s address book: the names they gave `target`, and the number they

@@ -56,6 +56,8 @@ pub trait AccountStore: Send + Sync {
     async fn delete_contacts(&self, owner: UserId, targets: &[UserId]) -> StoreResult<Vec<UserId>>;
     /// `owner`'s address book, oldest entry first.
     async fn contacts(&self, owner: UserId) -> StoreResult<Vec<Contact>>;
+    /// Replaces the account's privacy settings.
+    async fn set_privacy(&self, id: UserId, privacy: &crate::privacy::Privacy) -> StoreResult<()>;
     /// Records when the account went offline.
     async fn set_last_seen(&self, id: UserId, at: i64) -> StoreResult<()>;
     /// Users who have `target` among their contacts, at most `limit`.

@@ -1531,6 +1531,39 @@ pub async fn scheduled_messages_go_out_once_when_due(stores: Stores) {
     assert!(matches!(w.scheduled.schedule(send(a, Peer::User(b), 999, "one more"), t).await.unwrap_err(), DomainError::Message(MessageError::ScheduleTooMuch)));
 }
 
+/// Privacy settings are kept and enforced where the domain decides: finding by number,
+/// adding to groups, and who hears status changes.
+pub async fn privacy_settings_are_enforced(stores: Stores) {
+    use crate::contacts::PhoneContact;
+    use crate::privacy::{PrivacyKey, Rule};
+    let w = world(stores);
+    let alice = sign_up(&w, 1, "9996619191", "Alice").await;
+    let bob = sign_up(&w, 2, "9996619192", "Bob").await;
+    let carol = sign_up(&w, 3, "9996619193", "Carol").await;
+    assert_eq!(w.accounts.privacy(alice.id, PrivacyKey::PhoneNumber).await.unwrap(), vec![Rule::AllowContacts], "Telegram's default");
+    // Exceptions alone mean "nobody else".
+    let set = w.accounts.set_privacy(alice.id, PrivacyKey::AddedByPhone, vec![Rule::AllowUsers(vec![bob.id.0])]).await.unwrap();
+    assert_eq!(set, vec![Rule::AllowUsers(vec![bob.id.0]), Rule::DisallowAll]);
+    let pc = |phone: &str| vec![PhoneContact { client_id: 1, phone: phone.into(), first_name: "A".into(), last_name: String::new() }];
+    assert!(w.accounts.import_contacts(carol.id, pc("9996619191")).await.unwrap().imported.is_empty());
+    assert!(matches!(w.accounts.resolve_phone(carol.id, "9996619191").await.unwrap_err(), DomainError::Account(AccountError::PhoneNotOccupied)));
+    assert_eq!(w.accounts.import_contacts(bob.id, pc("9996619191")).await.unwrap().imported.len(), 1);
+    // Adding to groups.
+    w.accounts.set_privacy(alice.id, PrivacyKey::ChatInvite, vec![Rule::AllowContacts]).await.unwrap();
+    let g = w.groups.create_channel(carol.id, 1, "Room", "", false).await.unwrap().group;
+    assert!(matches!(w.groups.add_members(carol.id, 1, g.id, &[alice.id]).await.unwrap_err(), DomainError::Group(GroupError::UserPrivacyRestricted)));
+    w.accounts.add_contact(alice.id, &carol, "Carol", "", "").await.unwrap();
+    w.groups.add_members(carol.id, 1, g.id, &[alice.id]).await.unwrap();
+    // Status changes reach only those allowed: Bob has Alice as a contact but is refused.
+    w.accounts.set_privacy(alice.id, PrivacyKey::StatusTimestamp, vec![Rule::AllowAll, Rule::DisallowUsers(vec![bob.id.0])]).await.unwrap();
+    w.accounts.add_contact(carol.id, &alice, "Al", "", "").await.unwrap();
+    let mut bob_rx = w.bus.subscribe(bob.id);
+    let mut carol_rx = w.bus.subscribe(carol.id);
+    w.accounts.update_status(alice.id, false, w.bus.as_ref()).await.unwrap();
+    assert!(bob_rx.rx.try_recv().is_err());
+    assert!(matches!(&*carol_rx.rx.try_recv().unwrap(), Event::UserStatus { .. }));
+}
+
 /// Runs every case of the suite against a backend: `storage_suite!(expr)` where `expr`
 /// evaluates to a fresh, empty store implementing every storage trait (wrapped in `Arc`).
 #[macro_export]
@@ -1548,6 +1581,7 @@ macro_rules! storage_suite {
             login_tokens_are_accepted_once_in_time,
             self_deleting_messages_go_on_time,
             scheduled_messages_go_out_once_when_due,
+            privacy_settings_are_enforced,
             phone_lookups_are_budgeted,
             password_email_confirmation_and_recovery,
             codes_expire_burn_after_wrong_tries_and_are_rate_limited,

@@ -6,6 +6,7 @@ use grammers_tl_types::{enums, types, Deserializable, Identifiable, Serializable
 use herald_domain::error::{AccountError, DomainError};
 use herald_domain::model::*;
 use herald_domain::presence::Status;
+use herald_domain::privacy::{PrivacyKey, Viewer};
 
 pub fn peer(p: Peer) -> enums::Peer {
     match p {
@@ -156,16 +157,24 @@ pub fn message_groups<'a>(msgs: impl IntoIterator<Item = &'a Message>) -> Vec<Gr
     out
 }
 
+/// `u` for `viewer` without knowing how they relate (pushes rendered once for many
+/// receivers): as to a stranger, whatever the viewer, so every receiver's copy is the same —
+/// the status approximate, no phone number, the profile names. Oneself sees it all.
 pub fn user(s: &Services, viewer: UserId, u: &User) -> enums::User {
-    seen_user(s, viewer, u, None, false)
+    render_user(s, viewer, u, None, None)
 }
 
 /// `u` as `viewer` sees it, knowing `viewer`'s contact entry for them and whether they have
-/// `viewer` in their contacts (client-compat §4.10): a contact shows under the names `viewer`
-/// gave, with `contact` / `mutual_contact`; the phone number shows to oneself, to the user's
-/// own contacts (Telegram's default phone privacy, "my contacts"), and to whoever added them
-/// by that number.
+/// `viewer` in their contacts (client-compat §4.10, §4.19): a contact shows under the names
+/// `viewer` gave, with `contact` / `mutual_contact`; the phone number and the exact status
+/// show as the user's privacy settings allow (phone: to their contacts by default; last
+/// seen: to everybody by default), and the number also to whoever added them by it. A
+/// status the viewer may not see shows as "recently", "last week" or "last month".
 pub fn seen_user(s: &Services, viewer: UserId, u: &User, contact: Option<&Contact>, has_viewer: bool) -> enums::User {
+    render_user(s, viewer, u, contact, Some(has_viewer))
+}
+
+fn render_user(s: &Services, viewer: UserId, u: &User, contact: Option<&Contact>, has_viewer: Option<bool>) -> enums::User {
     let mut t = blank::user();
     t.id = u.id.0;
     t.is_self = viewer == u.id;
@@ -178,13 +187,37 @@ pub fn seen_user(s: &Services, viewer: UserId, u: &User, contact: Option<&Contac
     t.last_name = (!last.is_empty()).then(|| last.clone());
     t.username = u.username.clone();
     t.contact = contact.is_some();
-    t.mutual_contact = contact.is_some() && has_viewer;
+    t.mutual_contact = contact.is_some() && has_viewer == Some(true);
+    let sees =
+        |key: PrivacyKey| viewer == u.id || has_viewer.is_some_and(|contact| u.privacy.allows(key, u.id, Viewer { id: viewer, contact, common_chats: &[] }));
     let knows_number = contact.is_some_and(|c| !c.phone.is_empty() && c.phone == u.phone);
-    t.phone = (viewer == u.id || has_viewer || knows_number).then(|| u.phone.clone());
+    t.phone = (knows_number || sees(PrivacyKey::PhoneNumber)).then(|| u.phone.clone());
     t.verified = u.is_service;
     t.support = u.is_service;
-    t.status = Some(status(s.accounts.status(u)));
+    let st = s.accounts.status(u);
+    t.status = Some(if u.is_service {
+        enums::UserStatus::Empty
+    } else if sees(PrivacyKey::StatusTimestamp) {
+        status(st)
+    } else {
+        approximate(st, s.clock.now_secs())
+    });
     enums::User::User(t)
+}
+
+/// A status for one who may not see the exact one: online or seen within 3 days is
+/// "recently", within a week "last week", within a month "last month", else "long ago".
+pub fn approximate(st: Status, now: i64) -> enums::UserStatus {
+    let seen = match st {
+        Status::Online { .. } | Status::Unknown => now,
+        Status::Offline { was_online } => was_online,
+    };
+    match now - seen {
+        age if age <= 3 * 86_400 => enums::UserStatus::Recently(types::UserStatusRecently { by_me: false }),
+        age if age <= 7 * 86_400 => enums::UserStatus::LastWeek(types::UserStatusLastWeek { by_me: false }),
+        age if age <= 30 * 86_400 => enums::UserStatus::LastMonth(types::UserStatusLastMonth { by_me: false }),
+        _ => enums::UserStatus::Empty,
+    }
 }
 
 /// TL users for `ids` as `viewer` sees them (duplicates and unknown ids dropped).

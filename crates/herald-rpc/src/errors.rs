@@ -90,6 +90,8 @@ impl From<DomainError> for RpcError {
                 AccountError::ContactsTooMuch => (400, "CONTACTS_TOO_MUCH"),
                 AccountError::PhoneNotOccupied => (400, "PHONE_NOT_OCCUPIED"),
                 AccountError::QueryTooShort => (400, "QUERY_TOO_SHORT"),
+                AccountError::PrivacyValueInvalid => (400, "PRIVACY_VALUE_INVALID"),
+                AccountError::PrivacyKeyInvalid => (400, "PRIVACY_KEY_INVALID"),
                 AccountError::FloodWait(s) => return RpcError::new(420, format!("FLOOD_WAIT_{s}")),
             },
             DomainError::Message(m) => match m {
@@ -141,6 +143,7 @@ impl From<DomainError> for RpcError {
                 GroupError::SecondsInvalid => (400, "SECONDS_INVALID"),
                 // A basic group that became a supergroup takes no more messages.
                 GroupError::ChatMigrated => (403, "CHAT_WRITE_FORBIDDEN"),
+                GroupError::UserPrivacyRestricted => (403, "USER_PRIVACY_RESTRICTED"),
             },
             DomainError::Store(StoreError::Conflict(what)) => {
                 tracing::warn!(what, "unmapped storage conflict");

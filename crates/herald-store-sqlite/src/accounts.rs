@@ -5,7 +5,7 @@ use herald_domain::model::{Contact, NewUser, SeenUser, User, UserId};
 use herald_domain::store::{AccountStore, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-const USER_COLUMNS: &str = "id, phone, first_name, last_name, username, about, home_dc, created_at, is_service, last_seen";
+const USER_COLUMNS: &str = "id, phone, first_name, last_name, username, about, home_dc, created_at, is_service, last_seen, privacy";
 
 fn user_from_row(r: &Row) -> rusqlite::Result<User> {
     Ok(User {
@@ -19,6 +19,7 @@ fn user_from_row(r: &Row) -> rusqlite::Result<User> {
         created_at: r.get(7)?,
         is_service: r.get(8)?,
         last_seen: r.get(9)?,
+        privacy: r.get::<_, Option<String>>(10)?.and_then(|p| serde_json::from_str(&p).ok()).unwrap_or_default(),
     })
 }
 
@@ -123,7 +124,7 @@ impl AccountStore for SqliteStore {
         self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT u.id, u.phone, u.first_name, u.last_name, u.username, u.about, u.home_dc, u.created_at, u.is_service, u.last_seen,
+                    "SELECT u.id, u.phone, u.first_name, u.last_name, u.username, u.about, u.home_dc, u.created_at, u.is_service, u.last_seen, u.privacy,
                             c.first_name, c.last_name, c.phone, c.date,
                             EXISTS (SELECT 1 FROM contacts r WHERE r.owner = u.id AND r.target = ?2)
                      FROM users u LEFT JOIN contacts c ON c.owner = ?2 AND c.target = u.id
@@ -135,14 +136,14 @@ impl AccountStore for SqliteStore {
                 let row = stmt
                     .query_row([id, viewer.0], |r| {
                         let user = user_from_row(r)?;
-                        // Columns 0–9 are the user's, then the contact entry, then the reverse link.
-                        let contact = match r.get::<_, Option<String>>(10)? {
+                        // Columns 0–10 are the user's, then the contact entry, then the reverse link.
+                        let contact = match r.get::<_, Option<String>>(11)? {
                             Some(first_name) => {
-                                Some(Contact { owner: viewer, target: user.id, first_name, last_name: r.get(11)?, phone: r.get(12)?, date: r.get(13)? })
+                                Some(Contact { owner: viewer, target: user.id, first_name, last_name: r.get(12)?, phone: r.get(13)?, date: r.get(14)? })
                             }
                             None => None,
                         };
-                        Ok(SeenUser { user, contact, has_viewer: r.get(14)? })
+                        Ok(SeenUser { user, contact, has_viewer: r.get(15)? })
                     })
                     .optional()
                     .map_err(backend)?;
@@ -196,6 +197,15 @@ impl AccountStore for SqliteStore {
                 })
                 .map_err(backend)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn set_privacy(&self, id: UserId, privacy: &herald_domain::privacy::Privacy) -> StoreResult<()> {
+        let json = serde_json::to_string(privacy).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.write(move |conn| {
+            conn.prepare_cached("UPDATE users SET privacy = ?2 WHERE id = ?1").map_err(backend)?.execute(params![id.0, json]).map_err(backend)?;
+            Ok(())
         })
         .await
     }

@@ -314,6 +314,10 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX scheduled_due ON scheduled(date);
     CREATE TABLE scheduled_seq (owner INTEGER PRIMARY KEY, next INTEGER NOT NULL);
     "#,
+    // 18: privacy settings (JSON `Privacy`; NULL: Telegram's defaults).
+    r#"
+    ALTER TABLE users ADD COLUMN privacy TEXT;
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and
