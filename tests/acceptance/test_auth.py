@@ -203,3 +203,15 @@ async def test_list_and_end_sessions(server):
         await laptop(functions.users.GetUsersRequest([types.InputUserSelf()]))
     listed = (await tablet(functions.account.GetAuthorizationsRequest())).authorizations
     assert len(listed) == 1 and listed[0].current
+
+
+@async_test
+async def test_session_lifetime_is_set_and_reported(server):
+    client, _ = await make_user(server, "Alice")
+    before = await client(functions.account.GetAuthorizationsRequest())
+    assert before.authorization_ttl_days == 180
+    assert await client(functions.account.SetAuthorizationTTLRequest(authorization_ttl_days=30))
+    after = await client(functions.account.GetAuthorizationsRequest())
+    assert after.authorization_ttl_days == 30
+    with expect_rpc_error({"TTL_DAYS_INVALID"}, 400):
+        await client(functions.account.SetAuthorizationTTLRequest(authorization_ttl_days=0))

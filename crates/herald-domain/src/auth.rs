@@ -415,6 +415,29 @@ impl AuthService {
         Ok(unbound)
     }
 
+    /// `account.setAuthorizationTTL`: sessions of `user` unused for this many days end
+    /// (Telegram offers a week to a year; `TTL_DAYS_INVALID` outside 1–730).
+    pub async fn set_session_ttl(&self, user: UserId, days: i32) -> Result<()> {
+        if !(1..=730).contains(&days) {
+            return Err(AccountError::TtlDaysInvalid.into());
+        }
+        Ok(self.keys.set_session_ttl(user, days).await?)
+    }
+
+    pub async fn session_ttl(&self, user: UserId) -> Result<i32> {
+        Ok(self.keys.session_ttl(user).await?)
+    }
+
+    /// Ends sessions unused for longer than their account allows, as a logout elsewhere
+    /// would (their connections learn at once). Returns how many ended.
+    pub async fn end_stale_sessions(&self) -> Result<usize> {
+        let mut ended = 0;
+        for (key, user) in self.keys.stale_sessions(self.clock.now_secs(), 1000).await? {
+            ended += usize::from(self.unbind_session(user, key).await?);
+        }
+        Ok(ended)
+    }
+
     /// Collects code and failure rows that no limit looks at any more, and expired SRP
     /// exchanges and parked logins.
     pub async fn purge(&self) -> Result<usize> {

@@ -112,6 +112,8 @@ pub enum AccountError {
     PrivacyValueInvalid,
     #[error("privacy key invalid")]
     PrivacyKeyInvalid,
+    #[error("session lifetime invalid")]
+    TtlDaysInvalid,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -33,6 +33,12 @@ pub trait AuthKeyStore: Send + Sync {
     /// Deletes keys bound to no user and unused since `unused_before`, and temporary keys
     /// expired by `now`; returns how many went.
     async fn purge_keys(&self, unused_before: i64, now: i64) -> StoreResult<usize>;
+    /// Logged-in keys unused for longer than their account's session lifetime
+    /// (`set_session_ttl`), as (key, user), at most `limit`.
+    async fn stale_sessions(&self, now: i64, limit: usize) -> StoreResult<Vec<(i64, UserId)>>;
+    /// How many days a session of `user` may go unused before it ends.
+    async fn session_ttl(&self, user: UserId) -> StoreResult<i32>;
+    async fn set_session_ttl(&self, user: UserId, days: i32) -> StoreResult<()>;
 }
 
 #[async_trait]

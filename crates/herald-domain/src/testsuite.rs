@@ -1564,6 +1564,25 @@ pub async fn privacy_settings_are_enforced(stores: Stores) {
     assert!(matches!(&*carol_rx.rx.try_recv().unwrap(), Event::UserStatus { .. }));
 }
 
+/// Sessions unused past their account's lifetime end, as a logout elsewhere would; used ones
+/// and other accounts' stay.
+pub async fn unused_sessions_end_after_their_lifetime(stores: Stores) {
+    let w = world(stores);
+    let alice = sign_up(&w, 1, "9996612121", "Alice").await;
+    let bob = sign_up(&w, 2, "9996612122", "Bob").await;
+    let now = w.clock.now_secs();
+    w.stores.keys.touch_key(1, now - 3 * 86_400).await.unwrap();
+    w.stores.keys.touch_key(2, now - 3 * 86_400).await.unwrap();
+    assert_eq!(w.auth.session_ttl(alice.id).await.unwrap(), 180);
+    assert!(matches!(w.auth.set_session_ttl(alice.id, 0).await.unwrap_err(), DomainError::Account(AccountError::TtlDaysInvalid)));
+    w.auth.set_session_ttl(alice.id, 2).await.unwrap();
+    let mut rx = w.bus.subscribe(alice.id);
+    assert_eq!(w.auth.end_stale_sessions().await.unwrap(), 1);
+    assert!(matches!(&*rx.rx.try_recv().unwrap(), Event::KeyUnbound { auth_key_id: 1, .. }));
+    assert_eq!(w.stores.keys.get_key(1).await.unwrap().unwrap().user_id, None);
+    assert_eq!(w.stores.keys.get_key(2).await.unwrap().unwrap().user_id, Some(bob.id), "Bob keeps the default 180 days");
+}
+
 /// Runs every case of the suite against a backend: `storage_suite!(expr)` where `expr`
 /// evaluates to a fresh, empty store implementing every storage trait (wrapped in `Arc`).
 #[macro_export]
@@ -1582,6 +1601,7 @@ macro_rules! storage_suite {
             self_deleting_messages_go_on_time,
             scheduled_messages_go_out_once_when_due,
             privacy_settings_are_enforced,
+            unused_sessions_end_after_their_lifetime,
             phone_lookups_are_budgeted,
             password_email_confirmation_and_recovery,
             codes_expire_burn_after_wrong_tries_and_are_rate_limited,

@@ -92,6 +92,7 @@ impl From<DomainError> for RpcError {
                 AccountError::QueryTooShort => (400, "QUERY_TOO_SHORT"),
                 AccountError::PrivacyValueInvalid => (400, "PRIVACY_VALUE_INVALID"),
                 AccountError::PrivacyKeyInvalid => (400, "PRIVACY_KEY_INVALID"),
+                AccountError::TtlDaysInvalid => (400, "TTL_DAYS_INVALID"),
                 AccountError::FloodWait(s) => return RpcError::new(420, format!("FLOOD_WAIT_{s}")),
             },
             DomainError::Message(m) => match m {

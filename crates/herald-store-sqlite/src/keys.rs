@@ -88,6 +88,35 @@ impl AuthKeyStore for SqliteStore {
         .await
     }
 
+    async fn stale_sessions(&self, now: i64, limit: usize) -> StoreResult<Vec<(i64, UserId)>> {
+        self.read(move |conn| {
+            let mut st = conn
+                .prepare_cached(
+                    "SELECT k.id, k.user_id FROM auth_keys k JOIN users u ON u.id = k.user_id
+                     WHERE k.last_used_at < ?1 - u.session_ttl_days * 86400 LIMIT ?2",
+                )
+                .map_err(backend)?;
+            let rows = st.query_map(params![now, limit as i64], |r| Ok((r.get(0)?, UserId(r.get(1)?)))).map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn session_ttl(&self, user: UserId) -> StoreResult<i32> {
+        self.read(move |conn| {
+            conn.query_row("SELECT session_ttl_days FROM users WHERE id = ?1", [user.0], |r| r.get(0)).optional().map(|d| d.unwrap_or(180)).map_err(backend)
+        })
+        .await
+    }
+
+    async fn set_session_ttl(&self, user: UserId, days: i32) -> StoreResult<()> {
+        self.write(move |conn| {
+            conn.execute("UPDATE users SET session_ttl_days = ?2 WHERE id = ?1", params![user.0, days]).map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn touch_key(&self, id: i64, at: i64) -> StoreResult<()> {
         self.write(move |conn| {
             conn.execute("UPDATE auth_keys SET last_used_at = ?2 WHERE id = ?1", params![id, at]).map_err(backend)?;

@@ -318,6 +318,10 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE users ADD COLUMN privacy TEXT;
     "#,
+    // 19: how many days an account's sessions may go unused (`account.setAuthorizationTTL`).
+    r#"
+    ALTER TABLE users ADD COLUMN session_ttl_days INTEGER NOT NULL DEFAULT 180;
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and

@@ -247,6 +247,11 @@ async fn maintenance(
             Ok(n) => tracing::info!(keys = n, "collected unused auth keys"),
             Err(e) => tracing::warn!(error = %e, "collecting unused auth keys failed"),
         }
+        match services.auth.end_stale_sessions().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "ended sessions unused past their account's lifetime"),
+            Err(e) => tracing::warn!(error = %e, "ending unused sessions failed"),
+        }
         match services.auth.purge().await {
             Ok(n) => tracing::debug!(rows = n, "collected old login codes and failures"),
             Err(e) => tracing::warn!(error = %e, "collecting login rows failed"),

@@ -71,10 +71,6 @@ pub async fn resolve_username(s: Arc<Services>, ctx: CallCtx, r: functions::cont
     }))
 }
 
-/// How long an unused session lasts, in days, as `account.getAuthorizations` reports it
-/// (sessions are not yet ended for inactivity: `account.setAuthorizationTTL` is not built).
-const AUTHORIZATION_TTL_DAYS: i32 = 180;
-
 /// `account.getAuthorizations`: the account's logged-in sessions, the current one first with
 /// hash 0 (Telegram's convention) and `current` set.
 pub async fn get_authorizations(s: Arc<Services>, ctx: CallCtx, _: functions::account::GetAuthorizations) -> Result<enums::account::Authorizations, RpcError> {
@@ -83,7 +79,7 @@ pub async fn get_authorizations(s: Arc<Services>, ctx: CallCtx, _: functions::ac
     let mut sessions = s.auth.sessions(me).await?;
     sessions.sort_by_key(|k| k.id != ctx.auth_key_id);
     let authorizations = sessions.iter().map(|k| session(&s, me, k, k.id == ctx.auth_key_id, now)).collect();
-    Ok(enums::account::Authorizations::Authorizations(types::account::Authorizations { authorization_ttl_days: AUTHORIZATION_TTL_DAYS, authorizations }))
+    Ok(enums::account::Authorizations::Authorizations(types::account::Authorizations { authorization_ttl_days: s.auth.session_ttl(me).await?, authorizations }))
 }
 
 /// One session of `me` as `account.getAuthorizations` lists it (the current one with hash 0).
@@ -184,5 +180,12 @@ pub async fn get_blocked(s: Arc<Services>, ctx: CallCtx, r: functions::contacts:
 pub async fn update_status(s: Arc<Services>, ctx: CallCtx, r: functions::account::UpdateStatus) -> Result<bool, RpcError> {
     let me = ctx.user()?;
     s.accounts.update_status(me, r.offline, s.messages.bus()).await?;
+    Ok(true)
+}
+
+/// `account.setAuthorizationTTL`: the account's sessions end after this many days unused.
+pub async fn set_authorization_ttl(s: Arc<Services>, ctx: CallCtx, r: functions::account::SetAuthorizationTtl) -> Result<bool, RpcError> {
+    let me = ctx.user()?;
+    s.auth.set_session_ttl(me, r.authorization_ttl_days).await?;
     Ok(true)
 }

@@ -71,6 +71,7 @@ pub(crate) fn register(d: &mut Dispatcher) {
     d.add::<f::auth::ResetAuthorizations, _, _>(LoggedIn, account::reset_authorizations);
     d.add::<f::contacts::ResolveUsername, _, _>(LoggedIn, account::resolve_username);
     d.add::<f::account::UpdateStatus, _, _>(LoggedIn, account::update_status);
+    d.add::<f::account::SetAuthorizationTtl, _, _>(LoggedIn, account::set_authorization_ttl);
     d.add::<f::account::GetPrivacy, _, _>(LoggedIn, privacy::get_privacy);
     d.add::<f::account::SetPrivacy, _, _>(LoggedIn, privacy::set_privacy);
     d.add::<f::contacts::GetContacts, _, _>(LoggedIn, contacts::get_contacts);
