@@ -15,7 +15,7 @@ pub const ABOUT_MAX: usize = 70;
 
 pub struct AccountService {
     pub(crate) store: Arc<dyn AccountStore>,
-    messages: Arc<dyn MessageStore>,
+    pub(crate) messages: Arc<dyn MessageStore>,
     secret: [u8; 32],
     pub(crate) clock: Arc<dyn Clock>,
     /// Phone numbers looked up by `contacts.importContacts` / `resolvePhone`, per account.

@@ -143,6 +143,8 @@ pub struct SeenUser {
     pub user: User,
     pub contact: Option<Contact>,
     pub has_viewer: bool,
+    /// The user blocked the viewer: the viewer sees neither their status nor their number.
+    pub blocked_viewer: bool,
 }
 
 #[derive(Clone, Debug)]

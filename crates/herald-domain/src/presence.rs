@@ -85,10 +85,14 @@ impl AccountService {
         if self.status_changes.take(user, 1.0, self.clock.now_ms()).is_err() {
             return Ok(());
         }
-        // Only to those the last-seen privacy lets see it.
+        // Only to those the last-seen privacy lets see it, and not to whom the account blocked.
         let Some(me) = self.store.user_by_id(user).await? else { return Ok(()) };
         let mine: Vec<UserId> = self.store.contacts(user).await?.into_iter().map(|c| c.target).collect();
+        let blocked: Vec<UserId> = self.messages.blocked(user, 0, STATUS_FANOUT_MAX as i32).await?.0.into_iter().map(|(u, _)| u).collect();
         for owner in self.store.contact_owners(user, STATUS_FANOUT_MAX).await? {
+            if blocked.contains(&owner) {
+                continue;
+            }
             let viewer = crate::privacy::Viewer { id: owner, contact: mine.contains(&owner), common_chats: &[] };
             if me.privacy.allows(crate::privacy::PrivacyKey::StatusTimestamp, user, viewer) {
                 bus.publish(Event::UserStatus { user: owner, of: user, status });

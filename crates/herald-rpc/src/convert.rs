@@ -164,14 +164,17 @@ pub fn user(s: &Services, viewer: UserId, u: &User) -> enums::User {
     render_user(s, viewer, u, None, None)
 }
 
-/// `u` as `viewer` sees it, knowing `viewer`'s contact entry for them and whether they have
-/// `viewer` in their contacts (client-compat §4.10, §4.19): a contact shows under the names
+/// A user as `viewer` sees them, knowing `viewer`'s contact entry for them, whether they have
+/// `viewer` in their contacts and whether they blocked `viewer` (client-compat §4.9, §4.10,
+/// §4.19): a contact shows under the names
 /// `viewer` gave, with `contact` / `mutual_contact`; the phone number and the exact status
 /// show as the user's privacy settings allow (phone: to their contacts by default; last
 /// seen: to everybody by default), and the number also to whoever added them by it. A
 /// status the viewer may not see shows as "recently", "last week" or "last month".
-pub fn seen_user(s: &Services, viewer: UserId, u: &User, contact: Option<&Contact>, has_viewer: bool) -> enums::User {
-    render_user(s, viewer, u, contact, Some(has_viewer))
+pub fn seen_user(s: &Services, viewer: UserId, seen: &SeenUser) -> enums::User {
+    // Whom a user blocked sees them as a stranger does (Telegram hides status and photo).
+    let relation = if seen.blocked_viewer { None } else { Some(seen.has_viewer) };
+    render_user(s, viewer, &seen.user, seen.contact.as_ref(), relation)
 }
 
 fn render_user(s: &Services, viewer: UserId, u: &User, contact: Option<&Contact>, has_viewer: Option<bool>) -> enums::User {
@@ -225,7 +228,7 @@ pub async fn users(s: &Services, viewer: UserId, ids: impl IntoIterator<Item = U
     let mut ids: Vec<UserId> = ids.into_iter().collect();
     ids.sort();
     ids.dedup();
-    Ok(s.accounts.users_seen_by(viewer, &ids).await?.iter().map(|u| seen_user(s, viewer, &u.user, u.contact.as_ref(), u.has_viewer)).collect())
+    Ok(s.accounts.users_seen_by(viewer, &ids).await?.iter().map(|u| seen_user(s, viewer, u)).collect())
 }
 
 fn service_action_out(a: &Action) -> enums::MessageAction {

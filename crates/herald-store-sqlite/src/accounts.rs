@@ -126,7 +126,8 @@ impl AccountStore for SqliteStore {
                 .prepare_cached(
                     "SELECT u.id, u.phone, u.first_name, u.last_name, u.username, u.about, u.home_dc, u.created_at, u.is_service, u.last_seen, u.privacy,
                             c.first_name, c.last_name, c.phone, c.date,
-                            EXISTS (SELECT 1 FROM contacts r WHERE r.owner = u.id AND r.target = ?2)
+                            EXISTS (SELECT 1 FROM contacts r WHERE r.owner = u.id AND r.target = ?2),
+                            EXISTS (SELECT 1 FROM blocked b WHERE b.user = u.id AND b.blocked = ?2)
                      FROM users u LEFT JOIN contacts c ON c.owner = ?2 AND c.target = u.id
                      WHERE u.id = ?1",
                 )
@@ -143,7 +144,7 @@ impl AccountStore for SqliteStore {
                             }
                             None => None,
                         };
-                        Ok(SeenUser { user, contact, has_viewer: r.get(15)? })
+                        Ok(SeenUser { user, contact, has_viewer: r.get(15)?, blocked_viewer: r.get(16)? })
                     })
                     .optional()
                     .map_err(backend)?;

@@ -14,11 +14,7 @@ pub async fn get_users(s: Arc<Services>, ctx: CallCtx, r: functions::users::GetU
     }
     // One read for how `me` relates to them all; answered in the order asked.
     let seen = s.accounts.users_seen_by(me, &ids).await?;
-    Ok(ids
-        .iter()
-        .filter_map(|id| seen.iter().find(|u| u.user.id == *id))
-        .map(|u| convert::seen_user(&s, me, &u.user, u.contact.as_ref(), u.has_viewer))
-        .collect())
+    Ok(ids.iter().filter_map(|id| seen.iter().find(|u| u.user.id == *id)).map(|u| convert::seen_user(&s, me, u)).collect())
 }
 
 pub async fn get_full_user(s: Arc<Services>, ctx: CallCtx, r: functions::users::GetFullUser) -> Result<enums::users::UserFull, RpcError> {

@@ -48,7 +48,7 @@ pub async fn get_contacts(s: Arc<Services>, ctx: CallCtx, r: functions::contacts
         return Ok(enums::contacts::Contacts::NotModified);
     }
     let contacts = book.iter().map(|c| enums::Contact::Contact(types::Contact { user_id: c.user.id.0, mutual: c.has_viewer })).collect();
-    let users = book.iter().map(|c| convert::seen_user(&s, me, &c.user, c.contact.as_ref(), c.has_viewer)).collect();
+    let users = book.iter().map(|c| convert::seen_user(&s, me, c)).collect();
     Ok(enums::contacts::Contacts::Contacts(types::contacts::Contacts { contacts, saved_count: 0, users }))
 }
 
@@ -64,7 +64,7 @@ pub async fn get_statuses(s: Arc<Services>, ctx: CallCtx, _: functions::contacts
     Ok(book
         .iter()
         .map(|c| {
-            let status = match convert::seen_user(&s, me, &c.user, c.contact.as_ref(), c.has_viewer) {
+            let status = match convert::seen_user(&s, me, c) {
                 enums::User::User(u) => u.status.unwrap_or(enums::UserStatus::Empty),
                 enums::User::Empty(_) => enums::UserStatus::Empty,
             };
