@@ -948,6 +948,12 @@ impl MessageService {
         Ok(self.store.difference(BoxId::User(owner), pts, DIFFERENCE_LIMIT).await?)
     }
 
+    /// Trims every box's pts log to its latest [`LOG_KEEP_PTS`] (a client further behind gets
+    /// `differenceTooLong` and reloads its state). Returns how many log entries went.
+    pub async fn trim_log(&self) -> Result<usize> {
+        Ok(self.store.trim_log(LOG_KEEP_PTS, 1000).await?)
+    }
+
     /// `updates.getChannelDifference` for a reader of the channel, `limit` capped.
     pub async fn channel_difference(&self, viewer: UserId, g: GroupId, pts: i32, limit: usize) -> Result<Difference> {
         self.readable_channel(g, viewer).await?;
@@ -970,6 +976,9 @@ impl MessageService {
 /// their senders, and how many senders it tells at most.
 const RECEIPT_SCAN_IDS: i32 = 10_000;
 const RECEIPT_SENDERS_MAX: usize = 1000;
+
+/// How much pts log each box keeps: a client this far behind reloads instead of replaying.
+pub const LOG_KEEP_PTS: i32 = 200_000;
 
 /// The most updates one `getChannelDifference` answer carries (Telethon asks for 100).
 pub const CHANNEL_DIFFERENCE_MAX: usize = 1000;

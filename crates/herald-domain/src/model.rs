@@ -445,6 +445,9 @@ pub struct Difference {
     pub pts: i32,
     /// More updates remain after `pts` (a slice).
     pub more: bool,
+    /// The client's pts is older than the kept log: it must reload its state
+    /// (`differenceTooLong`); `pts` is then the box's current pts.
+    pub too_long: bool,
 }
 
 /// What a client sends about itself with `initConnection`, kept per auth key.

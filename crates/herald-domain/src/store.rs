@@ -237,6 +237,10 @@ pub trait MessageStore: Send + Sync {
     async fn pts(&self, owner: BoxId) -> StoreResult<i32>;
     /// Updates after `pts`, at most `limit` of them, in pts order.
     async fn difference(&self, owner: BoxId, pts: i32, limit: usize) -> StoreResult<Difference>;
+    /// Forgets the pts log of every box older than the box's latest `keep` pts (at most
+    /// `max_boxes` boxes a call); a later `difference` from before that is `too_long`. Returns
+    /// how many entries went.
+    async fn trim_log(&self, keep: i32, max_boxes: usize) -> StoreResult<usize>;
     /// Who sent messages with ids in `(after, up_to]` of `owner`: at most `limit` senders,
     /// in no particular order.
     async fn senders_between(&self, owner: BoxId, after: i32, up_to: i32, limit: usize) -> StoreResult<Vec<UserId>>;

@@ -1583,6 +1583,30 @@ pub async fn unused_sessions_end_after_their_lifetime(stores: Stores) {
     assert_eq!(w.stores.keys.get_key(2).await.unwrap().unwrap().user_id, Some(bob.id), "Bob keeps the default 180 days");
 }
 
+/// The pts log is trimmed to a window: a difference from inside it replays, one from before
+/// it is too long (the client reloads), and the box goes on numbering as before.
+pub async fn trimmed_logs_answer_too_long(stores: Stores) {
+    let w = world(stores);
+    let u = users(&w, 2, "trim").await;
+    let (a, b) = (u[0].id, u[1].id);
+    let start = w.messages.state(a).await.unwrap().pts;
+    for i in 0..30 {
+        w.messages.send(send(a, Peer::User(b), 1000 + i, "x")).await.unwrap();
+    }
+    let now = w.messages.state(a).await.unwrap().pts;
+    assert_eq!(w.messages.difference(a, start).await.unwrap().updates.len(), 30);
+    let gone = w.stores.messages.trim_log(10, 100).await.unwrap();
+    assert!(gone >= 20, "{gone}");
+    let old = w.messages.difference(a, start).await.unwrap();
+    assert!(old.too_long && old.pts == now && old.updates.is_empty());
+    let recent = w.messages.difference(a, now - 10).await.unwrap();
+    assert!(!recent.too_long && recent.updates.len() == 10);
+    // Within the hysteresis nothing more is trimmed, and new pts continue.
+    assert_eq!(w.stores.messages.trim_log(10, 100).await.unwrap(), 0);
+    let next = w.messages.send(send(a, Peer::User(b), 5000, "y")).await.unwrap();
+    assert_eq!(next.update.pts, now + 1);
+}
+
 /// Runs every case of the suite against a backend: `storage_suite!(expr)` where `expr`
 /// evaluates to a fresh, empty store implementing every storage trait (wrapped in `Arc`).
 #[macro_export]
@@ -1602,6 +1626,7 @@ macro_rules! storage_suite {
             scheduled_messages_go_out_once_when_due,
             privacy_settings_are_enforced,
             unused_sessions_end_after_their_lifetime,
+            trimmed_logs_answer_too_long,
             phone_lookups_are_budgeted,
             password_email_confirmation_and_recovery,
             codes_expire_burn_after_wrong_tries_and_are_rate_limited,

@@ -1049,6 +1049,16 @@ impl MessageStore for SqliteStore {
 
     async fn difference(&self, owner: BoxId, pts: i32, limit: usize) -> StoreResult<Difference> {
         self.read(move |conn| {
+            let floor: i32 = conn
+                .prepare_cached("SELECT pts FROM log_floor WHERE owner = ?1")
+                .map_err(backend)?
+                .query_row([owner.key()], |r| r.get(0))
+                .optional()
+                .map_err(backend)?
+                .unwrap_or(0);
+            if pts < floor {
+                return Ok(Difference { updates: vec![], pts: box_pts(conn, owner)?, more: false, too_long: true });
+            }
             let rows: Vec<(i32, i32, String)> = conn
                 .prepare_cached("SELECT pts, pts_count, data FROM updates WHERE owner = ?1 AND pts > ?2 ORDER BY pts LIMIT ?3")
                 .map_err(backend)?
@@ -1066,9 +1076,40 @@ impl MessageStore for SqliteStore {
                 }
             }
             let current = box_pts(conn, owner)?;
-            Ok(Difference { updates, pts: if more { last } else { current }, more })
+            Ok(Difference { updates, pts: if more { last } else { current }, more, too_long: false })
         })
         .await
+    }
+
+    async fn trim_log(&self, keep: i32, max_boxes: usize) -> StoreResult<usize> {
+        // The boxes table is small (one row per account and channel); the log is not read.
+        let due: Vec<(i64, i32)> = self
+            .read(move |conn| {
+                let mut st = conn
+                    .prepare_cached(
+                        "SELECT b.owner, b.pts - ?1 FROM boxes b LEFT JOIN log_floor f ON f.owner = b.owner
+                         WHERE b.pts - ?1 > COALESCE(f.pts, 0) + ?1 / 10 LIMIT ?2",
+                    )
+                    .map_err(backend)?;
+                let rows = st.query_map(params![keep, max_boxes as i64], |r| Ok((r.get(0)?, r.get(1)?))).map_err(backend)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+            })
+            .await?;
+        let mut gone = 0;
+        for (owner, floor) in due {
+            gone += self
+                .write(move |conn| {
+                    let n = conn.execute("DELETE FROM updates WHERE owner = ?1 AND pts <= ?2", params![owner, floor]).map_err(backend)?;
+                    conn.execute(
+                        "INSERT INTO log_floor (owner, pts) VALUES (?1, ?2) ON CONFLICT (owner) DO UPDATE SET pts = MAX(pts, excluded.pts)",
+                        params![owner, floor],
+                    )
+                    .map_err(backend)?;
+                    Ok(n)
+                })
+                .await?;
+        }
+        Ok(gone)
     }
 
     async fn senders_between(&self, owner: BoxId, after: i32, up_to: i32, limit: usize) -> StoreResult<Vec<UserId>> {

@@ -322,6 +322,10 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE users ADD COLUMN session_ttl_days INTEGER NOT NULL DEFAULT 180;
     "#,
+    // 20: how far back each box's pts log was trimmed (a difference from before is too long).
+    r#"
+    CREATE TABLE log_floor (owner INTEGER PRIMARY KEY, pts INTEGER NOT NULL);
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and

@@ -252,6 +252,11 @@ async fn maintenance(
             Ok(n) => tracing::info!(sessions = n, "ended sessions unused past their account's lifetime"),
             Err(e) => tracing::warn!(error = %e, "ending unused sessions failed"),
         }
+        match services.messages.trim_log().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(entries = n, "trimmed the pts logs"),
+            Err(e) => tracing::warn!(error = %e, "trimming the pts logs failed"),
+        }
         match services.auth.purge().await {
             Ok(n) => tracing::debug!(rows = n, "collected old login codes and failures"),
             Err(e) => tracing::warn!(error = %e, "collecting login rows failed"),

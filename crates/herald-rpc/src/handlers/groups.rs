@@ -620,8 +620,11 @@ pub(crate) async fn channel_difference(
     let g = convert::input_channel(&s, me, &r.channel).await?;
     let limit = r.limit.clamp(1, herald_domain::messages::CHANNEL_DIFFERENCE_MAX as i32) as usize;
     let current = s.messages.pts(BoxId::Channel(g)).await?;
-    // Too far behind (or ahead: a state from elsewhere): the latest messages and the dialog.
-    if r.pts <= 0 || r.pts > current || current - r.pts > limit as i32 * 10 {
+    // Too far behind (or ahead: a state from elsewhere), or behind the trimmed log: the latest
+    // messages and the dialog.
+    let behind = r.pts <= 0 || r.pts > current || current - r.pts > limit as i32 * 10;
+    let diff = if behind { None } else { Some(s.messages.channel_difference(me, g, r.pts, limit).await?) };
+    let Some(diff) = diff.filter(|d| !d.too_long) else {
         let (msgs, _) = s.messages.history(me, Peer::Channel(g), HistoryQuery { limit: limit.min(100) as i32, ..Default::default() }).await?;
         let (messages, users, _) = messages_answer(&s, me, &msgs).await?;
         let d = s.messages.dialog(me, Peer::Channel(g)).await?;
@@ -651,8 +654,7 @@ pub(crate) async fn channel_difference(
             chats: convert::chats(&s, me, [g]).await?,
             users,
         }));
-    }
-    let diff = s.messages.channel_difference(me, g, r.pts, limit).await?;
+    };
     if diff.updates.is_empty() && !diff.more {
         return Ok(enums::updates::ChannelDifference::Empty(types::updates::ChannelDifferenceEmpty { r#final: true, pts: diff.pts, timeout: None }));
     }

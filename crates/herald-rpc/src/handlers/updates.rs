@@ -22,6 +22,10 @@ pub async fn get_difference(s: Arc<Services>, ctx: CallCtx, r: functions::update
     let me = ctx.user()?;
     let now = s.clock.now_secs() as i32;
     let diff = s.messages.difference(me, r.pts).await?;
+    // Older than the kept log: the client reloads its state from `pts`.
+    if diff.too_long {
+        return Ok(enums::updates::Difference::TooLong(types::updates::DifferenceTooLong { pts: diff.pts }));
+    }
     // Channels have their own pts: the account's difference names those with posts since the
     // client's date (`updateChannelTooLong`), and the client asks each for its difference
     // (client-compat.md §4.4). Only on the last slice, so each is named once.
