@@ -77,6 +77,8 @@ pub struct AuthService {
     pub(crate) config: AuthConfig,
     pub(crate) hook: Option<Arc<dyn CodeHook>>,
     pub(crate) login_tokens: crate::qr::LoginTokens,
+    /// Emails with password codes per account (`crate::password::EMAIL_CODES_PER_HOUR`).
+    pub(crate) email_codes: Limiter<UserId>,
     /// The per-address code limit, kept in memory as well so that a flood of `sendCode` is
     /// refused before it costs a database read (the stored rows stay the record).
     code_requests: Limiter<String>,
@@ -144,7 +146,20 @@ impl AuthService {
     pub fn new(stores: AuthStores, messages: Arc<MessageService>, bus: Arc<dyn EventBus>, clock: Arc<dyn Clock>, config: AuthConfig) -> Self {
         let AuthStores { accounts, codes, keys, passwords } = stores;
         let code_requests = Limiter::new(Bucket { burst: CODES_PER_ADDR_HOUR as f64, per_sec: CODES_PER_ADDR_HOUR as f64 / 3600.0 });
-        Self { accounts, codes, keys, passwords, messages, bus, clock, config, hook: None, login_tokens: Default::default(), code_requests }
+        Self {
+            accounts,
+            codes,
+            keys,
+            passwords,
+            messages,
+            bus,
+            clock,
+            config,
+            hook: None,
+            login_tokens: Default::default(),
+            email_codes: Limiter::new(Bucket { burst: crate::password::EMAIL_CODES_PER_HOUR, per_sec: crate::password::EMAIL_CODES_PER_HOUR / 3600.0 }),
+            code_requests,
+        }
     }
 
     /// Also hands every issued code to `hook` (an SMS gateway).

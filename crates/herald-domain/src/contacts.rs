@@ -121,8 +121,10 @@ impl AccountService {
             return Err(AccountError::ContactsTooMuch.into());
         }
         let known = book.iter().find(|c| c.target == target.id).map(|c| c.phone.clone()).unwrap_or_default();
+        // A number given here is kept only as a phone lookup would find it (budget and the
+        // target's `AddedByPhone` privacy), so that keeping it or not reveals nothing more.
         let phone = match crate::auth::normalize_phone(phone) {
-            Ok(p) if p == target.phone => p,
+            Ok(p) if known.is_empty() && p == target.phone && self.lookup(me).is_ok() && self.findable_by_phone(me, target).await? => p,
             _ => known,
         };
         let cut = |s: String| s.chars().take(crate::accounts::NAME_MAX).collect::<String>();
@@ -136,14 +138,15 @@ impl AccountService {
         Ok(self.store.delete_contacts(me, targets).await?)
     }
 
-    /// `contacts.deleteByPhones`: entries whose number (as `me` knows it, or the account's own)
-    /// is one of `phones`.
+    /// `contacts.deleteByPhones`: entries whose number, as `me` knows it, is one of `phones`.
     pub async fn delete_by_phones(&self, me: UserId, phones: &[String]) -> Result<Vec<UserId>> {
         let phones: Vec<String> = phones.iter().filter_map(|p| crate::auth::normalize_phone(p).ok()).collect();
         let book = self.contacts(me).await?;
         let gone: Vec<UserId> = book
             .iter()
-            .filter(|s| phones.contains(&s.user.phone) || s.contact.as_ref().is_some_and(|c| phones.contains(&c.phone)))
+            // Only the numbers the owner knows: matching the accounts' own would tell whether a
+            // guessed number is theirs.
+            .filter(|s| s.contact.as_ref().is_some_and(|c| !c.phone.is_empty() && phones.contains(&c.phone)))
             .map(|s| s.user.id)
             .collect();
         self.delete_contacts(me, &gone).await

@@ -54,7 +54,21 @@ impl MessageService {
     pub async fn pin_dialog(&self, owner: UserId, origin_key: i64, peer: Peer, pinned: bool) -> Result<()> {
         let d = self.existing_dialog(owner, peer).await?;
         let max = if d.folder == ARCHIVE_FOLDER { PINNED_IN_FOLDER_MAX } else { PINNED_MAX };
-        match self.store.set_pinned(owner, peer, pinned, max).await {
+        let mut result = self.store.set_pinned(owner, peer, pinned, max).await;
+        if matches!(result, Err(StoreError::Conflict(_))) {
+            // Pins of dialogs that are gone (a channel left, a chat emptied) count in the
+            // store; drop them and try once more.
+            let mut dropped = false;
+            for p in self.store.pinned(owner, d.folder).await? {
+                if self.store.dialog(owner, p).await?.is_none() {
+                    dropped |= self.store.set_pinned(owner, p, false, max).await?;
+                }
+            }
+            if dropped {
+                result = self.store.set_pinned(owner, peer, pinned, max).await;
+            }
+        }
+        match result {
             Ok(true) => self.bus.publish(Event::DialogPinned { user: owner, peer, pinned, folder: d.folder, origin: origin_key }),
             Ok(false) => {}
             Err(StoreError::Conflict(_)) => return Err(MessageError::PinnedDialogsTooMuch.into()),

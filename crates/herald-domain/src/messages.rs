@@ -336,6 +336,18 @@ impl MessageService {
 
     // ---- sending -----------------------------------------------------------------------
 
+    /// Whether `from` may post to `peer` now: rights, bans and membership in groups and
+    /// channels (slow mode aside); for private chats the send itself decides (blocks).
+    pub async fn check_can_post(&self, from: UserId, peer: Peer) -> Result<()> {
+        match peer {
+            Peer::User(_) => Ok(()),
+            Peer::Chat(g) | Peer::Channel(g) => {
+                let (group, member) = self.group_and_member(g, from).await?;
+                self.check_post_in_batch(&group, member.as_ref(), self.now(), true)
+            }
+        }
+    }
+
     pub async fn send(&self, req: SendRequest) -> Result<Sent> {
         self.send_with(req, None, false).await
     }

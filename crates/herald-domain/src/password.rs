@@ -24,6 +24,10 @@ pub const PENDING_LOGIN_TTL_SECS: i64 = 600;
 pub const EMAIL_CODE_LENGTH: usize = 6;
 pub const EMAIL_CODE_TTL_SECS: i64 = 900;
 pub const EMAIL_CODE_MAX_ATTEMPTS: i32 = 5;
+/// Emails with codes one account may cause: 5 at once, then 5 an hour.
+pub const EMAIL_CODES_PER_HOUR: f64 = 5.0;
+/// Open SRP exchanges kept per account; older ones are dropped when a new one opens.
+pub const CHALLENGES_PER_USER_MAX: usize = 10;
 pub const HINT_MAX: usize = 128;
 pub const EMAIL_MAX: usize = 128;
 /// Salts the client may choose: Telegram's clients extend the server's 8-byte `salt1`
@@ -259,7 +263,13 @@ impl AuthService {
                     return Err(AuthError::EmailInvalid.into());
                 }
                 record.pending_email = Some(email.to_string());
-                record.code = Some(self.email_code(email, CodePurpose::ConfirmEmail));
+                let current = stored.as_ref().and_then(|p| p.code.clone());
+                record.code = Some(self.email_code(
+                    user,
+                    email,
+                    CodePurpose::ConfirmEmail,
+                    current.as_ref().filter(|_| stored.as_ref().and_then(|p| p.pending_email.as_deref()) == Some(email)),
+                )?);
                 unconfirmed = true;
             }
             None => {}
@@ -271,9 +281,15 @@ impl AuthService {
         Ok(())
     }
 
-    /// A fresh code for `purpose`, sent to `email` the way login codes are delivered.
-    fn email_code(&self, email: &str, purpose: CodePurpose) -> EmailCode {
-        let code = format!("{:06}", random_u64() % 1_000_000);
+    /// A code for `purpose`, sent to `email` the way login codes are delivered: the live one
+    /// again when there is one (its spent tries stay spent, so asking again gives no new
+    /// guesses), else a fresh one. At most [`EMAIL_CODES_PER_HOUR`] emails an hour per
+    /// account (`FLOOD_WAIT_X`).
+    fn email_code(&self, user: UserId, email: &str, purpose: CodePurpose, current: Option<&EmailCode>) -> Result<EmailCode> {
+        self.email_codes.take(user, 1.0, self.clock.now_ms()).map_err(AuthError::FloodWait)?;
+        let now = self.clock.now_secs();
+        let live = current.filter(|c| c.purpose == purpose && c.expires_at > now && c.attempts < EMAIL_CODE_MAX_ATTEMPTS).cloned();
+        let code = live.as_ref().map(|c| c.code.clone()).unwrap_or_else(|| format!("{:06}", random_u64() % 1_000_000));
         if self.config.log_codes || self.config.test_phones {
             tracing::info!(email, code = %code, ?purpose, "email code issued");
         } else {
@@ -282,24 +298,28 @@ impl AuthService {
         if let Some(hook) = &self.hook {
             hook.deliver(crate::auth::CodeTo::Email(email), &code);
         }
-        EmailCode { code, purpose, expires_at: self.clock.now_secs() + EMAIL_CODE_TTL_SECS, attempts: 0 }
+        Ok(live.unwrap_or(EmailCode { code, purpose, expires_at: now + EMAIL_CODE_TTL_SECS, attempts: 0 }))
     }
 
     /// Spends a try of the emailed code for `purpose` and compares it. `expired` is the error
-    /// for no live code.
-    async fn use_email_code(&self, user: UserId, purpose: CodePurpose, code: &str, expired: AuthError) -> Result<Password> {
+    /// for no live code. Wrong codes count with wrong login codes for the account's phone
+    /// (the daily limits of `crate::auth`), so asking for code after code gains nothing.
+    async fn use_email_code(&self, who: &Requester, user: UserId, purpose: CodePurpose, code: &str, expired: AuthError) -> Result<Password> {
         let now = self.clock.now_secs();
+        let phone = self.accounts.user_by_id(user).await?.map(|u| u.phone).unwrap_or_default();
+        self.check_failures(who, &phone, now).await?;
         let stored = self.passwords.take_code_attempt(user, purpose, now, EMAIL_CODE_MAX_ATTEMPTS).await?.ok_or(expired)?;
         let sent = stored.code.as_ref().map(|c| c.code.as_bytes()).unwrap_or_default();
         if code.is_empty() || !crate::auth::constant_time_eq(sent, code.trim().as_bytes()) {
+            self.codes.record_failure(&phone, &who.addr, who.auth_key_id, now).await?;
             return Err(AuthError::CodeInvalid.into());
         }
         Ok(stored)
     }
 
     /// `account.confirmPasswordEmail`.
-    pub async fn confirm_email(&self, user: UserId, code: &str) -> Result<()> {
-        let mut record = self.use_email_code(user, CodePurpose::ConfirmEmail, code, AuthError::EmailHashExpired).await?;
+    pub async fn confirm_email(&self, who: &Requester, user: UserId, code: &str) -> Result<()> {
+        let mut record = self.use_email_code(who, user, CodePurpose::ConfirmEmail, code, AuthError::EmailHashExpired).await?;
         record.email = record.pending_email.take();
         record.code = None;
         self.passwords.put_password(&record).await?;
@@ -310,7 +330,7 @@ impl AuthService {
     pub async fn resend_email(&self, user: UserId) -> Result<()> {
         let mut record = self.password_of(user).await?.ok_or(AuthError::EmailHashExpired)?;
         let email = record.pending_email.clone().ok_or(AuthError::EmailHashExpired)?;
-        record.code = Some(self.email_code(&email, CodePurpose::ConfirmEmail));
+        record.code = Some(self.email_code(user, &email, CodePurpose::ConfirmEmail, record.code.as_ref())?);
         self.passwords.put_password(&record).await?;
         Ok(())
     }
@@ -331,22 +351,22 @@ impl AuthService {
     pub async fn request_recovery(&self, user: UserId) -> Result<String> {
         let mut record = self.password_of(user).await?.ok_or(AuthError::PasswordEmpty)?;
         let email = record.email.clone().ok_or(AuthError::PasswordRecoveryNa)?;
-        record.code = Some(self.email_code(&email, CodePurpose::Recover));
+        record.code = Some(self.email_code(user, &email, CodePurpose::Recover, record.code.as_ref())?);
         self.passwords.put_password(&record).await?;
         Ok(email_pattern(&email))
     }
 
     /// `auth.checkRecoveryPassword`: whether the recovery code is right (a try is spent).
-    pub async fn check_recovery_code(&self, user: UserId, code: &str) -> Result<()> {
+    pub async fn check_recovery_code(&self, who: &Requester, user: UserId, code: &str) -> Result<()> {
         // The try counts; the code stays usable for `auth.recoverPassword`.
-        self.use_email_code(user, CodePurpose::Recover, code, AuthError::PasswordRecoveryExpired).await?;
+        self.use_email_code(who, user, CodePurpose::Recover, code, AuthError::PasswordRecoveryExpired).await?;
         Ok(())
     }
 
     /// `auth.recoverPassword`: the emailed code replaces the password (removed, or set to
     /// `new`) and completes a parked login on this key. Returns the account.
     pub async fn recover(&self, who: &Requester, user: UserId, code: &str, new: Option<NewPassword>) -> Result<User> {
-        self.use_email_code(user, CodePurpose::Recover, code, AuthError::PasswordRecoveryExpired).await?;
+        self.use_email_code(who, user, CodePurpose::Recover, code, AuthError::PasswordRecoveryExpired).await?;
         let now = self.clock.now_secs();
         match new {
             Some(p) => {

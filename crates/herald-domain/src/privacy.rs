@@ -120,7 +120,11 @@ impl AccountService {
             Rule::AllowUsers(u) | Rule::DisallowUsers(u) | Rule::AllowChats(u) | Rule::DisallowChats(u) => u.len() > RULE_USERS_MAX,
             _ => false,
         });
-        if too_long || rules.len() > 16 {
+        // Which chats two users share is not worked out when a user is shown, so a "never the
+        // members of these chats" rule could not be kept; it is refused rather than ignored.
+        // ("Always the members of these chats" is kept and, for now, lets no one more in.)
+        let unenforceable = rules.iter().any(|r| matches!(r, Rule::DisallowChats(_)));
+        if too_long || unenforceable || rules.len() > 16 {
             return Err(AccountError::PrivacyValueInvalid.into());
         }
         if !rules.iter().any(|r| matches!(r, Rule::AllowAll | Rule::AllowContacts | Rule::DisallowAll)) {

@@ -27,6 +27,13 @@ impl MessageService {
             return Err(MessageError::ReactionInvalid.into());
         }
         let owner = self.box_for(viewer, peer).await?;
+        // A basic group's copies stay with those who left: only members react.
+        if let Peer::Chat(g) = peer {
+            let (_, member) = self.group_and_member(g, viewer).await?;
+            if !member.is_some_and(|m| m.role.is_member()) {
+                return Err(crate::error::GroupError::ChatWriteForbidden.into());
+            }
+        }
         let msg = self
             .store
             .messages_by_ids(owner, &[id])

@@ -40,7 +40,9 @@ impl ScheduleService {
         if date > now + SCHEDULE_AHEAD_MAX_SECS {
             return Err(MessageError::ScheduleDateTooLate.into());
         }
-        self.messages.box_for(req.from, req.peer).await?;
+        // The chat must take the sender's messages now (Telegram answers at once, e.g.
+        // CHAT_ADMIN_REQUIRED in a broadcast channel); it is checked again when sent.
+        self.messages.check_can_post(req.from, req.peer).await?;
         self.messages.sends.take(req.from, 1.0, self.clock.now_ms()).map_err(MessageError::FloodWait)?;
         let s = Scheduled {
             owner: req.from,
@@ -66,7 +68,8 @@ impl ScheduleService {
     /// `messages.deleteScheduledMessages`: forgets them; the owner's sessions are told.
     pub async fn delete(&self, owner: UserId, peer: Peer, ids: &[i32]) -> Result<Vec<i32>> {
         let mine: Vec<i32> = self.store.scheduled(owner, peer, Some(ids)).await?.into_iter().map(|s| s.id).collect();
-        let gone: Vec<i32> = self.store.delete_scheduled(owner, &mine).await?.into_iter().map(|s| s.id).collect();
+        // One being sent right now is past deleting (it went out).
+        let gone: Vec<i32> = self.store.delete_scheduled(owner, &mine, false).await?.into_iter().map(|s| s.id).collect();
         if !gone.is_empty() {
             self.bus.publish(Event::ScheduledGone { user: owner, peer, ids: gone.clone(), sent: vec![] });
         }
@@ -74,8 +77,15 @@ impl ScheduleService {
     }
 
     /// Sends one scheduled message now and forgets it (`sendScheduledMessages`, and the
-    /// timers when it is due). A message the chat no longer accepts is dropped (logged).
+    /// timers when it is due). It is claimed first, so a delete meanwhile cannot both say it
+    /// went and let it go; a crash after the claim sends it again under the same random id,
+    /// which the send deduplicates. A wait (flood, slow mode) puts it back for later; a
+    /// message the chat no longer accepts is dropped (logged).
     async fn send_now(&self, s: Scheduled) -> Result<Option<Sent>> {
+        use crate::error::{DomainError, GroupError};
+        if !self.store.claim_scheduled(s.owner, s.id).await? {
+            return Ok(None);
+        }
         let req = SendRequest {
             from: s.owner,
             peer: s.peer,
@@ -87,13 +97,18 @@ impl ScheduleService {
         };
         let sent = match self.messages.send(req).await {
             Ok(sent) => Some(sent),
-            Err(crate::error::DomainError::Store(e)) => return Err(e.into()),
+            Err(DomainError::Store(e)) => return Err(e.into()),
+            Err(DomainError::Message(MessageError::FloodWait(w)) | DomainError::Group(GroupError::SlowmodeWait(w))) => {
+                let later = self.clock.now_secs() as i32 + w.clamp(1, 86_400) as i32;
+                self.store.reschedule(s.owner, s.id, later).await?;
+                return Ok(None);
+            }
             Err(e) => {
                 tracing::debug!(error = %e, owner = s.owner.0, "a scheduled message could not be sent; dropped");
                 None
             }
         };
-        self.store.delete_scheduled(s.owner, &[s.id]).await?;
+        self.store.delete_scheduled(s.owner, &[s.id], true).await?;
         let sent_ids = sent.iter().filter_map(|x| if let UpdateKind::NewMessage(m) = &x.update.kind { Some(m.id) } else { None }).collect();
         self.bus.publish(Event::ScheduledGone { user: s.owner, peer: s.peer, ids: vec![s.id], sent: sent_ids });
         Ok(sent)

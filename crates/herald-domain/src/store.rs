@@ -329,6 +329,8 @@ pub trait PasswordStore: Send + Sync {
     /// Spends one try of the emailed code for `purpose`, atomically, and returns the record
     /// with the code as it was; `None` when there is no such live code with tries left.
     async fn take_code_attempt(&self, user: UserId, purpose: CodePurpose, now: i64, max_attempts: i32) -> StoreResult<Option<Password>>;
+    /// Keeps a new exchange; the account's older ones beyond
+    /// `password::CHALLENGES_PER_USER_MAX` are dropped.
     async fn put_challenge(&self, challenge: &SrpChallenge) -> StoreResult<()>;
     /// Removes and returns challenge `id` if it has not expired: each is used at most once.
     async fn take_challenge(&self, id: i64, now: i64) -> StoreResult<Option<SrpChallenge>>;
@@ -349,8 +351,14 @@ pub trait ScheduledStore: Send + Sync {
     async fn put_scheduled(&self, s: Scheduled, max_per_peer: usize) -> StoreResult<Scheduled>;
     /// The owner's scheduled messages for `peer`, by time (ids: only those).
     async fn scheduled(&self, owner: UserId, peer: Peer, ids: Option<&[i32]>) -> StoreResult<Vec<Scheduled>>;
-    /// Removes scheduled messages; returns those that were there.
-    async fn delete_scheduled(&self, owner: UserId, ids: &[i32]) -> StoreResult<Vec<Scheduled>>;
+    /// Removes scheduled messages; returns those that were there. With `claimed_too` false, a
+    /// message being sent (claimed) stays.
+    async fn delete_scheduled(&self, owner: UserId, ids: &[i32], claimed_too: bool) -> StoreResult<Vec<Scheduled>>;
+    /// Claims a scheduled message for sending (a delete by its owner then leaves it alone);
+    /// false when it is gone.
+    async fn claim_scheduled(&self, owner: UserId, id: i32) -> StoreResult<bool>;
+    /// Gives a claimed message back, to be sent at `date`.
+    async fn reschedule(&self, owner: UserId, id: i32, date: i32) -> StoreResult<()>;
     /// Scheduled messages whose time has come, oldest first.
     async fn due_scheduled(&self, now: i32, limit: usize) -> StoreResult<Vec<Scheduled>>;
 }

@@ -1093,9 +1093,9 @@ pub async fn password_email_confirmation_and_recovery(stores: Stores) {
     assert!(info.current.is_some() && !info.has_recovery);
     assert_eq!(info.email_unconfirmed_pattern.as_deref(), Some("a***@e***.com"));
     assert_eq!(auth_err(w.auth.request_recovery(alice.id).await.unwrap_err()), AuthError::PasswordRecoveryNa);
-    assert_eq!(auth_err(w.auth.confirm_email(alice.id, "000000x").await.unwrap_err()), AuthError::CodeInvalid);
+    assert_eq!(auth_err(w.auth.confirm_email(&who(1), alice.id, "000000x").await.unwrap_err()), AuthError::CodeInvalid);
     let code = w.stores.passwords.password(alice.id).await.unwrap().unwrap().code.unwrap().code;
-    w.auth.confirm_email(alice.id, &code).await.unwrap();
+    w.auth.confirm_email(&who(1), alice.id, &code).await.unwrap();
     let info = w.auth.password_info(alice.id).await.unwrap();
     assert!(info.has_recovery && info.email_unconfirmed_pattern.is_none());
     assert_eq!(w.auth.password_settings(&who(1), alice.id, Some(&srp_proof(&info, &exponent(7)))).await.unwrap().as_deref(), Some("alice@example.com"));
@@ -1106,8 +1106,11 @@ pub async fn password_email_confirmation_and_recovery(stores: Stores) {
     assert_eq!(auth_err(w.auth.sign_in(&who(2), "9996615151", &sent.hash, "11111").await.unwrap_err()), AuthError::SessionPasswordNeeded);
     assert_eq!(w.auth.request_recovery(alice.id).await.unwrap(), "a***@e***.com");
     let code = w.stores.passwords.password(alice.id).await.unwrap().unwrap().code.unwrap().code;
+    // Asking again re-sends the live code: no fresh guesses.
+    w.auth.request_recovery(alice.id).await.unwrap();
+    assert_eq!(w.stores.passwords.password(alice.id).await.unwrap().unwrap().code.unwrap().code, code);
     assert_eq!(auth_err(w.auth.recover(&who(2), alice.id, "1", None).await.unwrap_err()), AuthError::CodeInvalid);
-    w.auth.check_recovery_code(alice.id, &code).await.unwrap();
+    w.auth.check_recovery_code(&who(2), alice.id, &code).await.unwrap();
     assert_eq!(w.auth.recover(&who(2), alice.id, &code, None).await.unwrap(), alice);
     assert_eq!(w.stores.keys.get_key(2).await.unwrap().unwrap().user_id, Some(alice.id));
     assert!(w.auth.password_info(alice.id).await.unwrap().current.is_none());
@@ -1116,9 +1119,13 @@ pub async fn password_email_confirmation_and_recovery(stores: Stores) {
     let _ = w.auth.update_password(&who(1), alice.id, None, set).await;
     let code = w.stores.passwords.password(alice.id).await.unwrap().unwrap().code.unwrap().code;
     for _ in 0..crate::password::EMAIL_CODE_MAX_ATTEMPTS {
-        let _ = w.auth.confirm_email(alice.id, "bad").await;
+        let _ = w.auth.confirm_email(&who(1), alice.id, "bad").await;
     }
-    assert_eq!(auth_err(w.auth.confirm_email(alice.id, &code).await.unwrap_err()), AuthError::EmailHashExpired);
+    assert_eq!(auth_err(w.auth.confirm_email(&who(1), alice.id, &code).await.unwrap_err()), AuthError::EmailHashExpired);
+    // Code emails are limited per account (five so far: set, recovery twice, set again, and
+    // this resend).
+    w.auth.resend_email(alice.id).await.unwrap();
+    assert!(matches!(auth_err(w.auth.resend_email(alice.id).await.unwrap_err()), AuthError::FloodWait(_)));
 }
 
 /// Importing by phone finds accounts (numbers without one are skipped), entries keep their
@@ -1144,6 +1151,14 @@ pub async fn address_books_import_relate_and_delete(stores: Stores) {
     assert!(w.accounts.contacts(alice.id).await.unwrap()[0].has_viewer);
     assert_eq!(w.accounts.contacts(bob.id).await.unwrap()[0].contact.as_ref().unwrap().phone, "", "added by id, no number known");
     assert!(matches!(w.accounts.add_contact(bob.id, &bob, "Me", "", "").await.unwrap_err(), DomainError::Account(AccountError::ContactIdInvalid)));
+    // A number given with addContact is not kept against the target's AddedByPhone setting,
+    // and deleteByPhones matches only numbers the owner knows.
+    let carol0 = sign_up(&w, 4, "9996616164", "Carol").await;
+    w.accounts.set_privacy(carol0.id, crate::privacy::PrivacyKey::AddedByPhone, vec![crate::privacy::Rule::AllowContacts]).await.unwrap();
+    let carol0 = w.stores.accounts.user_by_id(carol0.id).await.unwrap().unwrap();
+    w.accounts.add_contact(bob.id, &carol0, "C", "", "9996616164").await.unwrap();
+    assert_eq!(w.accounts.contacts(bob.id).await.unwrap().iter().find(|s| s.user.id == carol0.id).unwrap().contact.as_ref().unwrap().phone, "");
+    assert!(w.accounts.delete_by_phones(bob.id, &["9996616164".into()]).await.unwrap().is_empty());
     assert!(matches!(w.accounts.add_contact(bob.id, &alice, " ", "", "").await.unwrap_err(), DomainError::Account(AccountError::ContactNameEmpty)));
     // Search: contacts by a word of their names, others by username prefix.
     w.accounts.update_username(bob.id, "bobthebuilder").await.unwrap();
@@ -1477,6 +1492,9 @@ pub async fn self_deleting_messages_go_on_time(stores: Stores) {
     assert_eq!(left, vec![String::new(), "before".to_string()], "the service message and the earlier one stay");
     // Off again; out-of-range periods are refused; in groups only admins may set it.
     w.messages.set_history_ttl(a, 1, Peer::User(b), 0).await.unwrap();
+    w.messages.set_blocked(b, a, true).await.unwrap();
+    assert!(matches!(w.messages.set_history_ttl(a, 1, Peer::User(b), 9).await.unwrap_err(), DomainError::Message(MessageError::UserIsBlocked)));
+    w.messages.set_blocked(b, a, false).await.unwrap();
     assert_eq!(new_message(&w.messages.send(send(a, Peer::User(b), 3, "stays")).await.unwrap().update).ttl_period, None);
     assert!(matches!(w.messages.set_history_ttl(a, 1, Peer::User(b), -1).await.unwrap_err(), DomainError::Message(MessageError::TtlPeriodInvalid)));
     let g = w.groups.create_channel(a, 1, "Room", "", false).await.unwrap().group;
@@ -1516,6 +1534,9 @@ pub async fn scheduled_messages_go_out_once_when_due(stores: Stores) {
         gone |= matches!(&*ev, Event::ScheduledGone { ids, sent, .. } if ids == &vec![2] && sent.len() == 1);
     }
     assert!(gone, "the owner's sessions hear the scheduled message went out");
+    assert!(w.stores.scheduled.claim_scheduled(a, 1).await.unwrap());
+    assert!(w.scheduled.delete(a, Peer::User(b), &[1]).await.unwrap().is_empty(), "being sent: past deleting");
+    w.stores.scheduled.reschedule(a, 1, now + 60).await.unwrap();
     assert_eq!(w.scheduled.delete(a, Peer::User(b), &[1, 99]).await.unwrap(), vec![1]);
     w.clock.advance(60);
     assert_eq!(w.scheduled.send_due().await.unwrap(), 0);
@@ -1544,6 +1565,10 @@ pub async fn privacy_settings_are_enforced(stores: Stores) {
     // Exceptions alone mean "nobody else".
     let set = w.accounts.set_privacy(alice.id, PrivacyKey::AddedByPhone, vec![Rule::AllowUsers(vec![bob.id.0])]).await.unwrap();
     assert_eq!(set, vec![Rule::AllowUsers(vec![bob.id.0]), Rule::DisallowAll]);
+    assert!(matches!(
+        w.accounts.set_privacy(alice.id, PrivacyKey::StatusTimestamp, vec![Rule::AllowAll, Rule::DisallowChats(vec![5])]).await.unwrap_err(),
+        DomainError::Account(AccountError::PrivacyValueInvalid)
+    ));
     let pc = |phone: &str| vec![PhoneContact { client_id: 1, phone: phone.into(), first_name: "A".into(), last_name: String::new() }];
     assert!(w.accounts.import_contacts(carol.id, pc("9996619191")).await.unwrap().imported.is_empty());
     assert!(matches!(w.accounts.resolve_phone(carol.id, "9996619191").await.unwrap_err(), DomainError::Account(AccountError::PhoneNotOccupied)));

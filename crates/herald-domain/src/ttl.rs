@@ -25,16 +25,30 @@ impl MessageService {
         let action = Action::SetMessagesTtl { period };
         match peer {
             Peer::User(other) => {
-                self.store.set_ttl(BoxId::User(me), peer, period).await?;
+                // It writes into the other side's chat: a send's budget, and never across a
+                // block (checked in the write itself, as sends are).
+                self.sends.take(me, 1.0, self.clock.now_ms()).map_err(MessageError::FloodWait)?;
                 let mut msg = Message::draft(me, peer, self.now(), String::new(), vec![], (crate::clock::random_u64() >> 1) as i64);
                 msg.action = Some(action);
                 let mut ops = vec![(BoxId::User(me), BoxOp::Append(NewCopy { message: msg.clone(), random_id: None, unread: false }))];
                 if other != me {
-                    self.store.set_ttl(BoxId::User(other), Peer::User(me), period).await?;
+                    ops.insert(0, (BoxId::User(other), BoxOp::UnlessBlocked { a: me, b: other }));
                     let copy = Message { peer: Peer::User(me), out: false, ..msg };
                     ops.push((BoxId::User(other), BoxOp::Append(NewCopy { message: copy, random_id: None, unread: true })));
                 }
-                let applied = self.store.apply(ops, None).await?;
+                let applied = match self.store.apply(ops, None).await {
+                    Err(crate::error::StoreError::Conflict("blocked")) => {
+                        let (by_me, _) = self.store.blocking(me, other).await?;
+                        return Err(if by_me { MessageError::YouBlockedUser } else { MessageError::UserIsBlocked }.into());
+                    }
+                    other => other?,
+                };
+                // The period applies from the service message on (set after it, so the service
+                // message itself never expires).
+                self.store.set_ttl(BoxId::User(me), peer, period).await?;
+                if other != me {
+                    self.store.set_ttl(BoxId::User(other), Peer::User(me), period).await?;
+                }
                 self.publish(&applied, Some((me, origin_key)));
                 let update = applied.of(BoxId::User(me)).cloned().ok_or_else(|| crate::error::StoreError::Backend("no sender copy".into()))?;
                 Ok(Sent { update, owner: BoxId::User(me), duplicate: false })

@@ -366,7 +366,8 @@ pub fn message_users<'a>(msgs: impl IntoIterator<Item = &'a Message>) -> Vec<Use
             out.extend(f.from.user());
             out.extend(f.saved_from.and_then(|(p, _)| p.user()));
         }
-        if let Some(r) = &m.reactions {
+        // Who reacted is shown except on broadcast posts (see `message`).
+        if let Some(r) = m.reactions.as_ref().filter(|_| !m.post) {
             out.extend(r.recent.iter().map(|(u, _, _)| UserId(*u)));
         }
         match &m.action {

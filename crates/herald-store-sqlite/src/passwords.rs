@@ -105,6 +105,13 @@ impl PasswordStore for SqliteStore {
                 params![c.id, c.user.0, c.b, c.big_b, c.verifier, c.expires_at],
             )
             .map_err(backend)?;
+            // Only the newest few stay open per account, however often it asks.
+            conn.execute(
+                "DELETE FROM srp_challenges WHERE user_id = ?1 AND id NOT IN
+                    (SELECT id FROM srp_challenges WHERE user_id = ?1 ORDER BY expires_at DESC LIMIT ?2)",
+                params![c.user.0, herald_domain::password::CHALLENGES_PER_USER_MAX as i64],
+            )
+            .map_err(backend)?;
             Ok(())
         })
         .await

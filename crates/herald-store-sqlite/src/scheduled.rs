@@ -77,20 +77,36 @@ impl ScheduledStore for SqliteStore {
         .await
     }
 
-    async fn delete_scheduled(&self, owner: UserId, ids: &[i32]) -> StoreResult<Vec<Scheduled>> {
+    async fn delete_scheduled(&self, owner: UserId, ids: &[i32], claimed_too: bool) -> StoreResult<Vec<Scheduled>> {
         let ids = ids.to_vec();
         self.write(move |conn| {
             let mut gone = vec![];
             for id in ids {
                 let row = conn
-                    .prepare_cached(&format!("DELETE FROM scheduled WHERE owner = ?1 AND id = ?2 RETURNING {COLUMNS}"))
+                    .prepare_cached(&format!("DELETE FROM scheduled WHERE owner = ?1 AND id = ?2 AND (sending = 0 OR ?3) RETURNING {COLUMNS}"))
                     .map_err(backend)?
-                    .query_row(params![owner.0, id], from_row)
+                    .query_row(params![owner.0, id, claimed_too], from_row)
                     .optional()
                     .map_err(backend)?;
                 gone.extend(row);
             }
             Ok(gone)
+        })
+        .await
+    }
+
+    async fn claim_scheduled(&self, owner: UserId, id: i32) -> StoreResult<bool> {
+        self.write(move |conn| {
+            let n = conn.execute("UPDATE scheduled SET sending = 1 WHERE owner = ?1 AND id = ?2", params![owner.0, id]).map_err(backend)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn reschedule(&self, owner: UserId, id: i32, date: i32) -> StoreResult<()> {
+        self.write(move |conn| {
+            conn.execute("UPDATE scheduled SET sending = 0, date = ?3 WHERE owner = ?1 AND id = ?2", params![owner.0, id, date]).map_err(backend)?;
+            Ok(())
         })
         .await
     }

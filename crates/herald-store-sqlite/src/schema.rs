@@ -326,6 +326,12 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     CREATE TABLE log_floor (owner INTEGER PRIMARY KEY, pts INTEGER NOT NULL);
     "#,
+    // 21: open SRP exchanges by account (each account keeps only its newest few); scheduled
+    // messages a sender has claimed (`sending`: being sent, not to be deleted meanwhile).
+    r#"
+    CREATE INDEX srp_challenges_user ON srp_challenges(user_id, expires_at);
+    ALTER TABLE scheduled ADD COLUMN sending INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and

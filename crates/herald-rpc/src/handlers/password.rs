@@ -104,7 +104,7 @@ pub async fn update_password_settings(s: Arc<Services>, ctx: CallCtx, r: functio
 }
 
 pub async fn confirm_password_email(s: Arc<Services>, ctx: CallCtx, r: functions::account::ConfirmPasswordEmail) -> Result<bool, RpcError> {
-    s.auth.confirm_email(ctx.user()?, &r.code).await?;
+    s.auth.confirm_email(&requester(&ctx), ctx.user()?, &r.code).await?;
     Ok(true)
 }
 
@@ -130,7 +130,7 @@ pub async fn request_password_recovery(
 
 pub async fn check_recovery_password(s: Arc<Services>, ctx: CallCtx, r: functions::auth::CheckRecoveryPassword) -> Result<bool, RpcError> {
     let user = s.auth.password_user(&requester(&ctx), ctx.key.user()).await?;
-    s.auth.check_recovery_code(user, &r.code).await?;
+    s.auth.check_recovery_code(&requester(&ctx), user, &r.code).await?;
     Ok(true)
 }
 
