@@ -72,7 +72,7 @@ pub struct AuthService {
     keys: Arc<dyn AuthKeyStore>,
     pub(crate) passwords: Arc<dyn PasswordStore>,
     messages: Arc<MessageService>,
-    bus: Arc<dyn EventBus>,
+    pub(crate) bus: Arc<dyn EventBus>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: AuthConfig,
     pub(crate) hook: Option<Arc<dyn CodeHook>>,

@@ -235,6 +235,8 @@ mod tests {
             is_service: false,
             last_seen: 0,
             privacy: Default::default(),
+            deleted: false,
+            account_ttl_days: 365,
         };
         assert_eq!(entry_names(" ", "\u{200b}", &u), ("Real".into(), "Name".into()));
         assert_eq!(entry_names("Mum", "", &u), ("Mum".into(), String::new()));

@@ -142,6 +142,9 @@ pub enum MessageError {
     ScheduleDateTooLate,
     #[error("too many scheduled messages")]
     ScheduleTooMuch,
+    /// The other side deleted their account.
+    #[error("the user deleted their account")]
+    InputUserDeactivated,
     #[error("message not modified")]
     MessageNotModified,
     #[error("only the author may do this")]

@@ -434,6 +434,7 @@ impl MessageService {
             ops.push((BoxId::User(to), BoxOp::Append(NewCopy { message: copy, random_id: None, unread: true })));
         }
         match self.apply_send(ops, BoxId::User(from), from, random_id, Some(origin_key)).await {
+            Err(crate::error::DomainError::Store(crate::error::StoreError::Conflict("deactivated"))) => Err(MessageError::InputUserDeactivated.into()),
             Err(crate::error::DomainError::Store(crate::error::StoreError::Conflict("blocked"))) => {
                 // Which way: the rare path reads.
                 let (by_sender, _) = self.store.blocking(from, to).await?;

@@ -122,6 +122,10 @@ pub struct User {
     pub last_seen: i64,
     /// Who may see or do what (`crate::privacy`).
     pub privacy: crate::privacy::Privacy,
+    /// The account was deleted: shown as "Deleted Account", takes no messages.
+    pub deleted: bool,
+    /// Days of inactivity after which the account is deleted.
+    pub account_ttl_days: i32,
 }
 
 /// An entry of `owner`'s address book: the names they gave `target`, and the number they

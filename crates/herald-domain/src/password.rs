@@ -205,6 +205,41 @@ impl AuthService {
         Ok(user)
     }
 
+    /// `account.deleteAccount`: deletes the account at once (with its password proven when
+    /// it has one: `PASSWORD_HASH_INVALID`); every session ends.
+    pub async fn delete_account(&self, who: &Requester, user: UserId, proof: Option<&Proof>) -> Result<()> {
+        if self.password_of(user).await?.is_some() {
+            self.verify_current(who, user, Some(proof.ok_or(AuthError::PasswordHashInvalid)?)).await?;
+        }
+        self.erase_account(user).await
+    }
+
+    async fn erase_account(&self, user: UserId) -> Result<()> {
+        for key in self.accounts.delete_account(user).await? {
+            self.bus.publish(crate::bus::Event::KeyUnbound { user, auth_key_id: key });
+        }
+        tracing::info!(user = user.0, "account deleted");
+        Ok(())
+    }
+
+    /// `account.setAccountTTL`: the account is deleted after this many days without activity
+    /// (30 to 730; `TTL_DAYS_INVALID`).
+    pub async fn set_account_ttl(&self, user: UserId, days: i32) -> Result<()> {
+        if !(30..=730).contains(&days) {
+            return Err(crate::error::AccountError::TtlDaysInvalid.into());
+        }
+        Ok(self.accounts.set_account_ttl(user, days).await?)
+    }
+
+    /// Deletes accounts inactive for longer than they allow (run by the maintenance task).
+    pub async fn delete_inactive_accounts(&self) -> Result<usize> {
+        let due = self.accounts.inactive_accounts(self.clock.now_secs(), 100).await?;
+        for u in &due {
+            self.erase_account(*u).await?;
+        }
+        Ok(due.len())
+    }
+
     /// `account.getPasswordSettings`: the recovery email, to one who proves the password.
     pub async fn password_settings(&self, who: &Requester, user: UserId, proof: Option<&Proof>) -> Result<Option<String>> {
         let stored = self.verify_current(who, user, proof).await?.ok_or(AuthError::PasswordEmpty)?;

@@ -64,6 +64,16 @@ pub trait AccountStore: Send + Sync {
     async fn contacts(&self, owner: UserId) -> StoreResult<Vec<Contact>>;
     /// Replaces the account's privacy settings.
     async fn set_privacy(&self, id: UserId, privacy: &crate::privacy::Privacy) -> StoreResult<()>;
+    /// Deletes an account as Telegram does: its messages stay with the others, shown from a
+    /// "Deleted Account"; its name, username, about, phone number (free for a new account),
+    /// address book, password and privacy settings go, and every key bound to it is unbound.
+    /// Returns the keys that were bound. Nothing for an unknown or already deleted account.
+    async fn delete_account(&self, id: UserId) -> StoreResult<Vec<i64>>;
+    /// How many days the account may stay inactive before it is deleted.
+    async fn set_account_ttl(&self, id: UserId, days: i32) -> StoreResult<()>;
+    /// Accounts (not service accounts) with no activity — key use, going offline, sign-up —
+    /// for longer than their `set_account_ttl`, at most `limit`.
+    async fn inactive_accounts(&self, now: i64, limit: usize) -> StoreResult<Vec<UserId>>;
     /// Records when the account went offline.
     async fn set_last_seen(&self, id: UserId, at: i64) -> StoreResult<()>;
     /// Users who have `target` among their contacts, at most `limit`.
@@ -146,7 +156,8 @@ pub enum BoxOp {
     /// Records a pin or unpin of messages in `peer` (pts + 1; the pinned id itself lives
     /// with the group, see `GroupStore`).
     Pin { peer: Peer, ids: Vec<i32>, pinned: bool },
-    /// A precondition, not a change: fails the whole `apply` with `Conflict("blocked")`,
+    /// A precondition, not a change: fails the whole `apply` with `Conflict("deactivated")`
+    /// when `b`'s account was deleted, and with `Conflict("blocked")`,
     /// applying nothing, when `a` has blocked `b` or `b` has blocked `a`. Put it before the
     /// ops it guards; it is checked in the same transaction (no block can land in between).
     UnlessBlocked { a: UserId, b: UserId },

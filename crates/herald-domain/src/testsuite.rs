@@ -1632,6 +1632,47 @@ pub async fn trimmed_logs_answer_too_long(stores: Stores) {
     assert_eq!(next.update.pts, now + 1);
 }
 
+/// Deleting an account (with its password when it has one) ends its sessions, frees its
+/// number, and leaves a "Deleted Account" that takes no messages; inactive accounts go by
+/// themselves after their lifetime.
+pub async fn accounts_are_deleted_on_request_and_when_inactive(stores: Stores) {
+    use crate::password::NewSettings;
+    let w = world(stores);
+    let alice = sign_up(&w, 1, "9996613141", "Alice").await;
+    let bob = sign_up(&w, 2, "9996613142", "Bob").await;
+    w.messages.send(send(bob.id, Peer::User(alice.id), 1, "hi")).await.unwrap();
+    let set = NewSettings { password: Some(Some(new_password(7))), hint: None, email: None };
+    w.auth.update_password(&who(1), alice.id, None, set).await.unwrap();
+    assert_eq!(auth_err(w.auth.delete_account(&who(1), alice.id, None).await.unwrap_err()), AuthError::PasswordHashInvalid);
+    let info = w.auth.password_info(alice.id).await.unwrap();
+    let mut rx = w.bus.subscribe(alice.id);
+    w.auth.delete_account(&who(1), alice.id, Some(&srp_proof(&info, &exponent(7)))).await.unwrap();
+    assert!(matches!(&*rx.rx.try_recv().unwrap(), Event::KeyUnbound { auth_key_id: 1, .. }));
+    let gone = w.stores.accounts.user_by_id(alice.id).await.unwrap().unwrap();
+    assert!(gone.deleted && gone.first_name.is_empty() && gone.username.is_none());
+    assert!(w.stores.passwords.password(alice.id).await.unwrap().is_none());
+    assert!(matches!(
+        w.messages.send(send(bob.id, Peer::User(alice.id), 2, "still there?")).await.unwrap_err(),
+        DomainError::Message(MessageError::InputUserDeactivated)
+    ));
+    // Bob's history with her stays.
+    assert_eq!(w.messages.history(bob.id, Peer::User(alice.id), HistoryQuery { limit: 5, ..Default::default() }).await.unwrap().0.len(), 1);
+    // The number is free: signing up with it makes a new account.
+    let again = sign_up(&w, 3, "9996613141", "Alice again").await;
+    assert_ne!(again.id, alice.id);
+    // Inactivity.
+    assert!(matches!(w.auth.set_account_ttl(bob.id, 7).await.unwrap_err(), DomainError::Account(AccountError::TtlDaysInvalid)));
+    w.auth.set_account_ttl(bob.id, 30).await.unwrap();
+    let now = w.clock.now_secs();
+    w.stores.keys.touch_key(2, now).await.unwrap();
+    w.stores.keys.touch_key(3, now + 31 * 86_400).await.unwrap();
+    w.clock.advance(29 * 86_400);
+    assert_eq!(w.auth.delete_inactive_accounts().await.unwrap(), 0);
+    w.clock.advance(2 * 86_400);
+    assert_eq!(w.auth.delete_inactive_accounts().await.unwrap(), 1, "Bob, not the new Alice (used, 365 days)");
+    assert!(w.stores.accounts.user_by_id(bob.id).await.unwrap().unwrap().deleted);
+}
+
 /// Runs every case of the suite against a backend: `storage_suite!(expr)` where `expr`
 /// evaluates to a fresh, empty store implementing every storage trait (wrapped in `Arc`).
 #[macro_export]
@@ -1652,6 +1693,7 @@ macro_rules! storage_suite {
             privacy_settings_are_enforced,
             unused_sessions_end_after_their_lifetime,
             trimmed_logs_answer_too_long,
+            accounts_are_deleted_on_request_and_when_inactive,
             phone_lookups_are_budgeted,
             password_email_confirmation_and_recovery,
             codes_expire_burn_after_wrong_tries_and_are_rate_limited,

@@ -37,6 +37,7 @@ impl MessageService {
                     ops.push((BoxId::User(other), BoxOp::Append(NewCopy { message: copy, random_id: None, unread: true })));
                 }
                 let applied = match self.store.apply(ops, None).await {
+                    Err(crate::error::StoreError::Conflict("deactivated")) => return Err(MessageError::InputUserDeactivated.into()),
                     Err(crate::error::StoreError::Conflict("blocked")) => {
                         let (by_me, _) = self.store.blocking(me, other).await?;
                         return Err(if by_me { MessageError::YouBlockedUser } else { MessageError::UserIsBlocked }.into());

@@ -182,6 +182,11 @@ fn render_user(s: &Services, viewer: UserId, u: &User, contact: Option<&Contact>
     t.id = u.id.0;
     t.is_self = viewer == u.id;
     t.access_hash = Some(s.accounts.access_hash(viewer, u.id));
+    if u.deleted {
+        // "Deleted Account": no name, number, username or status, as Telegram shows it.
+        t.deleted = true;
+        return enums::User::User(t);
+    }
     let (first, last) = match contact {
         Some(c) => (&c.first_name, &c.last_name),
         None => (&u.first_name, &u.last_name),

@@ -107,6 +107,7 @@ impl From<DomainError> for RpcError {
                 MessageError::TtlPeriodInvalid => (400, "TTL_PERIOD_INVALID"),
                 MessageError::ScheduleDateTooLate => (400, "SCHEDULE_DATE_TOO_LATE"),
                 MessageError::ScheduleTooMuch => (400, "SCHEDULE_TOO_MUCH"),
+                MessageError::InputUserDeactivated => (400, "INPUT_USER_DEACTIVATED"),
                 MessageError::MessageNotModified => (400, "MESSAGE_NOT_MODIFIED"),
                 MessageError::MessageAuthorRequired => (403, "MESSAGE_AUTHOR_REQUIRED"),
                 MessageError::LimitInvalid => (400, "LIMIT_INVALID"),

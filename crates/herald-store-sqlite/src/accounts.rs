@@ -5,7 +5,7 @@ use herald_domain::model::{Contact, NewUser, SeenUser, User, UserId};
 use herald_domain::store::{AccountStore, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-const USER_COLUMNS: &str = "id, phone, first_name, last_name, username, about, home_dc, created_at, is_service, last_seen, privacy";
+const USER_COLUMNS: &str = "id, phone, first_name, last_name, username, about, home_dc, created_at, is_service, last_seen, privacy, deleted, account_ttl_days";
 
 fn user_from_row(r: &Row) -> rusqlite::Result<User> {
     Ok(User {
@@ -20,6 +20,8 @@ fn user_from_row(r: &Row) -> rusqlite::Result<User> {
         is_service: r.get(8)?,
         last_seen: r.get(9)?,
         privacy: r.get::<_, Option<String>>(10)?.and_then(|p| serde_json::from_str(&p).ok()).unwrap_or_default(),
+        deleted: r.get(11)?,
+        account_ttl_days: r.get(12)?,
     })
 }
 
@@ -125,6 +127,7 @@ impl AccountStore for SqliteStore {
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT u.id, u.phone, u.first_name, u.last_name, u.username, u.about, u.home_dc, u.created_at, u.is_service, u.last_seen, u.privacy,
+                            u.deleted, u.account_ttl_days,
                             c.first_name, c.last_name, c.phone, c.date,
                             EXISTS (SELECT 1 FROM contacts r WHERE r.owner = u.id AND r.target = ?2),
                             EXISTS (SELECT 1 FROM blocked b WHERE b.user = u.id AND b.blocked = ?2)
@@ -137,14 +140,15 @@ impl AccountStore for SqliteStore {
                 let row = stmt
                     .query_row([id, viewer.0], |r| {
                         let user = user_from_row(r)?;
-                        // Columns 0–10 are the user's, then the contact entry, then the reverse link.
-                        let contact = match r.get::<_, Option<String>>(11)? {
+                        // Columns 0–12 are the user's, then the contact entry, then the reverse link
+                        // and the block.
+                        let contact = match r.get::<_, Option<String>>(13)? {
                             Some(first_name) => {
-                                Some(Contact { owner: viewer, target: user.id, first_name, last_name: r.get(12)?, phone: r.get(13)?, date: r.get(14)? })
+                                Some(Contact { owner: viewer, target: user.id, first_name, last_name: r.get(14)?, phone: r.get(15)?, date: r.get(16)? })
                             }
                             None => None,
                         };
-                        Ok(SeenUser { user, contact, has_viewer: r.get(15)?, blocked_viewer: r.get(16)? })
+                        Ok(SeenUser { user, contact, has_viewer: r.get(17)?, blocked_viewer: r.get(18)? })
                     })
                     .optional()
                     .map_err(backend)?;
@@ -207,6 +211,53 @@ impl AccountStore for SqliteStore {
         self.write(move |conn| {
             conn.prepare_cached("UPDATE users SET privacy = ?2 WHERE id = ?1").map_err(backend)?.execute(params![id.0, json]).map_err(backend)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn delete_account(&self, id: UserId) -> StoreResult<Vec<i64>> {
+        self.write(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE users SET deleted = 1, first_name = '', last_name = '', username = NULL, username_lower = NULL, about = '',
+                        phone = 'deleted:' || id, privacy = NULL WHERE id = ?1 AND deleted = 0 AND is_service = 0",
+                    [id.0],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Ok(vec![]);
+            }
+            conn.execute("DELETE FROM contacts WHERE owner = ?1", [id.0]).map_err(backend)?;
+            conn.execute("DELETE FROM passwords WHERE user_id = ?1", [id.0]).map_err(backend)?;
+            conn.execute("DELETE FROM srp_challenges WHERE user_id = ?1", [id.0]).map_err(backend)?;
+            conn.execute("DELETE FROM scheduled WHERE owner = ?1", [id.0]).map_err(backend)?;
+            let mut st = conn.prepare_cached("UPDATE auth_keys SET user_id = NULL WHERE user_id = ?1 RETURNING id").map_err(backend)?;
+            let keys = st.query_map([id.0], |r| r.get(0)).map_err(backend)?.collect::<Result<Vec<i64>, _>>().map_err(backend)?;
+            Ok(keys)
+        })
+        .await
+    }
+
+    async fn set_account_ttl(&self, id: UserId, days: i32) -> StoreResult<()> {
+        self.write(move |conn| {
+            conn.execute("UPDATE users SET account_ttl_days = ?2 WHERE id = ?1", params![id.0, days]).map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn inactive_accounts(&self, now: i64, limit: usize) -> StoreResult<Vec<UserId>> {
+        self.read(move |conn| {
+            let mut st = conn
+                .prepare_cached(
+                    "SELECT u.id FROM users u WHERE u.deleted = 0 AND u.is_service = 0
+                       AND MAX(u.created_at, u.last_seen, COALESCE((SELECT MAX(k.last_used_at) FROM auth_keys k WHERE k.user_id = u.id), 0))
+                           < ?1 - u.account_ttl_days * 86400
+                     LIMIT ?2",
+                )
+                .map_err(backend)?;
+            let rows = st.query_map(params![now, limit as i64], |r| Ok(UserId(r.get(0)?))).map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
         })
         .await
     }

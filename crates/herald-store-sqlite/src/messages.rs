@@ -417,6 +417,10 @@ fn apply(conn: &Connection, ops: Vec<(BoxId, BoxOp)>, dedup: Option<(BoxId, User
                 if blocked {
                     return Err(StoreError::Conflict("blocked"));
                 }
+                let deleted = conn.prepare_cached("SELECT 1 FROM users WHERE id = ?1 AND deleted = 1").map_err(backend)?.exists([b.0]).map_err(backend)?;
+                if deleted {
+                    return Err(StoreError::Conflict("deactivated"));
+                }
                 None
             }
             BoxOp::Pin { peer, ids, pinned } => Some(record(

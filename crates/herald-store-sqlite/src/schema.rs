@@ -332,6 +332,11 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX srp_challenges_user ON srp_challenges(user_id, expires_at);
     ALTER TABLE scheduled ADD COLUMN sending INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 22: deleted accounts, and how long an account may stay inactive before it is deleted.
+    r#"
+    ALTER TABLE users ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE users ADD COLUMN account_ttl_days INTEGER NOT NULL DEFAULT 365;
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and

@@ -247,6 +247,11 @@ async fn maintenance(
             Ok(n) => tracing::info!(keys = n, "collected unused auth keys"),
             Err(e) => tracing::warn!(error = %e, "collecting unused auth keys failed"),
         }
+        match services.auth.delete_inactive_accounts().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(accounts = n, "deleted accounts inactive past their lifetime"),
+            Err(e) => tracing::warn!(error = %e, "deleting inactive accounts failed"),
+        }
         match services.auth.end_stale_sessions().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(sessions = n, "ended sessions unused past their account's lifetime"),

@@ -60,6 +60,9 @@ pub(crate) fn register(d: &mut Dispatcher) {
     d.add::<f::account::ConfirmPasswordEmail, _, _>(LoggedIn, password::confirm_password_email);
     d.add::<f::account::ResendPasswordEmail, _, _>(LoggedIn, password::resend_password_email);
     d.add::<f::account::CancelPasswordEmail, _, _>(LoggedIn, password::cancel_password_email);
+    d.add::<f::account::DeleteAccount, _, _>(LoggedIn, password::delete_account);
+    d.add::<f::account::SetAccountTtl, _, _>(LoggedIn, password::set_account_ttl);
+    d.add::<f::account::GetAccountTtl, _, _>(LoggedIn, password::get_account_ttl);
 
     d.add::<f::users::GetUsers, _, _>(LoggedIn, account::get_users);
     d.add::<f::users::GetFullUser, _, _>(LoggedIn, account::get_full_user);

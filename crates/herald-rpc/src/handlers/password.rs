@@ -143,3 +143,25 @@ pub async fn recover_password(s: Arc<Services>, ctx: CallCtx, r: functions::auth
     let user = s.auth.recover(&requester(&ctx), user, &r.code, new).await?;
     Ok(authorization(&s, &ctx, &user))
 }
+
+/// `account.deleteAccount`: at once, with the password when the account has one.
+pub async fn delete_account(s: Arc<Services>, ctx: CallCtx, r: functions::account::DeleteAccount) -> Result<bool, RpcError> {
+    let me = ctx.user()?;
+    let proof = r.password.and_then(proof);
+    s.auth.delete_account(&requester(&ctx), me, proof.as_ref()).await?;
+    ctx.key.set_user(None);
+    Ok(true)
+}
+
+pub async fn set_account_ttl(s: Arc<Services>, ctx: CallCtx, r: functions::account::SetAccountTtl) -> Result<bool, RpcError> {
+    let me = ctx.user()?;
+    let enums::AccountDaysTtl::Ttl(t) = r.ttl;
+    s.auth.set_account_ttl(me, t.days).await?;
+    Ok(true)
+}
+
+pub async fn get_account_ttl(s: Arc<Services>, ctx: CallCtx, _: functions::account::GetAccountTtl) -> Result<enums::AccountDaysTtl, RpcError> {
+    let me = ctx.user()?;
+    let days = s.accounts.user(me).await?.map(|u| u.account_ttl_days).unwrap_or(365);
+    Ok(enums::AccountDaysTtl::Ttl(types::AccountDaysTtl { days }))
+}
