@@ -67,3 +67,16 @@ async def test_forward_a_channel_post_names_the_channel(server):
     with expect_rpc_error({"RANDOM_ID_INVALID"}, 400):
         await chat.alice.client(functions.messages.ForwardMessagesRequest(
             from_peer=chat.to_bob, id=[forwarded.id, forwarded.id], random_id=[2], to_peer=chat.to_bob))
+
+
+@async_test
+async def test_forwards_privacy_shows_a_name_instead_of_the_account(server):
+    chat = await make_chat(server)
+    carol = await make_account(server, "Carol")
+    await chat.alice.client(functions.account.SetPrivacyRequest(
+        key=types.InputPrivacyKeyForwards(), rules=[types.InputPrivacyValueDisallowAll()]))
+    await chat.alice.client.send_message(chat.to_bob, "do not link me")
+    (received,) = await chat.bob.client.get_messages(chat.to_alice, limit=1)
+    forwarded = await chat.bob.client.forward_messages(await peer_of(chat.bob, carol), received)
+    assert forwarded.fwd_from.from_id is None
+    assert forwarded.fwd_from.from_name == chat.alice.me.first_name

@@ -15,9 +15,9 @@ pub const FORWARD_MAX: usize = 100;
 pub fn origin(m: &Message, from_peer: Peer, to: Peer, me: UserId) -> Forward {
     let mut f = m.fwd.as_deref().cloned().unwrap_or_else(|| {
         if m.post {
-            Forward { from: m.peer, date: m.date, channel_post: Some(m.id), post_author: m.post_author.clone(), saved_from: None }
+            Forward { from: m.peer, date: m.date, channel_post: Some(m.id), post_author: m.post_author.clone(), saved_from: None, hidden_name: None }
         } else {
-            Forward { from: Peer::User(m.from), date: m.date, channel_post: None, post_author: None, saved_from: None }
+            Forward { from: Peer::User(m.from), date: m.date, channel_post: None, post_author: None, saved_from: None, hidden_name: None }
         }
     });
     f.saved_from = (to == Peer::User(me)).then_some((from_peer, m.id));
@@ -36,6 +36,19 @@ pub struct ForwardRequest<'a> {
 }
 
 impl MessageService {
+    /// The name a forward shows instead of its origin user, when their forwards privacy does
+    /// not let `forwarder` link to them (None: the origin may be shown).
+    async fn hidden_origin(&self, origin: Peer, forwarder: UserId) -> Result<Option<String>> {
+        let (Peer::User(u), Some(accounts)) = (origin, self.accounts.as_ref()) else { return Ok(None) };
+        let Some(seen) = accounts.users_seen_by(forwarder, &[u]).await?.into_iter().next() else { return Ok(None) };
+        let viewer = crate::privacy::Viewer { id: forwarder, contact: seen.has_viewer, common_chats: &[] };
+        if seen.user.privacy.allows(crate::privacy::PrivacyKey::Forwards, u, viewer) {
+            return Ok(None);
+        }
+        let name = [seen.user.first_name.as_str(), seen.user.last_name.as_str()].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join(" ");
+        Ok(Some(name))
+    }
+
     /// `messages.forwardMessages`: the messages of `from_peer` named by `ids`, in that order,
     /// as new messages in `to`. Ids that do not name a message there (or name a service
     /// message) are skipped; none at all is `MESSAGE_ID_INVALID`. Each message is its own
@@ -57,7 +70,10 @@ impl MessageService {
         for (id, rid) in r.ids.iter().zip(r.random_ids) {
             let in_chat = |m: &&Message| m.id == *id && m.action.is_none() && (matches!(src, BoxId::Channel(_)) || m.peer == r.from_peer);
             let Some(m) = found.iter().find(in_chat) else { continue };
-            let fwd = (!r.drop_author).then(|| origin(m, r.from_peer, r.to, r.from));
+            let mut fwd = (!r.drop_author).then(|| origin(m, r.from_peer, r.to, r.from));
+            if let Some(f) = fwd.as_mut().filter(|f| f.hidden_name.is_none()) {
+                f.hidden_name = self.hidden_origin(f.from, r.from).await?;
+            }
             let req = SendRequest {
                 from: r.from,
                 peer: r.to,

@@ -97,6 +97,8 @@ pub struct MessageService {
     pub(crate) bus: Arc<dyn EventBus>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) sends: Limiter<UserId>,
+    /// Accounts, for the forwards privacy of a forward's origin (see [`Self::with_accounts`]).
+    pub(crate) accounts: Option<Arc<dyn crate::store::AccountStore>>,
     text_bytes: Limiter<UserId>,
     counted_views: Limiter<UserId>,
     typing: Limiter<(UserId, GroupId, bool)>,
@@ -224,6 +226,12 @@ impl MessageService {
         Self::with_limits(store, groups, bus, clock, SendLimits::default())
     }
 
+    /// Lets forwards read their origin's privacy settings (without it, origins are shown).
+    pub fn with_accounts(mut self, accounts: Arc<dyn crate::store::AccountStore>) -> Self {
+        self.accounts = Some(accounts);
+        self
+    }
+
     pub fn with_limits(store: Arc<dyn MessageStore>, groups: Arc<dyn GroupStore>, bus: Arc<dyn EventBus>, clock: Arc<dyn Clock>, limits: SendLimits) -> Self {
         Self {
             store,
@@ -231,6 +239,7 @@ impl MessageService {
             bus,
             clock,
             sends: Limiter::new(limits.sends),
+            accounts: None,
             text_bytes: Limiter::new(limits.stored_bytes),
             counted_views: Limiter::new(limits.counted_views),
             typing: Limiter::new(Bucket { burst: 1.0, per_sec: 1000.0 / TYPING_INTERVAL_MS as f64 }),

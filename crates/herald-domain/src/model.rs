@@ -306,6 +306,10 @@ pub struct Forward {
     pub post_author: Option<String>,
     /// Saved Messages: the chat and message it was saved from.
     pub saved_from: Option<(Peer, i32)>,
+    /// The origin's forwards privacy hides who they are: shown by this name only (`from` is
+    /// kept for forwards of this forward, never shown).
+    #[serde(default)]
+    pub hidden_name: Option<String>,
 }
 
 impl Message {

@@ -63,7 +63,8 @@ pub struct World {
 pub fn world(stores: Stores) -> World {
     let clock = Arc::new(FakeClock(AtomicI64::new(1_800_000_000_000)));
     let bus = Arc::new(InProcessBus::new());
-    let messages = Arc::new(MessageService::new(stores.messages.clone(), stores.groups.clone(), bus.clone(), clock.clone()));
+    let messages =
+        Arc::new(MessageService::new(stores.messages.clone(), stores.groups.clone(), bus.clone(), clock.clone()).with_accounts(stores.accounts.clone()));
     let accounts = AccountService::new(stores.accounts.clone(), stores.messages.clone(), [9; 32], clock.clone());
     let auth = AuthService::new(
         AuthStores { accounts: stores.accounts.clone(), codes: stores.codes.clone(), keys: stores.keys.clone(), passwords: stores.passwords.clone() },
@@ -1306,6 +1307,11 @@ pub async fn forwards_carry_their_origin(stores: Stores) {
         w.messages.forward(fwd(b, Peer::User(a), &[12345], &[30], Peer::User(c))).await.unwrap_err(),
         DomainError::Message(MessageError::MessageIdInvalid)
     ));
+    // a's forwards privacy hides a behind a name in new forwards (the origin is kept inside).
+    w.accounts.set_privacy(a, crate::privacy::PrivacyKey::Forwards, vec![crate::privacy::Rule::DisallowAll]).await.unwrap();
+    let hidden = w.messages.forward(fwd(b, Peer::User(a), &[theirs], &[40], Peer::User(c))).await.unwrap();
+    let f = new_message(&hidden[0].1.update).fwd.clone().unwrap();
+    assert_eq!((f.hidden_name.as_deref(), f.from), (Some("fwd0"), Peer::User(a)));
     // A message of a's own box cannot be forwarded by naming it in another chat.
     assert!(w.messages.forward(fwd(a, Peer::User(c), &[a_id], &[31], Peer::User(b))).await.is_err());
 }

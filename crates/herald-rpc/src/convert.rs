@@ -347,8 +347,8 @@ fn fwd_header(f: &Forward) -> enums::MessageFwdHeader {
     enums::MessageFwdHeader::Header(types::MessageFwdHeader {
         imported: false,
         saved_out: false,
-        from_id: Some(peer(f.from)),
-        from_name: None,
+        from_id: f.hidden_name.is_none().then(|| peer(f.from)),
+        from_name: f.hidden_name.clone(),
         date: f.date,
         channel_post: f.channel_post,
         post_author: f.post_author.clone(),
@@ -368,7 +368,7 @@ pub fn message_users<'a>(msgs: impl IntoIterator<Item = &'a Message>) -> Vec<Use
         out.push(m.from);
         out.extend(m.peer.user());
         if let Some(f) = &m.fwd {
-            out.extend(f.from.user());
+            out.extend(f.from.user().filter(|_| f.hidden_name.is_none()));
             out.extend(f.saved_from.and_then(|(p, _)| p.user()));
         }
         // Who reacted is shown except on broadcast posts (see `message`).

@@ -108,7 +108,7 @@ pub async fn start(c: &Config) -> anyhow::Result<Running> {
         stored_bytes: Bucket { burst: c.stored_bytes_burst, per_sec: c.stored_bytes_per_day / 86_400.0 },
         ..SendLimits::default()
     };
-    let messages = Arc::new(MessageService::with_limits(db.clone(), db.clone(), bus.clone(), clock.clone(), send_limits));
+    let messages = Arc::new(MessageService::with_limits(db.clone(), db.clone(), bus.clone(), clock.clone(), send_limits).with_accounts(db.clone()));
     let groups = Arc::new(GroupService::new(db.clone(), db.clone(), messages.clone(), bus.clone(), clock.clone()));
     let accounts = Arc::new(AccountService::new(db.clone(), db.clone(), keys.secret, clock.clone()));
     let auth = AuthService::new(
