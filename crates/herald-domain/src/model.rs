@@ -483,6 +483,9 @@ pub struct AuthKeyRecord {
     pub first_salt: i64,
     /// When the key was last used (updated about once an hour; unused keys are collected).
     pub last_used_at: i64,
+    /// The address (an IPv4 address or IPv6 /64) whose key exchange made it: keys that never
+    /// log in are also bounded per address.
+    pub addr: String,
 }
 
 /// A two-step-verification password as stored: the client's salts and verifier

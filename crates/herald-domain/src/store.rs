@@ -30,9 +30,10 @@ pub trait AuthKeyStore: Send + Sync {
     async fn set_client_info(&self, id: i64, info: ClientInfo) -> StoreResult<()>;
     /// Records that the key was used at `at` (callers do this at most about once an hour).
     async fn touch_key(&self, id: i64, at: i64) -> StoreResult<()>;
-    /// Deletes keys bound to no user and unused since `unused_before`, and temporary keys
-    /// expired by `now`; returns how many went.
-    async fn purge_keys(&self, unused_before: i64, now: i64) -> StoreResult<usize>;
+    /// Deletes keys bound to no user and unused since `unused_before`, temporary keys expired
+    /// by `now`, and, per creating address, the least recently used keys bound to no user
+    /// beyond `unbound_per_addr`; returns how many went.
+    async fn purge_keys(&self, unused_before: i64, now: i64, unbound_per_addr: usize) -> StoreResult<usize>;
     /// Logged-in keys unused for longer than their account's session lifetime
     /// (`set_session_ttl`), as (key, user), at most `limit`.
     async fn stale_sessions(&self, now: i64, limit: usize) -> StoreResult<Vec<(i64, UserId)>>;

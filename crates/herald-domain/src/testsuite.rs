@@ -81,7 +81,17 @@ pub fn world(stores: Stores) -> World {
 async fn key(w: &World, id: i64) {
     w.stores
         .keys
-        .insert_key(AuthKeyRecord { id, key: vec![0; 256], created_at: 0, expires_at: None, user_id: None, client: None, first_salt: 0, last_used_at: 0 })
+        .insert_key(AuthKeyRecord {
+            id,
+            key: vec![0; 256],
+            created_at: 0,
+            expires_at: None,
+            user_id: None,
+            client: None,
+            first_salt: 0,
+            last_used_at: 0,
+            addr: String::new(),
+        })
         .await
         .unwrap();
 }
@@ -1679,6 +1689,41 @@ pub async fn accounts_are_deleted_on_request_and_when_inactive(stores: Stores) {
     assert!(w.stores.accounts.user_by_id(bob.id).await.unwrap().unwrap().deleted);
 }
 
+/// Keys that never log in are bounded per creating address: past the cap the least recently
+/// used go; logged-in keys and other addresses' stay.
+pub async fn unbound_keys_are_capped_per_address(stores: Stores) {
+    let w = world(stores);
+    let rec = |id: i64, addr: &str, used: i64| AuthKeyRecord {
+        id,
+        key: vec![0; 256],
+        created_at: used,
+        expires_at: None,
+        user_id: None,
+        client: None,
+        first_salt: 0,
+        last_used_at: used,
+        addr: addr.into(),
+    };
+    for (id, used) in [(101, 10), (102, 20), (103, 30), (104, 40), (105, 50)] {
+        w.stores.keys.insert_key(rec(id, "10.0.0.1", used)).await.unwrap();
+    }
+    for id in [201, 202] {
+        w.stores.keys.insert_key(rec(id, "10.0.0.2", 5)).await.unwrap();
+    }
+    w.stores.keys.insert_key(rec(301, "10.0.0.1", 1)).await.unwrap();
+    let alice = w
+        .stores
+        .accounts
+        .create_user(NewUser { phone: "9996614949".into(), first_name: "A".into(), last_name: String::new(), home_dc: 1, created_at: 0 })
+        .await
+        .unwrap();
+    w.stores.keys.bind_user(301, Some(alice.id)).await.unwrap();
+    assert_eq!(w.stores.keys.purge_keys(0, 0, 3).await.unwrap(), 2);
+    for (id, kept) in [(101, false), (102, false), (103, true), (104, true), (105, true), (201, true), (202, true), (301, true)] {
+        assert_eq!(w.stores.keys.get_key(id).await.unwrap().is_some(), kept, "key {id}");
+    }
+}
+
 /// Runs every case of the suite against a backend: `storage_suite!(expr)` where `expr`
 /// evaluates to a fresh, empty store implementing every storage trait (wrapped in `Arc`).
 #[macro_export]
@@ -1700,6 +1745,7 @@ macro_rules! storage_suite {
             unused_sessions_end_after_their_lifetime,
             trimmed_logs_answer_too_long,
             accounts_are_deleted_on_request_and_when_inactive,
+            unbound_keys_are_capped_per_address,
             phone_lookups_are_budgeted,
             password_email_confirmation_and_recovery,
             codes_expire_burn_after_wrong_tries_and_are_rate_limited,

@@ -622,6 +622,7 @@ impl Conn {
                     client: None,
                     first_salt: done.first_salt,
                     last_used_at: now_secs,
+                    addr: crate::addrs::limit_key(self.ticket.addr()).to_string(),
                 };
                 let reply = match self.gw.keys.insert_key(rec).await {
                     Ok(true) => {

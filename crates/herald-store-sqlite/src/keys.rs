@@ -6,7 +6,7 @@ use herald_domain::store::{AuthKeyStore, StoreResult};
 use rusqlite::{params, OptionalExtension};
 
 const KEY_COLUMNS: &str = "id, key, created_at, expires_at, user_id, layer, api_id, device_model, system_version,
-    app_version, system_lang_code, lang_pack, lang_code, first_salt, last_used_at";
+    app_version, system_lang_code, lang_pack, lang_code, first_salt, last_used_at, addr";
 
 fn key_from_row(r: &rusqlite::Row) -> rusqlite::Result<AuthKeyRecord> {
     let layer: Option<i32> = r.get(5)?;
@@ -32,6 +32,7 @@ fn key_from_row(r: &rusqlite::Row) -> rusqlite::Result<AuthKeyRecord> {
         client,
         first_salt: r.get(13)?,
         last_used_at: r.get(14)?,
+        addr: r.get(15)?,
     })
 }
 
@@ -41,8 +42,8 @@ impl AuthKeyStore for SqliteStore {
         self.write(move |conn| {
             let n = conn
                 .execute(
-                    "INSERT OR IGNORE INTO auth_keys (id, key, created_at, expires_at, first_salt, last_used_at) VALUES (?1, ?2, ?3, ?4, ?5, ?3)",
-                    params![key.id, key.key, key.created_at, key.expires_at, key.first_salt],
+                    "INSERT OR IGNORE INTO auth_keys (id, key, created_at, expires_at, first_salt, last_used_at, addr) VALUES (?1, ?2, ?3, ?4, ?5, ?3, ?6)",
+                    params![key.id, key.key, key.created_at, key.expires_at, key.first_salt, key.addr],
                 )
                 .map_err(backend)?;
             Ok(n == 1)
@@ -125,11 +126,22 @@ impl AuthKeyStore for SqliteStore {
         .await
     }
 
-    async fn purge_keys(&self, unused_before: i64, now: i64) -> StoreResult<usize> {
+    async fn purge_keys(&self, unused_before: i64, now: i64, unbound_per_addr: usize) -> StoreResult<usize> {
         self.write(move |conn| {
             let a = conn.execute("DELETE FROM auth_keys WHERE user_id IS NULL AND last_used_at < ?1", [unused_before]).map_err(backend)?;
             let b = conn.execute("DELETE FROM auth_keys WHERE expires_at IS NOT NULL AND expires_at < ?1", [now]).map_err(backend)?;
-            Ok(a + b)
+            // Past the cap, an address's least recently used keys that never logged in go.
+            let c = conn
+                .execute(
+                    "DELETE FROM auth_keys WHERE id IN (
+                        SELECT id FROM (
+                            SELECT id, ROW_NUMBER() OVER (PARTITION BY addr ORDER BY last_used_at DESC, id DESC) AS n
+                            FROM auth_keys WHERE user_id IS NULL AND addr != ''
+                        ) WHERE n > ?1)",
+                    [unbound_per_addr as i64],
+                )
+                .map_err(backend)?;
+            Ok(a + b + c)
         })
         .await
     }

@@ -337,6 +337,11 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE users ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE users ADD COLUMN account_ttl_days INTEGER NOT NULL DEFAULT 365;
     "#,
+    // 23: where each auth key was made, so keys that never log in are bounded per address.
+    r#"
+    ALTER TABLE auth_keys ADD COLUMN addr TEXT NOT NULL DEFAULT '';
+    CREATE INDEX auth_keys_unbound_addr ON auth_keys(addr, last_used_at) WHERE user_id IS NULL;
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and

@@ -197,6 +197,10 @@ pub const MAINTENANCE_EVERY: Duration = Duration::from_secs(600);
 /// The scheduled collection: auth keys never logged in and unused for `unused_key_ttl`
 /// (and expired temporary keys), login codes and failures no limit counts any more, and
 /// replay floors the time window has made redundant.
+/// Keys that never logged in kept per creating address (IPv4 address or IPv6 /64); the
+/// least recently used beyond go at the next maintenance pass.
+pub const UNBOUND_KEYS_PER_ADDR: usize = 1000;
+
 /// How often due work (self-deleting messages) is looked for.
 const TIMERS_EVERY: Duration = Duration::from_secs(1);
 
@@ -242,7 +246,7 @@ async fn maintenance(
     use herald_domain::store::AuthKeyStore;
     loop {
         let now = services.clock.now_secs();
-        match keys.purge_keys(now - unused_key_ttl.as_secs() as i64, now).await {
+        match keys.purge_keys(now - unused_key_ttl.as_secs() as i64, now, UNBOUND_KEYS_PER_ADDR).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(keys = n, "collected unused auth keys"),
             Err(e) => tracing::warn!(error = %e, "collecting unused auth keys failed"),
