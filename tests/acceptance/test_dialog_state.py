@@ -73,6 +73,8 @@ async def test_archive_moves_dialogs_out_of_the_main_list(server):
     (update,) = [u for u in result.updates if isinstance(u, types.UpdateFolderPeers)]
     assert update.folder_peers[0].folder_id == 1
     assert chat.bob.id not in [d.id for d in await a.get_dialogs(folder=0)]
+    # Without a folder, Telegram lists every dialog, archived ones included.
+    assert chat.bob.id in [d.id for d in await a.get_dialogs()]
     archived = await a.get_dialogs(folder=1)
     assert [d.id for d in archived] == [chat.bob.id] and archived[0].archived
     await a.edit_folder(chat.to_bob, 0)

@@ -557,11 +557,13 @@ pub enum TypingAction {
     Other(Vec<u8>),
 }
 
-/// A page of `messages.getDialogs`: one folder, newest first after the pinned ones (which
-/// only the first page, `offset_date == 0`, carries).
+/// A page of `messages.getDialogs`: one folder or all, newest first after the pinned ones
+/// (which only the first page, `offset_date == 0`, carries).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DialogsQuery {
-    pub folder: i32,
+    /// None: every folder (the main list's pinned dialogs first), as Telegram answers a
+    /// `getDialogs` without `folder_id`.
+    pub folder: Option<i32>,
     pub offset_date: i32,
     pub offset_id: i32,
     pub limit: i32,

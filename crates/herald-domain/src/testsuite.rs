@@ -1376,7 +1376,7 @@ pub async fn dialog_drafts_pins_and_archive(stores: Stores) {
         w.clock.advance(1);
         w.messages.send(send(other.id, Peer::User(me), 100 + i as i64, "hello")).await.unwrap();
     }
-    let main = |limit| DialogsQuery { folder: 0, offset_date: 0, offset_id: 0, limit, exclude_pinned: false };
+    let main = |limit| DialogsQuery { folder: Some(0), offset_date: 0, offset_id: 0, limit, exclude_pinned: false };
     let peers = |d: &[Dialog]| d.iter().map(|d| d.peer).collect::<Vec<_>>();
     let newest_first: Vec<Peer> = u[1..].iter().rev().map(|x| Peer::User(x.id)).collect();
     assert_eq!(peers(&w.messages.dialogs(me, main(20)).await.unwrap().0), newest_first);
@@ -1416,7 +1416,9 @@ pub async fn dialog_drafts_pins_and_archive(stores: Stores) {
     let (main_list, _, count) = w.messages.dialogs(me, main(20)).await.unwrap();
     assert_eq!(count, 5);
     assert!(!peers(&main_list).contains(&Peer::User(u[1].id)));
-    let archived = w.messages.dialogs(me, DialogsQuery { folder: ARCHIVE_FOLDER, ..main(20) }).await.unwrap().0;
+    let archived = w.messages.dialogs(me, DialogsQuery { folder: Some(ARCHIVE_FOLDER), ..main(20) }).await.unwrap().0;
+    // Without a folder: every dialog, archived ones included.
+    assert_eq!(w.messages.dialogs(me, DialogsQuery { folder: None, ..main(20) }).await.unwrap().2, 7);
     assert_eq!(peers(&archived), vec![Peer::User(u[2].id), Peer::User(u[1].id)]);
     assert!(archived.iter().all(|d| d.folder == ARCHIVE_FOLDER && !d.pinned));
     assert!(w.messages.set_folders(me, 7, &[(Peer::User(u[1].id), ARCHIVE_FOLDER)]).await.unwrap().is_empty());

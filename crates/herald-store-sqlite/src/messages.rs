@@ -813,17 +813,19 @@ impl MessageStore for SqliteStore {
 
     async fn dialogs(&self, owner: UserId, q: DialogsQuery) -> StoreResult<(Vec<Dialog>, i32)> {
         self.read(move |conn| {
+            // `folder` NULL: every folder; the pinned ones on top are the main list's.
             let total: i32 = conn
-                .prepare_cached(&format!("SELECT COUNT(*) FROM ({DIALOG_ROWS}) WHERE folder = ?2"))
+                .prepare_cached(&format!("SELECT COUNT(*) FROM ({DIALOG_ROWS}) WHERE ?2 IS NULL OR folder = ?2"))
                 .map_err(backend)?
                 .query_row(params![owner.0, q.folder], |r| r.get(0))
                 .map_err(backend)?;
+            let pin_folder = q.folder.unwrap_or(0);
             let mut rows: Vec<DialogRow> = vec![];
             if q.offset_date <= 0 && !q.exclude_pinned {
                 rows = conn
                     .prepare_cached(&format!("SELECT * FROM ({DIALOG_ROWS}) WHERE folder = ?2 AND pin_order > 0 ORDER BY pin_order DESC LIMIT ?3"))
                     .map_err(backend)?
-                    .query_map(params![owner.0, q.folder, q.limit], dialog_row)
+                    .query_map(params![owner.0, pin_folder, q.limit], dialog_row)
                     .map_err(backend)?
                     .collect::<Result<_, _>>()
                     .map_err(backend)?;
@@ -832,11 +834,12 @@ impl MessageStore for SqliteStore {
             let rest = (q.limit - rows.len() as i32).max(0);
             let more: Vec<DialogRow> = conn
                 .prepare_cached(&format!(
-                    "SELECT * FROM ({DIALOG_ROWS}) WHERE folder = ?4 AND pin_order = 0 AND (top_date < ?2 OR (top_date = ?2 AND top_message < ?3))
+                    "SELECT * FROM ({DIALOG_ROWS}) WHERE (?4 IS NULL OR folder = ?4) AND NOT (folder = ?6 AND pin_order > 0)
+                        AND (top_date < ?2 OR (top_date = ?2 AND top_message < ?3))
                      ORDER BY top_date DESC, top_message DESC LIMIT ?5"
                 ))
                 .map_err(backend)?
-                .query_map(params![owner.0, od, oid, q.folder, rest], dialog_row)
+                .query_map(params![owner.0, od, oid, q.folder, rest, pin_folder], dialog_row)
                 .map_err(backend)?
                 .collect::<Result<_, _>>()
                 .map_err(backend)?;

@@ -156,8 +156,7 @@ pub async fn get_messages(s: Arc<Services>, ctx: CallCtx, r: functions::messages
 
 pub async fn get_dialogs(s: Arc<Services>, ctx: CallCtx, r: functions::messages::GetDialogs) -> Result<enums::messages::Dialogs, RpcError> {
     let me = ctx.user()?;
-    let q =
-        DialogsQuery { folder: r.folder_id.unwrap_or(0), offset_date: r.offset_date, offset_id: r.offset_id, limit: r.limit, exclude_pinned: r.exclude_pinned };
+    let q = DialogsQuery { folder: r.folder_id, offset_date: r.offset_date, offset_id: r.offset_id, limit: r.limit, exclude_pinned: r.exclude_pinned };
     let (dialogs, msgs, count) = s.messages.dialogs(me, q).await?;
     let DialogsAnswer { dialogs: dialogs_tl, messages, chats, users } = dialogs_answer(&s, me, &dialogs, &msgs).await?;
     Ok(if r.offset_date == 0 && dialogs.len() as i32 >= count {
