@@ -1,22 +1,8 @@
 """Drafts, pinned dialogs and the archive through Telethon."""
 
-import asyncio
-
 from telethon import events, functions, types
 
-from harness import async_test, connect, expect_rpc_error, login, make_account, make_chat
-
-
-class RawUpdates:
-    def __init__(self, client, kind):
-        self.queue: asyncio.Queue = asyncio.Queue()
-        client.add_event_handler(self._on, events.Raw(kind))
-
-    async def _on(self, update):
-        await self.queue.put(update)
-
-    async def next(self, timeout: float = 10.0):
-        return await asyncio.wait_for(self.queue.get(), timeout)
+from harness import EventCollector, async_test, connect, expect_rpc_error, login, make_account, make_chat
 
 
 @async_test
@@ -25,7 +11,7 @@ async def test_draft_syncs_to_the_other_session_and_clears_on_send(server):
     await chat.bob.client.send_message(chat.to_alice, "ping")
     second = await connect(server)
     await login(second, chat.alice.phone)
-    synced = RawUpdates(second, types.UpdateDraftMessage)
+    synced = EventCollector(second, events.Raw(types.UpdateDraftMessage))
     draft = await chat.alice.client.get_drafts(chat.to_bob)
     assert draft.text == ""
     assert await draft.set_message("half a thought")

@@ -1,29 +1,13 @@
 """Reactions with Telethon: sendReaction, the pushed updateMessageReactions, and reactions on
 messages read back."""
 
-import asyncio
-
 from telethon import events, functions, types
 
-from harness import async_test, create_channel, expect_rpc_error, invite_to_channel, make_chat
+from harness import EventCollector, async_test, create_channel, expect_rpc_error, invite_to_channel, make_chat
 
 
 def emoji(e: str) -> list:
     return [types.ReactionEmoji(emoticon=e)]
-
-
-class RawUpdates:
-    """Collects raw updates of one type pushed to a client."""
-
-    def __init__(self, client, kind):
-        self.queue: asyncio.Queue = asyncio.Queue()
-        client.add_event_handler(self._on, events.Raw(kind))
-
-    async def _on(self, update):
-        await self.queue.put(update)
-
-    async def next(self, timeout: float = 10.0):
-        return await asyncio.wait_for(self.queue.get(), timeout)
 
 
 @async_test
@@ -32,7 +16,7 @@ async def test_reaction_is_pushed_to_both_sides_and_read_back(server):
     a, b = chat.alice.client, chat.bob.client
     sent = await a.send_message(chat.to_bob, "react to this")
     (theirs,) = await b.get_messages(chat.to_alice, limit=1)
-    pushed_to_alice = RawUpdates(a, types.UpdateMessageReactions)
+    pushed_to_alice = EventCollector(a, events.Raw(types.UpdateMessageReactions))
     result = await b(functions.messages.SendReactionRequest(peer=chat.to_alice, msg_id=theirs.id, reaction=emoji("👍")))
     (own,) = [u for u in result.updates if isinstance(u, types.UpdateMessageReactions)]
     assert own.msg_id == theirs.id

@@ -96,6 +96,17 @@ pub fn email_pattern(email: &str) -> String {
     format!("{}***@{}***{tld}", first(local), first(host))
 }
 
+/// A password record for a new password, after checking what the client chose: salts of 8
+/// to 128 bytes (`NEW_SALT_INVALID`) and a verifier strictly between 1 and p − 1
+/// (`NEW_SETTINGS_INVALID`). The recovery email carries over; the hint starts empty.
+fn new_record(user: UserId, p: NewPassword, email: Option<String>, now: i64) -> Result<Password> {
+    if !SALT_LEN.contains(&p.salt1.len()) || !SALT_LEN.contains(&p.salt2.len()) {
+        return Err(AuthError::NewSaltInvalid.into());
+    }
+    let v = srp::pad(&p.verifier).filter(srp::in_range).ok_or(AuthError::NewSettingsInvalid)?;
+    Ok(Password { user, salt1: p.salt1, salt2: p.salt2, verifier: v.to_vec(), hint: String::new(), email, pending_email: None, code: None, set_at: now })
+}
+
 fn valid_email(email: &str) -> bool {
     let Some((local, domain)) = email.split_once('@') else { return false };
     !local.is_empty()
@@ -259,24 +270,7 @@ impl AuthService {
                 }
                 return Ok(());
             }
-            Some(Some(p)) => {
-                if !SALT_LEN.contains(&p.salt1.len()) || !SALT_LEN.contains(&p.salt2.len()) {
-                    return Err(AuthError::NewSaltInvalid.into());
-                }
-                let v = srp::pad(&p.verifier).filter(srp::in_range).ok_or(AuthError::NewSettingsInvalid)?;
-                let keep = stored.clone();
-                Password {
-                    user,
-                    salt1: p.salt1,
-                    salt2: p.salt2,
-                    verifier: v.to_vec(),
-                    hint: String::new(),
-                    email: keep.as_ref().and_then(|k| k.email.clone()),
-                    pending_email: None,
-                    code: None,
-                    set_at: now,
-                }
-            }
+            Some(Some(p)) => new_record(user, p, stored.as_ref().and_then(|k| k.email.clone()), now)?,
             None => stored.clone().ok_or(AuthError::PasswordEmpty)?,
         };
         if let Some(hint) = new.hint {
@@ -405,23 +399,8 @@ impl AuthService {
         let now = self.clock.now_secs();
         match new {
             Some(p) => {
-                if !SALT_LEN.contains(&p.salt1.len()) || !SALT_LEN.contains(&p.salt2.len()) {
-                    return Err(AuthError::NewSaltInvalid.into());
-                }
-                let v = srp::pad(&p.verifier).filter(srp::in_range).ok_or(AuthError::NewSettingsInvalid)?;
-                let old = self.password_of(user).await?;
-                let record = Password {
-                    user,
-                    salt1: p.salt1,
-                    salt2: p.salt2,
-                    verifier: v.to_vec(),
-                    hint: String::new(),
-                    email: old.and_then(|o| o.email),
-                    pending_email: None,
-                    code: None,
-                    set_at: now,
-                };
-                self.passwords.put_password(&record).await?;
+                let email = self.password_of(user).await?.and_then(|o| o.email);
+                self.passwords.put_password(&new_record(user, p, email, now)?).await?;
             }
             None => self.passwords.delete_password(user).await?,
         }

@@ -532,6 +532,14 @@ pub async fn input_user(s: &Services, me: UserId, u: &enums::InputUser) -> Resul
     Ok(s.accounts.check_access(me, id, hash, AccountError::UserIdInvalid).await?)
 }
 
+/// The message a send or a draft replies to (other reply kinds: none).
+pub fn reply_to_id(r: Option<enums::InputReplyTo>) -> Option<i32> {
+    match r {
+        Some(enums::InputReplyTo::Message(m)) => Some(m.reply_to_msg_id),
+        _ => None,
+    }
+}
+
 pub fn action_in(a: &enums::SendMessageAction) -> TypingAction {
     match a {
         enums::SendMessageAction::SendMessageTypingAction => TypingAction::Typing,

@@ -24,6 +24,7 @@ use herald_store_sqlite::SqliteStore;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Level;
 
 /// A running server.
 pub struct Running {
@@ -209,23 +210,11 @@ const TIMERS_EVERY: Duration = Duration::from_secs(1);
 /// followed at once by the next.
 async fn timers(services: Arc<Services>, mut stop: tokio::sync::watch::Receiver<bool>) {
     loop {
-        let mut full = false;
-        match services.messages.expire_due().await {
-            Ok(0) => {}
-            Ok(n) => {
-                tracing::debug!(messages = n, "deleted self-deleting messages");
-                full = n >= herald_domain::ttl::EXPIRE_BATCH;
-            }
-            Err(e) => tracing::warn!(error = %e, "deleting due messages failed"),
-        }
-        match services.scheduled.send_due().await {
-            Ok(0) => {}
-            Ok(n) => {
-                tracing::debug!(messages = n, "sent scheduled messages");
-                full |= n >= herald_domain::schedule::DUE_BATCH;
-            }
-            Err(e) => tracing::warn!(error = %e, "sending scheduled messages failed"),
-        }
+        let expired = services.messages.expire_due().await;
+        let sent = services.scheduled.send_due().await;
+        let full = matches!(expired, Ok(n) if n >= herald_domain::ttl::EXPIRE_BATCH) || matches!(sent, Ok(n) if n >= herald_domain::schedule::DUE_BATCH);
+        report(Level::DEBUG, "deleted self-deleting messages", expired);
+        report(Level::DEBUG, "sent scheduled messages", sent);
         if full {
             continue;
         }
@@ -233,6 +222,17 @@ async fn timers(services: Arc<Services>, mut stop: tokio::sync::watch::Receiver<
             _ = tokio::time::sleep(TIMERS_EVERY) => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// Logs what a background pass did: how many rows it handled (at `level` when any), or why it
+/// failed.
+fn report(level: Level, what: &str, result: herald_domain::Result<usize>) {
+    match result {
+        Ok(0) => {}
+        Ok(n) if level == Level::DEBUG => tracing::debug!(count = n, "{what}"),
+        Ok(n) => tracing::info!(count = n, "{what}"),
+        Err(e) => tracing::warn!(error = %e, "failed: {what}"),
     }
 }
 
@@ -246,26 +246,11 @@ async fn maintenance(
     use herald_domain::store::AuthKeyStore;
     loop {
         let now = services.clock.now_secs();
-        match keys.purge_keys(now - unused_key_ttl.as_secs() as i64, now, UNBOUND_KEYS_PER_ADDR).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(keys = n, "collected unused auth keys"),
-            Err(e) => tracing::warn!(error = %e, "collecting unused auth keys failed"),
-        }
-        match services.auth.delete_inactive_accounts().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(accounts = n, "deleted accounts inactive past their lifetime"),
-            Err(e) => tracing::warn!(error = %e, "deleting inactive accounts failed"),
-        }
-        match services.auth.end_stale_sessions().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(sessions = n, "ended sessions unused past their account's lifetime"),
-            Err(e) => tracing::warn!(error = %e, "ending unused sessions failed"),
-        }
-        match services.messages.trim_log().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(entries = n, "trimmed the pts logs"),
-            Err(e) => tracing::warn!(error = %e, "trimming the pts logs failed"),
-        }
+        let unused_before = now - unused_key_ttl.as_secs() as i64;
+        report(Level::INFO, "collected unused auth keys", keys.purge_keys(unused_before, now, UNBOUND_KEYS_PER_ADDR).await.map_err(Into::into));
+        report(Level::INFO, "deleted accounts inactive past their lifetime", services.auth.delete_inactive_accounts().await);
+        report(Level::INFO, "ended sessions unused past their account's lifetime", services.auth.end_stale_sessions().await);
+        report(Level::INFO, "trimmed the pts logs", services.messages.trim_log().await);
         match services.auth.purge().await {
             Ok(n) => tracing::debug!(rows = n, "collected old login codes and failures"),
             Err(e) => tracing::warn!(error = %e, "collecting login rows failed"),

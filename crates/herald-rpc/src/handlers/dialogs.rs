@@ -10,10 +10,7 @@ use std::sync::Arc;
 pub async fn save_draft(s: Arc<Services>, ctx: CallCtx, r: functions::messages::SaveDraft) -> Result<bool, RpcError> {
     let me = ctx.user()?;
     let peer = convert::input_peer(&s, me, &r.peer).await?;
-    let reply_to = match r.reply_to {
-        Some(enums::InputReplyTo::Message(m)) => Some(m.reply_to_msg_id),
-        _ => None,
-    };
+    let reply_to = convert::reply_to_id(r.reply_to);
     let entities = convert::entities_in(&s, me, r.entities).await?;
     let draft = Draft { text: r.message, entities, reply_to, date: s.clock.now_secs() as i32 };
     s.messages.save_draft(me, ctx.auth_key_id, peer, Some(draft)).await?;

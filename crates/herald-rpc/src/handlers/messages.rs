@@ -63,10 +63,7 @@ pub(crate) async fn messages_answer(s: &Services, me: UserId, msgs: &[Message]) 
 pub async fn send_message(s: Arc<Services>, ctx: CallCtx, r: functions::messages::SendMessage) -> Result<enums::Updates, RpcError> {
     let me = ctx.user()?;
     let peer = convert::input_peer(&s, me, &r.peer).await?;
-    let reply_to = match r.reply_to {
-        Some(enums::InputReplyTo::Message(m)) => Some(m.reply_to_msg_id),
-        _ => None,
-    };
+    let reply_to = convert::reply_to_id(r.reply_to);
     let entities = convert::entities_in(&s, me, r.entities).await?;
     let req = SendRequest { from: me, peer, origin_key: ctx.auth_key_id, random_id: r.random_id, text: r.message, entities, reply_to };
     if let Some(date) = r.schedule_date.filter(|d| *d > s.clock.now_secs() as i32) {
