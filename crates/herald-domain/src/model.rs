@@ -486,6 +486,9 @@ pub struct AuthKeyRecord {
     /// The address (an IPv4 address or IPv6 /64) whose key exchange made it: keys that never
     /// log in are also bounded per address.
     pub addr: String,
+    /// A temporary key bound to this permanent one (`auth.bindTempAuthKey`): requests on it
+    /// act as that key (its login, its client data).
+    pub perm_key_id: Option<i64>,
 }
 
 /// A two-step-verification password as stored: the client's salts and verifier

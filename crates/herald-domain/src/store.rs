@@ -34,6 +34,11 @@ pub trait AuthKeyStore: Send + Sync {
     /// by `now`, and, per creating address, the least recently used keys bound to no user
     /// beyond `unbound_per_addr`; returns how many went.
     async fn purge_keys(&self, unused_before: i64, now: i64, unbound_per_addr: usize) -> StoreResult<usize>;
+    /// Binds temporary key `temp` to permanent key `perm`; false (nothing changed) unless
+    /// `temp` is a temporary key and `perm` a permanent one.
+    async fn bind_temp(&self, temp: i64, perm: i64) -> StoreResult<bool>;
+    /// Deletes the temporary keys bound to `perm` but those in `except`; returns them.
+    async fn drop_temp_keys(&self, perm: i64, except: &[i64]) -> StoreResult<Vec<i64>>;
     /// Logged-in keys unused for longer than their account's session lifetime
     /// (`set_session_ttl`), as (key, user), at most `limit`.
     async fn stale_sessions(&self, now: i64, limit: usize) -> StoreResult<Vec<(i64, UserId)>>;

@@ -91,6 +91,7 @@ async fn key(w: &World, id: i64) {
             first_salt: 0,
             last_used_at: 0,
             addr: String::new(),
+            perm_key_id: None,
         })
         .await
         .unwrap();
@@ -1705,6 +1706,7 @@ pub async fn unbound_keys_are_capped_per_address(stores: Stores) {
         first_salt: 0,
         last_used_at: used,
         addr: addr.into(),
+        perm_key_id: None,
     };
     for (id, used) in [(101, 10), (102, 20), (103, 30), (104, 40), (105, 50)] {
         w.stores.keys.insert_key(rec(id, "10.0.0.1", used)).await.unwrap();

@@ -193,10 +193,110 @@ pub fn decrypt_client_message(key: &AuthKey, data: &[u8]) -> Result<Vec<u8>, Dec
     }
 }
 
+/// MTProto 1.0's key derivation (SHA-1), client-to-server direction (x = 0). Used only for
+/// the inner message of `auth.bindTempAuthKey`, which the protocol still encrypts this way.
+fn v1_key(key: &AuthKey, msg_key: &[u8; 16]) -> ([u8; 32], [u8; 32]) {
+    let k = key.bytes();
+    let a = sha1(&[msg_key, &k[0..32]]);
+    let b = sha1(&[&k[32..48], msg_key, &k[48..64]]);
+    let c = sha1(&[&k[64..96], msg_key]);
+    let d = sha1(&[msg_key, &k[96..128]]);
+    let mut aes_key = [0u8; 32];
+    aes_key[..8].copy_from_slice(&a[..8]);
+    aes_key[8..20].copy_from_slice(&b[8..20]);
+    aes_key[20..].copy_from_slice(&c[4..16]);
+    let mut iv = [0u8; 32];
+    iv[..12].copy_from_slice(&a[8..20]);
+    iv[12..20].copy_from_slice(&b[..8]);
+    iv[20..24].copy_from_slice(&c[16..20]);
+    iv[24..].copy_from_slice(&d[..8]);
+    (aes_key, iv)
+}
+
+/// The inner message of `auth.bindTempAuthKey` (`encrypted_message`), opened with the
+/// permanent key: `perm key id ‖ msg_key ‖ AES-IGE(salt ‖ session ‖ msg_id ‖ seq_no ‖ length ‖
+/// data ‖ padding)` in MTProto 1.0, where `msg_key` is the middle 16 bytes of the SHA-1 of the
+/// plaintext without its padding. Returns (msg_id, data) when the key id and `msg_key` match.
+pub fn open_bind_message(key: &AuthKey, encrypted: &[u8]) -> Option<(i64, Vec<u8>)> {
+    if encrypted.len() < 24 + 32 || !(encrypted.len() - 24).is_multiple_of(16) || encrypted[..8] != key.id().to_le_bytes() {
+        return None;
+    }
+    let msg_key: [u8; 16] = encrypted[8..24].try_into().ok()?;
+    let mut plain = encrypted[24..].to_vec();
+    let (k, iv) = v1_key(key, &msg_key);
+    ige_decrypt(&mut plain, &k, &iv);
+    let len = u32::from_le_bytes(plain[28..32].try_into().ok()?) as usize;
+    if !len.is_multiple_of(4) || len > plain.len() - 32 || plain.len() - 32 - len >= 16 {
+        return None;
+    }
+    let hash = sha1(&[&plain[..32 + len]]);
+    if !bool::from(hash[4..20].ct_eq(&msg_key)) {
+        return None;
+    }
+    let msg_id = i64::from_le_bytes(plain[16..24].try_into().ok()?);
+    Some((msg_id, plain[32..32 + len].to_vec()))
+}
+
+/// The client side of [`open_bind_message`], for tests: `data` sent as message `msg_id`.
+#[cfg(any(test, feature = "client"))]
+pub fn seal_bind_message(key: &AuthKey, msg_id: i64, data: &[u8], rng: &mut dyn Rng) -> Vec<u8> {
+    let mut plain = vec![0u8; 16];
+    rng.fill(&mut plain);
+    plain.extend_from_slice(&msg_id.to_le_bytes());
+    plain.extend_from_slice(&0i32.to_le_bytes());
+    plain.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    plain.extend_from_slice(data);
+    let hash = sha1(&[&plain]);
+    let msg_key: [u8; 16] = hash[4..20].try_into().expect("16 bytes");
+    let pad = (16 - plain.len() % 16) % 16;
+    let mut padding = vec![0u8; pad];
+    rng.fill(&mut padding);
+    plain.extend_from_slice(&padding);
+    let (k, iv) = v1_key(key, &msg_key);
+    ige_encrypt(&mut plain, &k, &iv);
+    let mut out = key.id().to_le_bytes().to_vec();
+    out.extend_from_slice(&msg_key);
+    out.extend_from_slice(&plain);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::rng::SeededRng;
+
+    #[test]
+    fn bind_messages_open_only_with_their_key() {
+        let mut rng = SeededRng::new(11);
+        let mut bytes = [0u8; 256];
+        rng.fill(&mut bytes);
+        let key = AuthKey::from_bytes(bytes);
+        let data = b"bind_auth_key_inner of 36 bytes....!".to_vec();
+        let sealed = seal_bind_message(&key, 0x1234_5678_9abc_def0, &data, &mut rng);
+        assert_eq!(open_bind_message(&key, &sealed), Some((0x1234_5678_9abc_def0, data.clone())));
+        // A flipped ciphertext bit, a wrong key, a truncated message: refused.
+        let mut bad = sealed.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert_eq!(open_bind_message(&key, &bad), None);
+        let mut other = bytes;
+        other[0] ^= 1;
+        assert_eq!(open_bind_message(&AuthKey::from_bytes(other), &sealed), None);
+        assert_eq!(open_bind_message(&key, &sealed[..40]), None);
+    }
+
+    /// Known answer for MTProto 1.0's key derivation (the formula of Telegram's MTProto 1.0
+    /// description), computed in Python with hashlib from auth_key = bytes(range(256)) and
+    /// msg_key = bytes(range(16)).
+    #[test]
+    fn v1_key_derivation_known_answer() {
+        let key = AuthKey::from_bytes(std::array::from_fn(|i| i as u8));
+        let msg_key: [u8; 16] = std::array::from_fn(|i| i as u8);
+        let (k, iv) = v1_key(&key, &msg_key);
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        assert_eq!(hex(&k), "17d7295ca9213d1ab656acdb1ad48b2ea7f3a8f7095098d5508b900bbd5fccfc");
+        assert_eq!(hex(&iv), "2d7d16a65a84108e9805656caa474501cc580aa2edc33abfd0bfad785464d1c6");
+    }
 
     fn key() -> AuthKey {
         let mut d = [0u8; 256];

@@ -14,6 +14,8 @@ pub struct ClientHandshake {
     rsa: RsaPublic,
     /// When set, sends `p_q_inner_data_dc` naming this DC.
     pub dc: Option<i32>,
+    /// When set, a temporary key living this many seconds.
+    temp: Option<i32>,
     rng: SeededRng,
     rsa_pad: bool,
     nonce: [u8; 16],
@@ -40,7 +42,27 @@ impl ClientHandshake {
         let mut rng = SeededRng::new(seed);
         let nonce = bytes(&mut rng);
         let new_nonce = bytes(&mut rng);
-        Self { rsa, dc: None, rng, rsa_pad, nonce, server_nonce: [0; 16], new_nonce, tmp: ([0; 32], [0; 32]), g_a: [0; 256], retry_id: 0, key: None }
+        Self {
+            rsa,
+            dc: None,
+            temp: None,
+            rng,
+            rsa_pad,
+            nonce,
+            server_nonce: [0; 16],
+            new_nonce,
+            tmp: ([0; 32], [0; 32]),
+            g_a: [0; 256],
+            retry_id: 0,
+            key: None,
+        }
+    }
+
+    /// Makes a temporary key that expires after `expires_in` seconds (perfect forward
+    /// secrecy).
+    pub fn temporary(mut self, expires_in: i32) -> Self {
+        self.temp = Some(expires_in);
+        self
     }
 
     pub fn req_pq(&self) -> Vec<u8> {
@@ -53,8 +75,27 @@ impl ClientHandshake {
         self.server_nonce = res.server_nonce;
         let (p, q) = grammers_crypto::factorize(num(&res.pq));
         let (p, q) = (minimal_be(&p.to_be_bytes()).to_vec(), minimal_be(&q.to_be_bytes()).to_vec());
-        let inner = match self.dc {
-            None => boxed(&types::PQInnerData {
+        let inner = match (self.dc, self.temp) {
+            (None, Some(expires_in)) => boxed(&types::PQInnerDataTemp {
+                pq: res.pq.clone(),
+                p: p.clone(),
+                q: q.clone(),
+                nonce: self.nonce,
+                server_nonce: self.server_nonce,
+                new_nonce: self.new_nonce,
+                expires_in,
+            }),
+            (Some(dc), Some(expires_in)) => boxed(&types::PQInnerDataTempDc {
+                pq: res.pq.clone(),
+                p: p.clone(),
+                q: q.clone(),
+                nonce: self.nonce,
+                server_nonce: self.server_nonce,
+                new_nonce: self.new_nonce,
+                dc,
+                expires_in,
+            }),
+            (None, None) => boxed(&types::PQInnerData {
                 pq: res.pq.clone(),
                 p: p.clone(),
                 q: q.clone(),
@@ -62,7 +103,7 @@ impl ClientHandshake {
                 server_nonce: self.server_nonce,
                 new_nonce: self.new_nonce,
             }),
-            Some(dc) => boxed(&types::PQInnerDataDc {
+            (Some(dc), None) => boxed(&types::PQInnerDataDc {
                 pq: res.pq.clone(),
                 p: p.clone(),
                 q: q.clone(),

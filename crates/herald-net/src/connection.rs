@@ -93,6 +93,9 @@ struct Keyed {
     hashes: push::HashCache,
 }
 
+/// A key's shared state with its binding and login-token watches.
+type KeyWatch = (Arc<KeyState>, watch::Receiver<Option<UserId>>, watch::Receiver<u64>);
+
 /// Whose msg_ids a request's are: (auth key id, session id). `invokeAfterMsg` names
 /// requests of its own session, whose msg_ids are unique (the replay window).
 type Origin = (i64, i64);
@@ -518,7 +521,37 @@ impl Conn {
             return Ok(None);
         }
         let Ok(data) = <[u8; 256]>::try_from(rec.key.as_slice()) else { return Ok(None) };
-        // Every connection of the key in this process shares one state.
+        // A temporary key bound to a permanent one acts as that one (its login, its client
+        // data); if the permanent key is gone, the temporary key acts as itself, unbound.
+        let (identity, ident) = match rec.perm_key_id {
+            Some(p) => match self.gw.keys.get_key(p).await {
+                Ok(Some(perm)) if perm.expires_at.is_none() => (p, perm),
+                Ok(_) => (id, AuthKeyRecord { user_id: None, client: None, ..rec.clone() }),
+                Err(e) => {
+                    tracing::error!(error = %e, "loading an auth key failed");
+                    return Err(());
+                }
+            },
+            None => (id, rec.clone()),
+        };
+        let Some((state, user_rx, token_rx)) = self.key_state(identity, &ident).await? else { return Ok(None) };
+        Ok(Some(Keyed {
+            key: AuthKey::from_bytes(data),
+            ctx: CallCtx { auth_key_id: identity, key: state, peer: self.ticket.addr(), crypto_key_id: id, session_id: 0, msg_id: 0 },
+            first_salt: (rec.first_salt, rec.created_at + herald_mtproto::salt::PERIOD_SECS),
+            last_used: rec.last_used_at,
+            user_rx,
+            token_rx,
+            session_id: None,
+            wants_updates: false,
+            subscription: None,
+            hashes: Default::default(),
+        }))
+    }
+
+    /// The shared state of the key a connection acts as (every connection of the key in this
+    /// process shares one), with its watches.
+    async fn key_state(&self, id: i64, rec: &AuthKeyRecord) -> Result<Option<KeyWatch>, ()> {
         let mut created = false;
         let state = self.gw.key_states.get_or_insert(id, || {
             created = true;
@@ -536,20 +569,29 @@ impl Conn {
                 }
             }
         }
-        let user_rx = state.watch_user();
-        let token_rx = state.watch_login_token();
-        Ok(Some(Keyed {
-            key: AuthKey::from_bytes(data),
-            ctx: CallCtx { auth_key_id: id, key: state, peer: self.ticket.addr() },
-            first_salt: (rec.first_salt, rec.created_at + herald_mtproto::salt::PERIOD_SECS),
-            last_used: rec.last_used_at,
-            user_rx,
-            token_rx,
-            session_id: None,
-            wants_updates: false,
-            subscription: None,
-            hashes: Default::default(),
-        }))
+        let (user_rx, token_rx) = (state.watch_user(), state.watch_login_token());
+        Ok(Some((state, user_rx, token_rx)))
+    }
+
+    /// After `auth.bindTempAuthKey` on this connection's temporary key: act as the permanent
+    /// key from now on (its login and its events).
+    async fn adopt_binding(&mut self, perm: i64) {
+        let rec = match self.gw.keys.get_key(perm).await {
+            Ok(Some(rec)) => rec,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "loading a permanent key after binding failed");
+                return;
+            }
+        };
+        let Ok(Some((state, user_rx, token_rx))) = self.key_state(perm, &rec).await else { return };
+        if let Some(k) = self.keyed.as_mut() {
+            k.ctx.auth_key_id = perm;
+            k.ctx.key = state;
+            k.user_rx = user_rx;
+            k.token_rx = token_rx;
+        }
+        self.sync_subscription().await;
     }
 
     fn plain_msg_id(&mut self) -> i64 {
@@ -623,6 +665,7 @@ impl Conn {
                     first_salt: done.first_salt,
                     last_used_at: now_secs,
                     addr: crate::addrs::limit_key(self.ticket.addr()).to_string(),
+                    perm_key_id: None,
                 };
                 let reply = match self.gw.keys.insert_key(rec).await {
                     Ok(true) => {
@@ -670,10 +713,13 @@ impl Conn {
         let now_secs = gw.clock.now_secs();
         if keyed.last_used < now_secs - TOUCH_EVERY_SECS {
             keyed.last_used = now_secs;
-            let (keys, id) = (gw.keys.clone(), key.id());
+            // The key in use, and the permanent key a temporary one acts as.
+            let (keys, id, identity) = (gw.keys.clone(), key.id(), ctx.auth_key_id);
             tokio::spawn(async move {
-                if let Err(e) = keys.touch_key(id, now_secs).await {
-                    tracing::debug!(error = %e, "recording a key's use failed");
+                for k in if identity == id { vec![id] } else { vec![id, identity] } {
+                    if let Err(e) = keys.touch_key(k, now_secs).await {
+                        tracing::debug!(error = %e, "recording a key's use failed");
+                    }
                 }
             });
         }
@@ -768,7 +814,8 @@ impl Conn {
                 }
                 continue;
             }
-            let Job { origin, session, key, ctx, msg_id, body, budget, service, .. } = job;
+            let Job { origin, session, key, mut ctx, msg_id, body, budget, service, .. } = job;
+            (ctx.crypto_key_id, ctx.session_id, ctx.msg_id) = (origin.0, origin.1, msg_id);
             let gw = self.gw.clone();
             let body_len = body.len();
             let task = self.requests.running.spawn(async move {
@@ -825,6 +872,10 @@ impl Conn {
         if !self.emit(&run.session, &run.key, &mut reply).await {
             return Verdict::Close(None);
         }
+        // A temporary key just bound acts as its permanent key from now on.
+        if let Some(perm) = self.keyed.as_ref().and_then(|k| k.ctx.key.take_bound_to()) {
+            self.adopt_binding(perm).await;
+        }
         // A login or logout among the answers changes what this connection follows.
         self.sync_subscription().await;
         self.start_ready().await
@@ -872,7 +923,7 @@ impl Conn {
     /// binding is kept: a failed read must not log the key out.
     async fn reload_binding(&mut self) {
         let Some(k) = self.keyed.as_ref() else { return };
-        let (id, state) = (k.key.id(), k.ctx.key.clone());
+        let (id, state) = (k.ctx.auth_key_id, k.ctx.key.clone());
         let before = state.user();
         match self.gw.keys.get_key(id).await {
             Ok(rec) => state.replace_user(before, rec.and_then(|r| r.user_id)),
@@ -954,7 +1005,7 @@ impl Conn {
         }
         // Nothing to render for a session that will not be sent it.
         let deliverable = k.session_id.is_some() && k.wants_updates;
-        match push::encode(&gw.dispatcher.services().clone(), viewer, k.key.id(), &ev, &mut k.hashes).await {
+        match push::encode(&gw.dispatcher.services().clone(), viewer, k.ctx.auth_key_id, &ev, &mut k.hashes).await {
             Push::Skip => None,
             // The key was unbound from this user, possibly in another process. The event may
             // be stale (the key logged in again since), so the store decides.

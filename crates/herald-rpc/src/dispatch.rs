@@ -105,10 +105,26 @@ impl Dispatcher {
     /// error, to be wrapped in `rpc_result` by the caller.
     pub async fn dispatch(&self, ctx: &CallCtx, mut body: &[u8]) -> Outcome {
         let mut without_updates = false;
+        // A query inside a wrapper may itself be `gzip_packed` (TDLib packs the one inside
+        // invokeWithLayer/initConnection); it is inflated here, bounded like the outer one.
+        let mut inflated: Vec<u8>;
         for _ in 0..=MAX_WRAPPERS {
             let Some(id) = wire::constructor_id(body) else {
                 return Outcome { method: "?", result: Err(RpcError::fetch_error()), without_updates };
             };
+            if id == wire::GZIP_PACKED {
+                match wire::gunzip_bounded(&body[4..], wire::MAX_INFLATED) {
+                    Ok(b) => {
+                        inflated = b;
+                        body = &inflated;
+                        continue;
+                    }
+                    Err(e) => {
+                        let name = if e == WireError::TooLarge { "INPUT_REQUEST_TOO_LONG" } else { "INPUT_CONSTRUCTOR_INVALID" };
+                        return Outcome { method: "gzip_packed", result: Err(RpcError::bad_request(name)), without_updates };
+                    }
+                }
+            }
             without_updates |= id == INVOKE_WITHOUT_UPDATES;
             match self.unwrap(ctx, id, &body[4..]).await {
                 Ok(Some(inner)) => body = inner,

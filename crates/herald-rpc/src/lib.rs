@@ -72,6 +72,8 @@ pub struct KeyState {
     client: Mutex<Option<ClientInfo>>,
     /// When the client data was last written to the store (see [`KeyState::may_store_client`]).
     client_stored: Mutex<Option<std::time::Instant>>,
+    /// Set by `auth.bindTempAuthKey` on a temporary key's state.
+    bound_to: Mutex<Option<i64>>,
 }
 
 /// A key's `initConnection` data is written to the store at most this often, however often
@@ -80,7 +82,13 @@ pub const CLIENT_STORE_EVERY: std::time::Duration = std::time::Duration::from_se
 
 impl KeyState {
     pub fn new(user: Option<UserId>, client: Option<ClientInfo>) -> Self {
-        Self { user: watch::Sender::new(user), login_token: watch::Sender::new(0), client: Mutex::new(client), client_stored: Mutex::new(None) }
+        Self {
+            user: watch::Sender::new(user),
+            login_token: watch::Sender::new(0),
+            client: Mutex::new(client),
+            client_stored: Mutex::new(None),
+            bound_to: Mutex::new(None),
+        }
     }
     pub fn user(&self) -> Option<UserId> {
         *self.user.borrow()
@@ -103,6 +111,16 @@ impl KeyState {
     pub fn watch_user(&self) -> watch::Receiver<Option<UserId>> {
         self.user.subscribe()
     }
+    /// Records that this (temporary) key was bound to permanent key `perm`: its connections
+    /// then act as `perm` (see `KeyState::take_bound_to`).
+    pub fn set_bound_to(&self, perm: i64) {
+        *self.bound_to.lock().unwrap() = Some(perm);
+    }
+    /// The permanent key this key was bound to since last asked, if any.
+    pub fn take_bound_to(&self) -> Option<i64> {
+        self.bound_to.lock().unwrap().take()
+    }
+
     /// Tells the key's connections that a login token it exported was accepted.
     pub fn login_token_accepted(&self) {
         self.login_token.send_modify(|n| *n += 1);
@@ -161,10 +179,17 @@ impl KeyStates {
 /// Who is calling.
 #[derive(Clone, Debug)]
 pub struct CallCtx {
+    /// The key the caller acts as: the one it encrypts with, or, for a temporary key bound to
+    /// a permanent one (`auth.bindTempAuthKey`), the permanent one.
     pub auth_key_id: i64,
     pub key: Arc<KeyState>,
     /// The client's network address (for per-address limits).
     pub peer: IpAddr,
+    /// The key this request was encrypted with, its session and its msg_id (what
+    /// `auth.bindTempAuthKey` checks its inner message against).
+    pub crypto_key_id: i64,
+    pub session_id: i64,
+    pub msg_id: i64,
 }
 
 impl CallCtx {

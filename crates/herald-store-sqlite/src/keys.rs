@@ -6,7 +6,7 @@ use herald_domain::store::{AuthKeyStore, StoreResult};
 use rusqlite::{params, OptionalExtension};
 
 const KEY_COLUMNS: &str = "id, key, created_at, expires_at, user_id, layer, api_id, device_model, system_version,
-    app_version, system_lang_code, lang_pack, lang_code, first_salt, last_used_at, addr";
+    app_version, system_lang_code, lang_pack, lang_code, first_salt, last_used_at, addr, perm_key_id";
 
 fn key_from_row(r: &rusqlite::Row) -> rusqlite::Result<AuthKeyRecord> {
     let layer: Option<i32> = r.get(5)?;
@@ -33,6 +33,7 @@ fn key_from_row(r: &rusqlite::Row) -> rusqlite::Result<AuthKeyRecord> {
         first_salt: r.get(13)?,
         last_used_at: r.get(14)?,
         addr: r.get(15)?,
+        perm_key_id: r.get(16)?,
     })
 }
 
@@ -85,6 +86,35 @@ impl AuthKeyStore for SqliteStore {
         self.write(move |conn| {
             let n = conn.execute("UPDATE auth_keys SET user_id = NULL WHERE id = ?1 AND user_id = ?2", params![id, user.0]).map_err(backend)?;
             Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn bind_temp(&self, temp: i64, perm: i64) -> StoreResult<bool> {
+        self.write(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE auth_keys SET perm_key_id = ?2 WHERE id = ?1 AND expires_at IS NOT NULL
+                        AND EXISTS (SELECT 1 FROM auth_keys p WHERE p.id = ?2 AND p.expires_at IS NULL)",
+                    params![temp, perm],
+                )
+                .map_err(backend)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn drop_temp_keys(&self, perm: i64, except: &[i64]) -> StoreResult<Vec<i64>> {
+        let except = except.to_vec();
+        self.write(move |conn| {
+            let mut st = conn.prepare_cached("SELECT id FROM auth_keys WHERE perm_key_id = ?1").map_err(backend)?;
+            let bound = st.query_map([perm], |r| r.get(0)).map_err(backend)?.collect::<Result<Vec<i64>, _>>().map_err(backend)?;
+            let mut gone = vec![];
+            for id in bound.into_iter().filter(|id| !except.contains(id)) {
+                conn.execute("DELETE FROM auth_keys WHERE id = ?1", [id]).map_err(backend)?;
+                gone.push(id);
+            }
+            Ok(gone)
         })
         .await
     }

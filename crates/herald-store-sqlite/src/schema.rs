@@ -342,6 +342,11 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE auth_keys ADD COLUMN addr TEXT NOT NULL DEFAULT '';
     CREATE INDEX auth_keys_unbound_addr ON auth_keys(addr, last_used_at) WHERE user_id IS NULL;
     "#,
+    // 24: temporary keys bound to permanent ones (perfect forward secrecy).
+    r#"
+    ALTER TABLE auth_keys ADD COLUMN perm_key_id INTEGER;
+    CREATE INDEX auth_keys_perm ON auth_keys(perm_key_id) WHERE perm_key_id IS NOT NULL;
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and

@@ -1,7 +1,7 @@
 //! Wire-level tests: a real server on loopback, driven with raw bytes. Each test is the
 //! negative (or positive) case of a row in security.md, asserting the exact reaction.
 
-use grammers_tl_types::{enums, functions, Deserializable, Serializable};
+use grammers_tl_types::{enums, functions, types, Deserializable, Serializable};
 use herald::config::Config;
 use herald_mtproto::crypto::AuthKey;
 use herald_mtproto::session::Header;
@@ -1005,4 +1005,96 @@ async fn a_connection_runs_at_most_sixteen_requests_and_reads_no_further() {
     assert_eq!(sorted, expected, "each request answered once");
     assert_ne!(order[0], config_id, "the read came after a slot freed");
     srv.stop().await;
+}
+
+/// An `auth.bindTempAuthKey` for the temporary session `cs`, sealed with `perm` (MTProto 1.0),
+/// with the inner message's fields as given; returns the request's msg_id and its answers.
+async fn bind_temp(raw: &mut Raw, cs: &mut ClientSession, perm: &AuthKey, inner_msg_id: Option<i64>, expires_at: i32) -> (i64, Vec<Vec<u8>>) {
+    let msg_id = cs.next_msg_id(now_ms());
+    let nonce = 0x1122_3344_5566_7788;
+    let inner = types::BindAuthKeyInner { nonce, temp_auth_key_id: cs.key.id(), perm_auth_key_id: perm.id(), temp_session_id: cs.session_id, expires_at };
+    let mut rng = herald_mtproto::rng::SeededRng::new(5);
+    let sealed = herald_mtproto::crypto::seal_bind_message(perm, inner_msg_id.unwrap_or(msg_id), &enums::BindAuthKeyInner::Inner(inner).to_bytes(), &mut rng);
+    let req = functions::auth::BindTempAuthKey { perm_auth_key_id: perm.id(), nonce, expires_at, encrypted_message: sealed };
+    let seq = cs.next_seq(true);
+    raw.send(&cs.encrypt_raw(cs.salt, msg_id, seq, &req.to_bytes())).await;
+    let (_, body) = cs.decrypt(&raw.frame().await).expect("a server message");
+    (msg_id, messages(body))
+}
+
+fn is_true(msgs: &[Vec<u8>], req: i64) -> bool {
+    msgs.iter().any(|m| wire::constructor_id(m) == Some(wire::RPC_RESULT) && m[4..12] == req.to_le_bytes() && m[12..16] == 0x997275b5u32.to_le_bytes())
+}
+
+/// Perfect forward secrecy as TDLib does it: a temporary key is bound to a logged-in
+/// permanent key and then acts as it, on this connection and on new ones; the inner message
+/// must match the request it rides in; `dropTempAuthKeys` ends the binding.
+#[tokio::test]
+async fn temporary_keys_bind_to_permanent_ones() {
+    let srv = server().await;
+    let (mut raw, mut perm) = session(&srv).await;
+    log_in(&mut raw, &mut perm).await;
+    let get_self = functions::users::GetUsers { id: vec![enums::InputUser::UserSelf] }.to_bytes();
+    let logged_in = |msgs: &[Vec<u8>], id: i64| {
+        msgs.iter().any(|m| {
+            let answer = match wire::constructor_id(&m[12..]) {
+                Some(wire::GZIP_PACKED) => wire::gunzip_bounded(&m[16..], 1 << 20).unwrap_or_default(),
+                _ => m[12..].to_vec(),
+            };
+            m[4..12] == id.to_le_bytes() && wire::constructor_id(&answer) == Some(wire::VECTOR)
+        })
+    };
+
+    // A temporary key: not logged in by itself.
+    let mut traw = Raw::connect(srv.addr).await;
+    let mut c = ClientHandshake::new(&srv.rsa, SEED.fetch_add(1, Ordering::SeqCst), true).temporary(3600);
+    let r = traw.plain(&c.req_pq()).await;
+    let r = traw.plain(&c.req_dh(&r)).await;
+    let r = traw.plain(&c.set_dh(&r)).await;
+    let temp_key = c.finish(&r);
+    let mut temp = ClientSession::new(temp_key.clone(), 9090);
+    let (_, bytes) = temp.encrypt(&ping(1), now_ms());
+    traw.send(&bytes).await;
+    let (_, body) = temp.decrypt(&traw.frame().await).unwrap();
+    let enums::BadMsgNotification::BadServerSalt(b) = enums::BadMsgNotification::from_bytes(&body).unwrap() else { panic!() };
+    temp.salt = b.new_server_salt;
+    let (id, msgs) = call(&mut traw, &mut temp, &get_self).await;
+    assert_eq!(rpc_error_of(&msgs, id), (401, "AUTH_KEY_UNREGISTERED".into()));
+
+    // The inner message must name this very request.
+    let expires = (now_ms() / 1000) as i32 + 3600;
+    let (id, msgs) = bind_temp(&mut traw, &mut temp, &perm.key, Some(1), expires).await;
+    assert_eq!(rpc_error_of(&msgs, id), (400, "ENCRYPTED_MESSAGE_INVALID".into()));
+    // A permanent key cannot be bound as a temporary one.
+    let (id, msgs) = bind_temp(&mut raw, &mut perm, &temp_key, None, expires).await;
+    assert_eq!(rpc_error_of(&msgs, id), (400, "TEMP_AUTH_KEY_EMPTY".into()));
+
+    let (id, msgs) = bind_temp(&mut traw, &mut temp, &perm.key, None, expires).await;
+    assert!(is_true(&msgs, id), "bound");
+    let (id, msgs) = call(&mut traw, &mut temp, &get_self).await;
+    assert!(logged_in(&msgs, id), "the temporary key acts as the permanent one");
+    let (id, msgs) = bind_temp(&mut traw, &mut temp, &perm.key, None, expires).await;
+    assert_eq!(rpc_error_of(&msgs, id), (400, "TEMP_AUTH_KEY_ALREADY_BOUND".into()));
+    // TDLib packs the query inside invokeWithLayer/initConnection with gzip_packed.
+    let packed = wire::gzip_if_smaller(functions::users::GetUsers { id: vec![enums::InputUser::UserSelf; 200] }.to_bytes());
+    assert_eq!(wire::constructor_id(&packed), Some(wire::GZIP_PACKED));
+    let (id, msgs) = call(&mut traw, &mut temp, &init_connection(4, ["tdlib", "linux", "1.8.65", "en", "", "en"], &packed)).await;
+    assert!(logged_in(&msgs, id), "a gzip_packed query inside initConnection");
+
+    // A new connection with the temporary key is logged in too.
+    let mut again = Raw::connect(srv.addr).await;
+    let mut temp2 = ClientSession::new(temp_key.clone(), 9191);
+    temp2.salt = temp.salt;
+    let (id, msgs) = call(&mut again, &mut temp2, &get_self).await;
+    assert!(logged_in(&msgs, id));
+
+    // Dropped from the permanent key: the temporary key is unknown from then on.
+    let (id, msgs) = call(&mut raw, &mut perm, &functions::auth::DropTempAuthKeys { except_auth_keys: vec![] }.to_bytes()).await;
+    assert!(is_true(&msgs, id));
+    let mut third = Raw::connect(srv.addr).await;
+    let mut temp3 = ClientSession::new(temp_key, 9292);
+    temp3.salt = temp.salt;
+    let (_, bytes) = temp3.encrypt(&get_self, now_ms());
+    third.send(&bytes).await;
+    assert_eq!(third.frame().await, ERR_404.to_vec());
 }

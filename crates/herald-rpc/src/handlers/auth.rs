@@ -1,6 +1,6 @@
 use crate::convert;
 use crate::{CallCtx, RpcError, Services};
-use grammers_tl_types::{enums, functions, types};
+use grammers_tl_types::{enums, functions, types, Deserializable};
 use herald_domain::auth::{Requester, SentCode, SignIn};
 use herald_domain::model::User;
 use herald_domain::qr::Exported;
@@ -93,4 +93,45 @@ pub async fn accept_login_token(s: Arc<Services>, ctx: CallCtx, r: functions::au
     let now = s.clock.now_secs() as i32;
     let record = s.keys.get_key(key).await.map_err(herald_domain::DomainError::from)?.ok_or_else(RpcError::internal)?;
     Ok(super::account::session(&s, me, &record, false, now))
+}
+
+/// `auth.bindTempAuthKey` (perfect forward secrecy, client-compat §2.3): the temporary key
+/// this request came with is bound to a permanent key, after checking the inner message the
+/// permanent key encrypted (MTProto 1.0) against this very request: its msg_id, this key, this
+/// session, the nonce and the expiry. From then on the temporary key acts as the permanent one.
+pub async fn bind_temp_auth_key(s: Arc<Services>, ctx: CallCtx, r: functions::auth::BindTempAuthKey) -> Result<bool, RpcError> {
+    let invalid = || RpcError::bad_request("ENCRYPTED_MESSAGE_INVALID");
+    let store = |e: herald_domain::error::StoreError| RpcError::from(herald_domain::DomainError::from(e));
+    let temp = s.keys.get_key(ctx.crypto_key_id).await.map_err(store)?.ok_or_else(invalid)?;
+    if temp.expires_at.is_none() {
+        return Err(RpcError::bad_request("TEMP_AUTH_KEY_EMPTY"));
+    }
+    if temp.perm_key_id.is_some() {
+        return Err(RpcError::bad_request("TEMP_AUTH_KEY_ALREADY_BOUND"));
+    }
+    let perm = s.keys.get_key(r.perm_auth_key_id).await.map_err(store)?.filter(|p| p.expires_at.is_none()).ok_or_else(invalid)?;
+    let bytes: [u8; 256] = perm.key.as_slice().try_into().map_err(|_| invalid())?;
+    let (msg_id, data) =
+        herald_mtproto::crypto::open_bind_message(&herald_mtproto::crypto::AuthKey::from_bytes(bytes), &r.encrypted_message).ok_or_else(invalid)?;
+    let enums::BindAuthKeyInner::Inner(inner) = enums::BindAuthKeyInner::from_bytes(&data).map_err(|_| invalid())?;
+    let matches = msg_id == ctx.msg_id
+        && inner.nonce == r.nonce
+        && inner.temp_auth_key_id == ctx.crypto_key_id
+        && inner.perm_auth_key_id == r.perm_auth_key_id
+        && inner.temp_session_id == ctx.session_id
+        && inner.expires_at == r.expires_at;
+    if !matches || !s.keys.bind_temp(ctx.crypto_key_id, r.perm_auth_key_id).await.map_err(store)? {
+        return Err(invalid());
+    }
+    ctx.key.set_bound_to(r.perm_auth_key_id);
+    tracing::debug!(temp = format_args!("{:016x}", ctx.crypto_key_id), perm = format_args!("{:016x}", r.perm_auth_key_id), "temporary key bound");
+    Ok(true)
+}
+
+/// `auth.dropTempAuthKeys`: forgets the temporary keys bound to the caller's permanent key,
+/// but those listed.
+pub async fn drop_temp_auth_keys(s: Arc<Services>, ctx: CallCtx, r: functions::auth::DropTempAuthKeys) -> Result<bool, RpcError> {
+    let except: Vec<i64> = r.except_auth_keys.into_iter().take(1000).collect();
+    s.keys.drop_temp_keys(ctx.auth_key_id, &except).await.map_err(|e| RpcError::from(herald_domain::DomainError::from(e)))?;
+    Ok(true)
 }

@@ -49,6 +49,8 @@ pub(crate) fn register(d: &mut Dispatcher) {
     d.add::<f::auth::LogOut, _, _>(LoggedIn, auth::log_out);
     d.add::<f::auth::CheckPassword, _, _>(Anyone, password::check_password);
     d.add::<f::auth::ExportLoginToken, _, _>(Anyone, auth::export_login_token);
+    d.add::<f::auth::BindTempAuthKey, _, _>(Anyone, auth::bind_temp_auth_key);
+    d.add::<f::auth::DropTempAuthKeys, _, _>(Anyone, auth::drop_temp_auth_keys);
     d.add::<f::auth::ImportLoginToken, _, _>(Anyone, auth::import_login_token);
     d.add::<f::auth::AcceptLoginToken, _, _>(LoggedIn, auth::accept_login_token);
     d.add::<f::auth::RequestPasswordRecovery, _, _>(Anyone, password::request_password_recovery);
