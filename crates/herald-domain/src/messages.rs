@@ -643,10 +643,17 @@ impl MessageService {
         }
         let mut dialogs = Vec::new();
         for p in peers {
-            if let Some(d) = self.store.dialog(owner, *p).await? {
-                if !dialogs.iter().any(|x: &Dialog| x.peer == d.peer) {
-                    dialogs.push(d);
-                }
+            let d = match self.store.dialog(owner, *p).await? {
+                Some(d) => Some(d),
+                // A private chat with no message yet is still a dialog (TDLib opens the self
+                // chat, Telethon reads drafts, this way): an empty one.
+                None => match p {
+                    Peer::User(_) => Some(Dialog::empty(*p)),
+                    _ => None,
+                },
+            };
+            if let Some(d) = d.filter(|d| !dialogs.iter().any(|x: &Dialog| x.peer == d.peer)) {
+                dialogs.push(d);
             }
         }
         let messages = self.top_messages(owner, &dialogs).await?;

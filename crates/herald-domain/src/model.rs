@@ -372,6 +372,27 @@ pub struct Dialog {
     pub ttl_period: i32,
 }
 
+impl Dialog {
+    /// A dialog with nothing in it yet.
+    pub fn empty(peer: Peer) -> Self {
+        Dialog {
+            peer,
+            top_message: 0,
+            top_date: 0,
+            read_inbox_max_id: 0,
+            read_outbox_max_id: 0,
+            unread_count: 0,
+            unread_mentions: 0,
+            pts: None,
+            unread_mark: false,
+            pinned: false,
+            folder: 0,
+            draft: None,
+            ttl_period: 0,
+        }
+    }
+}
+
 /// An unsent message kept with a dialog and synced to the owner's sessions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Draft {

@@ -157,11 +157,18 @@ pub fn gzip_if_smaller(body: Vec<u8>) -> Vec<u8> {
 }
 
 /// Inflates the `packed_data` of a `gzip_packed` (body after the constructor id), refusing
-/// output over `limit` bytes without ever holding more than `limit + 1`.
+/// output over `limit` bytes without ever holding more than `limit + 1`. Both gzip and zlib
+/// streams are accepted: TDLib packs its requests with a zlib header (`78 9c`), as Telegram's
+/// servers accept.
 pub fn gunzip_bounded(after_id: &[u8], limit: usize) -> Result<Vec<u8>, WireError> {
     let packed = Reader::new(after_id).bytes()?;
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(packed).take(limit as u64 + 1).read_to_end(&mut out).map_err(|_| WireError::Malformed)?;
+    let read = if packed.starts_with(&[0x1f, 0x8b]) {
+        flate2::read::GzDecoder::new(packed).take(limit as u64 + 1).read_to_end(&mut out)
+    } else {
+        flate2::read::ZlibDecoder::new(packed).take(limit as u64 + 1).read_to_end(&mut out)
+    };
+    read.map_err(|_| WireError::Malformed)?;
     if out.len() > limit {
         return Err(WireError::TooLarge);
     }
@@ -234,6 +241,20 @@ pub fn build_plain(msg_id: i64, body: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zlib_streams_inflate_as_gzip_ones_do() {
+        use std::io::Write;
+        let body = b"the same request, packed two ways".repeat(20);
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&body).unwrap();
+        let mut after_id = Vec::new();
+        write_bytes(&mut after_id, &z.finish().unwrap());
+        assert_eq!(gunzip_bounded(&after_id, 1 << 20).unwrap(), body);
+        let gz = gzip_if_smaller(body.clone());
+        assert_eq!(gunzip_bounded(&gz[4..], 1 << 20).unwrap(), body);
+        assert_eq!(gunzip_bounded(&after_id, 10), Err(WireError::TooLarge));
+    }
 
     #[test]
     fn tl_bytes_known_answers() {

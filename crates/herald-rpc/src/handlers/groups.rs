@@ -630,21 +630,7 @@ pub(crate) async fn channel_difference(
         let d = s.messages.dialog(me, Peer::Channel(g)).await?;
         let dialog = match d {
             Some(d) => convert::dialog(&d),
-            None => convert::dialog(&Dialog {
-                peer: Peer::Channel(g),
-                top_message: msgs.first().map(|m| m.id).unwrap_or(0),
-                top_date: 0,
-                read_inbox_max_id: 0,
-                read_outbox_max_id: 0,
-                unread_count: 0,
-                unread_mentions: 0,
-                pts: Some(current),
-                unread_mark: false,
-                pinned: false,
-                folder: 0,
-                draft: None,
-                ttl_period: 0,
-            }),
+            None => convert::dialog(&Dialog { top_message: msgs.first().map(|m| m.id).unwrap_or(0), pts: Some(current), ..Dialog::empty(Peer::Channel(g)) }),
         };
         return Ok(enums::updates::ChannelDifference::TooLong(types::updates::ChannelDifferenceTooLong {
             r#final: true,
