@@ -27,6 +27,12 @@ pub(crate) fn register(d: &mut Dispatcher) {
     d.add::<f::account::GetContentSettings, _, _>(LoggedIn, startup::get_content_settings);
     d.add::<f::messages::GetDialogFilters, _, _>(LoggedIn, startup::get_dialog_filters);
     d.add::<f::messages::GetAvailableReactions, _, _>(LoggedIn, startup::get_available_reactions);
+    d.add::<f::messages::GetAvailableEffects, _, _>(LoggedIn, startup::get_available_effects);
+    d.add::<f::messages::GetAttachMenuBots, _, _>(LoggedIn, startup::get_attach_menu_bots);
+    d.add::<f::help::GetPeerColors, _, _>(Anyone, startup::get_peer_colors);
+    d.add::<f::help::GetPeerProfileColors, _, _>(Anyone, startup::get_peer_profile_colors);
+    d.add::<f::account::GetChatThemes, _, _>(LoggedIn, startup::get_chat_themes);
+    d.add::<f::messages::GetStickerSet, _, _>(LoggedIn, startup::get_sticker_set);
     d.add::<f::messages::GetDialogUnreadMarks, _, _>(LoggedIn, startup::get_dialog_unread_marks);
     d.add::<f::messages::MarkDialogUnread, _, _>(LoggedIn, startup::mark_dialog_unread);
     d.add::<f::contacts::GetTopPeers, _, _>(LoggedIn, startup::get_top_peers);

@@ -129,3 +129,44 @@ async fn peer_dialogs(s: &Services, me: herald_domain::model::UserId, peers: &[P
     let state = super::updates::state(st.pts, s.clock.now_secs() as i32, st.unread_count);
     Ok(enums::messages::PeerDialogs::Dialogs(types::messages::PeerDialogs { dialogs, messages, chats, users, state }))
 }
+
+/// Message effects are not served: none (TDLib asks at start-up).
+pub async fn get_available_effects(
+    _: Arc<Services>,
+    ctx: CallCtx,
+    _: functions::messages::GetAvailableEffects,
+) -> Result<enums::messages::AvailableEffects, RpcError> {
+    ctx.user()?;
+    Ok(enums::messages::AvailableEffects::Effects(types::messages::AvailableEffects { hash: 0, effects: vec![], documents: vec![] }))
+}
+
+/// No bots in the attachment menu.
+pub async fn get_attach_menu_bots(_: Arc<Services>, ctx: CallCtx, _: functions::messages::GetAttachMenuBots) -> Result<enums::AttachMenuBots, RpcError> {
+    ctx.user()?;
+    Ok(enums::AttachMenuBots::Bots(types::AttachMenuBots { hash: 0, bots: vec![], users: vec![] }))
+}
+
+fn no_peer_colors() -> enums::help::PeerColors {
+    enums::help::PeerColors::Colors(types::help::PeerColors { hash: 0, colors: vec![] })
+}
+
+/// No custom name colors: clients use their built-in ones.
+pub async fn get_peer_colors(_: Arc<Services>, _: CallCtx, _: functions::help::GetPeerColors) -> Result<enums::help::PeerColors, RpcError> {
+    Ok(no_peer_colors())
+}
+
+pub async fn get_peer_profile_colors(_: Arc<Services>, _: CallCtx, _: functions::help::GetPeerProfileColors) -> Result<enums::help::PeerColors, RpcError> {
+    Ok(no_peer_colors())
+}
+
+/// No chat themes.
+pub async fn get_chat_themes(_: Arc<Services>, ctx: CallCtx, _: functions::account::GetChatThemes) -> Result<enums::account::Themes, RpcError> {
+    ctx.user()?;
+    Ok(enums::account::Themes::Themes(types::account::Themes { hash: 0, themes: vec![] }))
+}
+
+/// There are no sticker sets: `STICKERSET_INVALID`, Telegram's answer for an unknown set.
+pub async fn get_sticker_set(_: Arc<Services>, ctx: CallCtx, _: functions::messages::GetStickerSet) -> Result<enums::messages::StickerSet, RpcError> {
+    ctx.user()?;
+    Err(RpcError::bad_request("STICKERSET_INVALID"))
+}
