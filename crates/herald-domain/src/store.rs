@@ -35,7 +35,7 @@ pub trait AuthKeyStore: Send + Sync {
     /// beyond `unbound_per_addr`; returns how many went.
     async fn purge_keys(&self, unused_before: i64, now: i64, unbound_per_addr: usize) -> StoreResult<usize>;
     /// Binds temporary key `temp` to permanent key `perm`; false (nothing changed) unless
-    /// `temp` is a temporary key and `perm` a permanent one.
+    /// `temp` is a temporary key not bound yet and `perm` a permanent one.
     async fn bind_temp(&self, temp: i64, perm: i64) -> StoreResult<bool>;
     /// Deletes the temporary keys bound to `perm` but those in `except`; returns them.
     async fn drop_temp_keys(&self, perm: i64, except: &[i64]) -> StoreResult<Vec<i64>>;

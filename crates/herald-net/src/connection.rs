@@ -80,6 +80,11 @@ struct Keyed {
     user_rx: watch::Receiver<Option<UserId>>,
     /// Wakes when a login token the key exported is accepted (QR login).
     token_rx: watch::Receiver<u64>,
+    /// When a temporary key expires.
+    expires_at: Option<i64>,
+    /// The state of the key this connection encrypts with, where a binding made on any of its
+    /// connections is recorded (`KeyState::bound_to`).
+    bound: Arc<KeyState>,
     /// The key's last use as recorded in the store (unused keys are collected by age).
     last_used: i64,
     /// The session that last wrote: pushes go there.
@@ -485,6 +490,18 @@ impl Conn {
         if auth_key_id == 0 {
             return self.on_plain(&frame).await;
         }
+        // A key dropped (`auth.dropTempAuthKeys`) or expired while this connection held it is
+        // unknown from now on, as it would be to a new connection.
+        let now_secs = self.gw.clock.now_secs();
+        if let Some(k) = self.keyed.as_ref().filter(|k| k.key.id() == auth_key_id) {
+            if self.gw.key_states.is_revoked(auth_key_id) || k.expires_at.is_some_and(|t| t <= now_secs) {
+                return Verdict::Close(Some(TRANSPORT_AUTH_KEY_NOT_FOUND));
+            }
+        }
+        // A temporary key bound on another of its connections acts as its permanent key here too.
+        if let Some(perm) = self.keyed.as_ref().filter(|k| k.key.id() == auth_key_id).and_then(|k| k.bound.bound_to().filter(|p| *p != k.ctx.auth_key_id)) {
+            self.adopt_binding(perm).await;
+        }
         if self.keyed.as_ref().is_none_or(|k| k.key.id() != auth_key_id) {
             match self.load_key(auth_key_id).await {
                 Ok(Some(k)) => self.keyed = Some(k),
@@ -526,7 +543,9 @@ impl Conn {
         let (identity, ident) = match rec.perm_key_id {
             Some(p) => match self.gw.keys.get_key(p).await {
                 Ok(Some(perm)) if perm.expires_at.is_none() => (p, perm),
-                Ok(_) => (id, AuthKeyRecord { user_id: None, client: None, ..rec.clone() }),
+                // The permanent key is gone: the temporary key acts as itself (its own login,
+                // if it ever had one).
+                Ok(_) => (id, rec.clone()),
                 Err(e) => {
                     tracing::error!(error = %e, "loading an auth key failed");
                     return Err(());
@@ -535,6 +554,9 @@ impl Conn {
             None => (id, rec.clone()),
         };
         let Some((state, user_rx, token_rx)) = self.key_state(identity, &ident).await? else { return Ok(None) };
+        // The state of the key this connection encrypts with, where a binding made on another
+        // of its connections shows (the same state unless the key is a bound temporary one).
+        let own = if identity == id { state.clone() } else { self.gw.key_states.get_or_insert(id, || KeyState::new(None, None)) };
         Ok(Some(Keyed {
             key: AuthKey::from_bytes(data),
             ctx: CallCtx { auth_key_id: identity, key: state, peer: self.ticket.addr(), crypto_key_id: id, session_id: 0, msg_id: 0 },
@@ -542,6 +564,8 @@ impl Conn {
             last_used: rec.last_used_at,
             user_rx,
             token_rx,
+            expires_at: rec.expires_at,
+            bound: own,
             session_id: None,
             wants_updates: false,
             subscription: None,
@@ -873,7 +897,7 @@ impl Conn {
             return Verdict::Close(None);
         }
         // A temporary key just bound acts as its permanent key from now on.
-        if let Some(perm) = self.keyed.as_ref().and_then(|k| k.ctx.key.take_bound_to()) {
+        if let Some(perm) = self.keyed.as_ref().and_then(|k| k.bound.bound_to().filter(|p| *p != k.ctx.auth_key_id)) {
             self.adopt_binding(perm).await;
         }
         // A login or logout among the answers changes what this connection follows.

@@ -107,12 +107,17 @@ impl Dispatcher {
         let mut without_updates = false;
         // A query inside a wrapper may itself be `gzip_packed` (TDLib packs the one inside
         // invokeWithLayer/initConnection); it is inflated here, bounded like the outer one.
+        // One such level per request: nested ones would multiply the inflation bound.
         let mut inflated: Vec<u8>;
+        let mut unpacked = false;
         for _ in 0..=MAX_WRAPPERS {
             let Some(id) = wire::constructor_id(body) else {
                 return Outcome { method: "?", result: Err(RpcError::fetch_error()), without_updates };
             };
             if id == wire::GZIP_PACKED {
+                if std::mem::replace(&mut unpacked, true) {
+                    return Outcome { method: "gzip_packed", result: Err(RpcError::bad_request("INPUT_CONSTRUCTOR_INVALID")), without_updates };
+                }
                 match wire::gunzip_bounded(&body[4..], wire::MAX_INFLATED) {
                     Ok(b) => {
                         inflated = b;

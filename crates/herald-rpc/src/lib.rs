@@ -111,14 +111,14 @@ impl KeyState {
     pub fn watch_user(&self) -> watch::Receiver<Option<UserId>> {
         self.user.subscribe()
     }
-    /// Records that this (temporary) key was bound to permanent key `perm`: its connections
-    /// then act as `perm` (see `KeyState::take_bound_to`).
+    /// Records that this (temporary) key was bound to permanent key `perm`: each of its
+    /// connections then acts as `perm` (see `KeyState::bound_to`).
     pub fn set_bound_to(&self, perm: i64) {
         *self.bound_to.lock().unwrap() = Some(perm);
     }
-    /// The permanent key this key was bound to since last asked, if any.
-    pub fn take_bound_to(&self) -> Option<i64> {
-        self.bound_to.lock().unwrap().take()
+    /// The permanent key this (temporary) key was bound to, if any.
+    pub fn bound_to(&self) -> Option<i64> {
+        *self.bound_to.lock().unwrap()
     }
 
     /// Tells the key's connections that a login token it exported was accepted.
@@ -153,7 +153,14 @@ impl KeyState {
 pub struct KeyStates {
     // A std Mutex: a map lookup per connection and key.
     map: Mutex<HashMap<i64, Weak<KeyState>>>,
+    /// Keys deleted while connections may hold them (`auth.dropTempAuthKeys`): those
+    /// connections answer -404 from their next message. Kept per process, bounded.
+    revoked: Mutex<std::collections::HashSet<i64>>,
 }
+
+/// Revoked key ids remembered at most; past it the set starts over (the keys are gone from
+/// the store, so only connections open across that moment are not cut).
+const REVOKED_MAX: usize = 100_000;
 
 impl KeyStates {
     /// The shared state of `auth_key_id`, built by `load` when no connection has it.
@@ -168,6 +175,19 @@ impl KeyStates {
         let s = Arc::new(load());
         m.insert(auth_key_id, Arc::downgrade(&s));
         s
+    }
+
+    /// Cuts the connections holding key `id` (deleted from the store) at their next message.
+    pub fn revoke(&self, id: i64) {
+        let mut r = self.revoked.lock().unwrap();
+        if r.len() >= REVOKED_MAX {
+            r.clear();
+        }
+        r.insert(id);
+    }
+
+    pub fn is_revoked(&self, id: i64) -> bool {
+        self.revoked.lock().unwrap().contains(&id)
     }
 
     /// The live state of a key, if a connection holds it.

@@ -94,7 +94,7 @@ impl AuthKeyStore for SqliteStore {
         self.write(move |conn| {
             let n = conn
                 .execute(
-                    "UPDATE auth_keys SET perm_key_id = ?2 WHERE id = ?1 AND expires_at IS NOT NULL
+                    "UPDATE auth_keys SET perm_key_id = ?2 WHERE id = ?1 AND expires_at IS NOT NULL AND perm_key_id IS NULL
                         AND EXISTS (SELECT 1 FROM auth_keys p WHERE p.id = ?2 AND p.expires_at IS NULL)",
                     params![temp, perm],
                 )

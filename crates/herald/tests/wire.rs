@@ -1097,4 +1097,8 @@ async fn temporary_keys_bind_to_permanent_ones() {
     let (_, bytes) = temp3.encrypt(&get_self, now_ms());
     third.send(&bytes).await;
     assert_eq!(third.frame().await, ERR_404.to_vec());
+    // ...and the connections that were open on it are cut at their next message.
+    let (_, bytes) = temp.encrypt(&get_self, now_ms());
+    traw.send(&bytes).await;
+    assert_eq!(traw.frame().await, ERR_404.to_vec());
 }

@@ -132,6 +132,10 @@ pub async fn bind_temp_auth_key(s: Arc<Services>, ctx: CallCtx, r: functions::au
 /// but those listed.
 pub async fn drop_temp_auth_keys(s: Arc<Services>, ctx: CallCtx, r: functions::auth::DropTempAuthKeys) -> Result<bool, RpcError> {
     let except: Vec<i64> = r.except_auth_keys.into_iter().take(1000).collect();
-    s.keys.drop_temp_keys(ctx.auth_key_id, &except).await.map_err(|e| RpcError::from(herald_domain::DomainError::from(e)))?;
+    let dropped = s.keys.drop_temp_keys(ctx.auth_key_id, &except).await.map_err(|e| RpcError::from(herald_domain::DomainError::from(e)))?;
+    // Connections open on them are cut too (-404 at their next message).
+    for id in dropped {
+        s.key_states.revoke(id);
+    }
     Ok(true)
 }
