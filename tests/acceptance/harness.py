@@ -103,8 +103,9 @@ class HeraldServer:
     """
 
     def __init__(self, binary: Path, data_dir: Path, port: int, *,
-                 test_phones: bool = True, extra_args: Iterable[str] = ()):
+                 test_phones: bool = True, extra_args: Iterable[str] = (), dc: int = DC_ID):
         self.binary = binary
+        self.dc = dc
         self.data_dir = data_dir
         self.port = port
         self.test_phones = test_phones
@@ -118,11 +119,12 @@ class HeraldServer:
 
     @classmethod
     def launch(cls, name: str = "herald", *, test_phones: bool = True,
-               extra_args: Iterable[str] = ()) -> "HeraldServer":
+               extra_args: Iterable[str] = (), dc: int = DC_ID) -> "HeraldServer":
         """A started server on a fresh temporary data directory and a free port.
 
         ``test_phones=False`` leaves out ``--test-phones``; ``extra_args`` are appended to
-        the ``serve`` command line (e.g. ``["--log-codes"]``).
+        the ``serve`` command line (e.g. ``["--log-codes"]``); ``dc`` is the DC id the
+        server presents (kurigram assumes 2 for a new session).
         """
         binary = herald_binary()
         if not binary.is_file():
@@ -132,7 +134,7 @@ class HeraldServer:
                 pytrace=False,
             )
         data_dir = Path(tempfile.mkdtemp(prefix=f"{name}-acceptance-"))
-        server = cls(binary, data_dir, free_port(), test_phones=test_phones, extra_args=extra_args)
+        server = cls(binary, data_dir, free_port(), test_phones=test_phones, extra_args=extra_args, dc=dc)
         server.start()
         return server
 
@@ -151,7 +153,7 @@ class HeraldServer:
             str(self.binary), "serve",
             "--data-dir", str(self.data_dir),
             "--listen", self.address,
-            "--dc", str(DC_ID),
+            "--dc", str(self.dc),
         ]
         if self.test_phones:
             argv.append("--test-phones")

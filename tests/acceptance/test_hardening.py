@@ -287,6 +287,8 @@ async def shared_key(server) -> SharedKey:
     sender = await make_account(server, "Sender")
     username = await set_username(a, "owner")
     to_owner = await sender.client.get_input_entity(username)
+    # Updates go to the key's last active connection: B's request makes it that one.
+    await b.get_me()
 
     b_inbox = EventCollector(b, events.NewMessage(incoming=True))
     seen_by_b: list[str] = []

@@ -29,7 +29,7 @@ use herald_rpc::{CallCtx, KeyState};
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -89,14 +89,26 @@ struct Keyed {
     last_used: i64,
     /// The session that last wrote: pushes go there.
     session_id: Option<i64>,
-    /// A request was answered here that was not wrapped in `invokeWithoutUpdates`: the
-    /// connection is subscribed and pushes may flow.
+    /// A request was answered here that was not wrapped in `invokeWithoutUpdates` nor a file
+    /// transfer: the connection is subscribed and pushes may flow, if it is the one carrying
+    /// the key's updates (`KeyState::carries_updates`).
     wants_updates: bool,
+    /// This connection's serial for [`KeyState::claim_updates`] while it holds this key.
+    serial: u64,
     /// The bound user's bus subscription: their topic and the channels they are in.
     subscription: Option<(UserId, Subscription)>,
     /// Access hashes recently patched into this key's channel pushes.
     hashes: push::HashCache,
 }
+
+impl Drop for Keyed {
+    fn drop(&mut self) {
+        self.ctx.key.release_updates(self.serial);
+    }
+}
+
+/// Serials of [`Keyed`] values, unique in the process (0 is "no connection").
+static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
 
 /// A key's shared state with its binding and login-token watches.
 type KeyWatch = (Arc<KeyState>, watch::Receiver<Option<UserId>>, watch::Receiver<u64>);
@@ -568,6 +580,7 @@ impl Conn {
             bound: own,
             session_id: None,
             wants_updates: false,
+            serial: NEXT_SERIAL.fetch_add(1, Ordering::Relaxed),
             subscription: None,
             hashes: Default::default(),
         }))
@@ -610,6 +623,12 @@ impl Conn {
         };
         let Ok(Some((state, user_rx, token_rx))) = self.key_state(perm, &rec).await else { return };
         if let Some(k) = self.keyed.as_mut() {
+            // The updates this connection carried were the temporary key's; from now on it
+            // competes for the permanent key's.
+            k.ctx.key.release_updates(k.serial);
+            if k.wants_updates {
+                state.claim_updates(k.serial);
+            }
             k.ctx.auth_key_id = perm;
             k.ctx.key = state;
             k.user_rx = user_rx;
@@ -889,6 +908,7 @@ impl Conn {
             // Only for the key the request came with (the connection may have moved on).
             if let Some(k) = self.keyed.as_mut().filter(|k| k.key.id() == run.key.id()) {
                 k.wants_updates = true;
+                k.ctx.key.claim_updates(k.serial);
             }
         }
         let mut reply = run.service;
@@ -980,7 +1000,7 @@ impl Conn {
             return;
         }
         let Some(k) = self.keyed.as_ref() else { return };
-        let (Some(sid), true) = (k.session_id, k.wants_updates) else { return };
+        let (Some(sid), true) = (k.session_id, k.wants_updates && k.ctx.key.carries_updates(k.serial)) else { return };
         let key = k.key.clone();
         let Some(session) = self.gw.sessions.get(key.id(), sid) else { return };
         self.emit(&session, &key, &mut pushes).await;
@@ -1028,7 +1048,7 @@ impl Conn {
             }
         }
         // Nothing to render for a session that will not be sent it.
-        let deliverable = k.session_id.is_some() && k.wants_updates;
+        let deliverable = k.session_id.is_some() && k.wants_updates && k.ctx.key.carries_updates(k.serial);
         match push::encode(&gw.dispatcher.services().clone(), viewer, k.ctx.auth_key_id, &ev, &mut k.hashes).await {
             Push::Skip => None,
             // The key was unbound from this user, possibly in another process. The event may

@@ -32,6 +32,10 @@ const INVOKE_WITHOUT_UPDATES: u32 = 0xbf9459b7;
 const INVOKE_AFTER_MSG: u32 = 0xcb9f372d;
 const INVOKE_AFTER_MSGS: u32 = 0x3dc4b4f0;
 const INVOKE_WITH_TAKEOUT: u32 = 0xaca9fd2e;
+/// `invokeWithMessagesRange(range, query)`: history is not split across servers, so the one
+/// range (`messages.getSplitRanges`) covers everything and the query runs as it is.
+const INVOKE_WITH_MESSAGES_RANGE: u32 = 0x365275f2;
+const MESSAGE_RANGE: u32 = 0x0ae30253;
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, RpcError>> + Send>>;
 type Erased = Box<dyn Fn(Arc<Services>, CallCtx, &[u8]) -> BoxFuture + Send + Sync>;
@@ -62,8 +66,8 @@ pub struct Dispatcher {
 pub struct Outcome {
     pub method: &'static str,
     pub result: Result<Vec<u8>, RpcError>,
-    /// The request came wrapped in `invokeWithoutUpdates`: it does not subscribe the
-    /// connection to updates.
+    /// The request came wrapped in `invokeWithoutUpdates`, or is a file transfer
+    /// ([`is_file_query`]): it does not subscribe the connection to updates.
     pub without_updates: bool,
 }
 
@@ -135,7 +139,7 @@ impl Dispatcher {
                 Ok(Some(inner)) => body = inner,
                 Ok(None) => {
                     let (method, result) = self.call(ctx, id, body).await;
-                    return Outcome { method, result, without_updates };
+                    return Outcome { method, result, without_updates: without_updates || is_file_query(id) };
                 }
                 Err(e) => return Outcome { method: grammers_tl_types::name_for_id(id), result: Err(e), without_updates },
             }
@@ -204,10 +208,40 @@ impl Dispatcher {
             INVOKE_AFTER_MSGS => {
                 r.long_vector().map_err(fetch)?;
             }
+            INVOKE_WITH_MESSAGES_RANGE => skip_message_range(&mut r).map_err(fetch)?,
             _ => return Ok(None),
         }
         Ok(Some(r.rest()))
     }
+}
+
+/// File transfers (`upload.*`) never subscribe a connection to updates: Telegram sends updates
+/// to the last active connection "except for connections needed for downloading / uploading
+/// files", as if these calls were wrapped in `invokeWithoutUpdates` (docs/client-compat.md
+/// §4.3: kurigram's media session would otherwise get every update a second time).
+pub fn is_file_query(id: u32) -> bool {
+    matches!(
+        id,
+        tlf::upload::SaveFilePart::CONSTRUCTOR_ID
+            | tlf::upload::SaveBigFilePart::CONSTRUCTOR_ID
+            | tlf::upload::GetFile::CONSTRUCTOR_ID
+            | tlf::upload::GetWebFile::CONSTRUCTOR_ID
+            | tlf::upload::GetCdnFile::CONSTRUCTOR_ID
+            | tlf::upload::ReuploadCdnFile::CONSTRUCTOR_ID
+            | tlf::upload::GetCdnFileHashes::CONSTRUCTOR_ID
+            | tlf::upload::GetFileHashes::CONSTRUCTOR_ID
+    )
+}
+
+/// Reads past a boxed `messageRange` (its bounds are not needed: see
+/// [`INVOKE_WITH_MESSAGES_RANGE`]).
+fn skip_message_range(r: &mut Reader) -> Result<(), WireError> {
+    if r.u32()? != MESSAGE_RANGE {
+        return Err(WireError::Malformed);
+    }
+    r.i32()?;
+    r.i32()?;
+    Ok(())
 }
 
 /// The msg_ids a request must wait for: those named by the `invokeAfterMsg` and
@@ -225,6 +259,7 @@ pub fn waits_for(mut body: &[u8]) -> Vec<i64> {
             INIT_CONNECTION => parse_init_connection(&mut r, 0).is_ok(),
             INVOKE_WITHOUT_UPDATES => true,
             INVOKE_WITH_TAKEOUT => r.i64().is_ok(),
+            INVOKE_WITH_MESSAGES_RANGE => skip_message_range(&mut r).is_ok(),
             INVOKE_AFTER_MSG => r.i64().map(|m| after.push(m)).is_ok(),
             INVOKE_AFTER_MSGS => r.long_vector().map(|ms| after.extend(ms)).is_ok(),
             _ => break,

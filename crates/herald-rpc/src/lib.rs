@@ -25,6 +25,7 @@ use herald_domain::model::{ClientInfo, UserId};
 use herald_domain::store::AuthKeyStore;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::watch;
 
@@ -74,6 +75,9 @@ pub struct KeyState {
     client_stored: Mutex<Option<std::time::Instant>>,
     /// Set by `auth.bindTempAuthKey` on a temporary key's state.
     bound_to: Mutex<Option<i64>>,
+    /// The connection (its serial, see [`KeyState::claim_updates`]) that carries this key's
+    /// updates; 0 when none holds them.
+    updates_to: AtomicU64,
 }
 
 /// A key's `initConnection` data is written to the store at most this often, however often
@@ -88,7 +92,28 @@ impl KeyState {
             client: Mutex::new(client),
             client_stored: Mutex::new(None),
             bound_to: Mutex::new(None),
+            updates_to: AtomicU64::new(0),
         }
+    }
+    /// Telegram sends a user's updates "into the last active connection (except for connections
+    /// needed for downloading / uploading files)": one connection per key, the last to make a
+    /// request that subscribes (`dispatch::Outcome::without_updates` false) takes them over.
+    /// `conn` is a serial unique in the process, never 0.
+    pub fn claim_updates(&self, conn: u64) {
+        self.updates_to.store(conn, Ordering::Relaxed);
+    }
+    /// Whether connection `conn`, already subscribed, carries the key's updates now. When the
+    /// connection that held them went away, the first subscribed one to ask takes them, so
+    /// that each update still goes out exactly once.
+    pub fn carries_updates(&self, conn: u64) -> bool {
+        match self.updates_to.compare_exchange(0, conn, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => true,
+            Err(holder) => holder == conn,
+        }
+    }
+    /// Connection `conn` stops carrying the key's updates (it closed or moved to another key).
+    pub fn release_updates(&self, conn: u64) {
+        let _ = self.updates_to.compare_exchange(conn, 0, Ordering::Relaxed, Ordering::Relaxed);
     }
     pub fn user(&self) -> Option<UserId> {
         *self.user.borrow()

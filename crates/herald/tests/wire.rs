@@ -1102,3 +1102,149 @@ async fn temporary_keys_bind_to_permanent_ones() {
     traw.send(&bytes).await;
     assert_eq!(traw.frame().await, ERR_404.to_vec());
 }
+
+/// The answer to request `req` among `msgs`, inflated if it came `gzip_packed`.
+fn result_of(msgs: &[Vec<u8>], req: i64) -> Option<Vec<u8>> {
+    let m = msgs.iter().find(|m| wire::constructor_id(m) == Some(wire::RPC_RESULT) && m[4..12] == req.to_le_bytes())?;
+    Some(match wire::constructor_id(&m[12..]) {
+        Some(wire::GZIP_PACKED) => wire::gunzip_bounded(&m[16..], 1 << 20).unwrap(),
+        _ => m[12..].to_vec(),
+    })
+}
+
+/// Reads this connection until the answer to `req` (when given) has come and a push holding
+/// `marker` (when given) has too; returns every text marker (`hop-…`) pushed on the way.
+async fn read_until(raw: &mut Raw, cs: &mut ClientSession, req: Option<i64>, marker: Option<&str>) -> Vec<String> {
+    let (mut answered, mut seen) = (req.is_none(), Vec::new());
+    while !answered || marker.is_some_and(|m| !seen.iter().any(|s| s == m)) {
+        let (_, body) = cs.decrypt(&raw.frame().await).expect("a server message");
+        for m in messages(body) {
+            if req.is_some_and(|r| result_of(std::slice::from_ref(&m), r).is_some()) {
+                answered = true;
+                continue;
+            }
+            let m = match wire::constructor_id(&m) {
+                Some(wire::GZIP_PACKED) => wire::gunzip_bounded(&m[4..], 1 << 20).unwrap(),
+                _ => m,
+            };
+            let Ok(enums::Updates::Updates(u)) = enums::Updates::from_bytes(&m) else { continue };
+            for up in u.updates {
+                if let enums::Update::NewMessage(n) = up {
+                    if let enums::Message::Message(msg) = n.message {
+                        seen.push(msg.message);
+                    }
+                }
+            }
+        }
+    }
+    seen
+}
+
+/// Telegram sends a user's updates to the last active connection of the key, except ones
+/// used for file transfers: each update goes out once however many connections the key has
+/// (kurigram keeps a media session on the same key and would handle every update twice).
+/// Absence is proven by a later marker that the same connection must carry first.
+#[tokio::test]
+async fn updates_go_to_the_keys_last_active_connection_only() {
+    let srv = server().await;
+    let get_self = functions::users::GetUsers { id: vec![enums::InputUser::UserSelf] }.to_bytes();
+    // Alice, on two connections (two sessions) of one key.
+    let (mut a1, mut s1) = session(&srv).await;
+    log_in(&mut a1, &mut s1).await;
+    let name = format!("hopper{}", SEED.fetch_add(1, Ordering::SeqCst));
+    let (id, msgs) = call(&mut a1, &mut s1, &functions::account::UpdateUsername { username: name.clone() }.to_bytes()).await;
+    assert!(result_of(&msgs, id).is_some_and(|r| enums::User::from_bytes(&r).is_ok()), "username set");
+    let mut a2 = Raw::connect(srv.addr).await;
+    let mut s2 = ClientSession::new(s1.key.clone(), 4343);
+    s2.salt = s1.salt;
+    // Bob finds her by username and writes.
+    let (mut b, mut sb) = session(&srv).await;
+    log_in(&mut b, &mut sb).await;
+    let (id, msgs) = call(&mut b, &mut sb, &functions::contacts::ResolveUsername { username: name, referer: None }.to_bytes()).await;
+    let enums::contacts::ResolvedPeer::Peer(resolved) = enums::contacts::ResolvedPeer::from_bytes(&result_of(&msgs, id).unwrap()).unwrap();
+    let Some(enums::User::User(alice)) = resolved.users.into_iter().next() else { panic!("no user") };
+    let peer = enums::InputPeer::User(types::InputPeerUser { user_id: alice.id, access_hash: alice.access_hash.unwrap() });
+    let mut random_id = 1;
+    let mut send = async |b: &mut Raw, sb: &mut ClientSession, text: &str| {
+        random_id += 1;
+        let req = functions::messages::SendMessage {
+            no_webpage: false,
+            silent: false,
+            background: false,
+            clear_draft: false,
+            noforwards: false,
+            update_stickersets_order: false,
+            invert_media: false,
+            allow_paid_floodskip: false,
+            peer: peer.clone(),
+            reply_to: None,
+            message: text.into(),
+            random_id,
+            reply_markup: None,
+            entities: None,
+            schedule_date: None,
+            schedule_repeat_period: None,
+            send_as: None,
+            quick_reply_shortcut: None,
+            effect: None,
+            allow_paid_stars: None,
+            suggested_post: None,
+            rich_message: None,
+        };
+        let (id, msgs) = call(b, sb, &req.to_bytes()).await;
+        assert!(result_of(&msgs, id).is_some_and(|r| enums::Updates::from_bytes(&r).is_ok()), "sent {text}");
+    };
+
+    // The second connection made the last request: it alone carries the message.
+    let (id, bytes) = s2.encrypt(&get_self, now_ms());
+    a2.send(&bytes).await;
+    read_until(&mut a2, &mut s2, Some(id), None).await;
+    send(&mut b, &mut sb, "hop-1").await;
+    assert_eq!(read_until(&mut a2, &mut s2, None, Some("hop-1")).await, ["hop-1"]);
+    // The first takes over with a request; "hop-1" never reached it.
+    let (id, bytes) = s1.encrypt(&get_self, now_ms());
+    a1.send(&bytes).await;
+    read_until(&mut a1, &mut s1, Some(id), None).await;
+    send(&mut b, &mut sb, "hop-2").await;
+    assert_eq!(read_until(&mut a1, &mut s1, None, Some("hop-2")).await, ["hop-2"]);
+    // A file transfer and a request wrapped in invokeWithoutUpdates take nothing over.
+    let get_file = functions::upload::GetFile {
+        precise: false,
+        cdn_supported: false,
+        location: enums::InputFileLocation::InputPeerPhotoFileLocation(types::InputPeerPhotoFileLocation {
+            big: false,
+            peer: enums::InputPeer::PeerSelf,
+            photo_id: 1,
+        }),
+        offset: 0,
+        limit: 4096,
+    };
+    let (id, bytes) = s2.encrypt(&get_file.to_bytes(), now_ms());
+    a2.send(&bytes).await;
+    let before = read_until(&mut a2, &mut s2, Some(id), None).await;
+    let mut quiet = 0xbf9459b7u32.to_le_bytes().to_vec();
+    quiet.extend_from_slice(&get_self);
+    let (id, bytes) = s2.encrypt(&quiet, now_ms());
+    a2.send(&bytes).await;
+    let before = [before, read_until(&mut a2, &mut s2, Some(id), None).await].concat();
+    send(&mut b, &mut sb, "hop-3").await;
+    assert_eq!(read_until(&mut a1, &mut s1, None, Some("hop-3")).await, ["hop-3"]);
+    // Back to the second connection: neither "hop-2" nor "hop-3" came to it.
+    let (id, bytes) = s2.encrypt(&get_self, now_ms());
+    a2.send(&bytes).await;
+    let before = [before, read_until(&mut a2, &mut s2, Some(id), None).await].concat();
+    send(&mut b, &mut sb, "hop-4").await;
+    assert_eq!([before, read_until(&mut a2, &mut s2, None, Some("hop-4")).await].concat(), ["hop-4"]);
+    // When the connection carrying the updates goes away, the other subscribed one takes them.
+    drop(a2);
+    let mut seen = Vec::new();
+    for i in 5..40 {
+        let text = format!("hop-{i}");
+        send(&mut b, &mut sb, &text).await;
+        if let Ok(got) = timeout(Duration::from_millis(500), read_until(&mut a1, &mut s1, None, Some(&text))).await {
+            seen = got;
+            break;
+        }
+    }
+    assert!(!seen.is_empty() && seen.iter().all(|t| !["hop-1", "hop-4"].contains(&t.as_str())), "{seen:?}");
+}

@@ -76,10 +76,11 @@ pub async fn get_top_peers(_: Arc<Services>, ctx: CallCtx, _: functions::contact
     Ok(enums::contacts::TopPeers::Disabled)
 }
 
-/// History is not split across servers: no ranges.
+/// History is not split across servers: one range covers it all (kurigram counts history per
+/// range, through `invokeWithMessagesRange`, so none would count nothing).
 pub async fn get_split_ranges(_: Arc<Services>, ctx: CallCtx, _: functions::messages::GetSplitRanges) -> Result<Vec<enums::MessageRange>, RpcError> {
     ctx.user()?;
-    Ok(vec![])
+    Ok(vec![enums::MessageRange::Range(types::MessageRange { min_id: 1, max_id: i32::MAX })])
 }
 
 /// Link previews are not generated: "no preview" (`messageMediaEmpty`), as Telegram answers
