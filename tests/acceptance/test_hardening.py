@@ -478,9 +478,9 @@ async def test_invisible_messages_are_refused(server):
 # --------------------------------------------------------------------------------------------
 
 FLOOD_SENDS = 200
-# The defaults (a burst of 1000, then 300 a second) sit far above what a person sends; this
+# The defaults (a burst of 5000, then 1000 a second) sit far above what a person sends; this
 # server is configured lower so a quick test reaches the limit.
-SEND_LIMITS = "send_burst = 100.0\nsends_per_sec = 10.0\n"
+SEND_LIMITS = '[flood]\nsends = "100,10/s"\n'
 
 
 @pytest.fixture(scope="module")
@@ -497,7 +497,7 @@ async def test_send_flood_is_rate_limited_per_account(limited_server):
     """Attack: flood the server (and a chat) with messages from one account. RATE LIMIT
     TEST: 200 sends to Saved Messages, all in flight at once, meet FLOOD_WAIT_X (X >= 1)
     after a burst of about 100 (a token bucket that then refills at a steady rate of some
-    messages per second; configured with send_burst/sends_per_sec). It uses accounts
+    messages per second; configured with the `sends` flood row). It uses accounts
     of its own; the limit is per account, so another account sends at once, and the
     flooded one sends again after the wait."""
     server = limited_server
@@ -534,6 +534,57 @@ async def test_send_flood_is_rate_limited_per_account(limited_server):
         await asyncio.sleep(wait + 0.5)
         client._flood_waited_requests.clear()
         assert await client.send_message("me", "after the wait")
+
+
+@pytest.fixture(scope="module")
+def search_limited_server(request):
+    server = HeraldServer.launch("herald-search-limited", extra_args=["--flood", "search=2,1/s"])
+    yield server
+    server.cleanup(keep_data=request.session.testsfailed > 0)
+
+
+@async_test(timeout=90)
+async def test_repeat_flooders_wait_longer(search_limited_server):
+    """Flood control is one table configured by row (`--flood search=2,1/s` here): the
+    account that runs out of searches waits 1 s; coming back on time and running out again
+    at once makes it a repeat offender (2 s, then 4 s); asking again before the wait is over
+    gets the rest of it; another account is not affected."""
+    server = search_limited_server
+    client, _ = await make_user(server, "Searcher", flood_sleep_threshold=0)
+
+    async def search():
+        return await client(functions.messages.SearchGlobalRequest(
+            q="anything", filter=types.InputMessagesFilterEmpty(), min_date=None, max_date=None,
+            offset_rate=0, offset_peer=types.InputPeerEmpty(), offset_id=0, limit=10))
+
+    async def searches_until_refused() -> tuple[int, int]:
+        for served in range(10):
+            try:
+                await search()
+            except errors.FloodWaitError as e:
+                assert from_server(e) and rpc_error_code(e) == 420, e
+                return served, e.seconds
+        raise AssertionError("ten searches and no FLOOD_WAIT")
+
+    assert await searches_until_refused() == (2, 1), "the burst of two, then a one-second wait"
+    waits = []
+    for _ in range(2):
+        await asyncio.sleep(waits[-1] + 0.3 if waits else 1.3)
+        client._flood_waited_requests.clear()
+        served, wait = await searches_until_refused()
+        assert served >= 1, "served again after the wait"
+        waits.append(wait)
+    assert waits == [2, 4], f"a repeat offender's wait doubles: {waits}"
+    # Back before the wait is over: the rest of it, not a fresh one.
+    client._flood_waited_requests.clear()
+    with pytest.raises(errors.FloodWaitError) as e:
+        await search()
+    assert from_server(e.value) and 1 <= e.value.seconds <= 4, e.value.seconds
+    # Per account: another one searches at once.
+    other, _ = await make_user(server, "Bystander", flood_sleep_threshold=0)
+    await other(functions.messages.SearchGlobalRequest(
+        q="anything", filter=types.InputMessagesFilterEmpty(), min_date=None, max_date=None,
+        offset_rate=0, offset_peer=types.InputPeerEmpty(), offset_id=0, limit=10))
 
 
 # --------------------------------------------------------------------------------------------

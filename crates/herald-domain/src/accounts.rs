@@ -2,7 +2,7 @@
 
 use crate::clock::Clock;
 use crate::error::{AccountError, Result};
-use crate::limits::Limiter;
+use crate::limits::{FloodTable, Limiter};
 use crate::model::{Peer, User, UserId, SERVICE_USER_ID};
 use crate::store::{AccountStore, MessageStore};
 use sha2::{Digest, Sha256};
@@ -42,10 +42,17 @@ impl AccountService {
             messages,
             secret,
             clock,
-            phone_lookups: Limiter::new(crate::contacts::PHONE_LOOKUPS),
+            phone_lookups: Limiter::new(FloodTable::default().phone_lookups),
             presence: Default::default(),
-            status_changes: Limiter::new(crate::presence::STATUS_CHANGES),
+            status_changes: Limiter::silent(FloodTable::default().status_changes),
         }
+    }
+
+    /// With the `phone_lookups` and `status_changes` rows of `limits`.
+    pub fn with_limits(mut self, limits: &FloodTable) -> Self {
+        self.phone_lookups = Limiter::new(limits.phone_lookups);
+        self.status_changes = Limiter::silent(limits.status_changes);
+        self
     }
 
     /// The access hash `viewer` sees for `target`: a keyed hash of both ids, so it is

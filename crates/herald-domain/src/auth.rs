@@ -3,7 +3,7 @@
 use crate::bus::{Event, EventBus};
 use crate::clock::{random_u64, Clock};
 use crate::error::{AccountError, AuthError, Result, StoreError};
-use crate::limits::{Bucket, Limiter};
+use crate::limits::{Bucket, FloodTable, Limiter};
 use crate::messages::MessageService;
 use crate::model::*;
 use crate::store::{AccountStore, AuthKeyStore, LoginCodeStore, LoginScope, PasswordStore};
@@ -77,7 +77,7 @@ pub struct AuthService {
     pub(crate) config: AuthConfig,
     pub(crate) hook: Option<Arc<dyn CodeHook>>,
     pub(crate) login_tokens: crate::qr::LoginTokens,
-    /// Emails with password codes per account (`crate::password::EMAIL_CODES_PER_HOUR`).
+    /// Emails with password codes per account (the `email_codes` flood row).
     pub(crate) email_codes: Limiter<UserId>,
     /// The per-address code limit, kept in memory as well so that a flood of `sendCode` is
     /// refused before it costs a database read (the stored rows stay the record).
@@ -157,9 +157,15 @@ impl AuthService {
             config,
             hook: None,
             login_tokens: Default::default(),
-            email_codes: Limiter::new(Bucket { burst: crate::password::EMAIL_CODES_PER_HOUR, per_sec: crate::password::EMAIL_CODES_PER_HOUR / 3600.0 }),
+            email_codes: Limiter::new(FloodTable::default().email_codes),
             code_requests,
         }
+    }
+
+    /// With the `email_codes` row of `limits`.
+    pub fn with_limits(mut self, limits: &FloodTable) -> Self {
+        self.email_codes = Limiter::new(limits.email_codes);
+        self
     }
 
     /// Also hands every issued code to `hook` (an SMS gateway).

@@ -4,16 +4,13 @@
 //! `mutual_contact` flags, the names shown, and whether the phone number is shown.
 //!
 //! Phone lookups (`importContacts`, `resolvePhone`) are the classic way to learn which numbers
-//! have accounts, so each account gets a budget of them ([`PHONE_LOOKUPS`]); an import past it
+//! have accounts, so each account gets a budget of them (the `phone_lookups` flood row); an import past it
 //! hands the rest back in `retry_contacts`, as Telegram does.
 
 use crate::accounts::AccountService;
 use crate::error::{AccountError, Result};
-use crate::limits::Bucket;
 use crate::model::*;
 
-/// Phone numbers one account may look up: 500 at once, then 200 an hour.
-pub const PHONE_LOOKUPS: Bucket = Bucket { burst: 500.0, per_sec: 200.0 / 3600.0 };
 /// Contacts one `importContacts` call handles; the rest go back as `retry_contacts`.
 pub const IMPORT_MAX: usize = 1000;
 /// Entries one address book may hold.

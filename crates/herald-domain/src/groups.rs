@@ -6,7 +6,7 @@ use crate::accounts::valid_username;
 use crate::bus::{Event, EventBus, GroupChange};
 use crate::clock::{random_u64, Clock};
 use crate::error::{AccountError, GroupError, Result, StoreError};
-use crate::limits::{Bucket, Limiter};
+use crate::limits::{FloodTable, Limiter};
 use crate::messages::{MessageService, Sent};
 use crate::model::*;
 use crate::store::{AccountStore, BoxOp, GroupStore};
@@ -28,31 +28,6 @@ pub const INVITE_BATCH_MAX: usize = 200;
 pub const PARTICIPANTS_LIMIT_MAX: i32 = 200;
 /// Characters of a member search that are used.
 pub const SEARCH_MAX: usize = 64;
-
-/// Groups and channels an account may create at once, then per day: each is a set of rows
-/// and a member list that outlive the request.
-pub const CREATIONS_BURST: f64 = 50.0;
-pub const CREATIONS_PER_DAY: f64 = 50.0;
-/// Invite links made or edited, and join requests filed, at once and then per minute.
-pub const LINKS_BURST: f64 = 200.0;
-pub const LINKS_PER_MINUTE: f64 = 6.0;
-
-/// The per-account budgets of group changes that write rows (defaults above); past one, the
-/// call gets `FLOOD_WAIT_X`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct GroupLimits {
-    pub creations: Bucket,
-    pub links: Bucket,
-}
-
-impl Default for GroupLimits {
-    fn default() -> Self {
-        Self {
-            creations: Bucket { burst: CREATIONS_BURST, per_sec: CREATIONS_PER_DAY / 86_400.0 },
-            links: Bucket { burst: LINKS_BURST, per_sec: LINKS_PER_MINUTE / 60.0 },
-        }
-    }
-}
 
 pub struct GroupService {
     groups: Arc<dyn GroupStore>,
@@ -95,18 +70,19 @@ impl GroupService {
         bus: Arc<dyn EventBus>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self::with_limits(groups, accounts, messages, bus, clock, GroupLimits::default())
+        Self::with_limits(groups, accounts, messages, bus, clock, &FloodTable::default())
     }
 
+    /// With the `group_creations` and `invite_links` rows of `limits`.
     pub fn with_limits(
         groups: Arc<dyn GroupStore>,
         accounts: Arc<dyn AccountStore>,
         messages: Arc<MessageService>,
         bus: Arc<dyn EventBus>,
         clock: Arc<dyn Clock>,
-        limits: GroupLimits,
+        limits: &FloodTable,
     ) -> Self {
-        Self { groups, accounts, messages, bus, clock, creations: Limiter::new(limits.creations), links: Limiter::new(limits.links) }
+        Self { groups, accounts, messages, bus, clock, creations: Limiter::new(limits.group_creations), links: Limiter::new(limits.invite_links) }
     }
 
     /// Spends one of `who`'s group creations, or FLOOD_WAIT_X.

@@ -10,7 +10,7 @@
 use crate::bus::{Event, EventBus, Rendered};
 use crate::clock::{random_u64, Clock};
 use crate::error::{GroupError, MessageError, Result};
-use crate::limits::{Bucket, Limiter};
+use crate::limits::{FloodTable, Limiter};
 use crate::model::*;
 use crate::store::{Applied, BoxOp, GroupStore, MessageStore, NewCopy};
 use std::sync::Arc;
@@ -56,40 +56,9 @@ pub fn validate_text(text: &str, entities: &[Entity]) -> Result<()> {
     Ok(())
 }
 
-/// Messages (sends and edits) an account may make at once, then per second: an anti-abuse
-/// bound far above what a person or a load test's client sends.
-pub const SEND_BURST: f64 = 5000.0;
-pub const SENDS_PER_SEC: f64 = 1000.0;
 /// What one message costs the store beyond its text (rows, indexes, the update log), for the
-/// storage quota below.
+/// storage quota (the `stored_bytes` row of [`FloodTable`]).
 pub const MESSAGE_OVERHEAD_BYTES: usize = 256;
-/// Bytes an account may add to the store at once, and then per day: the quota that bounds how
-/// fast one account can grow the store (a heavy user writes a few MB a day).
-pub const STORED_BYTES_BURST: f64 = 256.0 * 1024.0 * 1024.0;
-pub const STORED_BYTES_PER_DAY: f64 = 1024.0 * 1024.0 * 1024.0;
-
-/// Post views an account may have counted at once, then per second (each is a row). Past
-/// the budget `getMessagesViews` still answers, without counting.
-pub const COUNTED_VIEWS_BURST: f64 = 2000.0;
-pub const COUNTED_VIEWS_PER_SEC: f64 = 20.0;
-
-/// The per-account send budgets (defaults above; a deployment may tune them).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SendLimits {
-    pub sends: Bucket,
-    pub stored_bytes: Bucket,
-    pub counted_views: Bucket,
-}
-
-impl Default for SendLimits {
-    fn default() -> Self {
-        Self {
-            sends: Bucket { burst: SEND_BURST, per_sec: SENDS_PER_SEC },
-            stored_bytes: Bucket { burst: STORED_BYTES_BURST, per_sec: STORED_BYTES_PER_DAY / 86_400.0 },
-            counted_views: Bucket { burst: COUNTED_VIEWS_BURST, per_sec: COUNTED_VIEWS_PER_SEC },
-        }
-    }
-}
 
 pub struct MessageService {
     pub(crate) store: Arc<dyn MessageStore>,
@@ -130,9 +99,6 @@ fn draft(from: UserId, peer: Peer, date: i32, text: String, entities: Vec<Entity
 
 /// Blocked users one `contacts.getBlocked` page lists at most.
 pub const BLOCKED_PAGE_MAX: i32 = 100;
-
-/// A member's typing in a supergroup goes out at most once per this many milliseconds.
-pub const TYPING_INTERVAL_MS: i64 = 3000;
 
 /// Distinct `@username`s one message may mention (each is looked up among the members).
 pub const USERNAME_MENTIONS_MAX: usize = 20;
@@ -223,7 +189,7 @@ fn named_mentions(entities: &[Entity]) -> Vec<i64> {
 
 impl MessageService {
     pub fn new(store: Arc<dyn MessageStore>, groups: Arc<dyn GroupStore>, bus: Arc<dyn EventBus>, clock: Arc<dyn Clock>) -> Self {
-        Self::with_limits(store, groups, bus, clock, SendLimits::default())
+        Self::with_limits(store, groups, bus, clock, &FloodTable::default())
     }
 
     /// Lets forwards read their origin's privacy settings (without it, origins are shown).
@@ -232,7 +198,8 @@ impl MessageService {
         self
     }
 
-    pub fn with_limits(store: Arc<dyn MessageStore>, groups: Arc<dyn GroupStore>, bus: Arc<dyn EventBus>, clock: Arc<dyn Clock>, limits: SendLimits) -> Self {
+    /// With the `sends`, `stored_bytes`, `counted_views` and `typing` rows of `limits`.
+    pub fn with_limits(store: Arc<dyn MessageStore>, groups: Arc<dyn GroupStore>, bus: Arc<dyn EventBus>, clock: Arc<dyn Clock>, limits: &FloodTable) -> Self {
         Self {
             store,
             groups,
@@ -241,8 +208,8 @@ impl MessageService {
             sends: Limiter::new(limits.sends),
             accounts: None,
             text_bytes: Limiter::new(limits.stored_bytes),
-            counted_views: Limiter::new(limits.counted_views),
-            typing: Limiter::new(Bucket { burst: 1.0, per_sec: 1000.0 / TYPING_INTERVAL_MS as f64 }),
+            counted_views: Limiter::silent(limits.counted_views),
+            typing: Limiter::silent(limits.typing),
         }
     }
 
@@ -889,7 +856,7 @@ impl MessageService {
                 }
             }
             // Supergroups: one event on the channel's topic, at most one per member and
-            // channel every TYPING_INTERVAL_MS (clients repeat theirs every few seconds; more
+            // channel per the `typing` flood row, 3 s by default (clients repeat theirs every few seconds; more
             // would let one member push to every online member at will). Past it, dropped.
             Peer::Channel(g) => {
                 // The bound first (it costs no read); a cancel has its own, so that the end

@@ -24,8 +24,6 @@ pub const PENDING_LOGIN_TTL_SECS: i64 = 600;
 pub const EMAIL_CODE_LENGTH: usize = 6;
 pub const EMAIL_CODE_TTL_SECS: i64 = 900;
 pub const EMAIL_CODE_MAX_ATTEMPTS: i32 = 5;
-/// Emails with codes one account may cause: 5 at once, then 5 an hour.
-pub const EMAIL_CODES_PER_HOUR: f64 = 5.0;
 /// Open SRP exchanges kept per account; older ones are dropped when a new one opens.
 pub const CHALLENGES_PER_USER_MAX: usize = 10;
 pub const HINT_MAX: usize = 128;
@@ -312,7 +310,7 @@ impl AuthService {
 
     /// A code for `purpose`, sent to `email` the way login codes are delivered: the live one
     /// again when there is one (its spent tries stay spent, so asking again gives no new
-    /// guesses), else a fresh one. At most [`EMAIL_CODES_PER_HOUR`] emails an hour per
+    /// guesses), else a fresh one. At most the `email_codes` flood row's emails per
     /// account (`FLOOD_WAIT_X`).
     fn email_code(&self, user: UserId, email: &str, purpose: CodePurpose, current: Option<&EmailCode>) -> Result<EmailCode> {
         self.email_codes.take(user, 1.0, self.clock.now_ms()).map_err(AuthError::FloodWait)?;

@@ -10,13 +10,10 @@
 use crate::accounts::AccountService;
 use crate::bus::{Event, EventBus};
 use crate::error::Result;
-use crate::limits::Bucket;
 use crate::model::*;
 
 /// How long one "online" report lasts (Telegram's clients repeat it every minute or so).
 pub const ONLINE_FOR_SECS: i64 = 300;
-/// Status changes told to contacts: 10 at once, then 10 a minute.
-pub const STATUS_CHANGES: Bucket = Bucket { burst: 10.0, per_sec: 10.0 / 60.0 };
 /// Contacts told of one status change at most (the rest see it when they next load the user).
 pub const STATUS_FANOUT_MAX: usize = 10_000;
 
@@ -59,7 +56,7 @@ impl AccountService {
 
     /// `account.updateStatus`: online for [`ONLINE_FOR_SECS`], or offline now. A change
     /// between the two is told to everyone who has the account among their contacts
-    /// (`Event::UserStatus`), at most [`STATUS_CHANGES`](crate::presence::STATUS_CHANGES)
+    /// (`Event::UserStatus`), at most the `status_changes` flood row
     /// a minute; past that the status still changes, silently.
     pub async fn update_status(&self, user: UserId, offline: bool, bus: &dyn EventBus) -> Result<()> {
         let now = self.clock.now_secs();

@@ -498,13 +498,13 @@ pub async fn names_are_cleaned_and_invisible_ones_refused(stores: Stores) {
 }
 
 pub async fn sends_are_limited_per_account(stores: Stores) {
-    use crate::limits::Bucket;
-    use crate::messages::{SendLimits, MESSAGE_OVERHEAD_BYTES};
+    use crate::limits::{Bucket, FloodTable};
+    use crate::messages::MESSAGE_OVERHEAD_BYTES;
     let w = world(stores);
     let a = sign_up(&w, 1, "9996616161", "A").await;
     let b = sign_up(&w, 2, "9996616162", "B").await;
-    let limits = SendLimits { sends: Bucket { burst: 20.0, per_sec: 1.0 }, stored_bytes: Bucket { burst: 40_000.0, per_sec: 100.0 }, ..SendLimits::default() };
-    let messages = MessageService::with_limits(w.stores.messages.clone(), w.stores.groups.clone(), w.bus.clone(), w.clock.clone(), limits);
+    let limits = FloodTable { sends: Bucket { burst: 20.0, per_sec: 1.0 }, stored_bytes: Bucket { burst: 40_000.0, per_sec: 100.0 }, ..FloodTable::default() };
+    let messages = MessageService::with_limits(w.stores.messages.clone(), w.stores.groups.clone(), w.bus.clone(), w.clock.clone(), &limits);
     let req = |from: UserId, to: UserId, random_id, text: &str| SendRequest {
         from,
         peer: Peer::User(to),
@@ -956,16 +956,18 @@ pub async fn supergroup_senders_learn_when_others_read(stores: Stores) {
 }
 
 pub async fn group_changes_and_counted_views_are_limited_per_account(stores: Stores) {
-    use crate::groups::GroupLimits;
-    use crate::limits::Bucket;
-    use crate::messages::SendLimits;
+    use crate::limits::{Bucket, FloodTable};
     let w = world(stores);
     let u = users(&w, 3, "budget").await;
     let (owner, other, reader) = (u[0].id, u[1].id, u[2].id);
-    let limits = GroupLimits { creations: Bucket { burst: 2.0, per_sec: 0.1 }, links: Bucket { burst: 3.0, per_sec: 1.0 } };
-    let views = SendLimits { counted_views: Bucket { burst: 1.0, per_sec: 0.01 }, ..SendLimits::default() };
-    let messages = Arc::new(MessageService::with_limits(w.stores.messages.clone(), w.stores.groups.clone(), w.bus.clone(), w.clock.clone(), views));
-    let groups = GroupService::with_limits(w.stores.groups.clone(), w.stores.accounts.clone(), messages.clone(), w.bus.clone(), w.clock.clone(), limits);
+    let limits = FloodTable {
+        group_creations: Bucket { burst: 2.0, per_sec: 0.1 },
+        invite_links: Bucket { burst: 3.0, per_sec: 1.0 },
+        counted_views: Bucket { burst: 1.0, per_sec: 0.01 },
+        ..FloodTable::default()
+    };
+    let messages = Arc::new(MessageService::with_limits(w.stores.messages.clone(), w.stores.groups.clone(), w.bus.clone(), w.clock.clone(), &limits));
+    let groups = GroupService::with_limits(w.stores.groups.clone(), w.stores.accounts.clone(), messages.clone(), w.bus.clone(), w.clock.clone(), &limits);
 
     // Creations: the burst, then FLOOD_WAIT for this account only, then one more after the wait.
     let news = groups.create_channel(owner, 1, "News", "", true).await.unwrap().group;
@@ -1192,10 +1194,10 @@ pub async fn address_books_import_relate_and_delete(stores: Stores) {
 /// Phone lookups are budgeted per account: past the burst an import hands the rest back as
 /// `retry`, and `resolvePhone` answers FLOOD_WAIT; the budget refills with time.
 pub async fn phone_lookups_are_budgeted(stores: Stores) {
-    use crate::contacts::{PhoneContact, PHONE_LOOKUPS};
+    use crate::contacts::PhoneContact;
     let w = world(stores);
     let alice = sign_up(&w, 1, "9996617171", "Alice").await;
-    let burst = PHONE_LOOKUPS.burst as i64;
+    let burst = crate::limits::FloodTable::default().phone_lookups.burst as i64;
     let list: Vec<PhoneContact> =
         (0..burst + 3).map(|i| PhoneContact { client_id: i, phone: format!("1555{i:07}"), first_name: "N".into(), last_name: String::new() }).collect();
     let done = w.accounts.import_contacts(alice.id, list).await.unwrap();

@@ -8,7 +8,8 @@
 
 use crate::{CallCtx, RpcError, Services};
 use grammers_tl_types::{functions as tlf, types as tlt, Deserializable, Identifiable, RemoteCall, Serializable};
-use herald_domain::model::ClientInfo;
+use herald_domain::limits::{Bucket, FloodTable, Limiter};
+use herald_domain::model::{ClientInfo, UserId};
 use herald_mtproto::wire::{self, Reader, WireError};
 use std::collections::HashMap;
 use std::future::Future;
@@ -60,6 +61,44 @@ pub(crate) enum Access {
 pub struct Dispatcher {
     services: Arc<Services>,
     handlers: HashMap<u32, Entry>,
+    /// Flood limits per method: methods of one row share its limiter (see [`method_limits`]).
+    limits: HashMap<u32, Arc<Limiter<Caller>>>,
+}
+
+/// Whose budget a limited method spends: the account, or before login the address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Caller {
+    User(UserId),
+    Addr(std::net::IpAddr),
+}
+
+/// The methods limited by a row of the flood table rather than inside the domain, with the
+/// row each spends from (docs/security.md §3.6).
+fn method_limits(t: &FloodTable) -> HashMap<u32, Arc<Limiter<Caller>>> {
+    let rows: [(Bucket, &[u32]); 3] = [
+        (t.search, &[tlf::messages::Search::CONSTRUCTOR_ID, tlf::messages::SearchGlobal::CONSTRUCTOR_ID, tlf::contacts::Search::CONSTRUCTOR_ID]),
+        (
+            t.username_lookups,
+            &[tlf::contacts::ResolveUsername::CONSTRUCTOR_ID, tlf::account::CheckUsername::CONSTRUCTOR_ID, tlf::channels::CheckUsername::CONSTRUCTOR_ID],
+        ),
+        (
+            t.profile_edits,
+            &[
+                tlf::account::UpdateProfile::CONSTRUCTOR_ID,
+                tlf::account::UpdateUsername::CONSTRUCTOR_ID,
+                tlf::channels::UpdateUsername::CONSTRUCTOR_ID,
+                tlf::account::SetPrivacy::CONSTRUCTOR_ID,
+            ],
+        ),
+    ];
+    let mut m = HashMap::new();
+    for (bucket, methods) in rows {
+        let limiter = Arc::new(Limiter::new(bucket));
+        for id in methods {
+            m.insert(*id, limiter.clone());
+        }
+    }
+    m
 }
 
 /// The outcome of one request, for logging and metrics.
@@ -73,7 +112,8 @@ pub struct Outcome {
 
 impl Dispatcher {
     pub fn new(services: Arc<Services>) -> Self {
-        let mut d = Self { services, handlers: HashMap::new() };
+        let limits = method_limits(&services.flood);
+        let mut d = Self { services, handlers: HashMap::new(), limits };
         crate::handlers::register(&mut d);
         d
     }
@@ -164,8 +204,15 @@ impl Dispatcher {
         if recursive_constructors(body) > MAX_RECURSIVE_CONSTRUCTORS {
             return (entry.name, Err(RpcError::fetch_error()));
         }
-        if entry.needs_login && ctx.key.user().is_none() {
+        let user = ctx.key.user();
+        if entry.needs_login && user.is_none() {
             return (entry.name, Err(RpcError::unauthorized()));
+        }
+        if let Some(limiter) = self.limits.get(&id) {
+            let caller = user.map_or(Caller::Addr(ctx.peer), Caller::User);
+            if let Err(wait) = limiter.take(caller, 1.0, self.services.clock.now_ms()) {
+                return (entry.name, Err(RpcError::flood_wait(wait)));
+            }
         }
         // Decoded twice only when a mention holds an InputPeer and the request does not
         // decode as sent.

@@ -35,6 +35,10 @@ impl RpcError {
         Self::new(400, format!("INPUT_METHOD_INVALID_{id:08X}"))
     }
     /// The request's TL did not parse.
+    /// `420 FLOOD_WAIT_X`: try again in `secs` seconds.
+    pub fn flood_wait(secs: i64) -> Self {
+        Self::new(420, format!("FLOOD_WAIT_{secs}"))
+    }
     pub fn fetch_error() -> Self {
         Self::new(400, "INPUT_FETCH_ERROR")
     }
@@ -55,7 +59,7 @@ impl From<DomainError> for RpcError {
                 AuthError::PhoneNumberOccupied => (400, "PHONE_NUMBER_OCCUPIED"),
                 AuthError::FirstNameInvalid => (400, "FIRSTNAME_INVALID"),
                 AuthError::LastNameInvalid => (400, "LASTNAME_INVALID"),
-                AuthError::FloodWait(s) => return RpcError::new(420, format!("FLOOD_WAIT_{s}")),
+                AuthError::FloodWait(s) => return RpcError::flood_wait(s),
                 AuthError::Unregistered => (401, "AUTH_KEY_UNREGISTERED"),
                 AuthError::SessionPasswordNeeded => (401, "SESSION_PASSWORD_NEEDED"),
                 AuthError::PasswordHashInvalid => (400, "PASSWORD_HASH_INVALID"),
@@ -93,7 +97,7 @@ impl From<DomainError> for RpcError {
                 AccountError::PrivacyValueInvalid => (400, "PRIVACY_VALUE_INVALID"),
                 AccountError::PrivacyKeyInvalid => (400, "PRIVACY_KEY_INVALID"),
                 AccountError::TtlDaysInvalid => (400, "TTL_DAYS_INVALID"),
-                AccountError::FloodWait(s) => return RpcError::new(420, format!("FLOOD_WAIT_{s}")),
+                AccountError::FloodWait(s) => return RpcError::flood_wait(s),
             },
             DomainError::Message(m) => match m {
                 MessageError::MessageEmpty => (400, "MESSAGE_EMPTY"),
@@ -112,13 +116,13 @@ impl From<DomainError> for RpcError {
                 MessageError::MessageAuthorRequired => (403, "MESSAGE_AUTHOR_REQUIRED"),
                 MessageError::LimitInvalid => (400, "LIMIT_INVALID"),
                 MessageError::EntityBoundsInvalid => (400, "ENTITY_BOUNDS_INVALID"),
-                MessageError::FloodWait(s) => return RpcError::new(420, format!("FLOOD_WAIT_{s}")),
+                MessageError::FloodWait(s) => return RpcError::flood_wait(s),
                 MessageError::UserIsBlocked => (400, "USER_IS_BLOCKED"),
                 MessageError::YouBlockedUser => (400, "YOU_BLOCKED_USER"),
                 MessageError::ContactIdInvalid => (400, "CONTACT_ID_INVALID"),
             },
             DomainError::Group(g) => match g {
-                GroupError::FloodWait(s) => return RpcError::new(420, format!("FLOOD_WAIT_{s}")),
+                GroupError::FloodWait(s) => return RpcError::flood_wait(s),
                 GroupError::ChatIdInvalid => (400, "CHAT_ID_INVALID"),
                 GroupError::ChannelInvalid => (400, "CHANNEL_INVALID"),
                 GroupError::ChannelPrivate => (406, "CHANNEL_PRIVATE"),

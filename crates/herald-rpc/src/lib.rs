@@ -57,6 +57,8 @@ pub struct Services {
     /// The live state of every key with a connection here (the gateway's too).
     pub key_states: Arc<KeyStates>,
     pub clock: Arc<dyn Clock>,
+    /// The flood limits; the domain services were built with the same table.
+    pub flood: herald_domain::limits::FloodTable,
     pub server: ServerInfo,
 }
 

@@ -3,7 +3,9 @@
 //! passed explicitly; nothing reads it from a global.
 
 use anyhow::{bail, Context};
+use herald_domain::limits::FloodTable;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -64,12 +66,9 @@ pub struct Config {
     pub max_answer_bytes: usize,
     /// Auth keys never logged in and unused this many hours are deleted.
     pub unused_key_hours: u64,
-    /// Sends and edits per account: at once, then per second (`FLOOD_WAIT_X` beyond).
-    pub send_burst: f64,
-    pub sends_per_sec: f64,
-    /// Bytes an account may add to the store: at once, then per day (`FLOOD_WAIT_X` beyond).
-    pub stored_bytes_burst: f64,
-    pub stored_bytes_per_day: f64,
+    /// Flood limits by name (`herald_domain::limits::FloodTable`, docs/security.md §3.6), each
+    /// `BURST,COUNT/UNIT` such as `"5000,1000/s"`; rows not named keep their defaults.
+    pub flood: BTreeMap<String, String>,
 }
 
 impl Default for Config {
@@ -103,10 +102,7 @@ impl Default for Config {
             write_timeout_secs: 30,
             max_answer_bytes: 2 << 20,
             unused_key_hours: 24,
-            send_burst: herald_domain::messages::SEND_BURST,
-            sends_per_sec: herald_domain::messages::SENDS_PER_SEC,
-            stored_bytes_burst: herald_domain::messages::STORED_BYTES_BURST,
-            stored_bytes_per_day: herald_domain::messages::STORED_BYTES_PER_DAY,
+            flood: BTreeMap::new(),
         }
     }
 }
@@ -141,6 +137,10 @@ pub struct Overrides {
     /// Create a new, empty database next to existing server keys (recovery; see README).
     #[arg(long)]
     pub init_database: bool,
+    /// A flood limit, NAME=BURST,COUNT/UNIT (e.g. sends=100,10/s); repeatable, `;` between
+    /// several in the environment.
+    #[arg(long = "flood", env = "HERALD_FLOOD", value_delimiter = ';', value_name = "NAME=SPEC")]
+    pub flood: Vec<String>,
 }
 
 impl Config {
@@ -173,6 +173,10 @@ impl Config {
         if let Some(v) = o.metrics_listen {
             c.metrics_listen = Some(v);
         }
+        for f in &o.flood {
+            let Some((name, spec)) = f.split_once('=') else { bail!("--flood takes NAME=BURST,COUNT/UNIT, got {f:?}") };
+            c.flood.insert(name.trim().to_string(), spec.to_string());
+        }
         c.validate()?;
         Ok(c)
     }
@@ -195,14 +199,7 @@ impl Config {
         if let Some((name, _)) = counts.iter().find(|(_, v)| *v == 0) {
             bail!("{name} must be positive");
         }
-        let rates = [
-            ("key_exchanges_per_sec", self.key_exchanges_per_sec, 0.0),
-            ("key_exchange_burst", self.key_exchange_burst, 1.0),
-            ("sends_per_sec", self.sends_per_sec, 0.0),
-            ("send_burst", self.send_burst, 1.0),
-            ("stored_bytes_per_day", self.stored_bytes_per_day, 0.0),
-            ("stored_bytes_burst", self.stored_bytes_burst, 4096.0),
-        ];
+        let rates = [("key_exchanges_per_sec", self.key_exchanges_per_sec, 0.0), ("key_exchange_burst", self.key_exchange_burst, 1.0)];
         for (name, v, min) in rates {
             let ok = if min == 0.0 { v > 0.0 } else { v >= min };
             if v.is_nan() || !ok {
@@ -220,7 +217,17 @@ impl Config {
         if timeouts.contains(&0) {
             bail!("timeouts must be positive");
         }
+        self.flood_table()?;
         Ok(())
+    }
+
+    /// The flood limits: the defaults with the configured rows replaced.
+    pub fn flood_table(&self) -> anyhow::Result<FloodTable> {
+        let mut t = FloodTable::default();
+        for (name, spec) in &self.flood {
+            t.set(name, spec).map_err(anyhow::Error::msg)?;
+        }
+        Ok(t)
     }
 
     pub fn advertised(&self, bound: SocketAddr) -> SocketAddr {
@@ -251,5 +258,25 @@ mod tests {
         std::fs::write(&file, "bogus = 1\n").unwrap();
         assert!(Config::load(&Overrides { config: Some(file), ..Default::default() }).is_err());
         assert!(Config::load(&Overrides { dc: Some(0), ..Default::default() }).is_err());
+    }
+
+    #[test]
+    fn flood_rows_from_the_file_and_the_flags() {
+        let dir = std::env::temp_dir().join(format!("herald-config-flood-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("herald.toml");
+        std::fs::write(&file, "[flood]\nsends = \"100, 10/s\"\nsearch = \"1,1/s\"\n").unwrap();
+        let flags = vec!["search=5,1/m".to_string(), "group_creations=3,3/d".to_string()];
+        let c = Config::load(&Overrides { config: Some(file.clone()), flood: flags, ..Default::default() }).unwrap();
+        let t = c.flood_table().unwrap();
+        assert_eq!((t.sends.burst, t.sends.per_sec), (100.0, 10.0));
+        assert_eq!((t.search.burst, t.search.per_sec), (5.0, 1.0 / 60.0), "the flag wins over the file");
+        assert_eq!(t.group_creations.burst, 3.0);
+        assert_eq!(t.typing, FloodTable::default().typing);
+        for bad in ["sendz=1,1/s", "sends", "sends=1/s"] {
+            let e = Config::load(&Overrides { flood: vec![bad.into()], ..Default::default() }).unwrap_err();
+            assert!(e.to_string().contains("flood") || e.to_string().contains("BURST"), "{bad}: {e}");
+        }
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

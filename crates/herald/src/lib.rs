@@ -13,8 +13,7 @@ use herald_domain::auth::{AuthConfig, AuthService, AuthStores};
 use herald_domain::bus::{EventBus, InProcessBus};
 use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::groups::GroupService;
-use herald_domain::limits::Bucket;
-use herald_domain::messages::{MessageService, SendLimits};
+use herald_domain::messages::MessageService;
 use herald_mtproto::salt::Salts;
 use herald_net::addrs::{AddrLimits, AddrTable};
 use herald_net::sessions::{SessionLimits, SessionRegistry};
@@ -104,21 +103,18 @@ pub async fn start(c: &Config) -> anyhow::Result<Running> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let bus: Arc<dyn EventBus> = Arc::new(InProcessBus::new());
     let db = Arc::new(store.clone());
-    let send_limits = SendLimits {
-        sends: Bucket { burst: c.send_burst, per_sec: c.sends_per_sec },
-        stored_bytes: Bucket { burst: c.stored_bytes_burst, per_sec: c.stored_bytes_per_day / 86_400.0 },
-        ..SendLimits::default()
-    };
-    let messages = Arc::new(MessageService::with_limits(db.clone(), db.clone(), bus.clone(), clock.clone(), send_limits).with_accounts(db.clone()));
-    let groups = Arc::new(GroupService::new(db.clone(), db.clone(), messages.clone(), bus.clone(), clock.clone()));
-    let accounts = Arc::new(AccountService::new(db.clone(), db.clone(), keys.secret, clock.clone()));
+    let flood = c.flood_table()?;
+    let messages = Arc::new(MessageService::with_limits(db.clone(), db.clone(), bus.clone(), clock.clone(), &flood).with_accounts(db.clone()));
+    let groups = Arc::new(GroupService::with_limits(db.clone(), db.clone(), messages.clone(), bus.clone(), clock.clone(), &flood));
+    let accounts = Arc::new(AccountService::new(db.clone(), db.clone(), keys.secret, clock.clone()).with_limits(&flood));
     let auth = AuthService::new(
         AuthStores { accounts: db.clone(), codes: db.clone(), keys: db.clone(), passwords: db.clone() },
         messages.clone(),
         bus.clone(),
         clock.clone(),
         AuthConfig { dc_id: c.dc, test_phones: c.test_phones, log_codes: c.log_codes },
-    );
+    )
+    .with_limits(&flood);
     let auth = Arc::new(match &c.code_hook {
         Some(program) => auth.with_hook(Arc::new(hook::CommandHook::new(program.clone()))),
         None => auth,
@@ -134,6 +130,7 @@ pub async fn start(c: &Config) -> anyhow::Result<Running> {
         keys: db.clone(),
         key_states: key_states.clone(),
         clock: clock.clone(),
+        flood,
         server: ServerInfo { dc_id: c.dc, addresses: vec![DcAddress { id: c.dc, ip: advertised.ip().to_string(), port: advertised.port() }] },
     });
     let rsa = Arc::new(keys.rsa);
