@@ -55,3 +55,25 @@ async def test_due_deletions_happen_after_a_restart(fresh_server):
         await asyncio.sleep(0.2)
     else:
         raise AssertionError("the due message was not deleted after the restart")
+
+
+@async_test(timeout=90)
+async def test_new_chats_start_with_the_default_auto_delete_period(server):
+    """messages.setDefaultHistoryTTL: a private chat the account starts afterwards deletes its
+    messages after that period, on both sides; users.getFullUser shows the chat's period."""
+    chat = await make_chat(server)
+    a, b = chat.alice.client, chat.bob.client
+    assert (await a(functions.messages.GetDefaultHistoryTTLRequest())).period == 0
+    with expect_rpc_error({"TTL_PERIOD_INVALID"}, 400):
+        await a(functions.messages.SetDefaultHistoryTTLRequest(period=-1))
+    assert await a(functions.messages.SetDefaultHistoryTTLRequest(period=86400)) is True
+    assert (await a(functions.messages.GetDefaultHistoryTTLRequest())).period == 86400
+
+    sent = await a.send_message(chat.to_bob, "a new chat")
+    assert sent.ttl_period == 86400
+    (theirs,) = await b.get_messages(chat.to_alice, limit=1)
+    assert theirs.ttl_period == 86400 and theirs.raw_text == "a new chat"
+    full = await b(functions.users.GetFullUserRequest(chat.to_alice))
+    assert full.full_user.ttl_period == 86400
+    reply = await b.send_message(chat.to_alice, "and the reply")
+    assert reply.ttl_period == 86400

@@ -48,6 +48,21 @@ impl AccountService {
         }
     }
 
+    /// `messages.getDefaultHistoryTTL`: the auto-delete period new private chats get.
+    pub async fn default_history_ttl(&self, me: UserId) -> Result<i32> {
+        Ok(self.store.default_history_ttl(me).await?)
+    }
+
+    /// `messages.setDefaultHistoryTTL`: private chats `me` starts from now on delete their
+    /// messages after `period` seconds (0: never), as if `messages.setHistoryTTL` had been
+    /// called before the first message (docs/client-compat.md §4.17).
+    pub async fn set_default_history_ttl(&self, me: UserId, period: i32) -> Result<()> {
+        if !(0..=crate::ttl::TTL_MAX_SECS).contains(&period) {
+            return Err(crate::error::MessageError::TtlPeriodInvalid.into());
+        }
+        Ok(self.store.set_default_history_ttl(me, period).await?)
+    }
+
     /// With the `phone_lookups` and `status_changes` rows of `limits`.
     pub fn with_limits(mut self, limits: &FloodTable) -> Self {
         self.phone_lookups = Limiter::new(limits.phone_lookups);

@@ -403,6 +403,8 @@ impl MessageService {
             // Checked in the write itself: no extra read on the hot path, and no block can
             // land between a check and the send.
             ops.push((BoxId::User(to), BoxOp::UnlessBlocked { a: from, b: to }));
+            // A first message starts the chat with the sender's default auto-delete period.
+            ops.push((BoxId::User(from), BoxOp::NewChatTtl { from, to }));
         }
         ops.push((BoxId::User(from), BoxOp::Append(NewCopy { message: msg.clone(), random_id: Some(random_id), unread: false })));
         if to != from {

@@ -77,6 +77,9 @@ pub trait AccountStore: Send + Sync {
     async fn delete_account(&self, id: UserId) -> StoreResult<Vec<i64>>;
     /// How many days the account may stay inactive before it is deleted.
     async fn set_account_ttl(&self, id: UserId, days: i32) -> StoreResult<()>;
+    /// The auto-delete period the account's new private chats get (0: none).
+    async fn default_history_ttl(&self, id: UserId) -> StoreResult<i32>;
+    async fn set_default_history_ttl(&self, id: UserId, period: i32) -> StoreResult<()>;
     /// Accounts (not service accounts) with no activity — key use, going offline, sign-up —
     /// for longer than their `set_account_ttl`, at most `limit`.
     async fn inactive_accounts(&self, now: i64, limit: usize) -> StoreResult<Vec<UserId>>;
@@ -167,6 +170,10 @@ pub enum BoxOp {
     /// applying nothing, when `a` has blocked `b` or `b` has blocked `a`. Put it before the
     /// ops it guards; it is checked in the same transaction (no block can land in between).
     UnlessBlocked { a: UserId, b: UserId },
+    /// No update: when neither `from` nor `to` has a dialog with the other yet and `from` has
+    /// a default auto-delete period (`set_default_history_ttl`), the private chat gets it on
+    /// both sides, so the messages appended after this op carry it.
+    NewChatTtl { from: UserId, to: UserId },
 }
 
 /// The result of [`MessageStore::apply`]: the update of every op that changed something, in

@@ -1529,6 +1529,43 @@ pub async fn self_deleting_messages_go_on_time(stores: Stores) {
     assert_eq!(w.messages.expire_due().await.unwrap(), 1);
 }
 
+/// `messages.setDefaultHistoryTTL`: a private chat the account starts gets its period on both
+/// sides from the first message on; chats that already exist, on either side, keep theirs.
+pub async fn new_chats_get_the_default_auto_delete_period(stores: Stores) {
+    let w = world(stores);
+    let u = users(&w, 4, "defttl").await;
+    let (a, b, c, d) = (u[0].id, u[1].id, u[2].id, u[3].id);
+    w.messages.send(send(a, Peer::User(b), 1, "old chat")).await.unwrap();
+    w.messages.send(send(d, Peer::User(a), 1, "they wrote first")).await.unwrap();
+    assert_eq!(w.accounts.default_history_ttl(a).await.unwrap(), 0);
+    assert!(matches!(w.accounts.set_default_history_ttl(a, -1).await.unwrap_err(), DomainError::Message(MessageError::TtlPeriodInvalid)));
+    assert!(matches!(
+        w.accounts.set_default_history_ttl(a, crate::ttl::TTL_MAX_SECS + 1).await.unwrap_err(),
+        DomainError::Message(MessageError::TtlPeriodInvalid)
+    ));
+    w.accounts.set_default_history_ttl(a, 86_400).await.unwrap();
+    assert_eq!(w.accounts.default_history_ttl(a).await.unwrap(), 86_400);
+
+    let first = w.messages.send(send(a, Peer::User(c), 2, "new chat")).await.unwrap();
+    assert_eq!(new_message(&first.update).ttl_period, Some(86_400));
+    assert_eq!(w.messages.dialog(a, Peer::User(c)).await.unwrap().unwrap().ttl_period, 86_400);
+    assert_eq!(w.messages.dialog(c, Peer::User(a)).await.unwrap().unwrap().ttl_period, 86_400, "both sides");
+    let theirs = w.messages.history(c, Peer::User(a), HistoryQuery { limit: 1, ..Default::default() }).await.unwrap().0;
+    assert_eq!(theirs[0].ttl_period, Some(86_400), "the receiver's copy too");
+    let reply = w.messages.send(send(c, Peer::User(a), 3, "reply")).await.unwrap();
+    assert_eq!(new_message(&reply.update).ttl_period, Some(86_400), "and what the other side sends");
+
+    // Existing chats, whoever started them, keep no period.
+    assert_eq!(new_message(&w.messages.send(send(a, Peer::User(b), 4, "still old")).await.unwrap().update).ttl_period, None);
+    assert_eq!(new_message(&w.messages.send(send(a, Peer::User(d), 5, "answer")).await.unwrap().update).ttl_period, None);
+    // The default is the sender's: someone without one starts chats without a period.
+    assert_eq!(new_message(&w.messages.send(send(b, Peer::User(d), 6, "hello")).await.unwrap().update).ttl_period, None);
+    // Off again: new chats start without.
+    w.accounts.set_default_history_ttl(a, 0).await.unwrap();
+    let e = users(&w, 1, "defttl-late").await[0].id;
+    assert_eq!(new_message(&w.messages.send(send(a, Peer::User(e), 7, "later chat")).await.unwrap().update).ttl_period, None);
+}
+
 /// A scheduled message waits aside (its own ids, listed by time), goes out once when due
 /// (a second pass sends nothing), and its sessions hear it is gone; deleting one forgets it.
 pub async fn scheduled_messages_go_out_once_when_due(stores: Stores) {
@@ -1746,6 +1783,7 @@ macro_rules! storage_suite {
             online_status_is_reported_to_contacts,
             login_tokens_are_accepted_once_in_time,
             self_deleting_messages_go_on_time,
+            new_chats_get_the_default_auto_delete_period,
             scheduled_messages_go_out_once_when_due,
             privacy_settings_are_enforced,
             unused_sessions_end_after_their_lifetime,

@@ -246,6 +246,21 @@ impl AccountStore for SqliteStore {
         .await
     }
 
+    async fn default_history_ttl(&self, id: UserId) -> StoreResult<i32> {
+        self.read(move |conn| {
+            Ok(conn.query_row("SELECT default_history_ttl FROM users WHERE id = ?1", [id.0], |r| r.get(0)).optional().map_err(backend)?.unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn set_default_history_ttl(&self, id: UserId, period: i32) -> StoreResult<()> {
+        self.write(move |conn| {
+            conn.execute("UPDATE users SET default_history_ttl = ?2 WHERE id = ?1", params![id.0, period]).map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn inactive_accounts(&self, now: i64, limit: usize) -> StoreResult<Vec<UserId>> {
         self.read(move |conn| {
             let mut st = conn

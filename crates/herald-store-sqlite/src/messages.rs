@@ -235,6 +235,38 @@ fn insert_message(conn: &Connection, m: &Message, random_id: Option<i64>, pts: i
     Ok(())
 }
 
+/// See [`BoxOp::NewChatTtl`]. One primary-key read per private send when the sender has no
+/// default period (the common case).
+fn new_chat_ttl(conn: &Connection, from: UserId, to: UserId) -> StoreResult<()> {
+    let period: i32 = conn
+        .prepare_cached("SELECT default_history_ttl FROM users WHERE id = ?1")
+        .map_err(backend)?
+        .query_row([from.0], |r| r.get(0))
+        .optional()
+        .map_err(backend)?
+        .unwrap_or(0);
+    if period <= 0 {
+        return Ok(());
+    }
+    let existing = conn
+        .prepare_cached("SELECT 1 FROM dialogs WHERE (owner = ?1 AND peer = ?2) OR (owner = ?2 AND peer = ?1)")
+        .map_err(backend)?
+        .exists(params![from.0, to.0])
+        .map_err(backend)?;
+    if existing {
+        return Ok(());
+    }
+    let mut set = conn
+        .prepare_cached(
+            "INSERT INTO dialog_state (owner, peer, ttl_period) VALUES (?1, ?2, ?3) ON CONFLICT (owner, peer) DO UPDATE SET ttl_period = excluded.ttl_period",
+        )
+        .map_err(backend)?;
+    for (owner, peer) in [(from, to), (to, from)] {
+        set.execute(params![BoxId::User(owner).key(), Peer::User(peer).marked(), period]).map_err(backend)?;
+    }
+    Ok(())
+}
+
 fn append(conn: &Connection, owner: BoxId, n: NewCopy, touched: &mut Touched) -> StoreResult<PtsUpdate> {
     let mut m = n.message;
     touched.appended(m.logical_id);
@@ -421,6 +453,10 @@ fn apply(conn: &Connection, ops: Vec<(BoxId, BoxOp)>, dedup: Option<(BoxId, User
                 if deleted {
                     return Err(StoreError::Conflict("deactivated"));
                 }
+                None
+            }
+            BoxOp::NewChatTtl { from, to } => {
+                new_chat_ttl(conn, from, to)?;
                 None
             }
             BoxOp::Pin { peer, ids, pinned } => Some(record(

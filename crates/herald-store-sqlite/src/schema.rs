@@ -347,6 +347,11 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE auth_keys ADD COLUMN perm_key_id INTEGER;
     CREATE INDEX auth_keys_perm ON auth_keys(perm_key_id) WHERE perm_key_id IS NOT NULL;
     "#,
+    // 25: the auto-delete period an account gives its new private chats
+    // (`messages.setDefaultHistoryTTL`).
+    r#"
+    ALTER TABLE users ADD COLUMN default_history_ttl INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and

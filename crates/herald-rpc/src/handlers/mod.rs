@@ -71,6 +71,8 @@ pub(crate) fn register(d: &mut Dispatcher) {
     d.add::<f::account::DeleteAccount, _, _>(LoggedIn, password::delete_account);
     d.add::<f::account::SetAccountTtl, _, _>(LoggedIn, password::set_account_ttl);
     d.add::<f::account::GetAccountTtl, _, _>(LoggedIn, password::get_account_ttl);
+    d.add::<f::messages::SetDefaultHistoryTtl, _, _>(LoggedIn, password::set_default_history_ttl);
+    d.add::<f::messages::GetDefaultHistoryTtl, _, _>(LoggedIn, password::get_default_history_ttl);
 
     d.add::<f::users::GetUsers, _, _>(LoggedIn, account::get_users);
     d.add::<f::users::GetFullUser, _, _>(LoggedIn, account::get_full_user);

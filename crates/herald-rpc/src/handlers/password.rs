@@ -160,6 +160,20 @@ pub async fn set_account_ttl(s: Arc<Services>, ctx: CallCtx, r: functions::accou
     Ok(true)
 }
 
+pub async fn set_default_history_ttl(s: Arc<Services>, ctx: CallCtx, r: functions::messages::SetDefaultHistoryTtl) -> Result<bool, RpcError> {
+    s.accounts.set_default_history_ttl(ctx.user()?, r.period).await?;
+    Ok(true)
+}
+
+pub async fn get_default_history_ttl(
+    s: Arc<Services>,
+    ctx: CallCtx,
+    _: functions::messages::GetDefaultHistoryTtl,
+) -> Result<enums::DefaultHistoryTtl, RpcError> {
+    let period = s.accounts.default_history_ttl(ctx.user()?).await?;
+    Ok(enums::DefaultHistoryTtl::Ttl(types::DefaultHistoryTtl { period }))
+}
+
 pub async fn get_account_ttl(s: Arc<Services>, ctx: CallCtx, _: functions::account::GetAccountTtl) -> Result<enums::AccountDaysTtl, RpcError> {
     let me = ctx.user()?;
     let days = s.accounts.user(me).await?.map(|u| u.account_ttl_days).unwrap_or(365);
