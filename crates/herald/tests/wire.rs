@@ -1167,30 +1167,7 @@ async fn updates_go_to_the_keys_last_active_connection_only() {
     let mut random_id = 1;
     let mut send = async |b: &mut Raw, sb: &mut ClientSession, text: &str| {
         random_id += 1;
-        let req = functions::messages::SendMessage {
-            no_webpage: false,
-            silent: false,
-            background: false,
-            clear_draft: false,
-            noforwards: false,
-            update_stickersets_order: false,
-            invert_media: false,
-            allow_paid_floodskip: false,
-            peer: peer.clone(),
-            reply_to: None,
-            message: text.into(),
-            random_id,
-            reply_markup: None,
-            entities: None,
-            schedule_date: None,
-            schedule_repeat_period: None,
-            send_as: None,
-            quick_reply_shortcut: None,
-            effect: None,
-            allow_paid_stars: None,
-            suggested_post: None,
-            rich_message: None,
-        };
+        let req = herald_mtproto::testing::send_message(&peer, text.into(), random_id);
         let (id, msgs) = call(b, sb, &req.to_bytes()).await;
         assert!(result_of(&msgs, id).is_some_and(|r| enums::Updates::from_bytes(&r).is_ok()), "sent {text}");
     };
