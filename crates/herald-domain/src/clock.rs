@@ -16,7 +16,7 @@ impl Clock for SystemClock {
     }
 }
 
-pub(crate) fn random_u64() -> u64 {
+pub fn random_u64() -> u64 {
     let mut b = [0u8; 8];
     getrandom::fill(&mut b).expect("the operating system RNG failed");
     u64::from_le_bytes(b)

@@ -233,6 +233,8 @@ pub enum GroupError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
     #[error(transparent)]
+    File(#[from] FileError),
+    #[error(transparent)]
     Auth(#[from] AuthError),
     #[error(transparent)]
     Account(#[from] AccountError),
@@ -245,3 +247,47 @@ pub enum DomainError {
 }
 
 pub type Result<T, E = DomainError> = std::result::Result<T, E>;
+
+/// Uploads, media and downloads (docs/client-compat.md §4.21).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileError {
+    /// Part `0` of the upload is not there when the file is used.
+    #[error("file part {0} missing")]
+    PartMissing(i32),
+    /// A part index out of range (negative, or past the declared total).
+    #[error("file part invalid")]
+    PartInvalid,
+    /// The declared number of parts is out of range or disagrees with the parts.
+    #[error("file parts invalid")]
+    PartsInvalid,
+    /// A part's size breaks the rules (a multiple of 1 KiB dividing 512 KiB; the last may be shorter).
+    #[error("file part size invalid")]
+    PartSizeInvalid,
+    #[error("file part empty")]
+    PartEmpty,
+    #[error("md5 checksum invalid")]
+    Md5Invalid,
+    /// No such file for this viewer (unknown id, wrong access hash, or not visible to them).
+    #[error("file id invalid")]
+    FileIdInvalid,
+    #[error("file reference expired")]
+    ReferenceExpired,
+    #[error("file reference invalid")]
+    ReferenceInvalid,
+    #[error("limit invalid")]
+    LimitInvalid,
+    #[error("offset invalid")]
+    OffsetInvalid,
+    #[error("location invalid")]
+    LocationInvalid,
+    #[error("media caption too long")]
+    CaptionTooLong,
+    #[error("media invalid")]
+    MediaInvalid,
+    /// A mime type that is not `type/subtype` of printable ASCII.
+    #[error("mime type invalid")]
+    MimeInvalid,
+    /// The server keeps too little free space to take more files.
+    #[error("storage full")]
+    StorageFull,
+}

@@ -84,7 +84,8 @@ impl MessageService {
                 reply_to: None,
             };
             let later = !out.is_empty();
-            out.push((*rid, self.send_with(req, fwd, later).await?));
+            let media = m.media.as_deref().cloned();
+            out.push((*rid, self.send_with(req, fwd, media, later).await?));
         }
         if out.is_empty() {
             return Err(MessageError::MessageIdInvalid.into());

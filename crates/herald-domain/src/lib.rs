@@ -13,6 +13,7 @@ pub mod clock;
 pub mod contacts;
 pub mod dialogs;
 pub mod error;
+pub mod files;
 pub mod forward;
 pub mod groups;
 pub mod limits;

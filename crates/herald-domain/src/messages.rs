@@ -43,6 +43,20 @@ pub fn validate_text(text: &str, entities: &[Entity]) -> Result<()> {
     if len > MESSAGE_LENGTH_MAX {
         return Err(MessageError::MessageTooLong.into());
     }
+    validate_entities(len, entities)
+}
+
+/// A media message's caption: may be empty, at most [`crate::files::CAPTION_MAX`] UTF-16
+/// units (`MEDIA_CAPTION_TOO_LONG`), entities as for text.
+pub fn validate_caption(text: &str, entities: &[Entity]) -> Result<()> {
+    let len = text.encode_utf16().count();
+    if len > crate::files::CAPTION_MAX {
+        return Err(crate::error::FileError::CaptionTooLong.into());
+    }
+    validate_entities(len, entities)
+}
+
+fn validate_entities(len: usize, entities: &[Entity]) -> Result<()> {
     let inside = |e: &Entity| e.offset >= 0 && e.length > 0 && (e.offset as usize).saturating_add(e.length as usize) <= len;
     let small = |e: &Entity| match &e.kind {
         EntityKind::TextUrl { url } => url.len() <= ENTITY_URL_MAX,
@@ -325,16 +339,25 @@ impl MessageService {
     }
 
     pub async fn send(&self, req: SendRequest) -> Result<Sent> {
-        self.send_with(req, None, false).await
+        self.send_with(req, None, None, false).await
     }
 
-    /// A send that may carry a forward header; `later_in_batch` for the second and later
-    /// messages of one forward (see [`Self::check_post_in_batch`]).
-    pub(crate) async fn send_with(&self, req: SendRequest, fwd: Option<Forward>, later_in_batch: bool) -> Result<Sent> {
-        validate_text(&req.text, &req.entities)?;
+    /// `messages.sendMedia`: a message carrying `media`, its text the caption.
+    pub async fn send_media(&self, req: SendRequest, media: Media) -> Result<Sent> {
+        self.send_with(req, None, Some(media), false).await
+    }
+
+    /// A send that may carry a forward header and media; `later_in_batch` for the second
+    /// and later messages of one forward (see [`Self::check_post_in_batch`]).
+    pub(crate) async fn send_with(&self, req: SendRequest, fwd: Option<Forward>, media: Option<Media>, later_in_batch: bool) -> Result<Sent> {
+        match &media {
+            Some(_) => validate_caption(&req.text, &req.entities)?,
+            None => validate_text(&req.text, &req.entities)?,
+        }
         let now = self.now();
         let mut msg = draft(req.from, req.peer, now, req.text, req.entities);
         msg.fwd = fwd.map(Box::new);
+        msg.media = media.map(Box::new);
         match req.peer {
             Peer::User(to) => {
                 self.spend(req.from, &msg.text, &msg.entities)?;

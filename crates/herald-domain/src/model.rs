@@ -279,6 +279,75 @@ pub struct Message {
     /// dialog's setting when appended).
     #[serde(default)]
     pub ttl_period: Option<i32>,
+    /// A file the message carries (the text is then its caption).
+    #[serde(default)]
+    pub media: Option<Box<Media>>,
+}
+
+/// What a message carries besides text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Media {
+    Document(FileMeta),
+}
+
+impl Media {
+    pub fn file(&self) -> &FileMeta {
+        match self {
+            Media::Document(f) => f,
+        }
+    }
+}
+
+/// A stored file as messages show it; its bytes live in the blob store under `blob`, never
+/// in the database. Copied into each message that carries it, so rendering needs no lookup.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileMeta {
+    pub id: i64,
+    /// Its bytes' SHA-256, lower-case hex: the blob's name (identical content is kept once).
+    pub blob: String,
+    pub size: i64,
+    pub mime: String,
+    pub date: i32,
+    #[serde(default)]
+    pub attributes: Vec<DocAttr>,
+}
+
+impl FileMeta {
+    pub fn file_name(&self) -> Option<&str> {
+        self.attributes.iter().find_map(|a| match a {
+            DocAttr::Filename(n) => Some(n.as_str()),
+            _ => None,
+        })
+    }
+}
+
+/// A document's attributes (Telegram's `DocumentAttribute`), as the uploader gave them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DocAttr {
+    Filename(String),
+    ImageSize {
+        w: i32,
+        h: i32,
+    },
+    Animated,
+    /// Duration in milliseconds.
+    Video {
+        duration_ms: i64,
+        w: i32,
+        h: i32,
+        round: bool,
+        streaming: bool,
+        nosound: bool,
+    },
+    Audio {
+        duration: i32,
+        voice: bool,
+        title: Option<String>,
+        performer: Option<String>,
+    },
+    Sticker {
+        alt: String,
+    },
 }
 
 /// A message's reactions as every copy shows them: how many of each, and the latest reactors.
@@ -337,6 +406,7 @@ impl Message {
             fwd: None,
             reactions: None,
             ttl_period: None,
+            media: None,
         }
     }
 

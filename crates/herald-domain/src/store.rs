@@ -386,3 +386,64 @@ pub trait ScheduledStore: Send + Sync {
     /// Scheduled messages whose time has come, oldest first.
     async fn due_scheduled(&self, now: i32, limit: usize) -> StoreResult<Vec<Scheduled>>;
 }
+
+/// An upload in progress: the client's random `file_id`, per account (two accounts may pick
+/// the same id without meeting).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct UploadId {
+    pub owner: UserId,
+    pub file_id: i64,
+}
+
+/// A complete file made from an upload's parts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assembled {
+    /// SHA-256 of the bytes, lower-case hex: the blob's name.
+    pub blob: String,
+    pub size: i64,
+    pub md5: [u8; 16],
+}
+
+/// File bytes, kept out of the database and its single writer: the parts of uploads in
+/// progress, and complete files named by their content's SHA-256 (identical content is kept
+/// once). Every call streams: nothing holds a whole file in memory. A complete file becomes
+/// visible only once written and synced, so a crash never leaves half of one. The embedded
+/// backend is a directory (`herald-store-sqlite/src/blobs.rs`); an object store fits the same
+/// calls.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Stores part `part` of `up` (a part sent again replaces the earlier one).
+    async fn put_part(&self, up: UploadId, part: i32, bytes: Vec<u8>) -> StoreResult<()>;
+    /// The sizes of parts `0..parts` of `up` (None where one is missing).
+    async fn part_sizes(&self, up: UploadId, parts: i32) -> StoreResult<Vec<Option<u64>>>;
+    /// Joins parts `0..parts` of `up`, in order, into a complete file. The parts stay (a
+    /// client may use its upload again) until they expire.
+    async fn assemble(&self, up: UploadId, parts: i32) -> StoreResult<Assembled>;
+    /// Up to `limit` bytes of complete file `blob` from `offset` (fewer at its end).
+    async fn read(&self, blob: &str, offset: u64, limit: usize) -> StoreResult<Vec<u8>>;
+    /// Deletes uploads whose last part came more than `max_age_secs` ago; returns how many.
+    async fn expire_uploads(&self, max_age_secs: u64) -> StoreResult<usize>;
+}
+
+/// A file to record (its id is allocated by the store).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewFile {
+    pub owner: UserId,
+    pub blob: String,
+    pub size: i64,
+    pub mime: String,
+    pub date: i32,
+    pub attributes: Vec<DocAttr>,
+}
+
+/// File metadata: which files exist and who may fetch them. Messages copy a file's metadata
+/// ([`Media`]); the store also indexes which message copies carry which file, in the same
+/// transaction as the messages, so access is checked against what a viewer can see.
+#[async_trait]
+pub trait FileStore: Send + Sync {
+    async fn create_file(&self, f: NewFile) -> StoreResult<FileMeta>;
+    async fn file(&self, id: i64) -> StoreResult<Option<FileMeta>>;
+    /// Whether `viewer` may fetch file `id`: they uploaded it, or a message in their box or
+    /// in a channel they are a member of carries it.
+    async fn file_visible(&self, viewer: UserId, id: i64) -> StoreResult<bool>;
+}

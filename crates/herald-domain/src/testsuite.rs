@@ -11,11 +11,14 @@ use crate::auth::{
 };
 use crate::bus::{Event, EventBus, InProcessBus};
 use crate::clock::Clock;
-use crate::error::{AccountError, AuthError, DomainError, GroupError, MessageError, StoreError};
+use crate::error::{AccountError, AuthError, DomainError, FileError, GroupError, MessageError, StoreError};
 use crate::groups::GroupService;
 use crate::messages::{MessageService, SendRequest};
 use crate::model::*;
-use crate::store::{AccountStore, AuthKeyStore, GroupStore, LoginCodeStore, MessageStore, PasswordStore, ScheduledStore};
+use crate::store::{
+    AccountStore, Assembled, AuthKeyStore, BlobStore, FileStore, GroupStore, LoginCodeStore, MessageStore, PasswordStore, ScheduledStore, StoreResult, UploadId,
+};
+use sha2::Digest;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -29,11 +32,60 @@ pub struct Stores {
     pub groups: Arc<dyn GroupStore>,
     pub passwords: Arc<dyn PasswordStore>,
     pub scheduled: Arc<dyn ScheduledStore>,
+    pub files: Arc<dyn FileStore>,
 }
 
 impl Stores {
-    pub fn of<S: AuthKeyStore + AccountStore + LoginCodeStore + MessageStore + GroupStore + PasswordStore + ScheduledStore + 'static>(s: Arc<S>) -> Self {
-        Stores { keys: s.clone(), accounts: s.clone(), codes: s.clone(), messages: s.clone(), groups: s.clone(), passwords: s.clone(), scheduled: s }
+    pub fn of<S: AuthKeyStore + AccountStore + LoginCodeStore + MessageStore + GroupStore + PasswordStore + ScheduledStore + FileStore + 'static>(
+        s: Arc<S>,
+    ) -> Self {
+        Stores {
+            keys: s.clone(),
+            accounts: s.clone(),
+            codes: s.clone(),
+            messages: s.clone(),
+            groups: s.clone(),
+            passwords: s.clone(),
+            scheduled: s.clone(),
+            files: s,
+        }
+    }
+}
+
+/// A [`BlobStore`] in memory, for the suite (the backends' own blob stores have their own
+/// tests): parts and complete files in maps.
+#[derive(Default)]
+pub struct MemBlobStore {
+    parts: std::sync::Mutex<std::collections::HashMap<(UploadId, i32), Vec<u8>>>,
+    blobs: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
+}
+
+#[async_trait::async_trait]
+impl BlobStore for MemBlobStore {
+    async fn put_part(&self, up: UploadId, part: i32, bytes: Vec<u8>) -> StoreResult<()> {
+        self.parts.lock().unwrap().insert((up, part), bytes);
+        Ok(())
+    }
+    async fn part_sizes(&self, up: UploadId, parts: i32) -> StoreResult<Vec<Option<u64>>> {
+        let m = self.parts.lock().unwrap();
+        Ok((0..parts).map(|p| m.get(&(up, p)).map(|b| b.len() as u64)).collect())
+    }
+    async fn assemble(&self, up: UploadId, parts: i32) -> StoreResult<Assembled> {
+        let m = self.parts.lock().unwrap();
+        let bytes: Vec<u8> = (0..parts).flat_map(|p| m[&(up, p)].clone()).collect();
+        let blob = crate::files::hex(&sha2::Sha256::digest(&bytes));
+        let a = Assembled { blob: blob.clone(), size: bytes.len() as i64, md5: [0; 16] };
+        self.blobs.lock().unwrap().insert(blob, bytes);
+        Ok(a)
+    }
+    async fn read(&self, blob: &str, offset: u64, limit: usize) -> StoreResult<Vec<u8>> {
+        let m = self.blobs.lock().unwrap();
+        let b = &m[blob];
+        let start = (offset as usize).min(b.len());
+        Ok(b[start..(start + limit).min(b.len())].to_vec())
+    }
+    async fn expire_uploads(&self, _max_age_secs: u64) -> StoreResult<usize> {
+        Ok(0)
     }
 }
 
@@ -58,6 +110,7 @@ pub struct World {
     pub messages: Arc<MessageService>,
     pub groups: GroupService,
     pub scheduled: crate::schedule::ScheduleService,
+    pub files: crate::files::FileService,
 }
 
 pub fn world(stores: Stores) -> World {
@@ -75,7 +128,8 @@ pub fn world(stores: Stores) -> World {
     );
     let groups = GroupService::new(stores.groups.clone(), stores.accounts.clone(), messages.clone(), bus.clone(), clock.clone());
     let scheduled = crate::schedule::ScheduleService::new(stores.scheduled.clone(), messages.clone(), bus.clone(), clock.clone());
-    World { stores, clock, bus, auth, accounts, messages, groups, scheduled }
+    let files = crate::files::FileService::new(Arc::new(MemBlobStore::default()), stores.files.clone(), [9; 32], clock.clone(), 1);
+    World { stores, clock, bus, auth, accounts, messages, groups, scheduled, files }
 }
 
 async fn key(w: &World, id: i64) {
@@ -1566,6 +1620,71 @@ pub async fn new_chats_get_the_default_auto_delete_period(stores: Stores) {
     assert_eq!(new_message(&w.messages.send(send(a, Peer::User(e), 7, "later chat")).await.unwrap().update).ttl_period, None);
 }
 
+/// A file is made from its upload's parts, travels in a message, and is fetched by those
+/// who can see a message carrying it, with their own access hash and a reference that
+/// expires; a channel's file is its members'; deleting the message ends a receiver's access.
+pub async fn files_reach_those_who_see_them(stores: Stores) {
+    use crate::files::Uploaded;
+    let w = world(stores);
+    let u = users(&w, 4, "files").await;
+    let (a, b, c, d) = (u[0].id, u[1].id, u[2].id, u[3].id);
+    let part = vec![7u8; 128 * 1024];
+    w.files.save_part(a, 42, 0, None, part.clone()).await.unwrap();
+    w.files.save_part(a, 42, 1, None, b"tail".to_vec()).await.unwrap();
+    let up = Uploaded { file_id: 42, parts: 3, big: false, md5: String::new(), name: "f.bin".into() };
+    assert!(matches!(w.files.complete(a, &up, "application/x-test", vec![]).await.unwrap_err(), DomainError::File(FileError::PartMissing(2))));
+    let up = Uploaded { parts: 2, ..up };
+    let file = w.files.complete(a, &up, "application/x-test", vec![]).await.unwrap();
+    assert_eq!((file.size, file.file_name()), (128 * 1024 + 4, Some("f.bin")), "the upload's name when no attribute gives one");
+    // The uploader may use it before anyone else sees it; nobody else may.
+    let mine = w.files.resolve(a, file.id, w.files.access_hash(a, file.id), None).await.unwrap();
+    assert_eq!(mine, file);
+    let bad = |e: DomainError| matches!(e, DomainError::File(FileError::FileIdInvalid));
+    assert!(bad(w.files.resolve(b, file.id, w.files.access_hash(b, file.id), None).await.unwrap_err()));
+
+    let sent = w.messages.send_media(send(a, Peer::User(b), 1, ""), Media::Document(file.clone())).await.unwrap();
+    assert_eq!(new_message(&sent.update).media.as_deref(), Some(&Media::Document(file.clone())));
+    let theirs = w.messages.history(b, Peer::User(a), HistoryQuery { limit: 1, ..Default::default() }).await.unwrap().0;
+    assert_eq!(theirs[0].media.as_deref(), Some(&Media::Document(file.clone())), "the receiver's copy carries it");
+    let reference = w.files.reference(file.id);
+    let got = w.files.resolve(b, file.id, w.files.access_hash(b, file.id), Some(&reference)).await.unwrap();
+    assert_eq!(w.files.read(&got, 128 * 1024, 4096, false).await.unwrap(), b"tail");
+    assert_eq!(w.files.read(&got, 0, 4096, false).await.unwrap(), vec![7u8; 4096]);
+    // Another viewer's hash, or someone who sees no message with it: nothing.
+    assert!(bad(w.files.resolve(b, file.id, w.files.access_hash(a, file.id), Some(&reference)).await.unwrap_err()));
+    assert!(bad(w.files.resolve(c, file.id, w.files.access_hash(c, file.id), Some(&reference)).await.unwrap_err()));
+    // References expire; a fresh one works.
+    w.clock.advance(crate::files::REFERENCE_TTL_SECS + 3600);
+    assert!(matches!(
+        w.files.resolve(b, file.id, w.files.access_hash(b, file.id), Some(&reference)).await.unwrap_err(),
+        DomainError::File(FileError::ReferenceExpired)
+    ));
+    let mut forged = w.files.reference(file.id);
+    forged[5] ^= 1;
+    assert!(matches!(
+        w.files.resolve(b, file.id, w.files.access_hash(b, file.id), Some(&forged)).await.unwrap_err(),
+        DomainError::File(FileError::ReferenceInvalid)
+    ));
+    w.files.resolve(b, file.id, w.files.access_hash(b, file.id), Some(&w.files.reference(file.id))).await.unwrap();
+
+    // A channel's file: its members', not strangers'.
+    let g = w.groups.create_channel(a, 1, "Files", "", false).await.unwrap().group;
+    w.groups.add_members(a, 1, g.id, &[c]).await.unwrap();
+    w.files.save_part(a, 43, 0, None, b"post".to_vec()).await.unwrap();
+    let post_file =
+        w.files.complete(a, &Uploaded { file_id: 43, parts: 1, big: false, md5: String::new(), name: String::new() }, "text/plain", vec![]).await.unwrap();
+    w.messages.send_media(send(a, Peer::Channel(g.id), 2, "caption"), Media::Document(post_file.clone())).await.unwrap();
+    w.files.resolve(c, post_file.id, w.files.access_hash(c, post_file.id), None).await.unwrap();
+    assert!(bad(w.files.resolve(d, post_file.id, w.files.access_hash(d, post_file.id), None).await.unwrap_err()));
+    assert!(bad(w.files.resolve(b, post_file.id, w.files.access_hash(b, post_file.id), None).await.unwrap_err()));
+
+    // Deleting the message (for both sides) ends the receiver's access; the uploader keeps it.
+    let b_copy = theirs[0].id;
+    w.messages.delete(b, 1, &[b_copy], true).await.unwrap();
+    assert!(bad(w.files.resolve(b, file.id, w.files.access_hash(b, file.id), None).await.unwrap_err()));
+    w.files.resolve(a, file.id, w.files.access_hash(a, file.id), None).await.unwrap();
+}
+
 /// A scheduled message waits aside (its own ids, listed by time), goes out once when due
 /// (a second pass sends nothing), and its sessions hear it is gone; deleting one forgets it.
 pub async fn scheduled_messages_go_out_once_when_due(stores: Stores) {
@@ -1784,6 +1903,7 @@ macro_rules! storage_suite {
             login_tokens_are_accepted_once_in_time,
             self_deleting_messages_go_on_time,
             new_chats_get_the_default_auto_delete_period,
+            files_reach_those_who_see_them,
             scheduled_messages_go_out_once_when_due,
             privacy_settings_are_enforced,
             unused_sessions_end_after_their_lifetime,

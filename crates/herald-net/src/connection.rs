@@ -107,6 +107,9 @@ impl Drop for Keyed {
     }
 }
 
+/// `upload.file`, whose bytes are sent as they are.
+const UPLOAD_FILE: u32 = 0x096a18d5;
+
 /// Serials of [`Keyed`] values, unique in the process (0 is "no connection").
 static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
 
@@ -878,7 +881,10 @@ impl Conn {
                     }
                 };
                 budget.fetch_add(result.len(), Ordering::Relaxed);
-                Finished { reply: wire::rpc_result(msg_id, &wire::gzip_if_smaller(result)), ok, without_updates: outcome.without_updates }
+                // File bytes are not tried with gzip: mostly compressed already, and up to
+                // 1 MiB of CPU per chunk for nothing.
+                let reply = if wire::constructor_id(&result) == Some(UPLOAD_FILE) { result } else { wire::gzip_if_smaller(result) };
+                Finished { reply: wire::rpc_result(msg_id, &reply), ok, without_updates: outcome.without_updates }
             });
             self.requests.running_bytes += body_len;
             self.requests.meta.insert(task.id(), Running { origin, session, key, msg_id, body_len, service });

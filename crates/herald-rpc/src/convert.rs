@@ -4,6 +4,7 @@
 use crate::{blank, RpcError, Services};
 use grammers_tl_types::{enums, types, Deserializable, Identifiable, Serializable};
 use herald_domain::error::{AccountError, DomainError};
+use herald_domain::files::FileService;
 use herald_domain::model::*;
 use herald_domain::presence::Status;
 use herald_domain::privacy::{PrivacyKey, Viewer};
@@ -274,7 +275,7 @@ fn reply_header(id: i32) -> enums::MessageReplyHeader {
 
 /// A message as `viewer` sees it (`out` is per viewer in channel boxes; a broadcast post is
 /// the channel's, with its view counter).
-pub fn message(viewer: UserId, m: &Message) -> enums::Message {
+pub fn message(f: &FileService, viewer: UserId, m: &Message) -> enums::Message {
     let from = (!m.post).then(|| peer(Peer::User(m.from)));
     if let Some(action) = &m.action {
         let mut t = blank::message_service(peer(m.peer), service_action_out(action));
@@ -305,7 +306,99 @@ pub fn message(viewer: UserId, m: &Message) -> enums::Message {
     t.fwd_from = m.fwd.as_deref().map(fwd_header);
     t.reactions = m.reactions.as_deref().map(|r| reactions(viewer, r, !m.post));
     t.ttl_period = m.ttl_period;
+    t.media = m.media.as_deref().map(|media| message_media(f, viewer, media));
     enums::Message::Message(t)
+}
+
+/// A message's media for `viewer`: the file addressed with the viewer's access hash and a
+/// fresh file reference, on this server's DC (clients fetch a file from the DC it names).
+pub fn message_media(f: &FileService, viewer: UserId, media: &Media) -> enums::MessageMedia {
+    match media {
+        Media::Document(d) => enums::MessageMedia::Document(types::MessageMediaDocument {
+            nopremium: false,
+            spoiler: false,
+            video: false,
+            round: false,
+            voice: false,
+            document: Some(document(f, viewer, d)),
+            alt_documents: None,
+            video_cover: None,
+            video_timestamp: None,
+            ttl_seconds: None,
+        }),
+    }
+}
+
+pub fn document(f: &FileService, viewer: UserId, d: &FileMeta) -> enums::Document {
+    enums::Document::Document(types::Document {
+        id: d.id,
+        access_hash: f.access_hash(viewer, d.id),
+        file_reference: f.reference(d.id),
+        date: d.date,
+        mime_type: d.mime.clone(),
+        size: d.size,
+        thumbs: None,
+        video_thumbs: None,
+        dc_id: f.dc_id(),
+        attributes: d.attributes.iter().map(doc_attr_out).collect(),
+    })
+}
+
+fn doc_attr_out(a: &DocAttr) -> enums::DocumentAttribute {
+    use enums::DocumentAttribute as A;
+    match a {
+        DocAttr::Filename(n) => A::Filename(types::DocumentAttributeFilename { file_name: n.clone() }),
+        DocAttr::ImageSize { w, h } => A::ImageSize(types::DocumentAttributeImageSize { w: *w, h: *h }),
+        DocAttr::Animated => A::Animated,
+        DocAttr::Video { duration_ms, w, h, round, streaming, nosound } => A::Video(types::DocumentAttributeVideo {
+            round_message: *round,
+            supports_streaming: *streaming,
+            nosound: *nosound,
+            duration: *duration_ms as f64 / 1000.0,
+            w: *w,
+            h: *h,
+            preload_prefix_size: None,
+            video_start_ts: None,
+            video_codec: None,
+        }),
+        DocAttr::Audio { duration, voice, title, performer } => {
+            A::Audio(types::DocumentAttributeAudio { voice: *voice, duration: *duration, title: title.clone(), performer: performer.clone(), waveform: None })
+        }
+        DocAttr::Sticker { alt } => {
+            A::Sticker(types::DocumentAttributeSticker { mask: false, alt: alt.clone(), stickerset: enums::InputStickerSet::Empty, mask_coords: None })
+        }
+    }
+}
+
+/// The attributes a client gave, as stored (bounded strings; unknown kinds dropped).
+pub fn doc_attrs_in(attrs: &[enums::DocumentAttribute]) -> Vec<DocAttr> {
+    use enums::DocumentAttribute as A;
+    let cut = |s: &str, n: usize| s.chars().take(n).collect::<String>();
+    attrs
+        .iter()
+        .take(16)
+        .filter_map(|a| match a {
+            A::Filename(f) => Some(DocAttr::Filename(f.file_name.clone())),
+            A::ImageSize(i) => Some(DocAttr::ImageSize { w: i.w, h: i.h }),
+            A::Animated => Some(DocAttr::Animated),
+            A::Video(v) => Some(DocAttr::Video {
+                duration_ms: (v.duration.clamp(0.0, 1e9) * 1000.0) as i64,
+                w: v.w,
+                h: v.h,
+                round: v.round_message,
+                streaming: v.supports_streaming,
+                nosound: v.nosound,
+            }),
+            A::Audio(a) => Some(DocAttr::Audio {
+                duration: a.duration,
+                voice: a.voice,
+                title: a.title.as_deref().map(|t| cut(t, 256)),
+                performer: a.performer.as_deref().map(|t| cut(t, 256)),
+            }),
+            A::Sticker(st) => Some(DocAttr::Sticker { alt: cut(&st.alt, 16) }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// A message's reactions as `viewer` sees them: their own marked as chosen, and who reacted
@@ -567,15 +660,15 @@ pub struct SplitDifference {
     pub groups: Vec<GroupId>,
 }
 
-pub fn split_difference(viewer: UserId, owner: BoxId, updates: &[PtsUpdate]) -> SplitDifference {
+pub fn split_difference(f: &FileService, viewer: UserId, owner: BoxId, updates: &[PtsUpdate]) -> SplitDifference {
     let mut out = SplitDifference::default();
     for u in updates {
         if let UpdateKind::NewMessage(m) = &u.kind {
-            out.new_messages.push(message(viewer, m));
+            out.new_messages.push(message(f, viewer, m));
             out.users.extend(message_users([m]));
             out.groups.extend(message_groups([m]));
         } else {
-            let (up, users, groups) = update(viewer, owner, u);
+            let (up, users, groups) = update(f, viewer, owner, u);
             out.other_updates.push(up);
             out.users.extend(users);
             out.groups.extend(groups);
@@ -584,21 +677,21 @@ pub fn split_difference(viewer: UserId, owner: BoxId, updates: &[PtsUpdate]) -> 
     out
 }
 
-pub fn update(viewer: UserId, owner: BoxId, u: &PtsUpdate) -> (enums::Update, Vec<UserId>, Vec<GroupId>) {
+pub fn update(f: &FileService, viewer: UserId, owner: BoxId, u: &PtsUpdate) -> (enums::Update, Vec<UserId>, Vec<GroupId>) {
     let (pts, pts_count) = (u.pts, u.pts_count);
     let channel = owner.channel();
     let (update, users) = match (&u.kind, channel) {
         (UpdateKind::NewMessage(m), None) => {
-            (enums::Update::NewMessage(types::UpdateNewMessage { message: message(viewer, m), pts, pts_count }), message_users([m]))
+            (enums::Update::NewMessage(types::UpdateNewMessage { message: message(f, viewer, m), pts, pts_count }), message_users([m]))
         }
         (UpdateKind::NewMessage(m), Some(_)) => {
-            (enums::Update::NewChannelMessage(types::UpdateNewChannelMessage { message: message(viewer, m), pts, pts_count }), message_users([m]))
+            (enums::Update::NewChannelMessage(types::UpdateNewChannelMessage { message: message(f, viewer, m), pts, pts_count }), message_users([m]))
         }
         (UpdateKind::EditMessage(m), None) => {
-            (enums::Update::EditMessage(types::UpdateEditMessage { message: message(viewer, m), pts, pts_count }), message_users([m]))
+            (enums::Update::EditMessage(types::UpdateEditMessage { message: message(f, viewer, m), pts, pts_count }), message_users([m]))
         }
         (UpdateKind::EditMessage(m), Some(_)) => {
-            (enums::Update::EditChannelMessage(types::UpdateEditChannelMessage { message: message(viewer, m), pts, pts_count }), message_users([m]))
+            (enums::Update::EditChannelMessage(types::UpdateEditChannelMessage { message: message(f, viewer, m), pts, pts_count }), message_users([m]))
         }
         (UpdateKind::DeleteMessages(ids), None) => {
             (enums::Update::DeleteMessages(types::UpdateDeleteMessages { messages: ids.clone(), pts, pts_count }), vec![])

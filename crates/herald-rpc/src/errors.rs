@@ -1,7 +1,7 @@
 //! The one place where errors become `rpc_error` (code and message, as Telegram names them;
 //! Telethon matches on the exact message).
 
-use herald_domain::error::{AccountError, AuthError, DomainError, GroupError, MessageError, StoreError};
+use herald_domain::error::{AccountError, AuthError, DomainError, FileError, GroupError, MessageError, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code} {message}")]
@@ -50,6 +50,24 @@ impl RpcError {
 impl From<DomainError> for RpcError {
     fn from(e: DomainError) -> Self {
         let (code, msg): (i32, &str) = match e {
+            DomainError::File(f) => match f {
+                FileError::PartMissing(n) => return RpcError::new(400, format!("FILE_PART_{n}_MISSING")),
+                FileError::PartInvalid => (400, "FILE_PART_INVALID"),
+                FileError::PartsInvalid => (400, "FILE_PARTS_INVALID"),
+                FileError::PartSizeInvalid => (400, "FILE_PART_SIZE_INVALID"),
+                FileError::PartEmpty => (400, "FILE_PART_EMPTY"),
+                FileError::Md5Invalid => (400, "MD5_CHECKSUM_INVALID"),
+                FileError::FileIdInvalid => (400, "FILE_ID_INVALID"),
+                FileError::ReferenceExpired => (400, "FILE_REFERENCE_EXPIRED"),
+                FileError::ReferenceInvalid => (400, "FILE_REFERENCE_INVALID"),
+                FileError::LimitInvalid => (400, "LIMIT_INVALID"),
+                FileError::OffsetInvalid => (400, "OFFSET_INVALID"),
+                FileError::LocationInvalid => (400, "LOCATION_INVALID"),
+                FileError::CaptionTooLong => (400, "MEDIA_CAPTION_TOO_LONG"),
+                FileError::MediaInvalid => (400, "MEDIA_INVALID"),
+                FileError::MimeInvalid => (400, "MIME_TYPE_INVALID"),
+                FileError::StorageFull => (500, "STORAGE_FULL"),
+            },
             DomainError::Auth(a) => match a {
                 AuthError::PhoneNumberInvalid => (400, "PHONE_NUMBER_INVALID"),
                 AuthError::PhoneCodeHashEmpty => (400, "PHONE_CODE_HASH_EMPTY"),

@@ -53,6 +53,7 @@ pub struct Services {
     pub messages: Arc<MessageService>,
     pub groups: Arc<GroupService>,
     pub scheduled: Arc<herald_domain::schedule::ScheduleService>,
+    pub files: Arc<herald_domain::files::FileService>,
     pub keys: Arc<dyn AuthKeyStore>,
     /// The live state of every key with a connection here (the gateway's too).
     pub key_states: Arc<KeyStates>,

@@ -57,6 +57,8 @@ struct Template {
 enum Hashed {
     User(UserId),
     Channel(GroupId),
+    /// A file a post carries (its access hash is keyed per viewer too).
+    File(i64),
 }
 
 impl Hashed {
@@ -65,6 +67,7 @@ impl Hashed {
         match self {
             Hashed::User(u) => s.accounts.access_hash(viewer, u),
             Hashed::Channel(g) => s.accounts.channel_access_hash(viewer, g),
+            Hashed::File(id) => s.files.access_hash(viewer, id),
         }
     }
 }
@@ -105,7 +108,12 @@ impl Template {
         named.sort();
         named.dedup();
         let bytes = render_channel(s, TEMPLATE_VIEWER, channel, ups, users, groups, now);
-        let whose_all = users.iter().map(|u| Hashed::User(u.id)).chain(groups.iter().flat_map(|g| [Some(g.id), g.migrated_to]).flatten().map(Hashed::Channel));
+        let files = ups.iter().filter_map(|u| match &u.kind {
+            UpdateKind::NewMessage(m) | UpdateKind::EditMessage(m) => m.media.as_deref().map(|media| Hashed::File(media.file().id)),
+            _ => None,
+        });
+        let whose_all =
+            users.iter().map(|u| Hashed::User(u.id)).chain(groups.iter().flat_map(|g| [Some(g.id), g.migrated_to]).flatten().map(Hashed::Channel)).chain(files);
         let mut holes = Vec::new();
         for whose in whose_all {
             let needle = whose.for_viewer(s, TEMPLATE_VIEWER).to_le_bytes();
@@ -138,7 +146,7 @@ impl Template {
 /// A channel event's `Updates` as `viewer` sees it, with the channel shown as to a plain
 /// member (rights come with getChannels).
 fn render_channel(s: &Services, viewer: UserId, channel: GroupId, ups: &[PtsUpdate], users: &[User], groups: &[Group], now: i32) -> Vec<u8> {
-    let tl = ups.iter().map(|u| convert::update(viewer, BoxId::Channel(channel), u).0).collect();
+    let tl = ups.iter().map(|u| convert::update(&s.files, viewer, BoxId::Channel(channel), u).0).collect();
     let users = users.iter().map(|u| convert::user(s, viewer, u)).collect();
     let member = herald_domain::model::Member::new(channel, viewer, herald_domain::model::Role::Member, viewer, 0);
     let chats = groups.iter().map(|g| convert::chat(s, viewer, g, Some(&member))).collect();
@@ -195,7 +203,7 @@ pub async fn encode(s: &Services, viewer: UserId, auth_key_id: i64, event: &Even
             let mut tl = Vec::with_capacity(ups.len());
             let (mut ids, mut groups) = (vec![viewer], vec![]);
             for u in ups {
-                let (up, users, gs) = convert::update(viewer, BoxId::User(viewer), u);
+                let (up, users, gs) = convert::update(&s.files, viewer, BoxId::User(viewer), u);
                 tl.push(up);
                 ids.extend(users);
                 groups.extend(gs);
@@ -219,7 +227,7 @@ pub async fn encode(s: &Services, viewer: UserId, auth_key_id: i64, event: &Even
                 .get_or_try_init(|| async {
                     let (mut ids, mut gids) = (vec![], vec![*channel]);
                     for u in ups {
-                        let (_, users, gs) = convert::update(viewer, BoxId::Channel(*channel), u);
+                        let (_, users, gs) = convert::update(&s.files, viewer, BoxId::Channel(*channel), u);
                         ids.extend(users);
                         gids.extend(gs);
                     }

@@ -8,7 +8,9 @@
 //! connections and see every committed write.
 
 mod accounts;
+pub mod blobs;
 mod codes;
+mod files;
 mod groups;
 mod keys;
 mod messages;

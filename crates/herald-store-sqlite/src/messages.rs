@@ -23,7 +23,7 @@ enum Logged {
 }
 
 const MSG_COLUMNS: &str = "owner, id, logical_id, peer, from_id, out, date, text, entities, reply_to, edit_date, action, post, post_author,
-    (SELECT views FROM view_counts v WHERE v.owner = messages.owner AND v.id = messages.id), mentions, fwd, reactions, ttl_period";
+    (SELECT views FROM view_counts v WHERE v.owner = messages.owner AND v.id = messages.id), mentions, fwd, reactions, ttl_period, media";
 
 fn json_err(e: serde_json::Error) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -53,6 +53,7 @@ fn msg_from_row(r: &Row) -> rusqlite::Result<Message> {
         fwd: r.get::<_, Option<String>>(16)?.and_then(|f| serde_json::from_str(&f).ok()),
         reactions: r.get::<_, Option<String>>(17)?.and_then(|f| serde_json::from_str(&f).ok()),
         ttl_period: r.get(18)?,
+        media: r.get::<_, Option<String>>(19)?.and_then(|f| serde_json::from_str(&f).ok()),
     })
 }
 
@@ -204,9 +205,16 @@ fn insert_message(conn: &Connection, m: &Message, random_id: Option<i64>, pts: i
     let mentions = if m.mentions.is_empty() { None } else { Some(serde_json::to_string(&m.mentions).map_err(json_err)?) };
     let fwd = m.fwd.as_ref().map(serde_json::to_string).transpose().map_err(json_err)?;
     let expires_at = m.ttl_period.map(|t| m.date as i64 + t as i64);
+    let media = m.media.as_ref().map(serde_json::to_string).transpose().map_err(json_err)?;
+    if let Some(media) = &m.media {
+        conn.prepare_cached("INSERT OR IGNORE INTO message_files (owner, msg_id, file_id) VALUES (?1, ?2, ?3)")
+            .map_err(backend)?
+            .execute(params![m.owner.key(), m.id, media.file().id])
+            .map_err(backend)?;
+    }
     conn.prepare_cached(
-        "INSERT INTO messages (owner, id, logical_id, peer, from_id, out, date, text, entities, reply_to, edit_date, random_id, pts, action, post, post_author, mentions, fwd, ttl_period, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+        "INSERT INTO messages (owner, id, logical_id, peer, from_id, out, date, text, entities, reply_to, edit_date, random_id, pts, action, post, post_author, mentions, fwd, ttl_period, expires_at, media)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
     )
     .map_err(backend)?
     .execute(params![
@@ -229,7 +237,8 @@ fn insert_message(conn: &Connection, m: &Message, random_id: Option<i64>, pts: i
         mentions,
         fwd,
         m.ttl_period,
-        expires_at
+        expires_at,
+        media
     ])
     .map_err(backend)?;
     Ok(())
@@ -371,13 +380,19 @@ fn delete(conn: &Connection, owner: BoxId, ids: &[i32], touched: &mut Touched) -
     let mut gone = Vec::new();
     let mut peers: Vec<i64> = Vec::new();
     for &id in ids {
-        let row: Option<(i64, bool, i64)> = conn
-            .prepare_cached("DELETE FROM messages WHERE owner = ?1 AND id = ?2 RETURNING peer, out, logical_id")
+        let row: Option<(i64, bool, i64, bool)> = conn
+            .prepare_cached("DELETE FROM messages WHERE owner = ?1 AND id = ?2 RETURNING peer, out, logical_id, media IS NOT NULL")
             .map_err(backend)?
-            .query_row(params![owner.key(), id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row(params![owner.key(), id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .optional()
             .map_err(backend)?;
-        let Some((peer, out, logical)) = row else { continue };
+        let Some((peer, out, logical, media)) = row else { continue };
+        if media {
+            conn.prepare_cached("DELETE FROM message_files WHERE owner = ?1 AND msg_id = ?2")
+                .map_err(backend)?
+                .execute(params![owner.key(), id])
+                .map_err(backend)?;
+        }
         touched.changed(logical);
         gone.push(id);
         match owner {

@@ -352,6 +352,27 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE users ADD COLUMN default_history_ttl INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 26: files. Their bytes live in the blob store (`blobs.rs`), named by SHA-256; a message
+    // copies the metadata it shows (`messages.media`), and `message_files` says which copies
+    // carry which file, for access checks (written in the messages' own transaction).
+    r#"
+    CREATE TABLE files (
+        id INTEGER PRIMARY KEY,
+        owner INTEGER NOT NULL,
+        blob TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mime TEXT NOT NULL,
+        date INTEGER NOT NULL,
+        attributes TEXT NOT NULL
+    );
+    CREATE INDEX files_blob ON files(blob);
+    CREATE TABLE message_files (
+        owner INTEGER NOT NULL, msg_id INTEGER NOT NULL, file_id INTEGER NOT NULL,
+        PRIMARY KEY (owner, msg_id, file_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX message_files_file ON message_files(file_id, owner);
+    ALTER TABLE messages ADD COLUMN media TEXT;
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and

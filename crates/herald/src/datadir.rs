@@ -9,6 +9,8 @@ use herald_store_sqlite::{inspect, integrity_check, DbFile};
 use std::path::Path;
 
 pub const DATABASE: &str = "herald.db";
+/// The directory of file bytes (uploads in progress and complete files), beside the database.
+pub const FILES: &str = "files";
 
 /// What `serve` found.
 #[derive(Debug, PartialEq, Eq)]

@@ -644,7 +644,7 @@ pub(crate) async fn channel_difference(
     if diff.updates.is_empty() && !diff.more {
         return Ok(enums::updates::ChannelDifference::Empty(types::updates::ChannelDifferenceEmpty { r#final: true, pts: diff.pts, timeout: None }));
     }
-    let convert::SplitDifference { new_messages, other_updates, users, mut groups } = convert::split_difference(me, BoxId::Channel(g), &diff.updates);
+    let convert::SplitDifference { new_messages, other_updates, users, mut groups } = convert::split_difference(&s.files, me, BoxId::Channel(g), &diff.updates);
     groups.push(g);
     Ok(enums::updates::ChannelDifference::Difference(types::updates::ChannelDifference {
         r#final: !diff.more,

@@ -45,7 +45,7 @@ pub(crate) async fn updates_of(
     let mut tl = extra;
     let (mut users, mut gs) = (vec![], groups);
     for (owner, u) in items {
-        let (up, us, g) = convert::update(me, *owner, u);
+        let (up, us, g) = convert::update(&s.files, me, *owner, u);
         tl.push(up);
         users.extend(us);
         gs.extend(g);
@@ -57,7 +57,7 @@ pub(crate) async fn updates_of(
 pub(crate) async fn messages_answer(s: &Services, me: UserId, msgs: &[Message]) -> Result<(Vec<enums::Message>, Vec<enums::User>, Vec<enums::Chat>), RpcError> {
     let users = convert::users(s, me, convert::message_users(msgs)).await?;
     let chats = convert::chats(s, me, convert::message_groups(msgs)).await?;
-    Ok((msgs.iter().map(|m| convert::message(me, m)).collect(), users, chats))
+    Ok((msgs.iter().map(|m| convert::message(&s.files, me, m)).collect(), users, chats))
 }
 
 pub async fn send_message(s: Arc<Services>, ctx: CallCtx, r: functions::messages::SendMessage) -> Result<enums::Updates, RpcError> {
@@ -69,7 +69,7 @@ pub async fn send_message(s: Arc<Services>, ctx: CallCtx, r: functions::messages
     if let Some(date) = r.schedule_date.filter(|d| *d > s.clock.now_secs() as i32) {
         let kept = s.scheduled.schedule(req, date).await?;
         let id = enums::Update::MessageId(types::UpdateMessageId { id: kept.id, random_id: r.random_id });
-        let message = convert::message(me, &kept.as_message());
+        let message = convert::message(&s.files, me, &kept.as_message());
         return pack(
             &s,
             me,
@@ -137,7 +137,7 @@ pub(crate) async fn messages_in_order(
     let out = ids
         .iter()
         .map(|id| match found.iter().find(|m| m.id == *id) {
-            Some(m) => convert::message(me, m),
+            Some(m) => convert::message(&s.files, me, m),
             None => enums::Message::Empty(types::MessageEmpty { id: *id, peer_id: None }),
         })
         .collect();
@@ -175,7 +175,12 @@ pub(crate) struct DialogsAnswer {
 pub(crate) async fn dialogs_answer(s: &Services, me: UserId, dialogs: &[herald_domain::model::Dialog], msgs: &[Message]) -> Result<DialogsAnswer, RpcError> {
     let users = convert::users(s, me, dialogs.iter().filter_map(|d| d.peer.user()).chain(convert::message_users(msgs))).await?;
     let chats = convert::chats(s, me, dialogs.iter().filter_map(|d| d.peer.group()).chain(convert::message_groups(msgs))).await?;
-    Ok(DialogsAnswer { dialogs: dialogs.iter().map(convert::dialog).collect(), messages: msgs.iter().map(|m| convert::message(me, m)).collect(), chats, users })
+    Ok(DialogsAnswer {
+        dialogs: dialogs.iter().map(convert::dialog).collect(),
+        messages: msgs.iter().map(|m| convert::message(&s.files, me, m)).collect(),
+        chats,
+        users,
+    })
 }
 
 pub async fn read_history(s: Arc<Services>, ctx: CallCtx, r: functions::messages::ReadHistory) -> Result<enums::messages::AffectedMessages, RpcError> {

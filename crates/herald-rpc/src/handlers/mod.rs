@@ -5,6 +5,7 @@ mod account;
 mod auth;
 mod contacts;
 mod dialogs;
+mod files;
 mod groups;
 mod help;
 mod messages;
@@ -103,6 +104,11 @@ pub(crate) fn register(d: &mut Dispatcher) {
     d.add::<f::contacts::GetBlocked, _, _>(LoggedIn, account::get_blocked);
 
     d.add::<f::messages::SendMessage, _, _>(LoggedIn, messages::send_message);
+    d.add::<f::messages::SendMedia, _, _>(LoggedIn, files::send_media);
+    d.add::<f::messages::UploadMedia, _, _>(LoggedIn, files::upload_media);
+    d.add::<f::upload::SaveFilePart, _, _>(LoggedIn, files::save_file_part);
+    d.add::<f::upload::SaveBigFilePart, _, _>(LoggedIn, files::save_big_file_part);
+    d.add::<f::upload::GetFile, _, _>(LoggedIn, files::get_file);
     d.add::<f::messages::ForwardMessages, _, _>(LoggedIn, messages::forward_messages);
     d.add::<f::messages::SendReaction, _, _>(LoggedIn, messages::send_reaction);
     d.add::<f::messages::SetHistoryTtl, _, _>(LoggedIn, messages::set_history_ttl);

@@ -40,7 +40,7 @@ pub async fn get_difference(s: Arc<Services>, ctx: CallCtx, r: functions::update
         }
     }
     let convert::SplitDifference { new_messages, mut other_updates, users: user_ids, groups: mut group_ids } =
-        convert::split_difference(me, BoxId::User(me), &diff.updates);
+        convert::split_difference(&s.files, me, BoxId::User(me), &diff.updates);
     for g in &stale {
         other_updates.push(enums::Update::ChannelTooLong(types::UpdateChannelTooLong { channel_id: g.0, pts: None }));
         group_ids.push(*g);

@@ -1,0 +1,187 @@
+"""Files with Telethon: uploads in parts (small and big), documents sent, resent, forwarded and
+downloaded byte for byte, the upload rules and download ranges with their errors, channel files
+refused to non-members, and uploaded parts kept across a restart."""
+
+import hashlib
+import io
+import os
+import random
+
+from telethon import functions, types, utils
+from telethon.sessions import StringSession
+
+from harness import (async_test, connect, create_channel, expect_rpc_error, invite_to_channel, make_accounts,
+                     make_chat, random_id)
+
+
+def named(data: bytes, name: str) -> io.BytesIO:
+    f = io.BytesIO(data)
+    f.name = name
+    return f
+
+
+async def download(client, message) -> bytes:
+    data = await client.download_media(message, file=bytes)
+    assert isinstance(data, bytes), data
+    return data
+
+
+@async_test(timeout=90)
+async def test_a_document_goes_both_ways_with_its_name_and_caption(server):
+    chat = await make_chat(server)
+    a, b = chat.alice.client, chat.bob.client
+    data = os.urandom(300_000)  # three 128 KiB parts, the last shorter
+    sent = await a.send_file(chat.to_bob, named(data, "notes.bin"), caption="the **notes**", force_document=True)
+    doc = sent.document
+    assert isinstance(doc, types.Document) and doc.size == len(data), doc
+    assert doc.dc_id == 1 and doc.file_reference
+    assert [a.file_name for a in doc.attributes if isinstance(a, types.DocumentAttributeFilename)] == ["notes.bin"]
+    assert sent.raw_text == "the notes" and sent.entities, "the caption keeps its formatting"
+    (theirs,) = await b.get_messages(chat.to_alice, limit=1)
+    assert theirs.document.id == doc.id and theirs.document.access_hash != doc.access_hash, "hashes are per viewer"
+    assert await download(b, theirs) == data
+    assert await download(a, sent) == data
+    # Sent again without uploading (the document itself), and forwarded: the same bytes.
+    again = await a.send_file(chat.to_bob, doc, caption="again")
+    assert again.document.id == doc.id
+    forwarded = await b.forward_messages("me", theirs)
+    assert forwarded.fwd_from is not None and await download(b, forwarded) == data
+
+
+@async_test(timeout=240)
+async def test_a_30_mb_document_takes_the_big_file_path(server):
+    chat = await make_chat(server)
+    a, b = chat.alice.client, chat.bob.client
+    data = random.Random(7).randbytes(30 * 1024 * 1024)
+    sent = await a.send_file(chat.to_bob, named(data, "big.dat"), force_document=True)
+    assert sent.document.size == len(data)
+    (theirs,) = await b.get_messages(chat.to_alice, limit=1)
+    got = await download(b, theirs)
+    assert hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+async def save_parts(client, file_id: int, parts: list[bytes], big_total: int = 0):
+    for i, p in enumerate(parts):
+        if big_total:
+            ok = await client(functions.upload.SaveBigFilePartRequest(file_id, i, big_total, p))
+        else:
+            ok = await client(functions.upload.SaveFilePartRequest(file_id, i, p))
+        assert ok is True
+
+
+def document_media(f) -> types.InputMediaUploadedDocument:
+    return types.InputMediaUploadedDocument(file=f, mime_type="application/octet-stream", attributes=[])
+
+
+@async_test(timeout=90)
+async def test_upload_rules_are_named_errors(server):
+    chat = await make_chat(server)
+    a = chat.alice.client
+    k = 1024
+
+    async def send(f):
+        return await a(functions.messages.SendMediaRequest(peer=chat.to_bob, media=document_media(f), message="", random_id=random_id()))
+
+    # A missing part, by number.
+    fid = random.getrandbits(63)
+    await save_parts(a, fid, [b"x" * (128 * k)])
+    await a(functions.upload.SaveFilePartRequest(fid, 2, b"tail"))
+    with expect_rpc_error({"FILE_PART_1_MISSING"}, 400):
+        await send(types.InputFile(fid, 3, "f.bin", ""))
+    # Parts of a size that does not divide 512 KiB.
+    fid = random.getrandbits(63)
+    await save_parts(a, fid, [b"x" * (3 * k), b"x" * (3 * k)])
+    with expect_rpc_error({"FILE_PART_SIZE_INVALID"}, 400):
+        await send(types.InputFile(fid, 2, "f.bin", ""))
+    # A wrong MD5 for a small file; the right one is taken.
+    fid = random.getrandbits(63)
+    await save_parts(a, fid, [b"hello"])
+    with expect_rpc_error({"MD5_CHECKSUM_INVALID"}, 400):
+        await send(types.InputFile(fid, 1, "f.bin", "0" * 32))
+    await send(types.InputFile(fid, 1, "f.bin", hashlib.md5(b"hello").hexdigest()))
+    # Big uploads declare their part count, within 1..8000; a part past it is refused.
+    with expect_rpc_error({"FILE_PARTS_INVALID"}, 400):
+        await a(functions.upload.SaveBigFilePartRequest(random.getrandbits(63), 0, 0, b"x"))
+    with expect_rpc_error({"FILE_PARTS_INVALID"}, 400):
+        await a(functions.upload.SaveBigFilePartRequest(random.getrandbits(63), 0, 8001, b"x"))
+    with expect_rpc_error({"FILE_PART_INVALID"}, 400):
+        await a(functions.upload.SaveBigFilePartRequest(random.getrandbits(63), 4, 4, b"x"))
+    with expect_rpc_error({"FILE_PART_SIZE_INVALID"}, 400):
+        await a(functions.upload.SaveFilePartRequest(random.getrandbits(63), 0, b"x" * (512 * k + 1)))
+    with expect_rpc_error({"FILE_PART_EMPTY"}, 400):
+        await a(functions.upload.SaveFilePartRequest(random.getrandbits(63), 0, b""))
+    # Not a mime type.
+    fid = random.getrandbits(63)
+    await save_parts(a, fid, [b"hello"])
+    with expect_rpc_error({"MIME_TYPE_INVALID"}, 400):
+        await a(functions.messages.SendMediaRequest(
+            peer=chat.to_bob, message="", random_id=random_id(),
+            media=types.InputMediaUploadedDocument(file=types.InputFile(fid, 1, "f", ""), mime_type="nonsense", attributes=[])))
+
+
+@async_test(timeout=90)
+async def test_download_ranges_follow_the_rules(server):
+    chat = await make_chat(server)
+    a = chat.alice.client
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    sent = await a.send_file(chat.to_bob, named(data, "r.bin"), force_document=True)
+    loc = utils.get_input_location(sent.document)[1]
+
+    async def get(offset, limit, precise=None):
+        return (await a(functions.upload.GetFileRequest(loc, offset, limit, precise=precise))).bytes
+
+    assert await get(1024 * 1024, 1024 * 1024) == data[1024 * 1024:2 * 1024 * 1024]
+    assert await get(3 * 1024 * 1024, 4096) == data[3 * 1024 * 1024:], "a short last chunk"
+    assert await get(4 * 1024 * 1024, 4096) == b"", "past the end: empty, not an error"
+    assert await get(1024, 1024, precise=True) == data[1024:2048]
+    with expect_rpc_error({"OFFSET_INVALID"}, 400):
+        await get(1000, 4096)
+    with expect_rpc_error({"LIMIT_INVALID"}, 400):
+        await get(0, 1000)
+    with expect_rpc_error({"LIMIT_INVALID"}, 400):
+        await get(768 * 1024, 512 * 1024)  # crosses a 1 MiB boundary
+    with expect_rpc_error({"LIMIT_INVALID"}, 400):
+        await get(0, 2 * 1024 * 1024)
+    # A forged access hash or reference finds nothing.
+    forged = types.InputDocumentFileLocation(loc.id, loc.access_hash ^ 1, loc.file_reference, "")
+    with expect_rpc_error({"FILE_ID_INVALID"}, 400):
+        await a(functions.upload.GetFileRequest(forged, 0, 4096))
+    forged = types.InputDocumentFileLocation(loc.id, loc.access_hash, b"\x00" * 12, "")
+    with expect_rpc_error({"FILE_REFERENCE_INVALID"}, 400):
+        await a(functions.upload.GetFileRequest(forged, 0, 4096))
+
+
+@async_test(timeout=90)
+async def test_a_channel_file_is_refused_to_non_members(server):
+    owner, member, stranger = await make_accounts(server, "Owner", "Member", "Stranger")
+    channel = await create_channel(owner.client, "Files", megagroup=False)
+    await invite_to_channel(owner, channel, [member])
+    data = os.urandom(50_000)
+    post = await owner.client.send_file(channel, named(data, "post.bin"), force_document=True)
+    (seen,) = await member.client.get_messages(channel.id, ids=[post.id])
+    assert await download(member.client, seen) == data
+    # The stranger holds the member's location (id, hash, reference): not theirs to use.
+    loc = utils.get_input_location(seen.document)[1]
+    with expect_rpc_error({"FILE_ID_INVALID"}, 400):
+        await stranger.client(functions.upload.GetFileRequest(loc, 0, 4096))
+    # Nor with a location of their own making: the hash is keyed per viewer, and the
+    # file is in no chat they can see.
+    with expect_rpc_error({"FILE_ID_INVALID"}, 400):
+        await stranger.client(functions.upload.GetFileRequest(
+            types.InputDocumentFileLocation(loc.id, 0, loc.file_reference, ""), 0, 4096))
+
+
+@async_test(timeout=150)
+async def test_uploaded_parts_are_kept_across_a_restart(fresh_server):
+    server = fresh_server
+    chat = await make_chat(server)
+    a = chat.alice.client
+    session = StringSession.save(a.session)
+    data = os.urandom(200_000)
+    uploaded = await a.upload_file(named(data, "kept.bin"))
+    await a.disconnect()
+    server.restart(kill9=True)
+    a = await connect(server, StringSession(session))
+    sent = await a.send_file(chat.to_bob, uploaded, force_document=True)
+    assert sent.document.size == len(data)
+    assert await download(a, sent) == data
