@@ -185,3 +185,39 @@ async def test_uploaded_parts_are_kept_across_a_restart(fresh_server):
     sent = await a.send_file(chat.to_bob, uploaded, force_document=True)
     assert sent.document.size == len(data)
     assert await download(a, sent) == data
+
+
+def png(w: int, h: int) -> bytes:
+    """A w×h RGB PNG (a gradient), written by hand: the suite has no imaging library."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"".join(bytes((x * 255 // w, y * 255 // h, 128)) for x in range(w)) for y in range(h))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+@async_test(timeout=90)
+async def test_a_photo_is_sent_in_telegrams_sizes_and_downloaded(server):
+    chat = await make_chat(server)
+    a, b = chat.alice.client, chat.bob.client
+    sent = await a.send_file(chat.to_bob, named(png(1000, 500), "pic.png"), caption="a photo")
+    photo = sent.photo
+    assert isinstance(photo, types.Photo), sent.media
+    assert [(s.type, s.w, s.h) for s in photo.sizes] == [("s", 100, 50), ("m", 320, 160), ("x", 800, 400), ("y", 1000, 500)]
+    assert photo.dc_id == 1 and sent.raw_text == "a photo"
+    (theirs,) = await b.get_messages(chat.to_alice, limit=1)
+    assert theirs.photo.id == photo.id
+    best = await download(b, theirs)
+    assert best[:2] == b"\xff\xd8" and len(best) == theirs.photo.sizes[-1].size, "the largest size, a JPEG"
+    small = await b.download_media(theirs, file=bytes, thumb=0)
+    assert small[:2] == b"\xff\xd8" and len(small) == theirs.photo.sizes[0].size, "the smallest size"
+    # Sent again by the photo itself: the same photo, no upload.
+    again = await a.send_file(chat.to_bob, photo)
+    assert again.photo.id == photo.id
+    # Not an image: refused by name.
+    with expect_rpc_error({"PHOTO_INVALID"}, 400):
+        await a.send_file(chat.to_bob, named(os.urandom(5000), "fake.png"))

@@ -287,6 +287,9 @@ pub enum FileError {
     /// A mime type that is not `type/subtype` of printable ASCII.
     #[error("mime type invalid")]
     MimeInvalid,
+    /// Not an image, damaged, too large, or of unusable proportions.
+    #[error("photo invalid")]
+    PhotoInvalid,
     /// The server keeps too little free space to take more files.
     #[error("storage full")]
     StorageFull,

@@ -155,7 +155,44 @@ impl FileService {
         if !attributes.iter().any(|a| matches!(a, DocAttr::Filename(_))) && !up.name.is_empty() {
             attributes.push(DocAttr::Filename(up.name.chars().filter(|c| !c.is_control()).take(FILE_NAME_MAX).collect()));
         }
-        let f = NewFile { owner, blob: made.blob, size: made.size, mime: mime.to_string(), date: self.clock.now_secs() as i32, attributes };
+        let f = NewFile { owner, blob: made.blob, size: made.size, mime: mime.to_string(), date: self.clock.now_secs() as i32, attributes, sizes: vec![] };
+        Ok(self.files.create_file(f).await?)
+    }
+
+    /// Turns an upload into a photo: decoded (`PHOTO_INVALID` when it is not one) and stored
+    /// in Telegram's sizes ([`crate::photos`]), the decoding off the async threads.
+    pub async fn complete_photo(&self, owner: UserId, up: &Uploaded) -> Result<FileMeta> {
+        if !(1..=PARTS_MAX).contains(&up.parts) {
+            return Err(FileError::PartsInvalid.into());
+        }
+        let id = UploadId { owner, file_id: up.file_id };
+        let total = check_part_sizes(&self.blobs.part_sizes(id, up.parts).await?, up.big)?;
+        if total > crate::photos::PHOTO_BYTES_MAX {
+            return Err(FileError::PhotoInvalid.into());
+        }
+        let made = self.blobs.assemble(id, up.parts).await?;
+        if !up.big && !up.md5.is_empty() && !up.md5.eq_ignore_ascii_case(&hex(&made.md5)) {
+            return Err(FileError::Md5Invalid.into());
+        }
+        let bytes = self.blobs.read(&made.blob, 0, made.size as usize).await?;
+        let sizes = tokio::task::spawn_blocking(move || crate::photos::make_sizes(&bytes))
+            .await
+            .map_err(|e| crate::error::StoreError::Backend(format!("photo task: {e}")))??;
+        let mut stored = Vec::with_capacity(sizes.len());
+        for m in sizes {
+            let a = self.blobs.store(m.jpeg).await?;
+            stored.push(PhotoSize { kind: m.kind.to_string(), w: m.w as i32, h: m.h as i32, size: a.size, blob: a.blob });
+        }
+        let best = stored.last().cloned().ok_or(FileError::PhotoInvalid)?;
+        let f = NewFile {
+            owner,
+            blob: best.blob,
+            size: best.size,
+            mime: "image/jpeg".into(),
+            date: self.clock.now_secs() as i32,
+            attributes: vec![],
+            sizes: stored,
+        };
         Ok(self.files.create_file(f).await?)
     }
 
@@ -214,13 +251,20 @@ impl FileService {
         Ok(f)
     }
 
-    /// `upload.getFile`: bytes `offset..offset+limit` of `f` (fewer at its end, none past it).
-    pub async fn read(&self, f: &FileMeta, offset: i64, limit: i32, precise: bool) -> Result<Vec<u8>> {
+    /// `upload.getFile`: bytes `offset..offset+limit` of `f` (fewer at its end, none past it),
+    /// or of its size `kind` (a photo's `s`, `m`…; `LOCATION_INVALID` when it has none such).
+    pub async fn read(&self, f: &FileMeta, kind: &str, offset: i64, limit: i32, precise: bool) -> Result<Vec<u8>> {
         check_range(offset, limit, precise)?;
-        if offset >= f.size {
+        let (blob, size) = if kind.is_empty() {
+            (&f.blob, f.size)
+        } else {
+            let s = f.sizes.iter().find(|s| s.kind == kind).ok_or(FileError::LocationInvalid)?;
+            (&s.blob, s.size)
+        };
+        if offset >= size {
             return Ok(Vec::new());
         }
-        Ok(self.blobs.read(&f.blob, offset as u64, limit as usize).await?)
+        Ok(self.blobs.read(blob, offset as u64, limit as usize).await?)
     }
 
     /// Deletes uploads older than [`UPLOAD_TTL_SECS`] (run by the server's maintenance).

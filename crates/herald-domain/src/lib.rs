@@ -20,6 +20,7 @@ pub mod limits;
 pub mod messages;
 pub mod model;
 pub mod password;
+pub mod photos;
 pub mod presence;
 pub mod privacy;
 pub mod qr;

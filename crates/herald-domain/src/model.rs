@@ -288,14 +288,26 @@ pub struct Message {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Media {
     Document(FileMeta),
+    /// A photo: `sizes` are its JPEGs, the file's own blob the largest.
+    Photo(FileMeta),
 }
 
 impl Media {
     pub fn file(&self) -> &FileMeta {
         match self {
-            Media::Document(f) => f,
+            Media::Document(f) | Media::Photo(f) => f,
         }
     }
+}
+
+/// One of a photo's sizes (Telegram's `photoSize`): a JPEG fitting a box, named by a letter.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoSize {
+    pub kind: String,
+    pub w: i32,
+    pub h: i32,
+    pub size: i64,
+    pub blob: String,
 }
 
 /// A stored file as messages show it; its bytes live in the blob store under `blob`, never
@@ -310,6 +322,9 @@ pub struct FileMeta {
     pub date: i32,
     #[serde(default)]
     pub attributes: Vec<DocAttr>,
+    /// A photo's sizes, smallest first (empty for documents).
+    #[serde(default)]
+    pub sizes: Vec<PhotoSize>,
 }
 
 impl FileMeta {

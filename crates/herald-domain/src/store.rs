@@ -419,6 +419,8 @@ pub trait BlobStore: Send + Sync {
     /// Joins parts `0..parts` of `up`, in order, into a complete file. The parts stay (a
     /// client may use its upload again) until they expire.
     async fn assemble(&self, up: UploadId, parts: i32) -> StoreResult<Assembled>;
+    /// Stores `bytes` as a complete file (made by the server, such as a photo's sizes).
+    async fn store(&self, bytes: Vec<u8>) -> StoreResult<Assembled>;
     /// Up to `limit` bytes of complete file `blob` from `offset` (fewer at its end).
     async fn read(&self, blob: &str, offset: u64, limit: usize) -> StoreResult<Vec<u8>>;
     /// Deletes uploads whose last part came more than `max_age_secs` ago; returns how many.
@@ -434,6 +436,7 @@ pub struct NewFile {
     pub mime: String,
     pub date: i32,
     pub attributes: Vec<DocAttr>,
+    pub sizes: Vec<PhotoSize>,
 }
 
 /// File metadata: which files exist and who may fetch them. Messages copy a file's metadata

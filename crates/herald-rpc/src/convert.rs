@@ -326,7 +326,28 @@ pub fn message_media(f: &FileService, viewer: UserId, media: &Media) -> enums::M
             video_timestamp: None,
             ttl_seconds: None,
         }),
+        Media::Photo(p) => enums::MessageMedia::Photo(types::MessageMediaPhoto {
+            spoiler: false,
+            live_photo: false,
+            photo: Some(photo(f, viewer, p)),
+            ttl_seconds: None,
+            video: None,
+        }),
     }
+}
+
+/// A photo for `viewer`: its sizes, smallest first (Telethon downloads the largest).
+pub fn photo(f: &FileService, viewer: UserId, p: &FileMeta) -> enums::Photo {
+    enums::Photo::Photo(types::Photo {
+        has_stickers: false,
+        id: p.id,
+        access_hash: f.access_hash(viewer, p.id),
+        file_reference: f.reference(p.id),
+        date: p.date,
+        sizes: p.sizes.iter().map(|s| enums::PhotoSize::Size(types::PhotoSize { r#type: s.kind.clone(), w: s.w, h: s.h, size: s.size as i32 })).collect(),
+        video_sizes: None,
+        dc_id: f.dc_id(),
+    })
 }
 
 pub fn document(f: &FileService, viewer: UserId, d: &FileMeta) -> enums::Document {

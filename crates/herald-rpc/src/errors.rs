@@ -66,6 +66,7 @@ impl From<DomainError> for RpcError {
                 FileError::CaptionTooLong => (400, "MEDIA_CAPTION_TOO_LONG"),
                 FileError::MediaInvalid => (400, "MEDIA_INVALID"),
                 FileError::MimeInvalid => (400, "MIME_TYPE_INVALID"),
+                FileError::PhotoInvalid => (400, "PHOTO_INVALID"),
                 FileError::StorageFull => (500, "STORAGE_FULL"),
             },
             DomainError::Auth(a) => match a {

@@ -16,6 +16,7 @@ impl FileStore for SqliteStore {
     async fn create_file(&self, f: NewFile) -> StoreResult<FileMeta> {
         self.write(move |conn| {
             let attributes = serde_json::to_string(&f.attributes).map_err(json)?;
+            let sizes = serde_json::to_string(&f.sizes).map_err(json)?;
             // Ids are random (positive) so that they reveal nothing of how many files exist.
             let id = loop {
                 let id = (herald_domain::clock::random_u64() >> 2) as i64 + 1;
@@ -24,30 +25,31 @@ impl FileStore for SqliteStore {
                     break id;
                 }
             };
-            conn.prepare_cached("INSERT INTO files (id, owner, blob, size, mime, date, attributes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+            conn.prepare_cached("INSERT INTO files (id, owner, blob, size, mime, date, attributes, sizes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
                 .map_err(backend)?
-                .execute(params![id, f.owner.0, f.blob, f.size, f.mime, f.date, attributes])
+                .execute(params![id, f.owner.0, f.blob, f.size, f.mime, f.date, attributes, sizes])
                 .map_err(backend)?;
-            Ok(FileMeta { id, blob: f.blob, size: f.size, mime: f.mime, date: f.date, attributes: f.attributes })
+            Ok(FileMeta { id, blob: f.blob, size: f.size, mime: f.mime, date: f.date, attributes: f.attributes, sizes: f.sizes })
         })
         .await
     }
 
     async fn file(&self, id: i64) -> StoreResult<Option<FileMeta>> {
         self.read(move |conn| {
-            let row: Option<(String, i64, String, i32, String)> = conn
-                .prepare_cached("SELECT blob, size, mime, date, attributes FROM files WHERE id = ?1")
+            let row: Option<(String, i64, String, i32, String, String)> = conn
+                .prepare_cached("SELECT blob, size, mime, date, attributes, sizes FROM files WHERE id = ?1")
                 .map_err(backend)?
-                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
                 .optional()
                 .map_err(backend)?;
-            Ok(row.map(|(blob, size, mime, date, attributes)| FileMeta {
+            Ok(row.map(|(blob, size, mime, date, attributes, sizes)| FileMeta {
                 id,
                 blob,
                 size,
                 mime,
                 date,
                 attributes: serde_json::from_str(&attributes).unwrap_or_default(),
+                sizes: serde_json::from_str(&sizes).unwrap_or_default(),
             }))
         })
         .await

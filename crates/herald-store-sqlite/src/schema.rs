@@ -373,6 +373,10 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX message_files_file ON message_files(file_id, owner);
     ALTER TABLE messages ADD COLUMN media TEXT;
     "#,
+    // 27: a photo's sizes (JSON), each its own blob.
+    r#"
+    ALTER TABLE files ADD COLUMN sizes TEXT NOT NULL DEFAULT '[]';
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and

@@ -43,7 +43,18 @@ async fn input_media(s: &Services, me: UserId, media: &enums::InputMedia) -> Res
         }
         enums::InputMedia::Document(d) => {
             let enums::InputDocument::Document(doc) = &d.id else { return Err(file_error(FileError::MediaInvalid)) };
-            Ok(Media::Document(s.files.resolve(me, doc.id, doc.access_hash, Some(&doc.file_reference)).await?))
+            let file = s.files.resolve(me, doc.id, doc.access_hash, Some(&doc.file_reference)).await?;
+            // A photo's id names a photo: it is sent as one.
+            Ok(if file.sizes.is_empty() { Media::Document(file) } else { Media::Photo(file) })
+        }
+        enums::InputMedia::UploadedPhoto(p) => Ok(Media::Photo(s.files.complete_photo(me, &uploaded(&p.file)?).await?)),
+        enums::InputMedia::Photo(p) => {
+            let enums::InputPhoto::Photo(photo) = &p.id else { return Err(file_error(FileError::MediaInvalid)) };
+            let file = s.files.resolve(me, photo.id, photo.access_hash, Some(&photo.file_reference)).await?;
+            if file.sizes.is_empty() {
+                return Err(file_error(FileError::MediaInvalid));
+            }
+            Ok(Media::Photo(file))
         }
         _ => Err(file_error(FileError::MediaInvalid)),
     }
@@ -96,16 +107,18 @@ fn file_type(f: &FileMeta) -> enums::storage::FileType {
 
 pub async fn get_file(s: Arc<Services>, ctx: CallCtx, r: functions::upload::GetFile) -> Result<enums::upload::File, RpcError> {
     let me = ctx.user()?;
-    let file = match &r.location {
-        enums::InputFileLocation::InputDocumentFileLocation(l) => {
-            // Documents have no thumbnails yet.
-            if !l.thumb_size.is_empty() {
+    let (file, kind) = match &r.location {
+        // A document's thumbnails would be its sizes (none yet: `LOCATION_INVALID`).
+        enums::InputFileLocation::InputDocumentFileLocation(l) => (s.files.resolve(me, l.id, l.access_hash, Some(&l.file_reference)).await?, &l.thumb_size),
+        enums::InputFileLocation::InputPhotoFileLocation(l) => {
+            let file = s.files.resolve(me, l.id, l.access_hash, Some(&l.file_reference)).await?;
+            if l.thumb_size.is_empty() {
                 return Err(file_error(FileError::LocationInvalid));
             }
-            s.files.resolve(me, l.id, l.access_hash, Some(&l.file_reference)).await?
+            (file, &l.thumb_size)
         }
         _ => return Err(file_error(FileError::LocationInvalid)),
     };
-    let bytes = s.files.read(&file, r.offset, r.limit, r.precise).await?;
+    let bytes = s.files.read(&file, kind, r.offset, r.limit, r.precise).await?;
     Ok(enums::upload::File::File(types::upload::File { r#type: file_type(&file), mtime: file.date, bytes }))
 }
