@@ -221,3 +221,23 @@ async def test_a_photo_is_sent_in_telegrams_sizes_and_downloaded(server):
     # Not an image: refused by name.
     with expect_rpc_error({"PHOTO_INVALID"}, 400):
         await a.send_file(chat.to_bob, named(os.urandom(5000), "fake.png"))
+
+
+@async_test(timeout=90)
+async def test_an_album_is_one_group_of_messages(server):
+    chat = await make_chat(server)
+    a, b = chat.alice.client, chat.bob.client
+    files = [named(png(400, 300), "one.png"), named(png(300, 400), "two.png"), named(b"plain text", "three.txt")]
+    sent = await a.send_file(chat.to_bob, files[:2], caption=["first", "second"])
+    assert isinstance(sent, list) and len(sent) == 2, sent
+    assert sent[0].grouped_id is not None and sent[0].grouped_id == sent[1].grouped_id
+    assert [m.raw_text for m in sent] == ["first", "second"] and all(m.photo for m in sent)
+    theirs = await b.get_messages(chat.to_alice, limit=2)
+    assert {m.grouped_id for m in theirs} == {sent[0].grouped_id}
+    for m in theirs:
+        assert (await download(b, m))[:2] == b"\xff\xd8"
+    # Documents make albums too; a forward of the album stays one, under a new id.
+    docs = await a.send_file(chat.to_bob, [files[2], named(b"more text", "four.txt")], force_document=True)
+    assert len({m.grouped_id for m in docs}) == 1 and docs[0].document
+    forwarded = await a.forward_messages("me", sent)
+    assert len({m.grouped_id for m in forwarded}) == 1 and forwarded[0].grouped_id not in (None, sent[0].grouped_id)

@@ -84,8 +84,9 @@ impl MessageService {
                 reply_to: None,
             };
             let later = !out.is_empty();
-            let media = m.media.as_deref().cloned();
-            out.push((*rid, self.send_with(req, fwd, media, later).await?));
+            // An album forwarded whole stays one (a fresh id, shared by the copies).
+            let extra = crate::messages::Extra { fwd, media: m.media.as_deref().cloned(), grouped_id: m.grouped_id.map(|g| g ^ r.random_ids[0]) };
+            out.push((*rid, self.send_with(req, extra, later).await?));
         }
         if out.is_empty() {
             return Err(MessageError::MessageIdInvalid.into());

@@ -106,6 +106,17 @@ pub struct SendRequest {
     pub reply_to: Option<i32>,
 }
 
+/// Items one album may hold (Telegram's limit).
+pub const ALBUM_MAX: usize = 10;
+
+/// What a send may carry besides its text.
+#[derive(Default)]
+pub(crate) struct Extra {
+    pub fwd: Option<Forward>,
+    pub media: Option<Media>,
+    pub grouped_id: Option<i64>,
+}
+
 /// A message as the service composes it before the store numbers it.
 fn draft(from: UserId, peer: Peer, date: i32, text: String, entities: Vec<Entity>) -> Message {
     Message::draft(from, peer, date, text, entities, (random_u64() >> 1) as i64)
@@ -339,25 +350,42 @@ impl MessageService {
     }
 
     pub async fn send(&self, req: SendRequest) -> Result<Sent> {
-        self.send_with(req, None, None, false).await
+        self.send_with(req, Extra::default(), false).await
     }
 
     /// `messages.sendMedia`: a message carrying `media`, its text the caption.
     pub async fn send_media(&self, req: SendRequest, media: Media) -> Result<Sent> {
-        self.send_with(req, None, Some(media), false).await
+        self.send_with(req, Extra { media: Some(media), ..Default::default() }, false).await
     }
 
-    /// A send that may carry a forward header and media; `later_in_batch` for the second
-    /// and later messages of one forward (see [`Self::check_post_in_batch`]).
-    pub(crate) async fn send_with(&self, req: SendRequest, fwd: Option<Forward>, media: Option<Media>, later_in_batch: bool) -> Result<Sent> {
-        match &media {
+    /// `messages.sendMultiMedia`: an album, one message per item sharing a `grouped_id`, in
+    /// order (each its own send under its own random id, so a retry creates nothing twice).
+    pub async fn send_album(&self, items: Vec<(SendRequest, Media)>) -> Result<Vec<Sent>> {
+        if items.is_empty() || items.len() > ALBUM_MAX {
+            return Err(crate::error::FileError::MediaInvalid.into());
+        }
+        let grouped_id = (random_u64() >> 1) as i64;
+        let mut out = Vec::with_capacity(items.len());
+        for (i, (req, media)) in items.into_iter().enumerate() {
+            let extra = Extra { media: Some(media), grouped_id: Some(grouped_id), ..Default::default() };
+            out.push(self.send_with(req, extra, i > 0).await?);
+        }
+        Ok(out)
+    }
+
+    /// A send that may carry a forward header, media and an album id; `later_in_batch` for
+    /// the second and later messages of one forward or album (see
+    /// [`Self::check_post_in_batch`]).
+    pub(crate) async fn send_with(&self, req: SendRequest, extra: Extra, later_in_batch: bool) -> Result<Sent> {
+        match &extra.media {
             Some(_) => validate_caption(&req.text, &req.entities)?,
             None => validate_text(&req.text, &req.entities)?,
         }
         let now = self.now();
         let mut msg = draft(req.from, req.peer, now, req.text, req.entities);
-        msg.fwd = fwd.map(Box::new);
-        msg.media = media.map(Box::new);
+        msg.fwd = extra.fwd.map(Box::new);
+        msg.media = extra.media.map(Box::new);
+        msg.grouped_id = extra.grouped_id;
         match req.peer {
             Peer::User(to) => {
                 self.spend(req.from, &msg.text, &msg.entities)?;

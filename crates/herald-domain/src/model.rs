@@ -282,6 +282,9 @@ pub struct Message {
     /// A file the message carries (the text is then its caption).
     #[serde(default)]
     pub media: Option<Box<Media>>,
+    /// The album (`messages.sendMultiMedia`) the message belongs to: one id for all of them.
+    #[serde(default)]
+    pub grouped_id: Option<i64>,
 }
 
 /// What a message carries besides text.
@@ -422,6 +425,7 @@ impl Message {
             reactions: None,
             ttl_period: None,
             media: None,
+            grouped_id: None,
         }
     }
 

@@ -1685,9 +1685,23 @@ pub async fn files_reach_those_who_see_them(stores: Stores) {
     assert!(bad(w.files.resolve(d, post_file.id, w.files.access_hash(d, post_file.id), None).await.unwrap_err()));
     assert!(bad(w.files.resolve(b, post_file.id, w.files.access_hash(b, post_file.id), None).await.unwrap_err()));
 
+    // An album: one send per item, all with one grouped id, in order.
+    let album = w
+        .messages
+        .send_album(vec![
+            (send(a, Peer::User(b), 10, "one"), Media::Document(file.clone())),
+            (send(a, Peer::User(b), 11, "two"), Media::Document(file.clone())),
+        ])
+        .await
+        .unwrap();
+    let (first, second) = (new_message(&album[0].update), new_message(&album[1].update));
+    assert!(first.grouped_id.is_some() && first.grouped_id == second.grouped_id && first.id < second.id);
+    assert!(w.messages.send_album(vec![]).await.is_err());
+
     // Deleting the message (for both sides) ends the receiver's access; the uploader keeps it.
-    let b_copy = theirs[0].id;
-    w.messages.delete(b, 1, &[b_copy], true).await.unwrap();
+    let b_copies: Vec<i32> =
+        w.messages.history(b, Peer::User(a), HistoryQuery { limit: 10, ..Default::default() }).await.unwrap().0.iter().map(|m| m.id).collect();
+    w.messages.delete(b, 1, &b_copies, true).await.unwrap();
     assert!(bad(w.files.resolve(b, file.id, w.files.access_hash(b, file.id), None).await.unwrap_err()));
     w.files.resolve(a, file.id, w.files.access_hash(a, file.id), None).await.unwrap();
 }

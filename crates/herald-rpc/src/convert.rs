@@ -307,6 +307,7 @@ pub fn message(f: &FileService, viewer: UserId, m: &Message) -> enums::Message {
     t.reactions = m.reactions.as_deref().map(|r| reactions(viewer, r, !m.post));
     t.ttl_period = m.ttl_period;
     t.media = m.media.as_deref().map(|media| message_media(f, viewer, media));
+    t.grouped_id = m.grouped_id;
     enums::Message::Message(t)
 }
 

@@ -23,7 +23,7 @@ enum Logged {
 }
 
 const MSG_COLUMNS: &str = "owner, id, logical_id, peer, from_id, out, date, text, entities, reply_to, edit_date, action, post, post_author,
-    (SELECT views FROM view_counts v WHERE v.owner = messages.owner AND v.id = messages.id), mentions, fwd, reactions, ttl_period, media";
+    (SELECT views FROM view_counts v WHERE v.owner = messages.owner AND v.id = messages.id), mentions, fwd, reactions, ttl_period, media, grouped_id";
 
 fn json_err(e: serde_json::Error) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -54,6 +54,7 @@ fn msg_from_row(r: &Row) -> rusqlite::Result<Message> {
         reactions: r.get::<_, Option<String>>(17)?.and_then(|f| serde_json::from_str(&f).ok()),
         ttl_period: r.get(18)?,
         media: r.get::<_, Option<String>>(19)?.and_then(|f| serde_json::from_str(&f).ok()),
+        grouped_id: r.get(20)?,
     })
 }
 
@@ -213,8 +214,8 @@ fn insert_message(conn: &Connection, m: &Message, random_id: Option<i64>, pts: i
             .map_err(backend)?;
     }
     conn.prepare_cached(
-        "INSERT INTO messages (owner, id, logical_id, peer, from_id, out, date, text, entities, reply_to, edit_date, random_id, pts, action, post, post_author, mentions, fwd, ttl_period, expires_at, media)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+        "INSERT INTO messages (owner, id, logical_id, peer, from_id, out, date, text, entities, reply_to, edit_date, random_id, pts, action, post, post_author, mentions, fwd, ttl_period, expires_at, media, grouped_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
     )
     .map_err(backend)?
     .execute(params![
@@ -238,7 +239,8 @@ fn insert_message(conn: &Connection, m: &Message, random_id: Option<i64>, pts: i
         fwd,
         m.ttl_period,
         expires_at,
-        media
+        media,
+        m.grouped_id
     ])
     .map_err(backend)?;
     Ok(())

@@ -377,6 +377,10 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE files ADD COLUMN sizes TEXT NOT NULL DEFAULT '[]';
     "#,
+    // 28: albums: the id the messages of one `sendMultiMedia` share.
+    r#"
+    ALTER TABLE messages ADD COLUMN grouped_id INTEGER;
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and

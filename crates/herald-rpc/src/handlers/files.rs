@@ -80,6 +80,36 @@ pub async fn send_media(s: Arc<Services>, ctx: CallCtx, r: functions::messages::
     updates_of(&s, me, &[(sent.owner, sent.update.clone())], vec![id], vec![]).await
 }
 
+/// `messages.sendMultiMedia`: an album. Each item's media may be an upload or a file already
+/// there (Telethon uploads with `uploadMedia` first); the answer has an `updateMessageID` per
+/// item.
+pub async fn send_multi_media(s: Arc<Services>, ctx: CallCtx, r: functions::messages::SendMultiMedia) -> Result<enums::Updates, RpcError> {
+    let me = ctx.user()?;
+    let peer = convert::input_peer(&s, me, &r.peer).await?;
+    s.messages.check_can_post(me, peer).await?;
+    if r.multi_media.is_empty() || r.multi_media.len() > herald_domain::messages::ALBUM_MAX {
+        return Err(file_error(FileError::MediaInvalid));
+    }
+    let reply_to = convert::reply_to_id(r.reply_to);
+    let mut items = Vec::with_capacity(r.multi_media.len());
+    let mut random_ids = Vec::with_capacity(r.multi_media.len());
+    for enums::InputSingleMedia::Media(item) in r.multi_media {
+        let media = input_media(&s, me, &item.media).await?;
+        let entities = convert::entities_in(&s, me, item.entities).await?;
+        random_ids.push(item.random_id);
+        items.push((SendRequest { from: me, peer, origin_key: ctx.auth_key_id, random_id: item.random_id, text: item.message, entities, reply_to }, media));
+    }
+    let sent = s.messages.send_album(items).await?;
+    let mut ids = Vec::with_capacity(sent.len());
+    let mut ups = Vec::with_capacity(sent.len());
+    for (one, random_id) in sent.iter().zip(random_ids) {
+        let UpdateKind::NewMessage(m) = &one.update.kind else { return Err(RpcError::internal()) };
+        ids.push(enums::Update::MessageId(types::UpdateMessageId { id: m.id, random_id }));
+        ups.push((one.owner, one.update.clone()));
+    }
+    updates_of(&s, me, &ups, ids, vec![]).await
+}
+
 /// `messages.uploadMedia`: the file made ready to send (albums upload each file this way and
 /// then send them with `inputMediaDocument`).
 pub async fn upload_media(s: Arc<Services>, ctx: CallCtx, r: functions::messages::UploadMedia) -> Result<enums::MessageMedia, RpcError> {

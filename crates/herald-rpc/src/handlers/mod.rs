@@ -106,6 +106,7 @@ pub(crate) fn register(d: &mut Dispatcher) {
     d.add::<f::messages::SendMessage, _, _>(LoggedIn, messages::send_message);
     d.add::<f::messages::SendMedia, _, _>(LoggedIn, files::send_media);
     d.add::<f::messages::UploadMedia, _, _>(LoggedIn, files::upload_media);
+    d.add::<f::messages::SendMultiMedia, _, _>(LoggedIn, files::send_multi_media);
     d.add::<f::upload::SaveFilePart, _, _>(LoggedIn, files::save_file_part);
     d.add::<f::upload::SaveBigFilePart, _, _>(LoggedIn, files::save_big_file_part);
     d.add::<f::upload::GetFile, _, _>(LoggedIn, files::get_file);
