@@ -241,3 +241,37 @@ async def test_an_album_is_one_group_of_messages(server):
     assert len({m.grouped_id for m in docs}) == 1 and docs[0].document
     forwarded = await a.forward_messages("me", sent)
     assert len({m.grouped_id for m in forwarded}) == 1 and forwarded[0].grouped_id not in (None, sent[0].grouped_id)
+
+
+@async_test(timeout=90)
+async def test_a_profile_photo_is_set_seen_downloaded_and_deleted(server):
+    chat = await make_chat(server)
+    a, b = chat.alice.client, chat.bob.client
+    up = await a.upload_file(named(png(640, 480), "me.png"))
+    result = await a(functions.photos.UploadProfilePhotoRequest(file=up))
+    photo = result.photo
+    assert [s.type for s in photo.sizes] == ["s", "m", "x"] and result.users[0].photo.photo_id == photo.id
+    # Another user sees it on the user object and downloads it, small and big.
+    alice = await b.get_entity(chat.to_alice)
+    assert isinstance(alice.photo, types.UserProfilePhoto) and alice.photo.photo_id == photo.id
+    big = await b.download_profile_photo(alice, file=bytes)
+    assert big[:2] == b"\xff\xd8" and len(big) == photo.sizes[-1].size
+    small = await b.download_profile_photo(alice, file=bytes, download_big=False)
+    assert len(small) == photo.sizes[0].size
+    listed = await b.get_profile_photos(alice)
+    assert [p.id for p in listed] == [photo.id]
+    assert (await b.download_media(listed[0], file=bytes)) == big
+    full = await b(functions.users.GetFullUserRequest(chat.to_alice))
+    assert full.full_user.profile_photo.id == photo.id
+    # Hidden by privacy: no photo on the user, none listed, none to download.
+    await a(functions.account.SetPrivacyRequest(types.InputPrivacyKeyProfilePhoto(), [types.InputPrivacyValueDisallowAll()]))
+    alice = (await b(functions.users.GetUsersRequest([chat.to_alice])))[0]
+    assert alice.photo is None
+    assert await b.get_profile_photos(chat.to_alice) == []
+    with expect_rpc_error({"FILE_ID_INVALID"}, 400):
+        await b(functions.upload.GetFileRequest(types.InputPeerPhotoFileLocation(chat.to_alice, photo.id, big=True), 0, 4096))
+    # Deleted: gone for its owner too.
+    deleted = await a(functions.photos.DeletePhotosRequest([types.InputPhoto(photo.id, photo.access_hash, photo.file_reference)]))
+    assert deleted == [photo.id]
+    me = await a.get_me()
+    assert me.photo is None

@@ -48,6 +48,36 @@ impl AccountService {
         }
     }
 
+    /// `photos.uploadProfilePhoto` / `updateProfilePhoto`: `photo_id` (a stored photo) becomes
+    /// `me`'s current profile photo.
+    pub async fn set_profile_photo(&self, me: UserId, photo_id: i64) -> Result<()> {
+        Ok(self.store.add_profile_photo(me, photo_id, self.clock.now_secs() as i32).await?)
+    }
+
+    /// `photos.getUserPhotos`: `user`'s profile photos as `viewer` may see them (none when
+    /// their profile-photo privacy, or a block, hides them), newest first: (id, date).
+    pub async fn profile_photos(&self, viewer: UserId, user: UserId, limit: usize) -> Result<Vec<(i64, i32)>> {
+        if !self.sees_photo(viewer, user).await? {
+            return Ok(vec![]);
+        }
+        Ok(self.store.profile_photos(user, limit).await?)
+    }
+
+    /// Whether `viewer` may see `user`'s profile photo (privacy and blocks).
+    pub async fn sees_photo(&self, viewer: UserId, user: UserId) -> Result<bool> {
+        if viewer == user {
+            return Ok(true);
+        }
+        let Some(seen) = self.store.users_seen_by(viewer, &[user]).await?.into_iter().next() else { return Ok(false) };
+        let v = crate::privacy::Viewer { id: viewer, contact: seen.has_viewer, common_chats: &[] };
+        Ok(!seen.blocked_viewer && !seen.user.deleted && seen.user.privacy.allows(crate::privacy::PrivacyKey::ProfilePhoto, user, v))
+    }
+
+    /// `photos.deletePhotos`: those of `ids` that are `me`'s profile photos go.
+    pub async fn delete_profile_photos(&self, me: UserId, ids: Vec<i64>) -> Result<Vec<i64>> {
+        Ok(self.store.delete_profile_photos(me, ids).await?)
+    }
+
     /// `messages.getDefaultHistoryTTL`: the auto-delete period new private chats get.
     pub async fn default_history_ttl(&self, me: UserId) -> Result<i32> {
         Ok(self.store.default_history_ttl(me).await?)

@@ -126,6 +126,8 @@ pub struct User {
     pub deleted: bool,
     /// Days of inactivity after which the account is deleted.
     pub account_ttl_days: i32,
+    /// The current profile photo (a stored photo's id).
+    pub photo_id: Option<i64>,
 }
 
 /// An entry of `owner`'s address book: the names they gave `target`, and the number they

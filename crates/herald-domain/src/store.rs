@@ -80,6 +80,14 @@ pub trait AccountStore: Send + Sync {
     /// The auto-delete period the account's new private chats get (0: none).
     async fn default_history_ttl(&self, id: UserId) -> StoreResult<i32>;
     async fn set_default_history_ttl(&self, id: UserId, period: i32) -> StoreResult<()>;
+    /// Makes photo `photo_id` (a stored photo) the account's current profile photo, and keeps
+    /// it among its photos (newest first).
+    async fn add_profile_photo(&self, user: UserId, photo_id: i64, date: i32) -> StoreResult<()>;
+    /// The account's profile photos, newest (current) first, at most `limit`: (id, date).
+    async fn profile_photos(&self, user: UserId, limit: usize) -> StoreResult<Vec<(i64, i32)>>;
+    /// Removes those of `ids` that are the account's photos (the newest left becomes current);
+    /// returns the ones removed.
+    async fn delete_profile_photos(&self, user: UserId, ids: Vec<i64>) -> StoreResult<Vec<i64>>;
     /// Accounts (not service accounts) with no activity — key use, going offline, sign-up —
     /// for longer than their `set_account_ttl`, at most `limit`.
     async fn inactive_accounts(&self, now: i64, limit: usize) -> StoreResult<Vec<UserId>>;

@@ -200,6 +200,9 @@ fn render_user(s: &Services, viewer: UserId, u: &User, contact: Option<&Contact>
     let sees =
         |key: PrivacyKey| viewer == u.id || has_viewer.is_some_and(|contact| u.privacy.allows(key, u.id, Viewer { id: viewer, contact, common_chats: &[] }));
     let knows_number = contact.is_some_and(|c| !c.phone.is_empty() && c.phone == u.phone);
+    t.photo = u.photo_id.filter(|_| sees(PrivacyKey::ProfilePhoto)).map(|photo_id| {
+        enums::UserProfilePhoto::Photo(types::UserProfilePhoto { has_video: false, personal: false, photo_id, stripped_thumb: None, dc_id: s.files.dc_id() })
+    });
     t.phone = (knows_number || sees(PrivacyKey::PhoneNumber)).then(|| u.phone.clone());
     t.verified = u.is_service;
     t.support = u.is_service;

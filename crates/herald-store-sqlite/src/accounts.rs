@@ -5,7 +5,8 @@ use herald_domain::model::{Contact, NewUser, SeenUser, User, UserId};
 use herald_domain::store::{AccountStore, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-const USER_COLUMNS: &str = "id, phone, first_name, last_name, username, about, home_dc, created_at, is_service, last_seen, privacy, deleted, account_ttl_days";
+const USER_COLUMNS: &str =
+    "id, phone, first_name, last_name, username, about, home_dc, created_at, is_service, last_seen, privacy, deleted, account_ttl_days, photo_id";
 
 fn user_from_row(r: &Row) -> rusqlite::Result<User> {
     Ok(User {
@@ -22,6 +23,7 @@ fn user_from_row(r: &Row) -> rusqlite::Result<User> {
         privacy: r.get::<_, Option<String>>(10)?.and_then(|p| serde_json::from_str(&p).ok()).unwrap_or_default(),
         deleted: r.get(11)?,
         account_ttl_days: r.get(12)?,
+        photo_id: r.get(13)?,
     })
 }
 
@@ -127,7 +129,7 @@ impl AccountStore for SqliteStore {
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT u.id, u.phone, u.first_name, u.last_name, u.username, u.about, u.home_dc, u.created_at, u.is_service, u.last_seen, u.privacy,
-                            u.deleted, u.account_ttl_days,
+                            u.deleted, u.account_ttl_days, u.photo_id,
                             c.first_name, c.last_name, c.phone, c.date,
                             EXISTS (SELECT 1 FROM contacts r WHERE r.owner = u.id AND r.target = ?2),
                             EXISTS (SELECT 1 FROM blocked b WHERE b.user = u.id AND b.blocked = ?2)
@@ -140,15 +142,15 @@ impl AccountStore for SqliteStore {
                 let row = stmt
                     .query_row([id, viewer.0], |r| {
                         let user = user_from_row(r)?;
-                        // Columns 0–12 are the user's, then the contact entry, then the reverse link
+                        // Columns 0–13 are the user's, then the contact entry, then the reverse link
                         // and the block.
-                        let contact = match r.get::<_, Option<String>>(13)? {
+                        let contact = match r.get::<_, Option<String>>(14)? {
                             Some(first_name) => {
-                                Some(Contact { owner: viewer, target: user.id, first_name, last_name: r.get(14)?, phone: r.get(15)?, date: r.get(16)? })
+                                Some(Contact { owner: viewer, target: user.id, first_name, last_name: r.get(15)?, phone: r.get(16)?, date: r.get(17)? })
                             }
                             None => None,
                         };
-                        Ok(SeenUser { user, contact, has_viewer: r.get(17)?, blocked_viewer: r.get(18)? })
+                        Ok(SeenUser { user, contact, has_viewer: r.get(18)?, blocked_viewer: r.get(19)? })
                     })
                     .optional()
                     .map_err(backend)?;
@@ -257,6 +259,45 @@ impl AccountStore for SqliteStore {
         self.write(move |conn| {
             conn.execute("UPDATE users SET default_history_ttl = ?2 WHERE id = ?1", params![id.0, period]).map_err(backend)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn add_profile_photo(&self, user: UserId, photo_id: i64, date: i32) -> StoreResult<()> {
+        self.write(move |conn| {
+            conn.execute("INSERT OR REPLACE INTO user_photos (user, photo_id, date) VALUES (?1, ?2, ?3)", params![user.0, photo_id, date]).map_err(backend)?;
+            conn.execute("UPDATE users SET photo_id = ?2 WHERE id = ?1", params![user.0, photo_id]).map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn profile_photos(&self, user: UserId, limit: usize) -> StoreResult<Vec<(i64, i32)>> {
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT photo_id, date FROM user_photos WHERE user = ?1 ORDER BY date DESC, photo_id DESC LIMIT ?2")
+                .map_err(backend)?
+                .query_map(params![user.0, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(backend)?
+                .collect::<Result<_, _>>()
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn delete_profile_photos(&self, user: UserId, ids: Vec<i64>) -> StoreResult<Vec<i64>> {
+        self.write(move |conn| {
+            let mut gone = Vec::new();
+            for id in ids {
+                if conn.execute("DELETE FROM user_photos WHERE user = ?1 AND photo_id = ?2", params![user.0, id]).map_err(backend)? > 0 {
+                    gone.push(id);
+                }
+            }
+            conn.execute(
+                "UPDATE users SET photo_id = (SELECT photo_id FROM user_photos WHERE user = ?1 ORDER BY date DESC, photo_id DESC LIMIT 1) WHERE id = ?1",
+                [user.0],
+            )
+            .map_err(backend)?;
+            Ok(gone)
         })
         .await
     }

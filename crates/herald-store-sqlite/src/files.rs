@@ -63,6 +63,7 @@ impl FileStore for SqliteStore {
             conn.prepare_cached(
                 "SELECT 1 FROM files WHERE id = ?1 AND owner = ?2
                  UNION ALL SELECT 1 FROM message_files WHERE file_id = ?1 AND owner = ?2
+                 UNION ALL SELECT 1 FROM user_photos WHERE photo_id = ?1
                  UNION ALL SELECT 1 FROM message_files f JOIN members m ON f.owner = -(?3 + m.grp)
                     WHERE f.file_id = ?1 AND f.owner < -?3 AND m.user = ?2 AND m.role <= 3
                  LIMIT 1",

@@ -381,6 +381,16 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE messages ADD COLUMN grouped_id INTEGER;
     "#,
+    // 29: profile photos: every one an account set (newest is current, kept in users.photo_id
+    // so that rendering a user reads no other table).
+    r#"
+    ALTER TABLE users ADD COLUMN photo_id INTEGER;
+    CREATE TABLE user_photos (
+        user INTEGER NOT NULL, photo_id INTEGER NOT NULL, date INTEGER NOT NULL,
+        PRIMARY KEY (user, photo_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX user_photos_photo ON user_photos(photo_id);
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and

@@ -23,6 +23,11 @@ pub async fn get_full_user(s: Arc<Services>, ctx: CallCtx, r: functions::users::
     let mut full_user = convert::user_full(&user);
     let enums::UserFull::Full(f) = &mut full_user;
     f.blocked = user.id != me && s.messages.is_blocked(me, user.id).await?;
+    if let Some(id) = user.photo_id {
+        if s.accounts.sees_photo(me, user.id).await? {
+            f.profile_photo = s.files.file(id).await?.map(|p| convert::photo(&s.files, me, &p));
+        }
+    }
     // The chat's auto-delete period (messages.setHistoryTTL, or a default it started with).
     f.ttl_period = s.messages.dialog(me, herald_domain::model::Peer::User(user.id)).await?.map(|d| d.ttl_period).filter(|p| *p > 0);
     Ok(enums::users::UserFull::Full(types::users::UserFull { full_user, chats: vec![], users: convert::users(&s, me, [user.id]).await? }))

@@ -119,6 +119,83 @@ pub async fn upload_media(s: Arc<Services>, ctx: CallCtx, r: functions::messages
     Ok(convert::message_media(&s.files, me, &media))
 }
 
+/// Profile photos an account keeps (Telegram keeps them all; this bounds one answer).
+const PROFILE_PHOTOS_MAX: usize = 100;
+
+async fn photo_answer(s: &Services, me: UserId, file: &FileMeta) -> Result<enums::photos::Photo, RpcError> {
+    Ok(enums::photos::Photo::Photo(types::photos::Photo { photo: convert::photo(&s.files, me, file), users: convert::users(s, me, [me]).await? }))
+}
+
+/// `photos.uploadProfilePhoto`: an uploaded photo becomes the account's profile photo.
+pub async fn upload_profile_photo(s: Arc<Services>, ctx: CallCtx, r: functions::photos::UploadProfilePhoto) -> Result<enums::photos::Photo, RpcError> {
+    let me = ctx.user()?;
+    // Video avatars and other users' (bots') photos are not supported.
+    let (Some(file), None, None) = (&r.file, &r.video, &r.bot) else { return Err(file_error(FileError::PhotoInvalid)) };
+    let photo = s.files.complete_photo(me, &uploaded(file)?).await?;
+    s.accounts.set_profile_photo(me, photo.id).await?;
+    photo_answer(&s, me, &photo).await
+}
+
+/// `photos.updateProfilePhoto`: one of the account's photos (or any photo it can see) becomes
+/// current again; `inputPhotoEmpty` removes the current one.
+pub async fn update_profile_photo(s: Arc<Services>, ctx: CallCtx, r: functions::photos::UpdateProfilePhoto) -> Result<enums::photos::Photo, RpcError> {
+    let me = ctx.user()?;
+    match &r.id {
+        enums::InputPhoto::Photo(p) => {
+            let file = s.files.resolve(me, p.id, p.access_hash, None).await?;
+            if file.sizes.is_empty() {
+                return Err(file_error(FileError::PhotoInvalid));
+            }
+            s.accounts.set_profile_photo(me, file.id).await?;
+            photo_answer(&s, me, &file).await
+        }
+        enums::InputPhoto::Empty => {
+            let current = s.accounts.user(me).await?.and_then(|u| u.photo_id);
+            if let Some(id) = current {
+                s.accounts.delete_profile_photos(me, vec![id]).await?;
+            }
+            Ok(enums::photos::Photo::Photo(types::photos::Photo {
+                photo: enums::Photo::Empty(types::PhotoEmpty { id: current.unwrap_or(0) }),
+                users: convert::users(&s, me, [me]).await?,
+            }))
+        }
+    }
+}
+
+/// `photos.getUserPhotos`: newest first, as the user's privacy lets the caller see them.
+pub async fn get_user_photos(s: Arc<Services>, ctx: CallCtx, r: functions::photos::GetUserPhotos) -> Result<enums::photos::Photos, RpcError> {
+    let me = ctx.user()?;
+    let user = convert::input_user(&s, me, &r.user_id).await?;
+    let all = s.accounts.profile_photos(me, user.id, PROFILE_PHOTOS_MAX).await?;
+    let count = all.len() as i32;
+    let start = all.iter().position(|(id, _)| r.max_id == 0 || *id < r.max_id).unwrap_or(all.len()).max(r.offset.max(0) as usize).min(all.len());
+    let mut photos = Vec::new();
+    for (id, _) in all.iter().skip(start).take(r.limit.clamp(0, PROFILE_PHOTOS_MAX as i32) as usize) {
+        if let Some(f) = s.files.file(*id).await? {
+            photos.push(convert::photo(&s.files, me, &f));
+        }
+    }
+    let users = convert::users(&s, me, [user.id]).await?;
+    Ok(if photos.len() as i32 == count {
+        enums::photos::Photos::Photos(types::photos::Photos { photos, users })
+    } else {
+        enums::photos::Photos::Slice(types::photos::PhotosSlice { count, photos, users })
+    })
+}
+
+/// `photos.deletePhotos`: the ids of those removed from the account's photos.
+pub async fn delete_photos(s: Arc<Services>, ctx: CallCtx, r: functions::photos::DeletePhotos) -> Result<Vec<i64>, RpcError> {
+    let me = ctx.user()?;
+    let ids =
+        r.id.iter()
+            .filter_map(|p| match p {
+                enums::InputPhoto::Photo(p) if p.access_hash == s.files.access_hash(me, p.id) => Some(p.id),
+                _ => None,
+            })
+            .collect();
+    Ok(s.accounts.delete_profile_photos(me, ids).await?)
+}
+
 /// What `upload.file` says the bytes are.
 fn file_type(f: &FileMeta) -> enums::storage::FileType {
     use enums::storage::FileType as T;
@@ -140,6 +217,21 @@ pub async fn get_file(s: Arc<Services>, ctx: CallCtx, r: functions::upload::GetF
     let (file, kind) = match &r.location {
         // A document's thumbnails would be its sizes (none yet: `LOCATION_INVALID`).
         enums::InputFileLocation::InputDocumentFileLocation(l) => (s.files.resolve(me, l.id, l.access_hash, Some(&l.file_reference)).await?, &l.thumb_size),
+        // A user's profile photo, by the user: it must be one of theirs and theirs to show.
+        enums::InputFileLocation::InputPeerPhotoFileLocation(l) => {
+            let herald_domain::model::Peer::User(user) = convert::input_peer(&s, me, &l.peer).await? else {
+                return Err(file_error(FileError::LocationInvalid));
+            };
+            let theirs = s.accounts.profile_photos(me, user, PROFILE_PHOTOS_MAX).await?;
+            if !theirs.iter().any(|(id, _)| *id == l.photo_id) {
+                return Err(file_error(FileError::FileIdInvalid));
+            }
+            let file = s.files.file(l.photo_id).await?.ok_or_else(|| file_error(FileError::FileIdInvalid))?;
+            // Small: the smallest size; big: the largest.
+            let kind = if l.big { file.sizes.last() } else { file.sizes.first() }.map(|z| z.kind.clone()).unwrap_or_default();
+            let bytes = s.files.read(&file, &kind, r.offset, r.limit, r.precise).await?;
+            return Ok(enums::upload::File::File(types::upload::File { r#type: enums::storage::FileType::FileJpeg, mtime: file.date, bytes }));
+        }
         enums::InputFileLocation::InputPhotoFileLocation(l) => {
             let file = s.files.resolve(me, l.id, l.access_hash, Some(&l.file_reference)).await?;
             if l.thumb_size.is_empty() {

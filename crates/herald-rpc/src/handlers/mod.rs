@@ -110,6 +110,10 @@ pub(crate) fn register(d: &mut Dispatcher) {
     d.add::<f::upload::SaveFilePart, _, _>(LoggedIn, files::save_file_part);
     d.add::<f::upload::SaveBigFilePart, _, _>(LoggedIn, files::save_big_file_part);
     d.add::<f::upload::GetFile, _, _>(LoggedIn, files::get_file);
+    d.add::<f::photos::UploadProfilePhoto, _, _>(LoggedIn, files::upload_profile_photo);
+    d.add::<f::photos::UpdateProfilePhoto, _, _>(LoggedIn, files::update_profile_photo);
+    d.add::<f::photos::GetUserPhotos, _, _>(LoggedIn, files::get_user_photos);
+    d.add::<f::photos::DeletePhotos, _, _>(LoggedIn, files::delete_photos);
     d.add::<f::messages::ForwardMessages, _, _>(LoggedIn, messages::forward_messages);
     d.add::<f::messages::SendReaction, _, _>(LoggedIn, messages::send_reaction);
     d.add::<f::messages::SetHistoryTtl, _, _>(LoggedIn, messages::set_history_ttl);
