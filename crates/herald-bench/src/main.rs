@@ -9,6 +9,8 @@
 //! - `fanout`: a supergroup of M members with K online, one poster (fanout.rs).
 //! - `idle`: K connections that finished a key exchange and one request, held open, with the
 //!   server's RSS per connection.
+//! - `files`: one client uploads S MiB and downloads it again, P parts in flight, with the
+//!   server's RSS growth (files.rs).
 //!
 //! Each run also measures a loopback TCP echo at the same concurrency and message size, so
 //! every rate is also a ratio to what this machine's loopback does. Output: a table on stderr
@@ -18,6 +20,7 @@
 mod chaos;
 mod client;
 mod fanout;
+mod files;
 mod stats;
 
 use anyhow::{bail, Context, Result};
@@ -89,6 +92,14 @@ enum Scenario {
         /// The server's data directory (to measure bytes stored per post).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+    },
+    /// Upload S MiB (512 KiB parts, P in flight), send it as a document, download it (1 MiB
+    /// chunks, P in flight): MB/s each way and the server's RSS growth.
+    Files {
+        #[arg(long, default_value_t = 2048)]
+        size_mib: u64,
+        #[arg(long, default_value_t = 8)]
+        streams: usize,
     },
     /// K connections held open after a key exchange and one request.
     Idle {
@@ -497,6 +508,7 @@ fn main() -> Result<()> {
             Scenario::Fanout { members, online, posts, window, data_dir } => {
                 fanout::run(&cli, &key, fanout::FanoutArgs { members, online, posts, window, data_dir }).await
             }
+            Scenario::Files { size_mib, streams } => files::run(&cli, &key, files::FilesArgs { size_mib, streams }).await,
             Scenario::Chaos { .. } => unreachable!("handled above"),
         }
     })

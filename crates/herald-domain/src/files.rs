@@ -143,8 +143,9 @@ impl FileService {
         }
         let id = UploadId { owner, file_id: up.file_id };
         check_part_sizes(&self.blobs.part_sizes(id, up.parts).await?, up.big)?;
-        let made = self.blobs.assemble(id, up.parts).await?;
-        if !up.big && !up.md5.is_empty() && !up.md5.eq_ignore_ascii_case(&hex(&made.md5)) {
+        let check_md5 = !up.big && !up.md5.is_empty();
+        let made = self.blobs.assemble(id, up.parts, check_md5).await?;
+        if check_md5 && !made.md5.is_some_and(|m| up.md5.eq_ignore_ascii_case(&hex(&m))) {
             return Err(FileError::Md5Invalid.into());
         }
         for a in &mut attributes {
@@ -170,8 +171,9 @@ impl FileService {
         if total > crate::photos::PHOTO_BYTES_MAX {
             return Err(FileError::PhotoInvalid.into());
         }
-        let made = self.blobs.assemble(id, up.parts).await?;
-        if !up.big && !up.md5.is_empty() && !up.md5.eq_ignore_ascii_case(&hex(&made.md5)) {
+        let check_md5 = !up.big && !up.md5.is_empty();
+        let made = self.blobs.assemble(id, up.parts, check_md5).await?;
+        if check_md5 && !made.md5.is_some_and(|m| up.md5.eq_ignore_ascii_case(&hex(&m))) {
             return Err(FileError::Md5Invalid.into());
         }
         let bytes = self.blobs.read(&made.blob, 0, made.size as usize).await?;

@@ -320,7 +320,8 @@ pub struct PhotoSize {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileMeta {
     pub id: i64,
-    /// Its bytes' SHA-256, lower-case hex: the blob's name (identical content is kept once).
+    /// A content hash, lower-case hex: the blob's name (identical content is kept once). For
+    /// an upload, the SHA-256 of its parts' SHA-256s; for a file the server made, of its bytes.
     pub blob: String,
     pub size: i64,
     pub mime: String,

@@ -406,10 +406,11 @@ pub struct UploadId {
 /// A complete file made from an upload's parts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Assembled {
-    /// SHA-256 of the bytes, lower-case hex: the blob's name.
+    /// The content hash, lower-case hex: the blob's name (see `FileMeta::blob`).
     pub blob: String,
     pub size: i64,
-    pub md5: [u8; 16],
+    /// The MD5 of the bytes, when asked for (only small uploads carry one to check).
+    pub md5: Option<[u8; 16]>,
 }
 
 /// File bytes, kept out of the database and its single writer: the parts of uploads in
@@ -424,9 +425,9 @@ pub trait BlobStore: Send + Sync {
     async fn put_part(&self, up: UploadId, part: i32, bytes: Vec<u8>) -> StoreResult<()>;
     /// The sizes of parts `0..parts` of `up` (None where one is missing).
     async fn part_sizes(&self, up: UploadId, parts: i32) -> StoreResult<Vec<Option<u64>>>;
-    /// Joins parts `0..parts` of `up`, in order, into a complete file. The parts stay (a
-    /// client may use its upload again) until they expire.
-    async fn assemble(&self, up: UploadId, parts: i32) -> StoreResult<Assembled>;
+    /// Joins parts `0..parts` of `up`, in order, into a complete file (computing its MD5 too
+    /// when `md5`). The parts stay (a client may use its upload again) until they expire.
+    async fn assemble(&self, up: UploadId, parts: i32, md5: bool) -> StoreResult<Assembled>;
     /// Stores `bytes` as a complete file (made by the server, such as a photo's sizes).
     async fn store(&self, bytes: Vec<u8>) -> StoreResult<Assembled>;
     /// Up to `limit` bytes of complete file `blob` from `offset` (fewer at its end).

@@ -1,14 +1,17 @@
 //! The embedded [`BlobStore`]: a directory (`files/` in the data directory).
 //!
-//! - `parts/<owner>/<file_id>/<part>`: an upload in progress, one file per part. A part is
-//!   written to a temporary name and renamed, so a part sent again replaces the earlier one
-//!   whole, and a crash leaves either the old part or the new one.
-//! - `blobs/<ab>/<sha256>`: complete files, named by their content's SHA-256 (identical
-//!   content is kept once). One is assembled by streaming the parts into a temporary file
-//!   while hashing, synced, then renamed into place and its directory synced: a blob is
-//!   visible only whole and durable.
+//! - `parts/<owner>/<file_id>/<part>`: an upload in progress, one file per part: the part's
+//!   SHA-256 (32 bytes), then its bytes. A part is written to a temporary name and renamed,
+//!   so a part sent again replaces the earlier one whole, and a crash leaves either the old
+//!   part or the new one. Hashing as parts arrive spreads that work over the upload.
+//! - `blobs/<ab>/<name>`: complete files, named by a content hash (identical content is kept
+//!   once): for an upload, the SHA-256 of its parts' hashes in order; for a file the server
+//!   makes, the SHA-256 of its bytes. An upload is assembled by copying the parts into a
+//!   temporary file (`copy_file_range` where the kernel has it), syncing it, renaming it into
+//!   place and syncing its directory: a blob is visible only whole and durable. An upload
+//!   whose blob exists already is not copied at all.
 //!
-//! All file work runs on tokio's blocking pool, in 64 KiB steps; nothing holds a whole file.
+//! All file work runs on tokio's blocking pool; nothing holds a whole file in memory.
 
 use herald_domain::error::StoreError;
 use herald_domain::store::{Assembled, BlobStore, StoreResult, UploadId};
@@ -23,6 +26,9 @@ use std::time::{Duration, SystemTime};
 pub struct FsBlobStore {
     root: PathBuf,
 }
+
+/// Each part file starts with the part's SHA-256.
+const PART_HEADER: u64 = 32;
 
 /// Distinct temporary names within the process (a crash leaves `*.tmp` files, which
 /// [`FsBlobStore::open`] removes).
@@ -77,6 +83,7 @@ impl BlobStore for FsBlobStore {
         blocking(move || {
             fs::create_dir_all(&dir).map_err(io)?;
             let mut f = File::create(&tmp).map_err(io)?;
+            f.write_all(&Sha256::digest(&bytes)).map_err(io)?;
             f.write_all(&bytes).map_err(io)?;
             // Parts are synced with the blob they become, not one by one: an upload cut by a
             // crash is resent by the client, which has not been told the file exists.
@@ -89,37 +96,55 @@ impl BlobStore for FsBlobStore {
 
     async fn part_sizes(&self, up: UploadId, parts: i32) -> StoreResult<Vec<Option<u64>>> {
         let dir = self.upload_dir(up);
-        blocking(move || Ok((0..parts).map(|p| fs::metadata(dir.join(p.to_string())).ok().map(|m| m.len())).collect())).await
+        blocking(move || Ok((0..parts).map(|p| fs::metadata(dir.join(p.to_string())).ok().and_then(|m| m.len().checked_sub(PART_HEADER))).collect())).await
     }
 
-    async fn assemble(&self, up: UploadId, parts: i32) -> StoreResult<Assembled> {
+    async fn assemble(&self, up: UploadId, parts: i32, with_md5: bool) -> StoreResult<Assembled> {
         let dir = self.upload_dir(up);
         let tmp = self.tmp_path();
         let root = self.root.clone();
         blocking(move || {
-            let mut out = File::create(&tmp).map_err(io)?;
-            let (mut sha, mut md5, mut size) = (Sha256::new(), Md5::new(), 0i64);
-            let mut buf = vec![0u8; 64 * 1024];
+            // The name first, from the parts' headers: if the blob exists, nothing is copied.
+            let (mut name, mut size) = (Sha256::new(), 0i64);
+            name.update(b"herald-parts/1");
             for p in 0..parts {
                 let mut part = File::open(dir.join(p.to_string())).map_err(io)?;
-                loop {
-                    let n = part.read(&mut buf).map_err(io)?;
-                    if n == 0 {
-                        break;
+                let mut h = [0u8; PART_HEADER as usize];
+                part.read_exact(&mut h).map_err(io)?;
+                name.update(h);
+                size += part.metadata().map_err(io)?.len() as i64 - PART_HEADER as i64;
+            }
+            let blob: String = name.finalize().iter().map(|b| format!("{b:02x}")).collect();
+            let path = FsBlobStore::blob_path(&root, &blob)?;
+            let exists = path.exists();
+            let mut md5 = with_md5.then(Md5::new);
+            let mut out = if exists { None } else { Some(File::create(&tmp).map_err(io)?) };
+            if md5.is_some() || out.is_some() {
+                let mut buf = vec![0u8; 64 * 1024];
+                for p in 0..parts {
+                    let mut part = File::open(dir.join(p.to_string())).map_err(io)?;
+                    part.seek(SeekFrom::Start(PART_HEADER)).map_err(io)?;
+                    match (md5.as_mut(), out.as_mut()) {
+                        // No digest to take: the kernel copies (copy_file_range).
+                        (None, Some(o)) => {
+                            std::io::copy(&mut part, o).map_err(io)?;
+                        }
+                        (mut m, mut o) => loop {
+                            let n = part.read(&mut buf).map_err(io)?;
+                            if n == 0 {
+                                break;
+                            }
+                            if let Some(m) = m.as_deref_mut() {
+                                m.update(&buf[..n]);
+                            }
+                            if let Some(o) = o.as_deref_mut() {
+                                o.write_all(&buf[..n]).map_err(io)?;
+                            }
+                        },
                     }
-                    sha.update(&buf[..n]);
-                    md5.update(&buf[..n]);
-                    out.write_all(&buf[..n]).map_err(io)?;
-                    size += n as i64;
                 }
             }
-            let blob: String = sha.finalize().iter().map(|b| format!("{b:02x}")).collect();
-            let path = FsBlobStore::blob_path(&root, &blob)?;
-            if path.exists() {
-                // The same content is already stored (and was synced when it was).
-                drop(out);
-                let _ = fs::remove_file(&tmp);
-            } else {
+            if let Some(out) = out {
                 out.sync_all().map_err(io)?;
                 drop(out);
                 let parent = path.parent().expect("blob paths have a directory");
@@ -127,7 +152,7 @@ impl BlobStore for FsBlobStore {
                 fs::rename(&tmp, &path).map_err(io)?;
                 sync_dir(parent)?;
             }
-            Ok(Assembled { blob, size, md5: md5.finalize().into() })
+            Ok(Assembled { blob, size, md5: md5.map(|m| m.finalize().into()) })
         })
         .await
     }
@@ -138,7 +163,7 @@ impl BlobStore for FsBlobStore {
         blocking(move || {
             let blob: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
             let path = FsBlobStore::blob_path(&root, &blob)?;
-            let made = Assembled { blob, size: bytes.len() as i64, md5: Md5::digest(&bytes).into() };
+            let made = Assembled { blob, size: bytes.len() as i64, md5: None };
             if !path.exists() {
                 let mut f = File::create(&tmp).map_err(io)?;
                 f.write_all(&bytes).map_err(io)?;
@@ -208,22 +233,30 @@ mod tests {
         store.put_part(up, 0, b"hello ".to_vec()).await.unwrap();
         assert_eq!(store.part_sizes(up, 3).await.unwrap(), vec![Some(6), Some(5), None]);
         store.put_part(up, 0, b"HELLO ".to_vec()).await.unwrap();
-        let a = store.assemble(up, 2).await.unwrap();
+        let a = store.assemble(up, 2, true).await.unwrap();
         assert_eq!(a.size, 11);
-        // Known answers: SHA-256 and MD5 of "HELLO world".
-        let sha: String = Sha256::digest(b"HELLO world").iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(a.blob, sha);
-        assert_eq!(a.md5, <[u8; 16]>::from(Md5::digest(b"HELLO world")));
+        // Known answers: the name is the SHA-256 of the parts' SHA-256s; the MD5 the bytes'.
+        let mut name = Sha256::new();
+        name.update(b"herald-parts/1");
+        name.update(Sha256::digest(b"HELLO "));
+        name.update(Sha256::digest(b"world"));
+        let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        assert_eq!(a.blob, hex(&name.finalize()));
+        assert_eq!(a.md5, Some(<[u8; 16]>::from(Md5::digest(b"HELLO world"))));
         assert_eq!(store.read(&a.blob, 6, 100).await.unwrap(), b"world");
         assert_eq!(store.read(&a.blob, 11, 100).await.unwrap(), b"");
-        // The same content from another upload is the same blob.
+        assert_eq!(store.read(&a.blob, 0, 100).await.unwrap(), b"HELLO world");
+        // The same content from another upload (cut the same way) is the same blob, not copied
+        // again.
         let other = UploadId { owner: UserId(8), file_id: -5 };
-        store.put_part(other, 0, b"HELLO world".to_vec()).await.unwrap();
-        assert_eq!(store.assemble(other, 1).await.unwrap().blob, a.blob);
+        store.put_part(other, 0, b"HELLO ".to_vec()).await.unwrap();
+        store.put_part(other, 1, b"world".to_vec()).await.unwrap();
+        assert_eq!(store.assemble(other, 2, false).await.unwrap().blob, a.blob);
         assert!(store.read("../../etc/passwd", 0, 10).await.is_err(), "only our own names reach a path");
-        // A file the server makes is stored whole under its hash.
+        // A file the server makes is stored whole under its SHA-256.
         let made = store.store(b"HELLO world".to_vec()).await.unwrap();
-        assert_eq!((made.blob.as_str(), made.size), (a.blob.as_str(), 11));
+        assert_eq!((made.blob.clone(), made.size), (hex(&Sha256::digest(b"HELLO world")), 11));
+        assert_eq!(store.read(&made.blob, 0, 5).await.unwrap(), b"HELLO");
         // Expiry: nothing is a day old yet; everything is older than zero seconds.
         assert_eq!(store.expire_uploads(86_400).await.unwrap(), 0);
         std::thread::sleep(Duration::from_millis(20));
