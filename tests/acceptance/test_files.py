@@ -11,7 +11,7 @@ import pytest
 from telethon import functions, types, utils
 from telethon.sessions import StringSession
 
-from harness import (async_test, connect, create_channel, expect_rpc_error, invite_to_channel, make_accounts,
+from harness import (HeraldServer, async_test, connect, create_channel, expect_rpc_error, invite_to_channel, make_accounts,
                      make_chat, random_id)
 
 
@@ -186,6 +186,30 @@ async def test_uploaded_parts_are_kept_across_a_restart(fresh_server):
     sent = await a.send_file(chat.to_bob, uploaded, force_document=True)
     assert sent.document.size == len(data)
     assert await download(a, sent) == data
+
+
+@pytest.fixture(scope="module")
+def quota_server(request):
+    server = HeraldServer.launch("herald-quota", extra_args=["--file-quota-mib", "1"])
+    yield server
+    server.cleanup(keep_data=request.session.testsfailed > 0)
+
+
+@async_test(timeout=90)
+async def test_an_account_past_its_quota_is_refused_by_name(quota_server):
+    chat = await make_chat(quota_server)
+    a, b = chat.alice.client, chat.bob.client
+    first = os.urandom(700_000)
+    sent = await a.send_file(chat.to_bob, named(first, "first.bin"), force_document=True)
+    assert sent.document.size == len(first)
+    # 700 KB stored; 700 KB more passes the 1 MiB quota while its parts arrive.
+    with expect_rpc_error({"STORAGE_QUOTA_EXCEEDED"}, 400):
+        await a.send_file(chat.to_bob, named(os.urandom(700_000), "second.bin"), force_document=True)
+    # The quota is per account: Bob still sends, and the file that fitted still downloads.
+    back = await b.send_file(chat.to_alice, named(first, "back.bin"), force_document=True)
+    assert back.document.size == len(first)
+    (theirs,) = await b.get_messages(chat.to_alice, limit=1, offset_id=back.id)
+    assert await download(b, theirs) == first
 
 
 def png(w: int, h: int) -> bytes:

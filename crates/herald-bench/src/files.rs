@@ -38,10 +38,11 @@ struct FilesReport {
 }
 
 /// The bytes of part or chunk `i` of the file, starting at byte `offset` of the file: a
-/// pattern that differs per 8-byte word, so a chunk from the wrong place never matches.
-fn fill(buf: &mut [u8], offset: u64) {
+/// pattern that differs per 8-byte word, so a chunk from the wrong place never matches, and
+/// per run (`salt`), so the server cannot find the content stored already.
+fn fill(buf: &mut [u8], offset: u64, salt: u64) {
     for (i, w) in buf.chunks_mut(8).enumerate() {
-        let v = (offset / 8 + i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes();
+        let v = ((offset / 8 + i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ salt).to_le_bytes();
         w.copy_from_slice(&v[..w.len()]);
     }
 }
@@ -100,6 +101,7 @@ pub async fn run(cli: &Cli, key: &RsaPublic, a: FilesArgs) -> Result<()> {
     let resting = cli.server_pid.map(rss_mib);
     let parts = size.div_ceil(PART as u64) as usize;
     let file_id = (seed() >> 1) as i64;
+    let salt = seed();
 
     let (stop, peak) = sampler(cli.server_pid);
     let started = Instant::now();
@@ -109,7 +111,7 @@ pub async fn run(cli: &Cli, key: &RsaPublic, a: FilesArgs) -> Result<()> {
         async move {
             let len = (size - (i * PART) as u64).min(PART as u64) as usize;
             let mut bytes = vec![0u8; len];
-            fill(&mut bytes, (i * PART) as u64);
+            fill(&mut bytes, (i * PART) as u64, salt);
             let ok = c.call(&functions::upload::SaveBigFilePart { file_id, file_part: i as i32, file_total_parts: parts as i32, bytes }).await?;
             if !ok {
                 bail!("part {i} answered false");
@@ -188,7 +190,7 @@ pub async fn run(cli: &Cli, key: &RsaPublic, a: FilesArgs) -> Result<()> {
                 bail!("a CDN redirect");
             };
             let mut want = vec![0u8; (size - offset).min(CHUNK as u64) as usize];
-            fill(&mut want, offset);
+            fill(&mut want, offset, salt);
             if f.bytes != want {
                 *bad.lock().unwrap() = Some(i);
             }

@@ -293,4 +293,7 @@ pub enum FileError {
     /// The server keeps too little free space to take more files.
     #[error("storage full")]
     StorageFull,
+    /// The account's stored files and uploads would pass its quota.
+    #[error("storage quota exceeded")]
+    QuotaExceeded,
 }

@@ -26,6 +26,41 @@ pub const UPLOAD_TTL_SECS: u64 = 24 * 3600;
 pub const CAPTION_MAX: usize = 1024;
 pub const MIME_MAX: usize = 255;
 pub const FILE_NAME_MAX: usize = 255;
+/// A complete file nothing refers to is deleted once it is this old (a client may send a file
+/// it made with `messages.uploadMedia` a while later).
+pub const UNUSED_FILE_TTL_SECS: i64 = 24 * 3600;
+/// A blob is deleted only after this long without being written or reused, so that one just
+/// assembled is never taken before its file is recorded.
+pub const BLOB_GRACE_SECS: u64 = 3600;
+/// Files and blobs one collection round looks at (the rest wait for the next round).
+pub const COLLECT_BATCH: usize = 10_000;
+
+/// How much an account and the server may store (docs/security.md §3.9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileLimits {
+    /// Bytes one account may keep in stored files plus uploads in progress (0: no quota).
+    pub quota_bytes: u64,
+    /// Uploads are refused while less than this much disk is free where blobs are written.
+    pub free_floor_bytes: u64,
+}
+
+impl Default for FileLimits {
+    fn default() -> Self {
+        Self { quota_bytes: 20 << 30, free_floor_bytes: 1 << 30 }
+    }
+}
+
+/// Whether `incoming` more bytes fit: the account's quota over what it `holds` (stored files
+/// and parts), and the server's floor under what is `free` on disk (None: no such limit).
+pub fn check_space(limits: FileLimits, holds: u64, free: Option<u64>, incoming: u64) -> Result<(), FileError> {
+    if limits.quota_bytes > 0 && holds.saturating_add(incoming) > limits.quota_bytes {
+        return Err(FileError::QuotaExceeded);
+    }
+    if free.is_some_and(|f| f < limits.free_floor_bytes.saturating_add(incoming)) {
+        return Err(FileError::StorageFull);
+    }
+    Ok(())
+}
 
 /// An upload as a message names it (`inputFile` / `inputFileBig`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,12 +151,24 @@ pub struct FileService {
     secret: [u8; 32],
     clock: Arc<dyn Clock>,
     dc_id: i32,
+    limits: FileLimits,
 }
 
 impl FileService {
     /// `dc_id`: the DC files are said to live on (this server's; clients fetch them there).
     pub fn new(blobs: Arc<dyn BlobStore>, files: Arc<dyn FileStore>, secret: [u8; 32], clock: Arc<dyn Clock>, dc_id: i32) -> Self {
-        Self { blobs, files, secret, clock, dc_id }
+        Self { blobs, files, secret, clock, dc_id, limits: FileLimits::default() }
+    }
+
+    pub fn with_limits(mut self, limits: FileLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// What `owner` holds: stored files and parts of uploads in progress.
+    async fn holds(&self, owner: UserId) -> Result<u64> {
+        let stored = self.files.stored_bytes(owner).await?.max(0) as u64;
+        Ok(stored + self.blobs.held_bytes(owner).await?)
     }
 
     pub fn dc_id(&self) -> i32 {
@@ -131,6 +178,8 @@ impl FileService {
     /// `upload.saveFilePart` (`total` None) and `upload.saveBigFilePart`.
     pub async fn save_part(&self, owner: UserId, file_id: i64, part: i32, total: Option<i32>, bytes: Vec<u8>) -> Result<()> {
         check_part(part, total, bytes.len())?;
+        let (holds, free) = (self.holds(owner).await?, self.blobs.free_bytes().await?);
+        check_space(self.limits, holds, free, bytes.len() as u64)?;
         Ok(self.blobs.put_part(UploadId { owner, file_id }, part, bytes).await?)
     }
 
@@ -142,7 +191,8 @@ impl FileService {
             return Err(FileError::PartsInvalid.into());
         }
         let id = UploadId { owner, file_id: up.file_id };
-        check_part_sizes(&self.blobs.part_sizes(id, up.parts).await?, up.big)?;
+        let total = check_part_sizes(&self.blobs.part_sizes(id, up.parts).await?, up.big)?;
+        self.room_to_assemble(total).await?;
         let check_md5 = !up.big && !up.md5.is_empty();
         let made = self.blobs.assemble(id, up.parts, check_md5).await?;
         if check_md5 && !made.md5.is_some_and(|m| up.md5.eq_ignore_ascii_case(&hex(&m))) {
@@ -171,6 +221,7 @@ impl FileService {
         if total > crate::photos::PHOTO_BYTES_MAX {
             return Err(FileError::PhotoInvalid.into());
         }
+        self.room_to_assemble(total).await?;
         let check_md5 = !up.big && !up.md5.is_empty();
         let made = self.blobs.assemble(id, up.parts, check_md5).await?;
         if check_md5 && !made.md5.is_some_and(|m| up.md5.eq_ignore_ascii_case(&hex(&m))) {
@@ -196,6 +247,26 @@ impl FileService {
             sizes: stored,
         };
         Ok(self.files.create_file(f).await?)
+    }
+
+    /// Assembly writes the file once more before its parts go: the floor must still hold.
+    async fn room_to_assemble(&self, size: u64) -> Result<()> {
+        check_space(FileLimits { quota_bytes: 0, ..self.limits }, 0, self.blobs.free_bytes().await?, size)?;
+        Ok(())
+    }
+
+    /// Deletes files nothing refers to any more (older than [`UNUSED_FILE_TTL_SECS`]), then
+    /// the blobs no file is stored as (idle for `blob_grace_secs`). Run by the server's
+    /// maintenance; returns how many files and blobs went.
+    pub async fn collect(&self, blob_grace_secs: u64) -> Result<usize> {
+        let before = (self.clock.now_secs() - UNUSED_FILE_TTL_SECS) as i32;
+        let mut gone = self.files.delete_unused_files(before, COLLECT_BATCH).await?;
+        for blob in self.blobs.idle_blobs(blob_grace_secs, COLLECT_BATCH).await? {
+            if !self.files.blob_in_use(&blob).await? && self.blobs.delete_if_idle(&blob, blob_grace_secs).await? {
+                gone += 1;
+            }
+        }
+        Ok(gone)
     }
 
     /// The access hash `viewer` is given for file `id`.
@@ -338,6 +409,19 @@ mod tests {
         assert_eq!(check_range(0, 2 * 1024 * 1024, false), Err(FileError::LimitInvalid));
         assert_eq!(check_range(768 * 1024, 512 * 1024, false), Err(FileError::LimitInvalid), "crosses a 1 MiB boundary");
         assert_eq!(check_range(1024 * 1024 - 4096, 8192, false), Err(FileError::LimitInvalid));
+    }
+
+    #[test]
+    fn quota_and_floor_have_known_answers() {
+        let l = FileLimits { quota_bytes: 1000, free_floor_bytes: 100 };
+        assert_eq!(check_space(l, 900, Some(1_000), 100), Ok(()), "exactly at the quota");
+        assert_eq!(check_space(l, 901, Some(1_000), 100), Err(FileError::QuotaExceeded));
+        assert_eq!(check_space(l, 0, Some(200), 100), Ok(()), "exactly at the floor");
+        assert_eq!(check_space(l, 0, Some(199), 100), Err(FileError::StorageFull));
+        assert_eq!(check_space(l, 0, None, 100), Ok(()), "a backend without a disk");
+        let unlimited = FileLimits { quota_bytes: 0, ..l };
+        assert_eq!(check_space(unlimited, u64::MAX, None, u64::MAX), Ok(()), "no quota, no overflow");
+        assert_eq!(check_space(l, u64::MAX, None, 1), Err(FileError::QuotaExceeded), "no overflow past the quota");
     }
 
     #[test]

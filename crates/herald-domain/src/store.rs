@@ -426,7 +426,8 @@ pub trait BlobStore: Send + Sync {
     /// The sizes of parts `0..parts` of `up` (None where one is missing).
     async fn part_sizes(&self, up: UploadId, parts: i32) -> StoreResult<Vec<Option<u64>>>;
     /// Joins parts `0..parts` of `up`, in order, into a complete file (computing its MD5 too
-    /// when `md5`). The parts stay (a client may use its upload again) until they expire.
+    /// when `md5`). The upload then stands for that file until it expires (a client may use
+    /// it again), and its parts no longer count as held.
     async fn assemble(&self, up: UploadId, parts: i32, md5: bool) -> StoreResult<Assembled>;
     /// Stores `bytes` as a complete file (made by the server, such as a photo's sizes).
     async fn store(&self, bytes: Vec<u8>) -> StoreResult<Assembled>;
@@ -434,6 +435,16 @@ pub trait BlobStore: Send + Sync {
     async fn read(&self, blob: &str, offset: u64, limit: usize) -> StoreResult<Vec<u8>>;
     /// Deletes uploads whose last part came more than `max_age_secs` ago; returns how many.
     async fn expire_uploads(&self, max_age_secs: u64) -> StoreResult<usize>;
+    /// Bytes of parts `owner` holds in uploads not yet assembled (for the upload quota).
+    async fn held_bytes(&self, owner: UserId) -> StoreResult<u64>;
+    /// Bytes free where blobs are written (None: the backend has no such limit).
+    async fn free_bytes(&self) -> StoreResult<Option<u64>>;
+    /// Up to `limit` complete files neither written nor reused for `idle_secs`: candidates
+    /// for deletion once the metadata store says nothing refers to them.
+    async fn idle_blobs(&self, idle_secs: u64, limit: usize) -> StoreResult<Vec<String>>;
+    /// Deletes `blob` if it is still idle for `idle_secs`, atomically with respect to
+    /// assembly's reuse of it (which renews it); returns whether it went.
+    async fn delete_if_idle(&self, blob: &str, idle_secs: u64) -> StoreResult<bool>;
 }
 
 /// A file to record (its id is allocated by the store).
@@ -458,4 +469,11 @@ pub trait FileStore: Send + Sync {
     /// Whether `viewer` may fetch file `id`: they uploaded it, or a message in their box or
     /// in a channel they are a member of carries it.
     async fn file_visible(&self, viewer: UserId, id: i64) -> StoreResult<bool>;
+    /// Bytes of the files `owner` uploaded that are stored (for the upload quota).
+    async fn stored_bytes(&self, owner: UserId) -> StoreResult<i64>;
+    /// Deletes up to `limit` files dated before `before` that nothing refers to any more (no
+    /// message copy, profile photo or chat photo); returns how many.
+    async fn delete_unused_files(&self, before: i32, limit: usize) -> StoreResult<usize>;
+    /// Whether any file (or any of a photo's sizes) is stored as `blob`.
+    async fn blob_in_use(&self, blob: &str) -> StoreResult<bool>;
 }

@@ -53,29 +53,52 @@ impl Stores {
 }
 
 /// A [`BlobStore`] in memory, for the suite (the backends' own blob stores have their own
-/// tests): parts and complete files in maps.
+/// tests): parts and complete files in maps. Every blob counts as idle (time is the
+/// backends' business); the free space is what the suite sets.
 #[derive(Default)]
 pub struct MemBlobStore {
     parts: std::sync::Mutex<std::collections::HashMap<(UploadId, i32), Vec<u8>>>,
     blobs: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
+    /// Assembled uploads: their part count and sizes, and what they made.
+    done: std::sync::Mutex<std::collections::HashMap<UploadId, MemDone>>,
+    pub free: std::sync::Mutex<Option<u64>>,
+}
+
+/// An assembled upload's part sizes and what it made.
+type MemDone = (Vec<Option<u64>>, Assembled);
+
+impl MemBlobStore {
+    pub fn has(&self, blob: &str) -> bool {
+        self.blobs.lock().unwrap().contains_key(blob)
+    }
 }
 
 #[async_trait::async_trait]
 impl BlobStore for MemBlobStore {
     async fn put_part(&self, up: UploadId, part: i32, bytes: Vec<u8>) -> StoreResult<()> {
+        self.done.lock().unwrap().remove(&up);
         self.parts.lock().unwrap().insert((up, part), bytes);
         Ok(())
     }
     async fn part_sizes(&self, up: UploadId, parts: i32) -> StoreResult<Vec<Option<u64>>> {
+        if let Some((sizes, _)) = self.done.lock().unwrap().get(&up).filter(|(s, _)| s.len() == parts as usize) {
+            return Ok(sizes.clone());
+        }
         let m = self.parts.lock().unwrap();
         Ok((0..parts).map(|p| m.get(&(up, p)).map(|b| b.len() as u64)).collect())
     }
     async fn assemble(&self, up: UploadId, parts: i32, _md5: bool) -> StoreResult<Assembled> {
-        let m = self.parts.lock().unwrap();
-        let bytes: Vec<u8> = (0..parts).flat_map(|p| m[&(up, p)].clone()).collect();
+        if let Some((_, a)) = self.done.lock().unwrap().get(&up).filter(|(s, _)| s.len() == parts as usize) {
+            return Ok(a.clone());
+        }
+        let mut m = self.parts.lock().unwrap();
+        let taken: Vec<Vec<u8>> = (0..parts).map(|p| m.remove(&(up, p)).unwrap_or_default()).collect();
+        let sizes = taken.iter().map(|b| Some(b.len() as u64)).collect();
+        let bytes: Vec<u8> = taken.concat();
         let blob = crate::files::hex(&sha2::Sha256::digest(&bytes));
         let a = Assembled { blob: blob.clone(), size: bytes.len() as i64, md5: None };
         self.blobs.lock().unwrap().insert(blob, bytes);
+        self.done.lock().unwrap().insert(up, (sizes, a.clone()));
         Ok(a)
     }
     async fn store(&self, bytes: Vec<u8>) -> StoreResult<Assembled> {
@@ -86,12 +109,24 @@ impl BlobStore for MemBlobStore {
     }
     async fn read(&self, blob: &str, offset: u64, limit: usize) -> StoreResult<Vec<u8>> {
         let m = self.blobs.lock().unwrap();
-        let b = &m[blob];
+        let b = m.get(blob).ok_or_else(|| crate::error::StoreError::Backend(format!("no blob {blob}")))?;
         let start = (offset as usize).min(b.len());
         Ok(b[start..(start + limit).min(b.len())].to_vec())
     }
     async fn expire_uploads(&self, _max_age_secs: u64) -> StoreResult<usize> {
         Ok(0)
+    }
+    async fn held_bytes(&self, owner: UserId) -> StoreResult<u64> {
+        Ok(self.parts.lock().unwrap().iter().filter(|((up, _), _)| up.owner == owner).map(|(_, b)| b.len() as u64).sum())
+    }
+    async fn free_bytes(&self) -> StoreResult<Option<u64>> {
+        Ok(*self.free.lock().unwrap())
+    }
+    async fn idle_blobs(&self, _idle_secs: u64, limit: usize) -> StoreResult<Vec<String>> {
+        Ok(self.blobs.lock().unwrap().keys().take(limit).cloned().collect())
+    }
+    async fn delete_if_idle(&self, blob: &str, _idle_secs: u64) -> StoreResult<bool> {
+        Ok(self.blobs.lock().unwrap().remove(blob).is_some())
     }
 }
 
@@ -117,6 +152,7 @@ pub struct World {
     pub groups: GroupService,
     pub scheduled: crate::schedule::ScheduleService,
     pub files: crate::files::FileService,
+    pub blobs: Arc<MemBlobStore>,
 }
 
 pub fn world(stores: Stores) -> World {
@@ -134,8 +170,9 @@ pub fn world(stores: Stores) -> World {
     );
     let groups = GroupService::new(stores.groups.clone(), stores.accounts.clone(), messages.clone(), bus.clone(), clock.clone());
     let scheduled = crate::schedule::ScheduleService::new(stores.scheduled.clone(), messages.clone(), bus.clone(), clock.clone());
-    let files = crate::files::FileService::new(Arc::new(MemBlobStore::default()), stores.files.clone(), [9; 32], clock.clone(), 1);
-    World { stores, clock, bus, auth, accounts, messages, groups, scheduled, files }
+    let blobs = Arc::new(MemBlobStore::default());
+    let files = crate::files::FileService::new(blobs.clone(), stores.files.clone(), [9; 32], clock.clone(), 1);
+    World { stores, clock, bus, auth, accounts, messages, groups, scheduled, files, blobs }
 }
 
 async fn key(w: &World, id: i64) {
@@ -1706,6 +1743,59 @@ pub async fn files_reach_those_who_see_them(stores: Stores) {
     w.files.resolve(a, file.id, w.files.access_hash(a, file.id), None).await.unwrap();
 }
 
+/// Space: an account's uploads and stored files count against its quota (others are not
+/// affected), the free-space floor refuses parts and assembly, and a file nothing refers to
+/// any more is deleted with its blob once old enough, which gives the space back.
+pub async fn space_is_bounded_and_unused_files_are_freed(stores: Stores) {
+    use crate::files::{FileLimits, FileService, Uploaded, UNUSED_FILE_TTL_SECS};
+    let w = world(stores);
+    let u = users(&w, 2, "space").await;
+    let (a, b) = (u[0].id, u[1].id);
+    let files = FileService::new(w.blobs.clone(), w.stores.files.clone(), [9; 32], w.clock.clone(), 1)
+        .with_limits(FileLimits { quota_bytes: 1 << 20, free_floor_bytes: 1 << 20 });
+    let half = vec![1u8; 512 * 1024];
+    let quota = |e: DomainError| matches!(e, DomainError::File(FileError::QuotaExceeded));
+    let full = |e: DomainError| matches!(e, DomainError::File(FileError::StorageFull));
+    files.save_part(a, 1, 0, None, half.clone()).await.unwrap();
+    files.save_part(a, 1, 1, None, half.clone()).await.unwrap();
+    assert!(quota(files.save_part(a, 2, 0, None, vec![2]).await.unwrap_err()), "one byte past the quota");
+    files.save_part(b, 1, 0, None, half.clone()).await.unwrap();
+    // Assembled, the upload's bytes count once, as a stored file.
+    let up = Uploaded { file_id: 1, parts: 2, big: false, md5: String::new(), name: "a.bin".into() };
+    let file = files.complete(a, &up, "application/octet-stream", vec![]).await.unwrap();
+    assert_eq!(w.stores.files.stored_bytes(a).await.unwrap(), 1 << 20);
+    assert!(quota(files.save_part(a, 2, 0, None, vec![2]).await.unwrap_err()));
+    let again = files.complete(a, &up, "application/octet-stream", vec![]).await.unwrap();
+    assert_eq!((again.blob.as_str(), again.size), (file.blob.as_str(), file.size), "an assembled upload may be used again (a file of its own)");
+
+    // The floor: parts and assembly both refused while the disk is short.
+    *w.blobs.free.lock().unwrap() = Some((1 << 20) + 1024);
+    assert!(full(files.save_part(b, 1, 1, None, vec![3; 2048]).await.unwrap_err()));
+    files.save_part(b, 1, 1, None, vec![3; 1024]).await.unwrap();
+    let up_b = Uploaded { file_id: 1, parts: 2, big: false, md5: String::new(), name: String::new() };
+    assert!(full(files.complete(b, &up_b, "application/octet-stream", vec![]).await.unwrap_err()));
+    *w.blobs.free.lock().unwrap() = None;
+    let b_file = files.complete(b, &up_b, "application/octet-stream", vec![]).await.unwrap();
+
+    // Collection: a file in a message stays; so does an unused one younger than a day.
+    w.messages.send_media(send(a, Peer::User(b), 1, ""), Media::Document(file.clone())).await.unwrap();
+    w.clock.advance(UNUSED_FILE_TTL_SECS + 60);
+    assert_eq!(files.collect(0).await.unwrap(), 3, "b's unused file and its blob, and a's unused second file (its blob is in use)");
+    assert!(w.stores.files.file(b_file.id).await.unwrap().is_none() && !w.blobs.has(&b_file.blob));
+    assert!(w.stores.files.file(again.id).await.unwrap().is_none());
+    assert!(w.stores.files.file(file.id).await.unwrap().is_some() && w.blobs.has(&file.blob), "a's file is in a message");
+    // Deleting the last message copy that carries it frees it (after the file's age).
+    let ids: Vec<i32> = w.messages.history(a, Peer::User(b), HistoryQuery { limit: 10, ..Default::default() }).await.unwrap().0.iter().map(|m| m.id).collect();
+    w.messages.delete(a, 2, &ids, false).await.unwrap();
+    assert_eq!(files.collect(0).await.unwrap(), 0, "b's copy still carries it");
+    let ids: Vec<i32> = w.messages.history(b, Peer::User(a), HistoryQuery { limit: 10, ..Default::default() }).await.unwrap().0.iter().map(|m| m.id).collect();
+    w.messages.delete(b, 2, &ids, false).await.unwrap();
+    assert_eq!(files.collect(0).await.unwrap(), 2);
+    assert!(w.stores.files.file(file.id).await.unwrap().is_none() && !w.blobs.has(&file.blob));
+    assert_eq!(w.stores.files.stored_bytes(a).await.unwrap(), 0, "the space is a's again");
+    files.save_part(a, 2, 0, None, half.clone()).await.unwrap();
+}
+
 /// A scheduled message waits aside (its own ids, listed by time), goes out once when due
 /// (a second pass sends nothing), and its sessions hear it is gone; deleting one forgets it.
 pub async fn scheduled_messages_go_out_once_when_due(stores: Stores) {
@@ -1925,6 +2015,7 @@ macro_rules! storage_suite {
             self_deleting_messages_go_on_time,
             new_chats_get_the_default_auto_delete_period,
             files_reach_those_who_see_them,
+            space_is_bounded_and_unused_files_are_freed,
             scheduled_messages_go_out_once_when_due,
             privacy_settings_are_enforced,
             unused_sessions_end_after_their_lifetime,

@@ -217,7 +217,8 @@ impl Dispatcher {
         }
         // Decoded twice only when a mention holds an InputPeer and the request does not
         // decode as sent.
-        let compat = input_user_compat(id, body).or_else(|| mention_compat(body).filter(|_| !(entry.decodes)(&body[4..])));
+        let compat =
+            if is_file_part(id) { None } else { input_user_compat(id, body).or_else(|| mention_compat(body).filter(|_| !(entry.decodes)(&body[4..]))) };
         let body = compat.as_deref().unwrap_or(body);
         let result = (entry.call)(self.services.clone(), ctx.clone(), &body[4..]).await;
         (entry.name, result)
@@ -386,6 +387,10 @@ fn input_user_compat(method: u32, body: &[u8]) -> Option<Vec<u8>> {
 /// sits at an aligned offset, followed by offset and length and then the user.
 fn mention_compat(body: &[u8]) -> Option<Vec<u8>> {
     let word = |b: &[u8], at: usize| b.get(at..at + 4).map(|w| u32::from_le_bytes(w.try_into().unwrap()));
+    // Copied only when there is a mention to look at (most requests have none).
+    if !body.get(4..)?.chunks_exact(4).any(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]) == INPUT_MENTION_NAME) {
+        return None;
+    }
     let mut out = body.to_vec();
     let mut at = 4;
     while at + 16 <= out.len() {

@@ -68,6 +68,7 @@ impl From<DomainError> for RpcError {
                 FileError::MimeInvalid => (400, "MIME_TYPE_INVALID"),
                 FileError::PhotoInvalid => (400, "PHOTO_INVALID"),
                 FileError::StorageFull => (500, "STORAGE_FULL"),
+                FileError::QuotaExceeded => (400, "STORAGE_QUOTA_EXCEEDED"),
             },
             DomainError::Auth(a) => match a {
                 AuthError::PhoneNumberInvalid => (400, "PHONE_NUMBER_INVALID"),

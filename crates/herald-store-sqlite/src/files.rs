@@ -29,6 +29,11 @@ impl FileStore for SqliteStore {
                 .map_err(backend)?
                 .execute(params![id, f.owner.0, f.blob, f.size, f.mime, f.date, attributes, sizes])
                 .map_err(backend)?;
+            let mut blobs = conn.prepare_cached("INSERT OR IGNORE INTO file_blobs (blob, file_id) VALUES (?1, ?2)").map_err(backend)?;
+            for blob in std::iter::once(&f.blob).chain(f.sizes.iter().map(|s| &s.blob)) {
+                blobs.execute(params![blob, id]).map_err(backend)?;
+            }
+            drop(blobs);
             Ok(FileMeta { id, blob: f.blob, size: f.size, mime: f.mime, date: f.date, attributes: f.attributes, sizes: f.sizes })
         })
         .await
@@ -73,5 +78,54 @@ impl FileStore for SqliteStore {
             .map_err(backend)
         })
         .await
+    }
+
+    async fn stored_bytes(&self, owner: UserId) -> StoreResult<i64> {
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT COALESCE(SUM(size), 0) FROM files WHERE owner = ?1")
+                .map_err(backend)?
+                .query_row([owner.0], |r| r.get(0))
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn delete_unused_files(&self, before: i32, limit: usize) -> StoreResult<usize> {
+        // Referred to by a message copy, a profile photo (users.photo_id is always one of
+        // user_photos) or a chat's photo: kept. Candidates are found on a reader (a scan of the
+        // old files) and deleted by the writer only if still unused then.
+        const UNUSED: &str = "NOT EXISTS (SELECT 1 FROM message_files m WHERE m.file_id = f.id)
+                       AND NOT EXISTS (SELECT 1 FROM user_photos p WHERE p.photo_id = f.id)
+                       AND NOT EXISTS (SELECT 1 FROM groups g WHERE g.photo_id = f.id)";
+        let ids: Vec<i64> = self
+            .read(move |conn| {
+                conn.prepare_cached(&format!("SELECT id FROM files f WHERE date < ?1 AND {UNUSED} LIMIT ?2"))
+                    .map_err(backend)?
+                    .query_map(params![before, limit as i64], |r| r.get(0))
+                    .map_err(backend)?
+                    .collect::<rusqlite::Result<_>>()
+                    .map_err(backend)
+            })
+            .await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        self.write(move |conn| {
+            let mut gone = 0;
+            for id in &ids {
+                let n = conn.prepare_cached(&format!("DELETE FROM files AS f WHERE id = ?1 AND {UNUSED}")).map_err(backend)?.execute([id]).map_err(backend)?;
+                if n > 0 {
+                    conn.prepare_cached("DELETE FROM file_blobs WHERE file_id = ?1").map_err(backend)?.execute([id]).map_err(backend)?;
+                    gone += 1;
+                }
+            }
+            Ok(gone)
+        })
+        .await
+    }
+
+    async fn blob_in_use(&self, blob: &str) -> StoreResult<bool> {
+        let blob = blob.to_string();
+        self.read(move |conn| conn.prepare_cached("SELECT 1 FROM file_blobs WHERE blob = ?1").map_err(backend)?.exists([blob]).map_err(backend)).await
     }
 }

@@ -391,6 +391,21 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX user_photos_photo ON user_photos(photo_id);
     "#,
+    // 30: space: every blob a file is stored as (the file itself and each photo size), for
+    // collecting blobs nothing uses; files by owner, for the upload quota; chat photos.
+    r#"
+    CREATE TABLE file_blobs (
+        blob TEXT NOT NULL, file_id INTEGER NOT NULL,
+        PRIMARY KEY (blob, file_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX file_blobs_file ON file_blobs(file_id);
+    INSERT OR IGNORE INTO file_blobs SELECT blob, id FROM files;
+    INSERT OR IGNORE INTO file_blobs SELECT json_extract(s.value, '$.blob'), f.id FROM files f, json_each(f.sizes) s;
+    DROP INDEX files_blob;
+    CREATE INDEX files_owner ON files(owner);
+    ALTER TABLE groups ADD COLUMN photo_id INTEGER;
+    CREATE INDEX groups_photo ON groups(photo_id) WHERE photo_id IS NOT NULL;
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and

@@ -69,6 +69,11 @@ pub struct Config {
     /// Flood limits by name (`herald_domain::limits::FloodTable`, docs/security.md §3.6), each
     /// `BURST,COUNT/UNIT` such as `"5000,1000/s"`; rows not named keep their defaults.
     pub flood: BTreeMap<String, String>,
+    /// MiB one account may keep in stored files and uploads in progress (0: no quota).
+    pub file_quota_mib: u64,
+    /// Uploads are refused (500 STORAGE_FULL) while less than this many MiB are free on the
+    /// disk holding the data directory's files.
+    pub disk_free_floor_mib: u64,
 }
 
 impl Default for Config {
@@ -103,6 +108,8 @@ impl Default for Config {
             max_answer_bytes: 2 << 20,
             unused_key_hours: 24,
             flood: BTreeMap::new(),
+            file_quota_mib: 20 * 1024,
+            disk_free_floor_mib: 1024,
         }
     }
 }
@@ -141,6 +148,13 @@ pub struct Overrides {
     /// several in the environment.
     #[arg(long = "flood", env = "HERALD_FLOOD", value_delimiter = ';', value_name = "NAME=SPEC")]
     pub flood: Vec<String>,
+    /// MiB of files and uploads one account may keep (0: no quota; default 20480).
+    #[arg(long, env = "HERALD_FILE_QUOTA_MIB")]
+    pub file_quota_mib: Option<u64>,
+    /// Refuse uploads while fewer MiB than this are free on the data directory's disk
+    /// (default 1024).
+    #[arg(long, env = "HERALD_DISK_FREE_FLOOR_MIB")]
+    pub disk_free_floor_mib: Option<u64>,
 }
 
 impl Config {
@@ -173,12 +187,23 @@ impl Config {
         if let Some(v) = o.metrics_listen {
             c.metrics_listen = Some(v);
         }
+        if let Some(v) = o.file_quota_mib {
+            c.file_quota_mib = v;
+        }
+        if let Some(v) = o.disk_free_floor_mib {
+            c.disk_free_floor_mib = v;
+        }
         for f in &o.flood {
             let Some((name, spec)) = f.split_once('=') else { bail!("--flood takes NAME=BURST,COUNT/UNIT, got {f:?}") };
             c.flood.insert(name.trim().to_string(), spec.to_string());
         }
         c.validate()?;
         Ok(c)
+    }
+
+    /// The upload quota and free-space floor in the domain's terms.
+    pub fn file_limits(&self) -> herald_domain::files::FileLimits {
+        herald_domain::files::FileLimits { quota_bytes: self.file_quota_mib << 20, free_floor_bytes: self.disk_free_floor_mib << 20 }
     }
 
     fn validate(&self) -> anyhow::Result<()> {

@@ -122,7 +122,7 @@ pub async fn start(c: &Config) -> anyhow::Result<Running> {
     let scheduled = Arc::new(herald_domain::schedule::ScheduleService::new(db.clone(), messages.clone(), bus.clone(), clock.clone()));
     // File bytes live beside the database, never in it (herald-store-sqlite/src/blobs.rs).
     let blobs = Arc::new(herald_store_sqlite::blobs::FsBlobStore::open(&c.data_dir.join(datadir::FILES)).context("opening the file store")?);
-    let files = Arc::new(herald_domain::files::FileService::new(blobs, db.clone(), keys.secret, clock.clone(), c.dc));
+    let files = Arc::new(herald_domain::files::FileService::new(blobs, db.clone(), keys.secret, clock.clone(), c.dc).with_limits(c.file_limits()));
     let key_states = Arc::new(herald_rpc::KeyStates::default());
     let services = Arc::new(Services {
         auth,
@@ -253,6 +253,7 @@ async fn maintenance(
         report(Level::INFO, "ended sessions unused past their account's lifetime", services.auth.end_stale_sessions().await);
         report(Level::INFO, "trimmed the pts logs", services.messages.trim_log().await);
         report(Level::INFO, "deleted uploads unused for a day", services.files.expire_uploads().await);
+        report(Level::INFO, "deleted files and blobs nothing uses", services.files.collect(herald_domain::files::BLOB_GRACE_SECS).await);
         match services.auth.purge().await {
             Ok(n) => tracing::debug!(rows = n, "collected old login codes and failures"),
             Err(e) => tracing::warn!(error = %e, "collecting login rows failed"),
