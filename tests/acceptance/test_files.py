@@ -11,7 +11,8 @@ import pytest
 from telethon import functions, types, utils
 from telethon.sessions import StringSession
 
-from harness import (HeraldServer, async_test, connect, create_channel, expect_rpc_error, invite_to_channel, make_accounts,
+from harness import (HeraldServer, async_test, connect, create_channel, create_group, expect_rpc_error, invite_to_channel,
+                     make_accounts,
                      make_chat, random_id)
 
 
@@ -300,6 +301,55 @@ async def test_a_profile_photo_is_set_seen_downloaded_and_deleted(server):
     assert deleted == [photo.id]
     me = await a.get_me()
     assert me.photo is None
+
+
+@async_test(timeout=120)
+async def test_chat_and_channel_photos_are_set_seen_downloaded_and_removed(server):
+    owner, member, stranger = await make_accounts(server, "Owner", "Member", "Stranger")
+    # A private channel: its members see the photo on the channel, in the service message
+    # and in the full channel, and download it; a stranger is refused.
+    channel = await create_channel(owner.client, "Pictured", megagroup=False)
+    await invite_to_channel(owner, channel, [member])
+    up = await owner.client.upload_file(named(png(400, 300), "c.png"))
+    result = await owner.client(functions.channels.EditPhotoRequest(channel, types.InputChatUploadedPhoto(file=up)))
+    (service,) = [u.message for u in result.updates if isinstance(u, types.UpdateNewChannelMessage)]
+    assert isinstance(service.action, types.MessageActionChatEditPhoto)
+    photo = service.action.photo
+    assert [s.type for s in photo.sizes] == ["s", "m", "x"]
+    seen = await member.client.get_entity(types.PeerChannel(channel.id))
+    assert isinstance(seen.photo, types.ChatPhoto) and seen.photo.photo_id == photo.id
+    big = await member.client.download_profile_photo(seen, file=bytes)
+    assert big[:2] == b"\xff\xd8" and len(big) == photo.sizes[-1].size
+    (msg,) = await member.client.get_messages(seen, ids=[service.id])
+    assert await member.client.download_media(msg.action.photo, file=bytes) == big
+    full = await member.client(functions.channels.GetFullChannelRequest(seen))
+    assert full.full_chat.chat_photo.id == photo.id
+    with expect_rpc_error({"CHANNEL_PRIVATE", "CHANNEL_INVALID"}, 400):
+        await stranger.client(functions.upload.GetFileRequest(types.InputPeerPhotoFileLocation(
+            types.InputPeerChannel(channel.id, 0), photo.id, big=True), 0, 4096))
+    # Setting the same photo again changes nothing; a member without the right may not.
+    same = types.InputChatPhoto(types.InputPhoto(photo.id, photo.access_hash, photo.file_reference))
+    with expect_rpc_error({"CHAT_NOT_MODIFIED"}, 400):
+        await owner.client(functions.channels.EditPhotoRequest(channel, same))
+    with expect_rpc_error({"CHAT_ADMIN_REQUIRED"}, 400):
+        await member.client(functions.channels.EditPhotoRequest(seen, types.InputChatPhotoEmpty()))
+    # Removed: the channel shows none.
+    await owner.client(functions.channels.EditPhotoRequest(channel, types.InputChatPhotoEmpty()))
+    seen = (await member.client(functions.channels.GetChannelsRequest([seen]))).chats[0]
+    assert isinstance(seen.photo, types.ChatPhotoEmpty)
+    # A basic group, by any member: the same through messages.editChatPhoto.
+    chat = await create_group(owner, [member], "Pictured group")
+    up = await member.client.upload_file(named(png(200, 200), "g.png"))
+    await member.client(functions.messages.EditChatPhotoRequest(chat.id, types.InputChatUploadedPhoto(file=up)))
+    group = await owner.client.get_entity(types.PeerChat(chat.id))
+    assert isinstance(group.photo, types.ChatPhoto)
+    small = await owner.client.download_profile_photo(group, file=bytes, download_big=False)
+    assert small[:2] == b"\xff\xd8"
+    full = await owner.client(functions.messages.GetFullChatRequest(chat.id))
+    assert full.full_chat.chat_photo.id == group.photo.photo_id
+    with expect_rpc_error({"PHOTO_INVALID"}, 400):
+        up = await member.client.upload_file(named(b"not an image at all", "x.png"))
+        await member.client(functions.messages.EditChatPhotoRequest(chat.id, types.InputChatUploadedPhoto(file=up)))
 
 
 @pytest.mark.skipif(not os.environ.get("HERALD_BIG_FILE"), reason="set HERALD_BIG_FILE=1: moves 2.1 GB through Telethon")

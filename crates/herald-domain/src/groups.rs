@@ -428,6 +428,25 @@ impl GroupService {
         Ok(Changed { group: g, sent: Some(sent) })
     }
 
+    /// `messages.editChatPhoto` / `channels.editPhoto`: a new photo (a stored photo the caller
+    /// may use) or none, announced with a service message as a title change is.
+    pub async fn edit_photo(&self, actor: UserId, origin_key: i64, id: GroupId, photo: Option<FileMeta>) -> Result<Changed> {
+        let (mut g, _) = self.with_right(id, actor, AdminRights::CHANGE_INFO).await?;
+        let new = photo.as_ref().map(|p| p.id);
+        if g.photo_id == new {
+            return Err(GroupError::ChatNotModified.into());
+        }
+        g.photo_id = new;
+        self.groups.update_group(&g).await?;
+        let g = self.group(id).await?;
+        let action = match photo {
+            Some(photo) => Action::ChatEditPhoto { photo },
+            None => Action::ChatDeletePhoto,
+        };
+        let sent = self.service(&g, actor, action, Some(origin_key)).await?;
+        Ok(Changed { group: g, sent: Some(sent) })
+    }
+
     pub async fn edit_about(&self, actor: UserId, id: GroupId, about: &str) -> Result<Group> {
         if about.chars().count() > ABOUT_MAX {
             return Err(GroupError::ChatAboutTooLong.into());

@@ -241,6 +241,21 @@ pub enum Action {
     SetMessagesTtl {
         period: i32,
     },
+    /// The chat's new photo (its message copies keep the file, as media do).
+    ChatEditPhoto {
+        photo: FileMeta,
+    },
+    ChatDeletePhoto,
+}
+
+impl Action {
+    /// The stored file the service message shows, if any.
+    pub fn file(&self) -> Option<&FileMeta> {
+        match self {
+            Action::ChatEditPhoto { photo } => Some(photo),
+            _ => None,
+        }
+    }
 }
 
 /// One copy of a message in one box. A private or basic-group message exists once per
@@ -871,6 +886,8 @@ pub struct Group {
     pub migrated_from: Option<GroupId>,
     pub migrated_to: Option<GroupId>,
     pub deleted: bool,
+    /// The current photo (a file with a photo's sizes).
+    pub photo_id: Option<i64>,
 }
 
 impl Group {

@@ -1794,6 +1794,22 @@ pub async fn space_is_bounded_and_unused_files_are_freed(stores: Stores) {
     assert!(w.stores.files.file(file.id).await.unwrap().is_none() && !w.blobs.has(&file.blob));
     assert_eq!(w.stores.files.stored_bytes(a).await.unwrap(), 0, "the space is a's again");
     files.save_part(a, 2, 0, None, half.clone()).await.unwrap();
+
+    // A chat photo: kept while it is the chat's (and while its service message lasts), seen by
+    // members through that message.
+    let g = w.groups.create_channel(a, 1, "Pictured", "", false).await.unwrap().group;
+    w.groups.add_members(a, 1, g.id, &[b]).await.unwrap();
+    files.save_part(a, 3, 0, None, vec![4; 1024]).await.unwrap();
+    let pic = files.complete(a, &Uploaded { file_id: 3, parts: 1, big: false, md5: String::new(), name: String::new() }, "image/jpeg", vec![]).await.unwrap();
+    let changed = w.groups.edit_photo(a, 1, g.id, Some(pic.clone())).await.unwrap();
+    assert_eq!(changed.group.photo_id, Some(pic.id));
+    assert!(matches!(w.groups.edit_photo(a, 1, g.id, Some(pic.clone())).await.unwrap_err(), DomainError::Group(GroupError::ChatNotModified)));
+    assert!(matches!(w.groups.edit_photo(b, 1, g.id, None).await.unwrap_err(), DomainError::Group(GroupError::ChatAdminRequired)));
+    files.resolve(b, pic.id, files.access_hash(b, pic.id), None).await.unwrap();
+    w.clock.advance(UNUSED_FILE_TTL_SECS + 60);
+    files.collect(0).await.unwrap();
+    assert!(w.stores.files.file(pic.id).await.unwrap().is_some() && w.blobs.has(&pic.blob));
+    assert_eq!(w.groups.edit_photo(a, 1, g.id, None).await.unwrap().group.photo_id, None);
 }
 
 /// A scheduled message waits aside (its own ids, listed by time), goes out once when due

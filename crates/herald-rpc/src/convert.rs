@@ -90,7 +90,7 @@ pub fn chat(s: &Services, viewer: UserId, g: &Group, m: Option<&Member>) -> enum
             noforwards: false,
             id: g.id.0,
             title: g.title.clone(),
-            photo: enums::ChatPhoto::Empty,
+            photo: chat_photo(s, g),
             participants_count: g.participants_count,
             date: g.date,
             version: g.version,
@@ -113,7 +113,7 @@ pub fn chat(s: &Services, viewer: UserId, g: &Group, m: Option<&Member>) -> enum
             until_date: m.filter(|m| m.banned.until > 0).map(|m| m.banned.until),
         });
     }
-    let mut t = blank::channel(enums::ChatPhoto::Empty);
+    let mut t = blank::channel(chat_photo(s, g));
     t.creator = role == Some(Role::Creator);
     t.left = !member;
     t.broadcast = g.kind == GroupKind::Broadcast;
@@ -240,9 +240,20 @@ pub async fn users(s: &Services, viewer: UserId, ids: impl IntoIterator<Item = U
     Ok(s.accounts.users_seen_by(viewer, &ids).await?.iter().map(|u| seen_user(s, viewer, u)).collect())
 }
 
-fn service_action_out(a: &Action) -> enums::MessageAction {
+/// A group's current photo as its `chat`/`channel` carries it (downloaded with
+/// `inputPeerPhotoFileLocation` on the group).
+fn chat_photo(s: &Services, g: &Group) -> enums::ChatPhoto {
+    match g.photo_id {
+        Some(photo_id) => enums::ChatPhoto::Photo(types::ChatPhoto { has_video: false, photo_id, stripped_thumb: None, dc_id: s.files.dc_id() }),
+        None => enums::ChatPhoto::Empty,
+    }
+}
+
+fn service_action_out(f: &FileService, viewer: UserId, a: &Action) -> enums::MessageAction {
     use enums::MessageAction as A;
     match a {
+        Action::ChatEditPhoto { photo: p } => A::ChatEditPhoto(types::MessageActionChatEditPhoto { photo: photo(f, viewer, p) }),
+        Action::ChatDeletePhoto => A::ChatDeletePhoto,
         Action::ChatCreate { title, users } => A::ChatCreate(types::MessageActionChatCreate { title: title.clone(), users: users.clone() }),
         Action::ChatAddUser { users } => A::ChatAddUser(types::MessageActionChatAddUser { users: users.clone() }),
         Action::ChatDeleteUser { user } => A::ChatDeleteUser(types::MessageActionChatDeleteUser { user_id: *user }),
@@ -281,7 +292,7 @@ fn reply_header(id: i32) -> enums::MessageReplyHeader {
 pub fn message(f: &FileService, viewer: UserId, m: &Message) -> enums::Message {
     let from = (!m.post).then(|| peer(Peer::User(m.from)));
     if let Some(action) = &m.action {
-        let mut t = blank::message_service(peer(m.peer), service_action_out(action));
+        let mut t = blank::message_service(peer(m.peer), service_action_out(f, viewer, action));
         t.id = m.id;
         t.out = m.out_for(viewer);
         t.from_id = from;

@@ -109,7 +109,9 @@ impl Template {
         named.dedup();
         let bytes = render_channel(s, TEMPLATE_VIEWER, channel, ups, users, groups, now);
         let files = ups.iter().filter_map(|u| match &u.kind {
-            UpdateKind::NewMessage(m) | UpdateKind::EditMessage(m) => m.media.as_deref().map(|media| Hashed::File(media.file().id)),
+            UpdateKind::NewMessage(m) | UpdateKind::EditMessage(m) => {
+                m.media.as_deref().map(|media| media.file()).or_else(|| m.action.as_ref().and_then(|a| a.file())).map(|f| Hashed::File(f.id))
+            }
             _ => None,
         });
         let whose_all =

@@ -9,7 +9,7 @@ use herald_domain::store::{GroupStore, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 const GROUP_COLUMNS: &str = "id, kind, title, about, username, creator, date, version, participants_count, admins_count, kicked_count, banned_count,
-    signatures, slowmode_seconds, default_banned, default_banned_until, pinned_msg_id, migrated_from, migrated_to, deleted";
+    signatures, slowmode_seconds, default_banned, default_banned_until, pinned_msg_id, migrated_from, migrated_to, deleted, photo_id";
 
 fn group_from_row(r: &Row) -> rusqlite::Result<Group> {
     Ok(Group {
@@ -32,6 +32,7 @@ fn group_from_row(r: &Row) -> rusqlite::Result<Group> {
         migrated_from: r.get::<_, Option<i64>>(17)?.map(GroupId),
         migrated_to: r.get::<_, Option<i64>>(18)?.map(GroupId),
         deleted: r.get(19)?,
+        photo_id: r.get(20)?,
     })
 }
 
@@ -224,7 +225,7 @@ impl GroupStore for SqliteStore {
             let r = conn.execute(
                 "UPDATE groups SET title = ?2, about = ?3, username = ?4, username_lower = ?5, version = version + 1, signatures = ?6,
                      slowmode_seconds = ?7, default_banned = ?8, default_banned_until = ?9, pinned_msg_id = ?10, migrated_from = ?11,
-                     migrated_to = ?12, deleted = ?13, kind = ?14
+                     migrated_to = ?12, deleted = ?13, kind = ?14, photo_id = ?15
                  WHERE id = ?1",
                 params![
                     g.id.0,
@@ -240,7 +241,8 @@ impl GroupStore for SqliteStore {
                     g.migrated_from.map(|x| x.0),
                     g.migrated_to.map(|x| x.0),
                     g.deleted,
-                    g.kind.code()
+                    g.kind.code(),
+                    g.photo_id
                 ],
             );
             match r {

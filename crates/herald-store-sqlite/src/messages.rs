@@ -207,10 +207,12 @@ fn insert_message(conn: &Connection, m: &Message, random_id: Option<i64>, pts: i
     let fwd = m.fwd.as_ref().map(serde_json::to_string).transpose().map_err(json_err)?;
     let expires_at = m.ttl_period.map(|t| m.date as i64 + t as i64);
     let media = m.media.as_ref().map(serde_json::to_string).transpose().map_err(json_err)?;
-    if let Some(media) = &m.media {
+    // Which file the copy carries (as media, or as a chat photo it announces): for access and
+    // for keeping the file while the copy exists.
+    if let Some(file) = m.media.as_ref().map(|x| x.file()).or_else(|| m.action.as_ref().and_then(|a| a.file())) {
         conn.prepare_cached("INSERT OR IGNORE INTO message_files (owner, msg_id, file_id) VALUES (?1, ?2, ?3)")
             .map_err(backend)?
-            .execute(params![m.owner.key(), m.id, media.file().id])
+            .execute(params![m.owner.key(), m.id, file.id])
             .map_err(backend)?;
     }
     conn.prepare_cached(
@@ -383,7 +385,7 @@ fn delete(conn: &Connection, owner: BoxId, ids: &[i32], touched: &mut Touched) -
     let mut peers: Vec<i64> = Vec::new();
     for &id in ids {
         let row: Option<(i64, bool, i64, bool)> = conn
-            .prepare_cached("DELETE FROM messages WHERE owner = ?1 AND id = ?2 RETURNING peer, out, logical_id, media IS NOT NULL")
+            .prepare_cached("DELETE FROM messages WHERE owner = ?1 AND id = ?2 RETURNING peer, out, logical_id, media IS NOT NULL OR action IS NOT NULL")
             .map_err(backend)?
             .query_row(params![owner.key(), id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .optional()

@@ -7,7 +7,7 @@ use grammers_tl_types::{enums, functions, types};
 use herald_domain::error::{DomainError, FileError};
 use herald_domain::files::Uploaded;
 use herald_domain::messages::SendRequest;
-use herald_domain::model::{FileMeta, Media, UpdateKind, UserId};
+use herald_domain::model::{FileMeta, Media, Peer, UpdateKind, UserId};
 use std::sync::Arc;
 
 fn file_error(e: FileError) -> RpcError {
@@ -24,7 +24,7 @@ pub async fn save_big_file_part(s: Arc<Services>, ctx: CallCtx, r: functions::up
     Ok(true)
 }
 
-fn uploaded(f: &enums::InputFile) -> Result<Uploaded, RpcError> {
+pub(crate) fn uploaded(f: &enums::InputFile) -> Result<Uploaded, RpcError> {
     Ok(match f {
         enums::InputFile::File(f) => Uploaded { file_id: f.id, parts: f.parts, big: false, md5: f.md5_checksum.clone(), name: f.name.clone() },
         enums::InputFile::Big(f) => Uploaded { file_id: f.id, parts: f.parts, big: true, md5: String::new(), name: f.name.clone() },
@@ -217,13 +217,14 @@ pub async fn get_file(s: Arc<Services>, ctx: CallCtx, r: functions::upload::GetF
     let (file, kind) = match &r.location {
         // A document's thumbnails would be its sizes (none yet: `LOCATION_INVALID`).
         enums::InputFileLocation::InputDocumentFileLocation(l) => (s.files.resolve(me, l.id, l.access_hash, Some(&l.file_reference)).await?, &l.thumb_size),
-        // A user's profile photo, by the user: it must be one of theirs and theirs to show.
+        // A user's profile photo, by the user: it must be one of theirs and theirs to show; a
+        // group's current photo, by a group the caller can see.
         enums::InputFileLocation::InputPeerPhotoFileLocation(l) => {
-            let herald_domain::model::Peer::User(user) = convert::input_peer(&s, me, &l.peer).await? else {
-                return Err(file_error(FileError::LocationInvalid));
+            let shown = match convert::input_peer(&s, me, &l.peer).await? {
+                Peer::User(user) => s.accounts.profile_photos(me, user, PROFILE_PHOTOS_MAX).await?.iter().any(|(id, _)| *id == l.photo_id),
+                Peer::Chat(g) | Peer::Channel(g) => s.groups.visible(me, g).await?.0.photo_id == Some(l.photo_id),
             };
-            let theirs = s.accounts.profile_photos(me, user, PROFILE_PHOTOS_MAX).await?;
-            if !theirs.iter().any(|(id, _)| *id == l.photo_id) {
+            if !shown {
                 return Err(file_error(FileError::FileIdInvalid));
             }
             let file = s.files.file(l.photo_id).await?.ok_or_else(|| file_error(FileError::FileIdInvalid))?;

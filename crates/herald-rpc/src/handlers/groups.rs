@@ -6,7 +6,7 @@ use super::messages::{affected, messages_answer, messages_in_order, pack, pts_ch
 use crate::convert;
 use crate::{CallCtx, RpcError, Services};
 use grammers_tl_types::{enums, functions, types};
-use herald_domain::error::{AccountError, DomainError, GroupError};
+use herald_domain::error::{AccountError, DomainError, FileError, GroupError};
 use herald_domain::groups::{Changed, InviteCheck};
 use herald_domain::model::*;
 use std::sync::Arc;
@@ -71,6 +71,43 @@ pub async fn edit_chat_title(s: Arc<Services>, ctx: CallCtx, r: functions::messa
     let me = ctx.user()?;
     let g = convert::chat_id(&s, me, r.chat_id).await?;
     let c = s.groups.edit_title(me, ctx.auth_key_id, g, &r.title).await?;
+    changed(&s, me, &c).await
+}
+
+/// The photo an `InputChatPhoto` names: a fresh upload made into a photo, a stored photo the
+/// caller can see, or none. Video photos are not supported (`PHOTO_INVALID`).
+async fn chat_photo_in(s: &Services, me: UserId, p: &enums::InputChatPhoto) -> Result<Option<FileMeta>, RpcError> {
+    let invalid = || RpcError::from(DomainError::from(FileError::PhotoInvalid));
+    match p {
+        enums::InputChatPhoto::Empty => Ok(None),
+        enums::InputChatPhoto::InputChatUploadedPhoto(u) => {
+            let (Some(file), None) = (&u.file, &u.video) else { return Err(invalid()) };
+            Ok(Some(s.files.complete_photo(me, &crate::handlers::files::uploaded(file)?).await?))
+        }
+        enums::InputChatPhoto::Photo(p) => {
+            let enums::InputPhoto::Photo(p) = &p.id else { return Ok(None) };
+            let f = s.files.resolve(me, p.id, p.access_hash, None).await?;
+            if f.sizes.is_empty() {
+                return Err(invalid());
+            }
+            Ok(Some(f))
+        }
+    }
+}
+
+pub async fn edit_chat_photo(s: Arc<Services>, ctx: CallCtx, r: functions::messages::EditChatPhoto) -> Result<enums::Updates, RpcError> {
+    let me = ctx.user()?;
+    let g = convert::chat_id(&s, me, r.chat_id).await?;
+    let photo = chat_photo_in(&s, me, &r.photo).await?;
+    let c = s.groups.edit_photo(me, ctx.auth_key_id, g, photo).await?;
+    changed(&s, me, &c).await
+}
+
+pub async fn edit_photo(s: Arc<Services>, ctx: CallCtx, r: functions::channels::EditPhoto) -> Result<enums::Updates, RpcError> {
+    let me = ctx.user()?;
+    let g = convert::input_channel(&s, me, &r.channel).await?;
+    let photo = chat_photo_in(&s, me, &r.photo).await?;
+    let c = s.groups.edit_photo(me, ctx.auth_key_id, g, photo).await?;
     changed(&s, me, &c).await
 }
 
@@ -139,6 +176,7 @@ pub async fn get_full_chat(s: Arc<Services>, ctx: CallCtx, r: functions::message
     full.id = g.0;
     full.about = group.about.clone();
     full.pinned_msg_id = group.pinned_msg_id;
+    full.chat_photo = full_photo(&s, me, &group).await?;
     full.can_set_username = false;
     let users = convert::users(&s, me, members.iter().map(|m| m.user)).await?;
     let mut groups = vec![g];
@@ -198,13 +236,20 @@ pub async fn get_channels(s: Arc<Services>, ctx: CallCtx, r: functions::channels
     Ok(enums::messages::Chats::Chats(types::messages::Chats { chats: convert::chats(&s, me, ids).await? }))
 }
 
+/// A group's current photo, whole (`chatFull.chat_photo`, `channelFull.chat_photo`).
+async fn full_photo(s: &Services, me: UserId, g: &Group) -> Result<Option<enums::Photo>, RpcError> {
+    let Some(id) = g.photo_id else { return Ok(None) };
+    Ok(s.files.file(id).await?.map(|f| convert::photo(&s.files, me, &f)))
+}
+
 pub async fn get_full_channel(s: Arc<Services>, ctx: CallCtx, r: functions::channels::GetFullChannel) -> Result<enums::messages::ChatFull, RpcError> {
     let me = ctx.user()?;
     let g = convert::input_channel(&s, me, &r.channel).await?;
     let (group, mine) = s.groups.visible(me, g).await?;
     let dialog = s.messages.dialog(me, Peer::Channel(g)).await?;
     let admin = mine.as_ref().is_some_and(|m| m.role.is_admin());
-    let mut full = crate::blank::channel_full(enums::Photo::Empty(types::PhotoEmpty { id: 0 }), convert::notify_settings());
+    let photo = full_photo(&s, me, &group).await?.unwrap_or(enums::Photo::Empty(types::PhotoEmpty { id: 0 }));
+    let mut full = crate::blank::channel_full(photo, convert::notify_settings());
     full.id = g.0;
     full.about = group.about.clone();
     full.participants_count = Some(group.participants_count);

@@ -139,6 +139,7 @@ pub(crate) fn register(d: &mut Dispatcher) {
     d.add::<f::messages::AddChatUser, _, _>(LoggedIn, groups::add_chat_user);
     d.add::<f::messages::DeleteChatUser, _, _>(LoggedIn, groups::delete_chat_user);
     d.add::<f::messages::EditChatTitle, _, _>(LoggedIn, groups::edit_chat_title);
+    d.add::<f::messages::EditChatPhoto, _, _>(LoggedIn, groups::edit_chat_photo);
     d.add::<f::messages::EditChatAbout, _, _>(LoggedIn, groups::edit_chat_about);
     d.add::<f::messages::EditChatAdmin, _, _>(LoggedIn, groups::edit_chat_admin);
     d.add::<f::messages::EditChatDefaultBannedRights, _, _>(LoggedIn, groups::edit_chat_default_banned_rights);
@@ -167,6 +168,7 @@ pub(crate) fn register(d: &mut Dispatcher) {
     d.add::<f::channels::EditAdmin, _, _>(LoggedIn, groups::edit_admin);
     d.add::<f::channels::EditBanned, _, _>(LoggedIn, groups::edit_banned);
     d.add::<f::channels::EditTitle, _, _>(LoggedIn, groups::edit_title);
+    d.add::<f::channels::EditPhoto, _, _>(LoggedIn, groups::edit_photo);
     d.add::<f::channels::DeleteChannel, _, _>(LoggedIn, groups::delete_channel);
     d.add::<f::channels::DeleteMessages, _, _>(LoggedIn, groups::delete_channel_messages);
     d.add::<f::channels::ReadHistory, _, _>(LoggedIn, groups::read_channel_history);
