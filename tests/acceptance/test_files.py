@@ -233,20 +233,46 @@ async def test_a_photo_is_sent_in_telegrams_sizes_and_downloaded(server):
     sent = await a.send_file(chat.to_bob, named(png(1000, 500), "pic.png"), caption="a photo")
     photo = sent.photo
     assert isinstance(photo, types.Photo), sent.media
-    assert [(s.type, s.w, s.h) for s in photo.sizes] == [("s", 100, 50), ("m", 320, 160), ("x", 800, 400), ("y", 1000, 500)]
+    stripped, *stored = photo.sizes
+    assert isinstance(stripped, types.PhotoStrippedSize) and stripped.type == "i"
+    assert [(s.type, s.w, s.h) for s in stored] == [("s", 100, 50), ("m", 320, 160), ("x", 800, 400), ("y", 1000, 500)]
     assert photo.dc_id == 1 and sent.raw_text == "a photo"
     (theirs,) = await b.get_messages(chat.to_alice, limit=1)
     assert theirs.photo.id == photo.id
     best = await download(b, theirs)
     assert best[:2] == b"\xff\xd8" and len(best) == theirs.photo.sizes[-1].size, "the largest size, a JPEG"
-    small = await b.download_media(theirs, file=bytes, thumb=0)
-    assert small[:2] == b"\xff\xd8" and len(small) == theirs.photo.sizes[0].size, "the smallest size"
+    # The stripped thumbnail is made on the client from the inline bytes and a fixed header:
+    # a 40×20 JPEG (the frame's height and width patched in).
+    inline = await b.download_media(theirs, file=bytes, thumb=stripped)
+    assert inline == utils.stripped_photo_to_jpg(stripped.bytes) and inline[:2] == b"\xff\xd8" and inline[-2:] == b"\xff\xd9"
+    assert stripped.bytes[:3] == bytes([1, 20, 40]) and len(stripped.bytes) < 1024
+    small = await b.download_media(theirs, file=bytes, thumb=theirs.photo.sizes[1])
+    assert small[:2] == b"\xff\xd8" and len(small) == theirs.photo.sizes[1].size, "the smallest stored size"
     # Sent again by the photo itself: the same photo, no upload.
     again = await a.send_file(chat.to_bob, photo)
     assert again.photo.id == photo.id
     # Not an image: refused by name.
     with expect_rpc_error({"PHOTO_INVALID"}, 400):
         await a.send_file(chat.to_bob, named(os.urandom(5000), "fake.png"))
+
+
+@async_test(timeout=90)
+async def test_a_document_carries_the_thumbnail_it_was_sent_with(server):
+    chat = await make_chat(server)
+    a, b = chat.alice.client, chat.bob.client
+    data = os.urandom(100_000)
+    sent = await a.send_file(chat.to_bob, named(data, "clip.bin"), force_document=True, thumb=named(png(640, 360), "t.png"))
+    stripped, m = sent.document.thumbs
+    assert isinstance(stripped, types.PhotoStrippedSize) and stripped.bytes[:3] == bytes([1, 23, 40])
+    assert (m.type, m.w, m.h) == ("m", 320, 180)
+    (theirs,) = await b.get_messages(chat.to_alice, limit=1)
+    thumb = await b.download_media(theirs, file=bytes, thumb=-1)
+    assert thumb[:2] == b"\xff\xd8" and len(thumb) == m.size, "the thumbnail, downloaded by its type"
+    assert await download(b, theirs) == data, "the document itself is unchanged"
+    # A thumbnail that is no image is dropped; the document still goes.
+    plain = await a.send_file(chat.to_bob, named(data, "plain.bin"), force_document=True,
+                              thumb=named(b"not an image", "t.jpg"))
+    assert plain.document.size == len(data) and not plain.document.thumbs
 
 
 @async_test(timeout=90)
@@ -276,14 +302,15 @@ async def test_a_profile_photo_is_set_seen_downloaded_and_deleted(server):
     up = await a.upload_file(named(png(640, 480), "me.png"))
     result = await a(functions.photos.UploadProfilePhotoRequest(file=up))
     photo = result.photo
-    assert [s.type for s in photo.sizes] == ["s", "m", "x"] and result.users[0].photo.photo_id == photo.id
+    assert [s.type for s in photo.sizes] == ["i", "s", "m", "x"] and result.users[0].photo.photo_id == photo.id
     # Another user sees it on the user object and downloads it, small and big.
     alice = await b.get_entity(chat.to_alice)
     assert isinstance(alice.photo, types.UserProfilePhoto) and alice.photo.photo_id == photo.id
+    assert alice.photo.stripped_thumb == photo.sizes[0].bytes, "the user carries the stripped thumbnail"
     big = await b.download_profile_photo(alice, file=bytes)
     assert big[:2] == b"\xff\xd8" and len(big) == photo.sizes[-1].size
     small = await b.download_profile_photo(alice, file=bytes, download_big=False)
-    assert len(small) == photo.sizes[0].size
+    assert len(small) == photo.sizes[1].size, "the smallest stored size"
     listed = await b.get_profile_photos(alice)
     assert [p.id for p in listed] == [photo.id]
     assert (await b.download_media(listed[0], file=bytes)) == big
@@ -315,9 +342,10 @@ async def test_chat_and_channel_photos_are_set_seen_downloaded_and_removed(serve
     (service,) = [u.message for u in result.updates if isinstance(u, types.UpdateNewChannelMessage)]
     assert isinstance(service.action, types.MessageActionChatEditPhoto)
     photo = service.action.photo
-    assert [s.type for s in photo.sizes] == ["s", "m", "x"]
+    assert [s.type for s in photo.sizes] == ["i", "s", "m", "x"]
     seen = await member.client.get_entity(types.PeerChannel(channel.id))
     assert isinstance(seen.photo, types.ChatPhoto) and seen.photo.photo_id == photo.id
+    assert seen.photo.stripped_thumb == photo.sizes[0].bytes
     big = await member.client.download_profile_photo(seen, file=bytes)
     assert big[:2] == b"\xff\xd8" and len(big) == photo.sizes[-1].size
     (msg,) = await member.client.get_messages(seen, ids=[service.id])

@@ -92,6 +92,7 @@ pub struct SentCode {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // once per login; boxing buys nothing
 pub enum SignIn {
     Authorized(User),
     SignUpRequired,

@@ -235,6 +235,7 @@ mod tests {
             deleted: false,
             account_ttl_days: 365,
             photo_id: None,
+            photo_stripped: None,
         };
         assert_eq!(entry_names(" ", "\u{200b}", &u), ("Real".into(), "Name".into()));
         assert_eq!(entry_names("Mum", "", &u), ("Mum".into(), String::new()));

@@ -184,20 +184,11 @@ impl FileService {
     }
 
     /// Turns an upload into a stored file: every part there and of the right sizes, the MD5
-    /// right where the client gave one.
-    pub async fn complete(&self, owner: UserId, up: &Uploaded, mime: &str, mut attributes: Vec<DocAttr>) -> Result<FileMeta> {
+    /// right where the client gave one. A `thumb` upload that decodes as an image becomes the
+    /// document's thumbnail (one that does not is dropped, the document is still sent).
+    pub async fn complete(&self, owner: UserId, up: &Uploaded, mime: &str, mut attributes: Vec<DocAttr>, thumb: Option<&Uploaded>) -> Result<FileMeta> {
         check_mime(mime)?;
-        if !(1..=PARTS_MAX).contains(&up.parts) {
-            return Err(FileError::PartsInvalid.into());
-        }
-        let id = UploadId { owner, file_id: up.file_id };
-        let total = check_part_sizes(&self.blobs.part_sizes(id, up.parts).await?, up.big)?;
-        self.room_to_assemble(total).await?;
-        let check_md5 = !up.big && !up.md5.is_empty();
-        let made = self.blobs.assemble(id, up.parts, check_md5).await?;
-        if check_md5 && !made.md5.is_some_and(|m| up.md5.eq_ignore_ascii_case(&hex(&m))) {
-            return Err(FileError::Md5Invalid.into());
-        }
+        let made = self.assemble(owner, up, u64::MAX).await?;
         for a in &mut attributes {
             if let DocAttr::Filename(n) = a {
                 *n = n.chars().filter(|c| !c.is_control()).take(FILE_NAME_MAX).collect();
@@ -206,19 +197,29 @@ impl FileService {
         if !attributes.iter().any(|a| matches!(a, DocAttr::Filename(_))) && !up.name.is_empty() {
             attributes.push(DocAttr::Filename(up.name.chars().filter(|c| !c.is_control()).take(FILE_NAME_MAX).collect()));
         }
-        let f = NewFile { owner, blob: made.blob, size: made.size, mime: mime.to_string(), date: self.clock.now_secs() as i32, attributes, sizes: vec![] };
+        let (sizes, stripped) = match thumb {
+            Some(t) => match self.made_photo(owner, t, crate::photos::THUMB_BYTES_MAX, crate::photos::make_thumb).await {
+                Ok((sizes, stripped)) => (sizes, Some(stripped)),
+                Err(e) => {
+                    tracing::debug!(error = %e, "a document's thumbnail was dropped");
+                    (vec![], None)
+                }
+            },
+            None => (vec![], None),
+        };
+        let f = NewFile { owner, blob: made.blob, size: made.size, mime: mime.to_string(), date: self.clock.now_secs() as i32, attributes, sizes, stripped };
         Ok(self.files.create_file(f).await?)
     }
 
-    /// Turns an upload into a photo: decoded (`PHOTO_INVALID` when it is not one) and stored
-    /// in Telegram's sizes ([`crate::photos`]), the decoding off the async threads.
-    pub async fn complete_photo(&self, owner: UserId, up: &Uploaded) -> Result<FileMeta> {
+    /// An upload checked and assembled: parts all there and of the right sizes, at most `max`
+    /// bytes (`PHOTO_INVALID` past it), room on disk, the MD5 right where the client gave one.
+    async fn assemble(&self, owner: UserId, up: &Uploaded, max: u64) -> Result<crate::store::Assembled> {
         if !(1..=PARTS_MAX).contains(&up.parts) {
             return Err(FileError::PartsInvalid.into());
         }
         let id = UploadId { owner, file_id: up.file_id };
         let total = check_part_sizes(&self.blobs.part_sizes(id, up.parts).await?, up.big)?;
-        if total > crate::photos::PHOTO_BYTES_MAX {
+        if total > max {
             return Err(FileError::PhotoInvalid.into());
         }
         self.room_to_assemble(total).await?;
@@ -227,16 +228,34 @@ impl FileService {
         if check_md5 && !made.md5.is_some_and(|m| up.md5.eq_ignore_ascii_case(&hex(&m))) {
             return Err(FileError::Md5Invalid.into());
         }
+        Ok(made)
+    }
+
+    /// An upload decoded as an image by `make` (off the async threads) and its JPEGs stored:
+    /// the sizes, smallest first, and the stripped thumbnail.
+    async fn made_photo(
+        &self,
+        owner: UserId,
+        up: &Uploaded,
+        max: u64,
+        make: fn(&[u8]) -> Result<crate::photos::MadePhoto, FileError>,
+    ) -> Result<(Vec<PhotoSize>, Vec<u8>)> {
+        let made = self.assemble(owner, up, max).await?;
         let bytes = self.blobs.read(&made.blob, 0, made.size as usize).await?;
-        let sizes = tokio::task::spawn_blocking(move || crate::photos::make_sizes(&bytes))
-            .await
-            .map_err(|e| crate::error::StoreError::Backend(format!("photo task: {e}")))??;
-        let mut stored = Vec::with_capacity(sizes.len());
-        for m in sizes {
+        let photo = tokio::task::spawn_blocking(move || make(&bytes)).await.map_err(|e| crate::error::StoreError::Backend(format!("photo task: {e}")))??;
+        let mut stored = Vec::with_capacity(photo.sizes.len());
+        for m in photo.sizes {
             let a = self.blobs.store(m.jpeg).await?;
             stored.push(PhotoSize { kind: m.kind.to_string(), w: m.w as i32, h: m.h as i32, size: a.size, blob: a.blob });
         }
-        let best = stored.last().cloned().ok_or(FileError::PhotoInvalid)?;
+        Ok((stored, photo.stripped))
+    }
+
+    /// Turns an upload into a photo: decoded (`PHOTO_INVALID` when it is not one) and stored
+    /// in Telegram's sizes ([`crate::photos`]) with its stripped thumbnail.
+    pub async fn complete_photo(&self, owner: UserId, up: &Uploaded) -> Result<FileMeta> {
+        let (sizes, stripped) = self.made_photo(owner, up, crate::photos::PHOTO_BYTES_MAX, crate::photos::make_photo).await?;
+        let best = sizes.last().cloned().ok_or(FileError::PhotoInvalid)?;
         let f = NewFile {
             owner,
             blob: best.blob,
@@ -244,7 +263,8 @@ impl FileService {
             mime: "image/jpeg".into(),
             date: self.clock.now_secs() as i32,
             attributes: vec![],
-            sizes: stored,
+            sizes,
+            stripped: Some(stripped),
         };
         Ok(self.files.create_file(f).await?)
     }

@@ -28,6 +28,7 @@ pub mod reactions;
 pub mod schedule;
 pub mod search;
 pub mod store;
+pub mod stripped;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 pub mod text;

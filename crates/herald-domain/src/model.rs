@@ -126,8 +126,9 @@ pub struct User {
     pub deleted: bool,
     /// Days of inactivity after which the account is deleted.
     pub account_ttl_days: i32,
-    /// The current profile photo (a stored photo's id).
+    /// The current profile photo (a stored photo's id), and its stripped thumbnail.
     pub photo_id: Option<i64>,
+    pub photo_stripped: Option<Vec<u8>>,
 }
 
 /// An entry of `owner`'s address book: the names they gave `target`, and the number they
@@ -343,12 +344,39 @@ pub struct FileMeta {
     pub date: i32,
     #[serde(default)]
     pub attributes: Vec<DocAttr>,
-    /// A photo's sizes, smallest first (empty for documents).
+    /// A photo's sizes, smallest first; a document's thumbnail (empty when it has none).
     #[serde(default)]
     pub sizes: Vec<PhotoSize>,
+    /// The stripped thumbnail (`photoStrippedSize` bytes) of a photo or a document's thumbnail.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "hex_bytes")]
+    pub stripped: Option<Vec<u8>>,
+}
+
+/// Bytes in JSON as a hex string (half the size of serde's array of numbers).
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => s.serialize_str(&crate::files::hex(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        let Some(h) = Option::<String>::deserialize(d)? else { return Ok(None) };
+        let bytes = (0..h.len() / 2).map(|i| h.get(2 * i..2 * i + 2).and_then(|x| u8::from_str_radix(x, 16).ok())).collect::<Option<Vec<u8>>>();
+        bytes.map(Some).ok_or_else(|| serde::de::Error::custom("bad hex"))
+    }
 }
 
 impl FileMeta {
+    /// A photo (its largest size is the file itself), not a document, which may have a
+    /// thumbnail among its sizes.
+    pub fn is_photo(&self) -> bool {
+        self.sizes.last().is_some_and(|s| s.blob == self.blob)
+    }
+
     pub fn file_name(&self) -> Option<&str> {
         self.attributes.iter().find_map(|a| match a {
             DocAttr::Filename(n) => Some(n.as_str()),
@@ -886,8 +914,9 @@ pub struct Group {
     pub migrated_from: Option<GroupId>,
     pub migrated_to: Option<GroupId>,
     pub deleted: bool,
-    /// The current photo (a file with a photo's sizes).
+    /// The current photo (a file with a photo's sizes), and its stripped thumbnail.
     pub photo_id: Option<i64>,
+    pub photo_stripped: Option<Vec<u8>>,
 }
 
 impl Group {

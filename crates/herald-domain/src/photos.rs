@@ -33,7 +33,41 @@ pub struct Made {
 /// (or the largest, 2560), so the last is always the best. Anything that does not decode
 /// within the limits, or has a side of 0 or sides more than 20:1 apart, is `PHOTO_INVALID`.
 pub fn make_sizes(bytes: &[u8]) -> Result<Vec<Made>, FileError> {
+    sizes_of(&decode(bytes)?)
+}
+
+/// A photo made from an upload: its sizes and its stripped thumbnail.
+pub struct MadePhoto {
+    pub sizes: Vec<Made>,
+    pub stripped: Vec<u8>,
+}
+
+/// [`make_sizes`] and the stripped thumbnail ([`crate::stripped`]), from one decoding.
+pub fn make_photo(bytes: &[u8]) -> Result<MadePhoto, FileError> {
     let img = decode(bytes)?;
+    Ok(MadePhoto { sizes: sizes_of(&img)?, stripped: crate::stripped::stripped(&img) })
+}
+
+/// A document's thumbnail as the uploader gave it: decoded under the same limits, made to fit
+/// 320 px (type `m`), with its stripped thumbnail. Telegram asks for a JPEG of at most 200 KB
+/// and 320 px; anything that decodes is taken.
+pub fn make_thumb(bytes: &[u8]) -> Result<MadePhoto, FileError> {
+    let img = decode(bytes)?;
+    let (w, h) = (img.width(), img.height());
+    if w == 0 || h == 0 || w.max(h) / w.min(h) > RATIO_MAX {
+        return Err(FileError::PhotoInvalid);
+    }
+    let scaled = if w.max(h) <= THUMB_SIDE { img.clone() } else { img.thumbnail(THUMB_SIDE, THUMB_SIDE) };
+    let m = Made { kind: "m", w: scaled.width(), h: scaled.height(), jpeg: jpeg(&scaled)? };
+    Ok(MadePhoto { sizes: vec![m], stripped: crate::stripped::stripped(&img) })
+}
+
+/// The longest side of a document's thumbnail.
+pub const THUMB_SIDE: u32 = 320;
+/// A document's thumbnail upload is at most this large (Telegram: 200 KB; some slack).
+pub const THUMB_BYTES_MAX: u64 = 1024 * 1024;
+
+fn sizes_of(img: &DynamicImage) -> Result<Vec<Made>, FileError> {
     let (w, h) = (img.width(), img.height());
     if w == 0 || h == 0 || w.max(h) / w.min(h) > RATIO_MAX {
         return Err(FileError::PhotoInvalid);

@@ -457,6 +457,7 @@ pub struct NewFile {
     pub date: i32,
     pub attributes: Vec<DocAttr>,
     pub sizes: Vec<PhotoSize>,
+    pub stripped: Option<Vec<u8>>,
 }
 
 /// File metadata: which files exist and who may fetch them. Messages copy a file's metadata

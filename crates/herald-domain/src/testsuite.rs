@@ -1675,9 +1675,9 @@ pub async fn files_reach_those_who_see_them(stores: Stores) {
     w.files.save_part(a, 42, 0, None, part.clone()).await.unwrap();
     w.files.save_part(a, 42, 1, None, b"tail".to_vec()).await.unwrap();
     let up = Uploaded { file_id: 42, parts: 3, big: false, md5: String::new(), name: "f.bin".into() };
-    assert!(matches!(w.files.complete(a, &up, "application/x-test", vec![]).await.unwrap_err(), DomainError::File(FileError::PartMissing(2))));
+    assert!(matches!(w.files.complete(a, &up, "application/x-test", vec![], None).await.unwrap_err(), DomainError::File(FileError::PartMissing(2))));
     let up = Uploaded { parts: 2, ..up };
-    let file = w.files.complete(a, &up, "application/x-test", vec![]).await.unwrap();
+    let file = w.files.complete(a, &up, "application/x-test", vec![], None).await.unwrap();
     assert_eq!((file.size, file.file_name()), (128 * 1024 + 4, Some("f.bin")), "the upload's name when no attribute gives one");
     // The uploader may use it before anyone else sees it; nobody else may.
     let mine = w.files.resolve(a, file.id, w.files.access_hash(a, file.id), None).await.unwrap();
@@ -1715,8 +1715,11 @@ pub async fn files_reach_those_who_see_them(stores: Stores) {
     let g = w.groups.create_channel(a, 1, "Files", "", false).await.unwrap().group;
     w.groups.add_members(a, 1, g.id, &[c]).await.unwrap();
     w.files.save_part(a, 43, 0, None, b"post".to_vec()).await.unwrap();
-    let post_file =
-        w.files.complete(a, &Uploaded { file_id: 43, parts: 1, big: false, md5: String::new(), name: String::new() }, "text/plain", vec![]).await.unwrap();
+    let post_file = w
+        .files
+        .complete(a, &Uploaded { file_id: 43, parts: 1, big: false, md5: String::new(), name: String::new() }, "text/plain", vec![], None)
+        .await
+        .unwrap();
     w.messages.send_media(send(a, Peer::Channel(g.id), 2, "caption"), Media::Document(post_file.clone())).await.unwrap();
     w.files.resolve(c, post_file.id, w.files.access_hash(c, post_file.id), None).await.unwrap();
     assert!(bad(w.files.resolve(d, post_file.id, w.files.access_hash(d, post_file.id), None).await.unwrap_err()));
@@ -1762,10 +1765,10 @@ pub async fn space_is_bounded_and_unused_files_are_freed(stores: Stores) {
     files.save_part(b, 1, 0, None, half.clone()).await.unwrap();
     // Assembled, the upload's bytes count once, as a stored file.
     let up = Uploaded { file_id: 1, parts: 2, big: false, md5: String::new(), name: "a.bin".into() };
-    let file = files.complete(a, &up, "application/octet-stream", vec![]).await.unwrap();
+    let file = files.complete(a, &up, "application/octet-stream", vec![], None).await.unwrap();
     assert_eq!(w.stores.files.stored_bytes(a).await.unwrap(), 1 << 20);
     assert!(quota(files.save_part(a, 2, 0, None, vec![2]).await.unwrap_err()));
-    let again = files.complete(a, &up, "application/octet-stream", vec![]).await.unwrap();
+    let again = files.complete(a, &up, "application/octet-stream", vec![], None).await.unwrap();
     assert_eq!((again.blob.as_str(), again.size), (file.blob.as_str(), file.size), "an assembled upload may be used again (a file of its own)");
 
     // The floor: parts and assembly both refused while the disk is short.
@@ -1773,9 +1776,9 @@ pub async fn space_is_bounded_and_unused_files_are_freed(stores: Stores) {
     assert!(full(files.save_part(b, 1, 1, None, vec![3; 2048]).await.unwrap_err()));
     files.save_part(b, 1, 1, None, vec![3; 1024]).await.unwrap();
     let up_b = Uploaded { file_id: 1, parts: 2, big: false, md5: String::new(), name: String::new() };
-    assert!(full(files.complete(b, &up_b, "application/octet-stream", vec![]).await.unwrap_err()));
+    assert!(full(files.complete(b, &up_b, "application/octet-stream", vec![], None).await.unwrap_err()));
     *w.blobs.free.lock().unwrap() = None;
-    let b_file = files.complete(b, &up_b, "application/octet-stream", vec![]).await.unwrap();
+    let b_file = files.complete(b, &up_b, "application/octet-stream", vec![], None).await.unwrap();
 
     // Collection: a file in a message stays; so does an unused one younger than a day.
     w.messages.send_media(send(a, Peer::User(b), 1, ""), Media::Document(file.clone())).await.unwrap();
@@ -1800,7 +1803,8 @@ pub async fn space_is_bounded_and_unused_files_are_freed(stores: Stores) {
     let g = w.groups.create_channel(a, 1, "Pictured", "", false).await.unwrap().group;
     w.groups.add_members(a, 1, g.id, &[b]).await.unwrap();
     files.save_part(a, 3, 0, None, vec![4; 1024]).await.unwrap();
-    let pic = files.complete(a, &Uploaded { file_id: 3, parts: 1, big: false, md5: String::new(), name: String::new() }, "image/jpeg", vec![]).await.unwrap();
+    let pic =
+        files.complete(a, &Uploaded { file_id: 3, parts: 1, big: false, md5: String::new(), name: String::new() }, "image/jpeg", vec![], None).await.unwrap();
     let changed = w.groups.edit_photo(a, 1, g.id, Some(pic.clone())).await.unwrap();
     assert_eq!(changed.group.photo_id, Some(pic.id));
     assert!(matches!(w.groups.edit_photo(a, 1, g.id, Some(pic.clone())).await.unwrap_err(), DomainError::Group(GroupError::ChatNotModified)));

@@ -201,7 +201,13 @@ fn render_user(s: &Services, viewer: UserId, u: &User, contact: Option<&Contact>
         |key: PrivacyKey| viewer == u.id || has_viewer.is_some_and(|contact| u.privacy.allows(key, u.id, Viewer { id: viewer, contact, common_chats: &[] }));
     let knows_number = contact.is_some_and(|c| !c.phone.is_empty() && c.phone == u.phone);
     t.photo = u.photo_id.filter(|_| sees(PrivacyKey::ProfilePhoto)).map(|photo_id| {
-        enums::UserProfilePhoto::Photo(types::UserProfilePhoto { has_video: false, personal: false, photo_id, stripped_thumb: None, dc_id: s.files.dc_id() })
+        enums::UserProfilePhoto::Photo(types::UserProfilePhoto {
+            has_video: false,
+            personal: false,
+            photo_id,
+            stripped_thumb: u.photo_stripped.clone(),
+            dc_id: s.files.dc_id(),
+        })
     });
     t.phone = (knows_number || sees(PrivacyKey::PhoneNumber)).then(|| u.phone.clone());
     t.verified = u.is_service;
@@ -244,7 +250,9 @@ pub async fn users(s: &Services, viewer: UserId, ids: impl IntoIterator<Item = U
 /// `inputPeerPhotoFileLocation` on the group).
 fn chat_photo(s: &Services, g: &Group) -> enums::ChatPhoto {
     match g.photo_id {
-        Some(photo_id) => enums::ChatPhoto::Photo(types::ChatPhoto { has_video: false, photo_id, stripped_thumb: None, dc_id: s.files.dc_id() }),
+        Some(photo_id) => {
+            enums::ChatPhoto::Photo(types::ChatPhoto { has_video: false, photo_id, stripped_thumb: g.photo_stripped.clone(), dc_id: s.files.dc_id() })
+        }
         None => enums::ChatPhoto::Empty,
     }
 }
@@ -351,6 +359,13 @@ pub fn message_media(f: &FileService, viewer: UserId, media: &Media) -> enums::M
     }
 }
 
+/// A photo's sizes (or a document's thumbnails): the stripped one (`i`, inline) first, then
+/// the stored ones, smallest first (Telethon downloads the largest).
+fn photo_sizes(p: &FileMeta) -> Vec<enums::PhotoSize> {
+    let stripped = p.stripped.iter().map(|b| enums::PhotoSize::PhotoStrippedSize(types::PhotoStrippedSize { r#type: "i".into(), bytes: b.clone() }));
+    stripped.chain(p.sizes.iter().map(|s| enums::PhotoSize::Size(types::PhotoSize { r#type: s.kind.clone(), w: s.w, h: s.h, size: s.size as i32 }))).collect()
+}
+
 /// A photo for `viewer`: its sizes, smallest first (Telethon downloads the largest).
 pub fn photo(f: &FileService, viewer: UserId, p: &FileMeta) -> enums::Photo {
     enums::Photo::Photo(types::Photo {
@@ -359,7 +374,7 @@ pub fn photo(f: &FileService, viewer: UserId, p: &FileMeta) -> enums::Photo {
         access_hash: f.access_hash(viewer, p.id),
         file_reference: f.reference(p.id),
         date: p.date,
-        sizes: p.sizes.iter().map(|s| enums::PhotoSize::Size(types::PhotoSize { r#type: s.kind.clone(), w: s.w, h: s.h, size: s.size as i32 })).collect(),
+        sizes: photo_sizes(p),
         video_sizes: None,
         dc_id: f.dc_id(),
     })
@@ -373,7 +388,7 @@ pub fn document(f: &FileService, viewer: UserId, d: &FileMeta) -> enums::Documen
         date: d.date,
         mime_type: d.mime.clone(),
         size: d.size,
-        thumbs: None,
+        thumbs: (!d.sizes.is_empty()).then(|| photo_sizes(d)),
         video_thumbs: None,
         dc_id: f.dc_id(),
         attributes: d.attributes.iter().map(doc_attr_out).collect(),

@@ -6,7 +6,8 @@ use herald_domain::store::{AccountStore, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 const USER_COLUMNS: &str =
-    "id, phone, first_name, last_name, username, about, home_dc, created_at, is_service, last_seen, privacy, deleted, account_ttl_days, photo_id";
+    "id, phone, first_name, last_name, username, about, home_dc, created_at, is_service, last_seen, privacy, deleted, account_ttl_days, photo_id,
+     (SELECT stripped FROM files WHERE files.id = users.photo_id)";
 
 fn user_from_row(r: &Row) -> rusqlite::Result<User> {
     Ok(User {
@@ -24,6 +25,7 @@ fn user_from_row(r: &Row) -> rusqlite::Result<User> {
         deleted: r.get(11)?,
         account_ttl_days: r.get(12)?,
         photo_id: r.get(13)?,
+        photo_stripped: r.get(14)?,
     })
 }
 
@@ -129,7 +131,7 @@ impl AccountStore for SqliteStore {
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT u.id, u.phone, u.first_name, u.last_name, u.username, u.about, u.home_dc, u.created_at, u.is_service, u.last_seen, u.privacy,
-                            u.deleted, u.account_ttl_days, u.photo_id,
+                            u.deleted, u.account_ttl_days, u.photo_id, (SELECT stripped FROM files f WHERE f.id = u.photo_id),
                             c.first_name, c.last_name, c.phone, c.date,
                             EXISTS (SELECT 1 FROM contacts r WHERE r.owner = u.id AND r.target = ?2),
                             EXISTS (SELECT 1 FROM blocked b WHERE b.user = u.id AND b.blocked = ?2)
@@ -142,15 +144,15 @@ impl AccountStore for SqliteStore {
                 let row = stmt
                     .query_row([id, viewer.0], |r| {
                         let user = user_from_row(r)?;
-                        // Columns 0–13 are the user's, then the contact entry, then the reverse link
+                        // Columns 0–14 are the user's, then the contact entry, then the reverse link
                         // and the block.
-                        let contact = match r.get::<_, Option<String>>(14)? {
+                        let contact = match r.get::<_, Option<String>>(15)? {
                             Some(first_name) => {
-                                Some(Contact { owner: viewer, target: user.id, first_name, last_name: r.get(15)?, phone: r.get(16)?, date: r.get(17)? })
+                                Some(Contact { owner: viewer, target: user.id, first_name, last_name: r.get(16)?, phone: r.get(17)?, date: r.get(18)? })
                             }
                             None => None,
                         };
-                        Ok(SeenUser { user, contact, has_viewer: r.get(18)?, blocked_viewer: r.get(19)? })
+                        Ok(SeenUser { user, contact, has_viewer: r.get(19)?, blocked_viewer: r.get(20)? })
                     })
                     .optional()
                     .map_err(backend)?;

@@ -25,37 +25,40 @@ impl FileStore for SqliteStore {
                     break id;
                 }
             };
-            conn.prepare_cached("INSERT INTO files (id, owner, blob, size, mime, date, attributes, sizes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
-                .map_err(backend)?
-                .execute(params![id, f.owner.0, f.blob, f.size, f.mime, f.date, attributes, sizes])
-                .map_err(backend)?;
+            conn.prepare_cached(
+                "INSERT INTO files (id, owner, blob, size, mime, date, attributes, sizes, stripped) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .map_err(backend)?
+            .execute(params![id, f.owner.0, f.blob, f.size, f.mime, f.date, attributes, sizes, f.stripped])
+            .map_err(backend)?;
             let mut blobs = conn.prepare_cached("INSERT OR IGNORE INTO file_blobs (blob, file_id) VALUES (?1, ?2)").map_err(backend)?;
             for blob in std::iter::once(&f.blob).chain(f.sizes.iter().map(|s| &s.blob)) {
                 blobs.execute(params![blob, id]).map_err(backend)?;
             }
             drop(blobs);
-            Ok(FileMeta { id, blob: f.blob, size: f.size, mime: f.mime, date: f.date, attributes: f.attributes, sizes: f.sizes })
+            Ok(FileMeta { id, blob: f.blob, size: f.size, mime: f.mime, date: f.date, attributes: f.attributes, sizes: f.sizes, stripped: f.stripped })
         })
         .await
     }
 
     async fn file(&self, id: i64) -> StoreResult<Option<FileMeta>> {
         self.read(move |conn| {
-            let row: Option<(String, i64, String, i32, String, String)> = conn
-                .prepare_cached("SELECT blob, size, mime, date, attributes, sizes FROM files WHERE id = ?1")
+            conn.prepare_cached("SELECT blob, size, mime, date, attributes, sizes, stripped FROM files WHERE id = ?1")
                 .map_err(backend)?
-                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+                .query_row([id], |r| {
+                    Ok(FileMeta {
+                        id,
+                        blob: r.get(0)?,
+                        size: r.get(1)?,
+                        mime: r.get(2)?,
+                        date: r.get(3)?,
+                        attributes: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
+                        sizes: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
+                        stripped: r.get(6)?,
+                    })
+                })
                 .optional()
-                .map_err(backend)?;
-            Ok(row.map(|(blob, size, mime, date, attributes, sizes)| FileMeta {
-                id,
-                blob,
-                size,
-                mime,
-                date,
-                attributes: serde_json::from_str(&attributes).unwrap_or_default(),
-                sizes: serde_json::from_str(&sizes).unwrap_or_default(),
-            }))
+                .map_err(backend)
         })
         .await
     }

@@ -9,7 +9,8 @@ use herald_domain::store::{GroupStore, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 const GROUP_COLUMNS: &str = "id, kind, title, about, username, creator, date, version, participants_count, admins_count, kicked_count, banned_count,
-    signatures, slowmode_seconds, default_banned, default_banned_until, pinned_msg_id, migrated_from, migrated_to, deleted, photo_id";
+    signatures, slowmode_seconds, default_banned, default_banned_until, pinned_msg_id, migrated_from, migrated_to, deleted, photo_id,
+    (SELECT stripped FROM files WHERE files.id = groups.photo_id)";
 
 fn group_from_row(r: &Row) -> rusqlite::Result<Group> {
     Ok(Group {
@@ -33,6 +34,7 @@ fn group_from_row(r: &Row) -> rusqlite::Result<Group> {
         migrated_to: r.get::<_, Option<i64>>(18)?.map(GroupId),
         deleted: r.get(19)?,
         photo_id: r.get(20)?,
+        photo_stripped: r.get(21)?,
     })
 }
 

@@ -406,6 +406,11 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE groups ADD COLUMN photo_id INTEGER;
     CREATE INDEX groups_photo ON groups(photo_id) WHERE photo_id IS NOT NULL;
     "#,
+    // 31: a photo's (or document thumbnail's) stripped thumbnail, read with users' and groups'
+    // current photos.
+    r#"
+    ALTER TABLE files ADD COLUMN stripped BLOB;
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and

@@ -38,20 +38,21 @@ async fn input_media(s: &Services, me: UserId, media: &enums::InputMedia) -> Res
     match media {
         enums::InputMedia::UploadedDocument(d) => {
             let up = uploaded(&d.file)?;
-            let file = s.files.complete(me, &up, &d.mime_type, convert::doc_attrs_in(&d.attributes)).await?;
+            let thumb = d.thumb.as_ref().map(uploaded).transpose()?;
+            let file = s.files.complete(me, &up, &d.mime_type, convert::doc_attrs_in(&d.attributes), thumb.as_ref()).await?;
             Ok(Media::Document(file))
         }
         enums::InputMedia::Document(d) => {
             let enums::InputDocument::Document(doc) = &d.id else { return Err(file_error(FileError::MediaInvalid)) };
             let file = s.files.resolve(me, doc.id, doc.access_hash, Some(&doc.file_reference)).await?;
             // A photo's id names a photo: it is sent as one.
-            Ok(if file.sizes.is_empty() { Media::Document(file) } else { Media::Photo(file) })
+            Ok(if file.is_photo() { Media::Photo(file) } else { Media::Document(file) })
         }
         enums::InputMedia::UploadedPhoto(p) => Ok(Media::Photo(s.files.complete_photo(me, &uploaded(&p.file)?).await?)),
         enums::InputMedia::Photo(p) => {
             let enums::InputPhoto::Photo(photo) = &p.id else { return Err(file_error(FileError::MediaInvalid)) };
             let file = s.files.resolve(me, photo.id, photo.access_hash, Some(&photo.file_reference)).await?;
-            if file.sizes.is_empty() {
+            if !file.is_photo() {
                 return Err(file_error(FileError::MediaInvalid));
             }
             Ok(Media::Photo(file))
@@ -143,7 +144,7 @@ pub async fn update_profile_photo(s: Arc<Services>, ctx: CallCtx, r: functions::
     match &r.id {
         enums::InputPhoto::Photo(p) => {
             let file = s.files.resolve(me, p.id, p.access_hash, None).await?;
-            if file.sizes.is_empty() {
+            if !file.is_photo() {
                 return Err(file_error(FileError::PhotoInvalid));
             }
             s.accounts.set_profile_photo(me, file.id).await?;

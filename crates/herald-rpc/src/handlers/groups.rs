@@ -87,7 +87,7 @@ async fn chat_photo_in(s: &Services, me: UserId, p: &enums::InputChatPhoto) -> R
         enums::InputChatPhoto::Photo(p) => {
             let enums::InputPhoto::Photo(p) = &p.id else { return Ok(None) };
             let f = s.files.resolve(me, p.id, p.access_hash, None).await?;
-            if f.sizes.is_empty() {
+            if !f.is_photo() {
                 return Err(invalid());
             }
             Ok(Some(f))
