@@ -2,6 +2,7 @@
 downloaded byte for byte, the upload rules and download ranges with their errors, channel files
 refused to non-members, and uploaded parts kept across a restart."""
 
+import asyncio
 import hashlib
 import io
 import os
@@ -211,6 +212,28 @@ async def test_an_account_past_its_quota_is_refused_by_name(quota_server):
     assert back.document.size == len(first)
     (theirs,) = await b.get_messages(chat.to_alice, limit=1, offset_id=back.id)
     assert await download(b, theirs) == first
+
+
+@pytest.fixture(scope="module")
+def short_reference_server(request):
+    server = HeraldServer.launch("herald-short-refs", extra_args=["--file-reference-secs", "2"])
+    yield server
+    server.cleanup(keep_data=request.session.testsfailed > 0)
+
+
+@async_test(timeout=90)
+async def test_an_expired_file_reference_is_refetched_with_the_message(short_reference_server):
+    chat = await make_chat(short_reference_server)
+    a, b = chat.alice.client, chat.bob.client
+    data = os.urandom(100_000)
+    await a.send_file(chat.to_bob, named(data, "later.bin"), force_document=True)
+    (theirs,) = await b.get_messages(chat.to_alice, limit=1)
+    stale = utils.get_input_location(theirs.document)[1]
+    await asyncio.sleep(4.5)  # references here last 2 to 4 seconds
+    with expect_rpc_error({"FILE_REFERENCE_EXPIRED"}, 400):
+        await b(functions.upload.GetFileRequest(stale, 0, 4096))
+    # Telethon's answer to that: fetch the message again for a fresh reference, and go on.
+    assert await download(b, theirs) == data
 
 
 def png(w: int, h: int) -> bytes:

@@ -152,12 +152,20 @@ pub struct FileService {
     clock: Arc<dyn Clock>,
     dc_id: i32,
     limits: FileLimits,
+    reference_ttl: i64,
 }
 
 impl FileService {
     /// `dc_id`: the DC files are said to live on (this server's; clients fetch them there).
     pub fn new(blobs: Arc<dyn BlobStore>, files: Arc<dyn FileStore>, secret: [u8; 32], clock: Arc<dyn Clock>, dc_id: i32) -> Self {
-        Self { blobs, files, secret, clock, dc_id, limits: FileLimits::default() }
+        Self { blobs, files, secret, clock, dc_id, limits: FileLimits::default(), reference_ttl: REFERENCE_TTL_SECS }
+    }
+
+    /// How long file references stay good (`file_reference_secs`; short ones are for tests of
+    /// the clients' refetch path).
+    pub fn with_reference_ttl(mut self, secs: i64) -> Self {
+        self.reference_ttl = secs.max(1);
+        self
     }
 
     pub fn with_limits(mut self, limits: FileLimits) -> Self {
@@ -300,11 +308,13 @@ impl FileService {
         i64::from_le_bytes(h[..8].try_into().unwrap())
     }
 
-    /// A file reference for `id`, good for [`REFERENCE_TTL_SECS`] to an hour more: its expiry
-    /// (on the hour, so that one rendering serves every receiver of a post) and a keyed MAC
+    /// A file reference for `id`, good for the reference lifetime ([`REFERENCE_TTL_SECS`] by
+    /// default) to an hour more: its expiry (on the hour, so that one rendering serves every
+    /// receiver of a post; on a finer step when the lifetime is under an hour) and a keyed MAC
     /// of the file and the expiry (12 bytes).
     pub fn reference(&self, id: i64) -> Vec<u8> {
-        let until = ((self.clock.now_secs() + REFERENCE_TTL_SECS) / 3600 * 3600 + 3600) as u32;
+        let (ttl, step) = (self.reference_ttl, self.reference_ttl.clamp(1, 3600));
+        let until = ((self.clock.now_secs() + ttl) / step * step + step) as u32;
         let mut r = until.to_le_bytes().to_vec();
         r.extend_from_slice(&self.reference_mac(id, until));
         r

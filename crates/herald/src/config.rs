@@ -74,6 +74,9 @@ pub struct Config {
     /// Uploads are refused (500 STORAGE_FULL) while less than this many MiB are free on the
     /// disk holding the data directory's files.
     pub disk_free_floor_mib: u64,
+    /// Seconds a file reference handed out with a message stays good (Telegram: about a day);
+    /// clients refetch the message when one has expired.
+    pub file_reference_secs: u64,
 }
 
 impl Default for Config {
@@ -110,6 +113,7 @@ impl Default for Config {
             flood: BTreeMap::new(),
             file_quota_mib: 20 * 1024,
             disk_free_floor_mib: 1024,
+            file_reference_secs: 24 * 3600,
         }
     }
 }
@@ -155,6 +159,9 @@ pub struct Overrides {
     /// (default 1024).
     #[arg(long, env = "HERALD_DISK_FREE_FLOOR_MIB")]
     pub disk_free_floor_mib: Option<u64>,
+    /// Seconds file references stay good (default 86400).
+    #[arg(long, env = "HERALD_FILE_REFERENCE_SECS")]
+    pub file_reference_secs: Option<u64>,
 }
 
 impl Config {
@@ -193,6 +200,9 @@ impl Config {
         if let Some(v) = o.disk_free_floor_mib {
             c.disk_free_floor_mib = v;
         }
+        if let Some(v) = o.file_reference_secs {
+            c.file_reference_secs = v;
+        }
         for f in &o.flood {
             let Some((name, spec)) = f.split_once('=') else { bail!("--flood takes NAME=BURST,COUNT/UNIT, got {f:?}") };
             c.flood.insert(name.trim().to_string(), spec.to_string());
@@ -220,6 +230,7 @@ impl Config {
             ("max_sessions_per_key", self.max_sessions_per_key),
             ("max_sessions_per_addr", self.max_sessions_per_addr),
             ("max_answer_bytes", self.max_answer_bytes),
+            ("file_reference_secs", self.file_reference_secs.min(usize::MAX as u64) as usize),
         ];
         if let Some((name, _)) = counts.iter().find(|(_, v)| *v == 0) {
             bail!("{name} must be positive");

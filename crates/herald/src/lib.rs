@@ -122,7 +122,11 @@ pub async fn start(c: &Config) -> anyhow::Result<Running> {
     let scheduled = Arc::new(herald_domain::schedule::ScheduleService::new(db.clone(), messages.clone(), bus.clone(), clock.clone()));
     // File bytes live beside the database, never in it (herald-store-sqlite/src/blobs.rs).
     let blobs = Arc::new(herald_store_sqlite::blobs::FsBlobStore::open(&c.data_dir.join(datadir::FILES)).context("opening the file store")?);
-    let files = Arc::new(herald_domain::files::FileService::new(blobs, db.clone(), keys.secret, clock.clone(), c.dc).with_limits(c.file_limits()));
+    let files = Arc::new(
+        herald_domain::files::FileService::new(blobs, db.clone(), keys.secret, clock.clone(), c.dc)
+            .with_limits(c.file_limits())
+            .with_reference_ttl(c.file_reference_secs.min(i32::MAX as u64) as i64),
+    );
     let key_states = Arc::new(herald_rpc::KeyStates::default());
     let services = Arc::new(Services {
         auth,
