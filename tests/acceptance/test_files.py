@@ -155,6 +155,32 @@ async def test_download_ranges_follow_the_rules(server):
 
 
 @async_test(timeout=90)
+async def test_media_goes_through_groups_and_supergroups_and_is_forwarded_between_them(server):
+    owner, member, outsider = await make_accounts(server, "Owner", "Member", "Outsider")
+    chat = await create_group(owner, [member], "Media group")
+    group = types.PeerChat(chat.id)
+    data = os.urandom(150_000)
+    sent = await owner.client.send_file(group, named(data, "g.bin"), force_document=True, caption="for the group")
+    (seen,) = await member.client.get_messages(group, limit=1)
+    assert seen.document.id == sent.document.id and seen.raw_text == "for the group"
+    assert await download(member.client, seen) == data
+    photo = await member.client.send_file(group, named(png(300, 200), "g.png"))
+    (photo_seen,) = await owner.client.get_messages(group, limit=1)
+    assert photo_seen.photo.id == photo.photo.id and await download(owner.client, photo_seen) == await download(member.client, photo)
+    # Forwarded from the group into a supergroup: its members (the outsider among them) fetch
+    # it. A location is its viewer's own: the outsider's does not work for the member (who
+    # has one of their own through the group).
+    supergroup = await create_channel(owner.client, "Media supergroup")
+    await invite_to_channel(owner, supergroup, [outsider])
+    forwarded = await owner.client.forward_messages(supergroup, sent)
+    (there,) = await outsider.client.get_messages(supergroup.id, ids=[forwarded.id])
+    assert there.fwd_from is not None and await download(outsider.client, there) == data
+    loc = utils.get_input_location(there.document)[1]
+    with expect_rpc_error({"FILE_ID_INVALID"}, 400):
+        await member.client(functions.upload.GetFileRequest(loc, 0, 4096))
+
+
+@async_test(timeout=90)
 async def test_a_channel_file_is_refused_to_non_members(server):
     owner, member, stranger = await make_accounts(server, "Owner", "Member", "Stranger")
     channel = await create_channel(owner.client, "Files", megagroup=False)
