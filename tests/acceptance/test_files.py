@@ -379,6 +379,35 @@ async def test_a_profile_photo_is_set_seen_downloaded_and_deleted(server):
     assert me.photo is None
 
 
+@async_test(timeout=90)
+async def test_a_media_messages_caption_and_file_are_edited(server):
+    chat = await make_chat(server)
+    a, b = chat.alice.client, chat.bob.client
+    first, second = os.urandom(60_000), os.urandom(70_000)
+    sent = await a.send_file(chat.to_bob, named(first, "v1.bin"), force_document=True, caption="version one")
+    (theirs,) = await b.get_messages(chat.to_alice, limit=1)
+    old_location = utils.get_input_location(theirs.document)[1]
+    # The caption alone; then an empty caption (allowed for media, unlike text).
+    edited = await a.edit_message(sent, "version **one**, final")
+    assert edited.raw_text == "version one, final" and edited.document.id == sent.document.id
+    edited = await a.edit_message(sent, "")
+    assert edited.raw_text == "" and edited.edit_date
+    with expect_rpc_error({"MEDIA_CAPTION_TOO_LONG"}, 400):
+        await a.edit_message(sent, "x" * 1025)
+    # The file itself: the receiver's copy shows the new one, and the old one is no longer
+    # theirs to fetch.
+    edited = await a.edit_message(sent, "version two", file=named(second, "v2.bin"), force_document=True)
+    assert edited.document.id != sent.document.id and edited.raw_text == "version two"
+    (theirs,) = await b.get_messages(chat.to_alice, ids=[theirs.id])
+    assert theirs.document.id == edited.document.id and await download(b, theirs) == second
+    with expect_rpc_error({"FILE_ID_INVALID"}, 400):
+        await b(functions.upload.GetFileRequest(old_location, 0, 4096))
+    # A text message takes no media.
+    text = await a.send_message(chat.to_bob, "just words")
+    with expect_rpc_error({"MEDIA_PREV_INVALID"}, 400):
+        await a.edit_message(text, file=named(first, "v1.bin"), force_document=True)
+
+
 @async_test(timeout=120)
 async def test_chat_and_channel_photos_are_set_seen_downloaded_and_removed(server):
     owner, member, stranger = await make_accounts(server, "Owner", "Member", "Stranger")

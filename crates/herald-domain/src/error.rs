@@ -293,6 +293,9 @@ pub enum FileError {
     /// The server keeps too little free space to take more files.
     #[error("storage full")]
     StorageFull,
+    /// Media given in an edit of a message that has none.
+    #[error("previous media invalid")]
+    MediaPrevInvalid,
     /// The account's stored files and uploads would pass its quota.
     #[error("storage quota exceeded")]
     QuotaExceeded,

@@ -757,11 +757,36 @@ impl MessageService {
     /// Edits a message: the author's (or, in channels, an admin's with the right), in every
     /// box that holds a copy.
     pub async fn edit(&self, owner: UserId, origin_key: i64, peer: Peer, id: i32, text: String, entities: Vec<Entity>) -> Result<(BoxId, PtsUpdate)> {
-        validate_text(&text, &entities)?;
+        self.edit_with_media(owner, origin_key, peer, id, Some((text, entities)), None).await
+    }
+
+    /// [`Self::edit`] that may also replace a media message's file (`messages.editMessage` with
+    /// `media`), and may leave the text (a caption, for media) as it is (`text` None). Media
+    /// cannot be added to a text message (`MEDIA_PREV_INVALID`).
+    pub async fn edit_with_media(
+        &self,
+        owner: UserId,
+        origin_key: i64,
+        peer: Peer,
+        id: i32,
+        text: Option<(String, Vec<Entity>)>,
+        media: Option<Media>,
+    ) -> Result<(BoxId, PtsUpdate)> {
         let owner_box = self.box_for(owner, peer).await?;
         let Some(m) = self.store.messages_by_ids(owner_box, &[id]).await?.into_iter().next() else { return Err(MessageError::MessageIdInvalid.into()) };
         if m.action.is_some() {
             return Err(MessageError::MessageIdInvalid.into());
+        }
+        if media.is_some() && m.media.is_none() {
+            return Err(crate::error::FileError::MediaPrevInvalid.into());
+        }
+        let Some((text, entities)) = text.or_else(|| media.is_some().then(|| (m.text.clone(), m.entities.clone()))) else {
+            return Err(MessageError::MessageNotModified.into());
+        };
+        if m.media.is_some() {
+            validate_caption(&text, &entities)?;
+        } else {
+            validate_text(&text, &entities)?;
         }
         let allowed = match owner_box {
             BoxId::User(_) => m.out || m.peer == Peer::User(owner),
@@ -786,12 +811,14 @@ impl MessageService {
         if matches!(m.peer, Peer::Chat(_) | Peer::Channel(_)) {
             add_username_entities(&text, &mut entities);
         }
-        if m.text == text && m.entities == entities {
+        let same_media = media.as_ref().is_none_or(|x| m.media.as_deref() == Some(x));
+        if m.text == text && m.entities == entities && same_media {
             return Err(MessageError::MessageNotModified.into());
         }
         self.spend(owner, &text, &entities)?;
         let date = self.now();
-        let op = |id| BoxOp::Edit { id, text: text.clone(), entities: entities.clone(), date };
+        let media = media.filter(|_| !same_media).map(Box::new);
+        let op = |id| BoxOp::Edit { id, text: text.clone(), entities: entities.clone(), media: media.clone(), date };
         let ops = match owner_box {
             BoxId::User(_) => self.store.copies(&[m.logical_id]).await?.into_iter().map(|(b, cid)| (b, op(cid))).collect(),
             BoxId::Channel(_) => vec![(owner_box, op(id))],

@@ -161,7 +161,9 @@ pub enum BoxOp {
     /// their unread-mention counters (channel boxes).
     Append(NewCopy),
     /// Replaces a message's text and entities and sets its edit date (pts + 1).
-    Edit { id: i32, text: String, entities: Vec<Entity>, date: i32 },
+    /// New text and entities; new media when `media` is Some (the copy's file index moves
+    /// with it).
+    Edit { id: i32, text: String, entities: Vec<Entity>, media: Option<Box<Media>>, date: i32 },
     /// Deletes the messages that exist among `ids` (pts + their number, one update). Dialogs
     /// point at their newest remaining message; unread counters drop for unread ones.
     Delete { ids: Vec<i32> },

@@ -65,6 +65,7 @@ impl From<DomainError> for RpcError {
                 FileError::LocationInvalid => (400, "LOCATION_INVALID"),
                 FileError::CaptionTooLong => (400, "MEDIA_CAPTION_TOO_LONG"),
                 FileError::MediaInvalid => (400, "MEDIA_INVALID"),
+                FileError::MediaPrevInvalid => (400, "MEDIA_PREV_INVALID"),
                 FileError::MimeInvalid => (400, "MIME_TYPE_INVALID"),
                 FileError::PhotoInvalid => (400, "PHOTO_INVALID"),
                 FileError::StorageFull => (500, "STORAGE_FULL"),

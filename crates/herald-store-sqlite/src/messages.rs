@@ -367,13 +367,35 @@ fn read_outbox(conn: &Connection, owner: BoxId, peer: Peer, max_id: i32) -> Stor
     Ok(Some(record(conn, owner, 1, Logged::ReadOutbox { peer: peer.marked(), max_id }, UpdateKind::ReadHistoryOutbox { peer, max_id })?))
 }
 
-fn edit(conn: &Connection, owner: BoxId, id: i32, text: &str, entities: &[Entity], date: i32, touched: &mut Touched) -> StoreResult<Option<PtsUpdate>> {
+#[allow(clippy::too_many_arguments)] // one BoxOp's fields
+fn edit(
+    conn: &Connection,
+    owner: BoxId,
+    id: i32,
+    text: &str,
+    entities: &[Entity],
+    media: Option<&Media>,
+    date: i32,
+    touched: &mut Touched,
+) -> StoreResult<Option<PtsUpdate>> {
     let entities = serde_json::to_string(entities).map_err(json_err)?;
     let n = conn
         .execute("UPDATE messages SET text = ?3, entities = ?4, edit_date = ?5 WHERE owner = ?1 AND id = ?2", params![owner.key(), id, text, entities, date])
         .map_err(backend)?;
     if n == 0 {
         return Ok(None);
+    }
+    if let Some(media) = media {
+        let json = serde_json::to_string(media).map_err(json_err)?;
+        conn.execute("UPDATE messages SET media = ?3 WHERE owner = ?1 AND id = ?2", params![owner.key(), id, json]).map_err(backend)?;
+        conn.prepare_cached("DELETE FROM message_files WHERE owner = ?1 AND msg_id = ?2")
+            .map_err(backend)?
+            .execute(params![owner.key(), id])
+            .map_err(backend)?;
+        conn.prepare_cached("INSERT OR IGNORE INTO message_files (owner, msg_id, file_id) VALUES (?1, ?2, ?3)")
+            .map_err(backend)?
+            .execute(params![owner.key(), id, media.file().id])
+            .map_err(backend)?;
     }
     let edited = get_message(conn, owner, id)?.ok_or_else(|| StoreError::Backend("edited message vanished".into()))?;
     touched.changed(edited.logical_id);
@@ -455,7 +477,7 @@ fn apply(conn: &Connection, ops: Vec<(BoxId, BoxOp)>, dedup: Option<(BoxId, User
     for (owner, op) in ops {
         let up = match op {
             BoxOp::Append(n) => Some(append(conn, owner, n, &mut touched)?),
-            BoxOp::Edit { id, text, entities, date } => edit(conn, owner, id, &text, &entities, date, &mut touched)?,
+            BoxOp::Edit { id, text, entities, media, date } => edit(conn, owner, id, &text, &entities, media.as_deref(), date, &mut touched)?,
             BoxOp::Delete { ids } => delete(conn, owner, &ids, &mut touched)?,
             BoxOp::ReadInbox { peer, max_id } => read_inbox(conn, owner, peer, max_id)?,
             BoxOp::ReadOutbox { peer, max_id } => read_outbox(conn, owner, peer, max_id)?,

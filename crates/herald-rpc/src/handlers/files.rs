@@ -34,7 +34,7 @@ pub(crate) fn uploaded(f: &enums::InputFile) -> Result<Uploaded, RpcError> {
 
 /// The stored file an `InputMedia` names: a completed upload, or a document the sender can
 /// already see (sent again without uploading).
-async fn input_media(s: &Services, me: UserId, media: &enums::InputMedia) -> Result<Media, RpcError> {
+pub(crate) async fn input_media(s: &Services, me: UserId, media: &enums::InputMedia) -> Result<Media, RpcError> {
     match media {
         enums::InputMedia::UploadedDocument(d) => {
             let up = uploaded(&d.file)?;

@@ -197,9 +197,18 @@ pub async fn read_history(s: Arc<Services>, ctx: CallCtx, r: functions::messages
 pub async fn edit_message(s: Arc<Services>, ctx: CallCtx, r: functions::messages::EditMessage) -> Result<enums::Updates, RpcError> {
     let me = ctx.user()?;
     let peer = convert::input_peer(&s, me, &r.peer).await?;
-    let Some(text) = r.message else { return Err(RpcError::bad_request("MESSAGE_EMPTY")) };
-    let entities = convert::entities_in(&s, me, r.entities).await?;
-    let (owner, up) = s.messages.edit(me, ctx.auth_key_id, peer, r.id, text, entities).await?;
+    let media = match &r.media {
+        Some(m) => Some(super::files::input_media(&s, me, m).await?),
+        None => None,
+    };
+    if r.message.is_none() && media.is_none() {
+        return Err(RpcError::bad_request("MESSAGE_EMPTY"));
+    }
+    let text = match r.message {
+        Some(text) => Some((text, convert::entities_in(&s, me, r.entities).await?)),
+        None => None,
+    };
+    let (owner, up) = s.messages.edit_with_media(me, ctx.auth_key_id, peer, r.id, text, media).await?;
     updates_of(&s, me, &[(owner, up)], vec![], vec![]).await
 }
 
