@@ -216,11 +216,18 @@ async def test_uploaded_parts_are_kept_across_a_restart(fresh_server):
     assert await download(a, sent) == data
 
 
-@pytest.fixture(scope="module")
-def quota_server(request):
-    server = HeraldServer.launch("herald-quota", extra_args=["--file-quota-mib", "1"])
-    yield server
-    server.cleanup(keep_data=request.session.testsfailed > 0)
+def server_with(name: str, *args: str):
+    """A module-scoped fixture: a server of its own started with ``args``."""
+    @pytest.fixture(scope="module")
+    def fixture(request):
+        server = HeraldServer.launch(name, extra_args=list(args))
+        yield server
+        server.cleanup(keep_data=request.session.testsfailed > 0)
+    return fixture
+
+
+quota_server = server_with("herald-quota", "--file-quota-mib", "1")
+short_reference_server = server_with("herald-short-refs", "--file-reference-secs", "2")
 
 
 @async_test(timeout=90)
@@ -238,13 +245,6 @@ async def test_an_account_past_its_quota_is_refused_by_name(quota_server):
     assert back.document.size == len(first)
     (theirs,) = await b.get_messages(chat.to_alice, limit=1, offset_id=back.id)
     assert await download(b, theirs) == first
-
-
-@pytest.fixture(scope="module")
-def short_reference_server(request):
-    server = HeraldServer.launch("herald-short-refs", extra_args=["--file-reference-secs", "2"])
-    yield server
-    server.cleanup(keep_data=request.session.testsfailed > 0)
 
 
 @async_test(timeout=90)
