@@ -194,3 +194,47 @@ async def test_kurigram_handlers_fire_once_with_a_media_session_search_forward_b
         assert "while blocked" not in inbox.seen
     finally:
         await stop_all(alice, bob)
+
+
+@async_test(timeout=150)
+async def test_kurigram_sends_and_downloads_photos_and_documents(kuri_server):
+    """kurigram uploads and downloads on its media session (same key) and packs what it needs
+    (DC, id, hash, reference, size type) into its own file ids."""
+    import io
+    import os
+
+    from test_files import png
+
+    alice = await started(kuri_server, "Alice")
+    bob = await started(kuri_server, "Bob")
+    try:
+        name = random_username("kurif")
+        await bob.set_username(name)
+        bob_id = (await bob.get_me()).id
+        alice_id = (await alice.get_me()).id
+        data = os.urandom(300_000)
+        doc = io.BytesIO(data)
+        doc.name = "report.bin"
+        sent = await alice.send_document(name, doc, caption="the report")
+        assert sent.document.file_name == "report.bin" and sent.document.file_size == len(data)
+        picture = io.BytesIO(png(800, 600))
+        picture.name = "view.png"
+        shot = await alice.send_photo(name, picture, caption="the view")
+        assert (shot.photo.width, shot.photo.height) == (800, 600)
+
+        got = [m async for m in bob.get_chat_history(alice_id, limit=2)]
+        photo_msg, doc_msg = got
+        assert doc_msg.caption == "the report" and photo_msg.caption == "the view"
+        fetched = await bob.download_media(doc_msg, in_memory=True)
+        assert bytes(fetched.getbuffer()) == data
+        image = await bob.download_media(photo_msg, in_memory=True)
+        jpeg = bytes(image.getbuffer())
+        assert jpeg[:2] == b"\xff\xd8" and len(jpeg) == photo_msg.photo.file_size
+        # A thumbnail by its own file id.
+        assert photo_msg.photo.thumbs, "the smaller sizes are listed as thumbnails"
+        thumb = await bob.download_media(photo_msg.photo.thumbs[0].file_id, in_memory=True)
+        assert bytes(thumb.getbuffer())[:2] == b"\xff\xd8"
+        assert bob_id != alice_id
+    finally:
+        await stop_all(alice, bob)
+
