@@ -42,3 +42,25 @@ async def test_scheduled_messages_can_be_deleted_or_sent_early(server):
     got = await inbox.next()
     assert got.raw_text == "right now instead"
     assert await a.get_messages(chat.to_bob, scheduled=True) == []
+
+
+@async_test(timeout=90)
+async def test_a_scheduled_file_waits_and_goes_out_with_its_caption(server):
+    import io
+    import os
+
+    chat = await make_chat(server)
+    a, b = chat.alice.client, chat.bob.client
+    data = os.urandom(80_000)
+    f = io.BytesIO(data)
+    f.name = "later.bin"
+    kept = await a.send_file(chat.to_bob, f, caption="for later", force_document=True, schedule=soon(3600))
+    assert kept.document.size == len(data) and kept.raw_text == "for later"
+    (waiting,) = await a.get_messages(chat.to_bob, scheduled=True)
+    assert waiting.document.id == kept.document.id
+    assert await b.get_messages(chat.to_alice, limit=5) == []
+    inbox = EventCollector(b, events.NewMessage(incoming=True))
+    await a(functions.messages.SendScheduledMessagesRequest(peer=chat.to_bob, id=[kept.id]))
+    got = await inbox.next()
+    assert got.raw_text == "for later" and got.document.size == len(data)
+    assert await b.download_media(got.message, file=bytes) == data

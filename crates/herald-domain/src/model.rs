@@ -549,6 +549,9 @@ pub struct Scheduled {
     pub reply_to: Option<i32>,
     pub random_id: i64,
     pub date: i32,
+    /// A photo or document it will carry (then `text` is its caption).
+    #[serde(default)]
+    pub media: Option<Box<Media>>,
 }
 
 impl Scheduled {
@@ -557,6 +560,7 @@ impl Scheduled {
         let mut m = Message::draft(self.owner, self.peer, self.date, self.text.clone(), self.entities.clone(), 0);
         m.id = self.id;
         m.reply_to = self.reply_to;
+        m.media = self.media.clone();
         m
     }
 }

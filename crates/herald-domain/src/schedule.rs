@@ -34,8 +34,12 @@ impl ScheduleService {
     /// `SCHEDULE_TOO_MUCH` past 100 waiting for the chat). The chat must accept the sender now
     /// (rights are checked again when it is sent). Retries with the same random id return
     /// the message already kept.
-    pub async fn schedule(&self, req: SendRequest, date: i32) -> Result<Scheduled> {
-        validate_text(&req.text, &req.entities)?;
+    pub async fn schedule(&self, req: SendRequest, date: i32, media: Option<Media>) -> Result<Scheduled> {
+        if media.is_some() {
+            crate::messages::validate_caption(&req.text, &req.entities)?;
+        } else {
+            validate_text(&req.text, &req.entities)?;
+        }
         let now = self.clock.now_secs() as i32;
         if date > now + SCHEDULE_AHEAD_MAX_SECS {
             return Err(MessageError::ScheduleDateTooLate.into());
@@ -53,6 +57,7 @@ impl ScheduleService {
             reply_to: req.reply_to,
             random_id: req.random_id,
             date,
+            media: media.map(Box::new),
         };
         match self.store.put_scheduled(s, SCHEDULED_PER_PEER_MAX).await {
             Err(StoreError::Conflict(_)) => Err(MessageError::ScheduleTooMuch.into()),
@@ -95,7 +100,11 @@ impl ScheduleService {
             entities: s.entities.clone(),
             reply_to: s.reply_to,
         };
-        let sent = match self.messages.send(req).await {
+        let sent = match &s.media {
+            Some(media) => self.messages.send_media(req, (**media).clone()).await,
+            None => self.messages.send(req).await,
+        };
+        let sent = match sent {
             Ok(sent) => Some(sent),
             Err(DomainError::Store(e)) => return Err(e.into()),
             Err(DomainError::Message(MessageError::FloodWait(w)) | DomainError::Group(GroupError::SlowmodeWait(w))) => {

@@ -475,7 +475,7 @@ pub trait FileStore: Send + Sync {
     /// Bytes of the files `owner` uploaded that are stored (for the upload quota).
     async fn stored_bytes(&self, owner: UserId) -> StoreResult<i64>;
     /// Deletes up to `limit` files dated before `before` that nothing refers to any more (no
-    /// message copy, profile photo or chat photo); returns how many.
+    /// message copy, scheduled message, profile photo or chat photo); returns how many.
     async fn delete_unused_files(&self, before: i32, limit: usize) -> StoreResult<usize>;
     /// Whether any file (or any of a photo's sizes) is stored as `blob`.
     async fn blob_in_use(&self, blob: &str) -> StoreResult<bool>;

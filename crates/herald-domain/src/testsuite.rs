@@ -1814,6 +1814,22 @@ pub async fn space_is_bounded_and_unused_files_are_freed(stores: Stores) {
     files.collect(0).await.unwrap();
     assert!(w.stores.files.file(pic.id).await.unwrap().is_some() && w.blobs.has(&pic.blob));
     assert_eq!(w.groups.edit_photo(a, 1, g.id, None).await.unwrap().group.photo_id, None);
+
+    // A scheduled document: kept until it goes out, and it goes out with its file.
+    files.save_part(a, 4, 0, None, vec![5; 1024]).await.unwrap();
+    let up = Uploaded { file_id: 4, parts: 1, big: false, md5: String::new(), name: "later.pdf".into() };
+    let later = files.complete(a, &up, "application/pdf", vec![], None).await.unwrap();
+    let due = w.clock.now_secs() as i32 + 2 * 86_400;
+    let kept = w.scheduled.schedule(send(a, Peer::User(b), 50, "soon"), due, Some(Media::Document(later.clone()))).await.unwrap();
+    assert_eq!(kept.as_message().media.as_deref(), Some(&Media::Document(later.clone())));
+    assert!(w.scheduled.schedule(send(a, Peer::User(b), 51, &"c".repeat(1025)), due, Some(Media::Document(later.clone()))).await.is_err());
+    w.clock.advance(UNUSED_FILE_TTL_SECS + 60);
+    files.collect(0).await.unwrap();
+    assert!(w.stores.files.file(later.id).await.unwrap().is_some() && w.blobs.has(&later.blob), "a scheduled message keeps its file");
+    w.clock.advance(86_400);
+    w.scheduled.send_due().await.unwrap();
+    let got = w.messages.history(b, Peer::User(a), HistoryQuery { limit: 1, ..Default::default() }).await.unwrap().0;
+    assert_eq!((got[0].text.as_str(), got[0].media.as_deref()), ("soon", Some(&Media::Document(later))));
 }
 
 /// A scheduled message waits aside (its own ids, listed by time), goes out once when due
@@ -1824,10 +1840,10 @@ pub async fn scheduled_messages_go_out_once_when_due(stores: Stores) {
     let u = users(&w, 2, "sched").await;
     let (a, b) = (u[0].id, u[1].id);
     let now = w.clock.now_secs() as i32;
-    let later = w.scheduled.schedule(send(a, Peer::User(b), 7, "later"), now + 60).await.unwrap();
-    let sooner = w.scheduled.schedule(send(a, Peer::User(b), 8, "sooner"), now + 30).await.unwrap();
+    let later = w.scheduled.schedule(send(a, Peer::User(b), 7, "later"), now + 60, None).await.unwrap();
+    let sooner = w.scheduled.schedule(send(a, Peer::User(b), 8, "sooner"), now + 30, None).await.unwrap();
     assert_eq!((later.id, sooner.id), (1, 2));
-    assert_eq!(w.scheduled.schedule(send(a, Peer::User(b), 7, "later"), now + 60).await.unwrap().id, 1, "a retry is the same message");
+    assert_eq!(w.scheduled.schedule(send(a, Peer::User(b), 7, "later"), now + 60, None).await.unwrap().id, 1, "a retry is the same message");
     assert_eq!(w.scheduled.list(a, Peer::User(b), None).await.unwrap().iter().map(|s| s.text.as_str()).collect::<Vec<_>>(), ["sooner", "later"]);
     assert!(w.messages.history(b, Peer::User(a), HistoryQuery { limit: 5, ..Default::default() }).await.unwrap().0.is_empty());
     let mut a_rx = w.bus.subscribe(a);
@@ -1850,14 +1866,17 @@ pub async fn scheduled_messages_go_out_once_when_due(stores: Stores) {
     assert_eq!(w.scheduled.send_due().await.unwrap(), 0);
     // Limits.
     assert!(matches!(
-        w.scheduled.schedule(send(a, Peer::User(b), 9, "x"), now + 400 * 86_400).await.unwrap_err(),
+        w.scheduled.schedule(send(a, Peer::User(b), 9, "x"), now + 400 * 86_400, None).await.unwrap_err(),
         DomainError::Message(MessageError::ScheduleDateTooLate)
     ));
     let t = w.clock.now_secs() as i32 + 100;
     for i in 0..SCHEDULED_PER_PEER_MAX as i64 {
-        w.scheduled.schedule(send(a, Peer::User(b), 100 + i, "many"), t).await.unwrap();
+        w.scheduled.schedule(send(a, Peer::User(b), 100 + i, "many"), t, None).await.unwrap();
     }
-    assert!(matches!(w.scheduled.schedule(send(a, Peer::User(b), 999, "one more"), t).await.unwrap_err(), DomainError::Message(MessageError::ScheduleTooMuch)));
+    assert!(matches!(
+        w.scheduled.schedule(send(a, Peer::User(b), 999, "one more"), t, None).await.unwrap_err(),
+        DomainError::Message(MessageError::ScheduleTooMuch)
+    ));
 }
 
 /// Privacy settings are kept and enforced where the domain decides: finding by number,

@@ -94,12 +94,13 @@ impl FileStore for SqliteStore {
     }
 
     async fn delete_unused_files(&self, before: i32, limit: usize) -> StoreResult<usize> {
-        // Referred to by a message copy, a profile photo (users.photo_id is always one of
-        // user_photos) or a chat's photo: kept. Candidates are found on a reader (a scan of the
+        // Referred to by a message copy, a scheduled message, a profile photo (users.photo_id
+        // is always one of user_photos) or a chat's photo: kept. Candidates are found on a reader (a scan of the
         // old files) and deleted by the writer only if still unused then.
         const UNUSED: &str = "NOT EXISTS (SELECT 1 FROM message_files m WHERE m.file_id = f.id)
                        AND NOT EXISTS (SELECT 1 FROM user_photos p WHERE p.photo_id = f.id)
-                       AND NOT EXISTS (SELECT 1 FROM groups g WHERE g.photo_id = f.id)";
+                       AND NOT EXISTS (SELECT 1 FROM groups g WHERE g.photo_id = f.id)
+                       AND NOT EXISTS (SELECT 1 FROM scheduled s WHERE s.file_id = f.id)";
         let ids: Vec<i64> = self
             .read(move |conn| {
                 conn.prepare_cached(&format!("SELECT id FROM files f WHERE date < ?1 AND {UNUSED} LIMIT ?2"))

@@ -5,7 +5,7 @@ use herald_domain::model::{Peer, Scheduled, UserId};
 use herald_domain::store::{ScheduledStore, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-const COLUMNS: &str = "owner, id, peer, text, entities, reply_to, random_id, date";
+const COLUMNS: &str = "owner, id, peer, text, entities, reply_to, random_id, date, media";
 
 fn from_row(r: &Row) -> rusqlite::Result<Scheduled> {
     let entities: String = r.get(4)?;
@@ -18,6 +18,7 @@ fn from_row(r: &Row) -> rusqlite::Result<Scheduled> {
         reply_to: r.get(5)?,
         random_id: r.get(6)?,
         date: r.get(7)?,
+        media: r.get::<_, Option<String>>(8)?.and_then(|m| serde_json::from_str(&m).ok()),
     })
 }
 
@@ -52,9 +53,10 @@ impl ScheduledStore for SqliteStore {
                 )
                 .map_err(backend)?;
             let entities = serde_json::to_string(&s.entities).map_err(|e| StoreError::Backend(e.to_string()))?;
+            let media = s.media.as_ref().map(serde_json::to_string).transpose().map_err(|e| StoreError::Backend(e.to_string()))?;
             conn.execute(
-                &format!("INSERT INTO scheduled ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
-                params![s.owner.0, id, s.peer.marked(), s.text, entities, s.reply_to, s.random_id, s.date],
+                &format!("INSERT INTO scheduled ({COLUMNS}, file_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                params![s.owner.0, id, s.peer.marked(), s.text, entities, s.reply_to, s.random_id, s.date, media, s.media.as_ref().map(|m| m.file().id)],
             )
             .map_err(backend)?;
             Ok(Scheduled { id, ..s })

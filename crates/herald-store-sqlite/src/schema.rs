@@ -411,6 +411,12 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE files ADD COLUMN stripped BLOB;
     "#,
+    // 32: scheduled media (the file indexed, so that collection keeps it until it is sent).
+    r#"
+    ALTER TABLE scheduled ADD COLUMN media TEXT;
+    ALTER TABLE scheduled ADD COLUMN file_id INTEGER;
+    CREATE INDEX scheduled_file ON scheduled(file_id) WHERE file_id IS NOT NULL;
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Herald database ("HRLD"): a SQLite file without it (and

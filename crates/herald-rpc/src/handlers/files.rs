@@ -72,6 +72,9 @@ pub async fn send_media(s: Arc<Services>, ctx: CallCtx, r: functions::messages::
     let reply_to = convert::reply_to_id(r.reply_to);
     let entities = convert::entities_in(&s, me, r.entities).await?;
     let req = SendRequest { from: me, peer, origin_key: ctx.auth_key_id, random_id: r.random_id, text: r.message, entities, reply_to };
+    if let Some(date) = r.schedule_date.filter(|d| *d > s.clock.now_secs() as i32) {
+        return super::messages::schedule(&s, me, req, date, Some(media)).await;
+    }
     let sent = s.messages.send_media(req, media).await?;
     if r.clear_draft {
         s.messages.save_draft(me, ctx.auth_key_id, peer, None).await?;

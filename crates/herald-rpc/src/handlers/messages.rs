@@ -6,7 +6,7 @@ use grammers_tl_types::{enums, functions, types};
 use herald_domain::error::{DomainError, GroupError, MessageError};
 use herald_domain::forward::ForwardRequest;
 use herald_domain::messages::SendRequest;
-use herald_domain::model::{BoxId, DialogsQuery, GroupId, GroupKind, HistoryQuery, Message, Peer, PtsUpdate, Reactions, UpdateKind, UserId};
+use herald_domain::model::{BoxId, DialogsQuery, GroupId, GroupKind, HistoryQuery, Media, Message, Peer, PtsUpdate, Reactions, UpdateKind, UserId};
 use herald_domain::search::{Search, SearchFilter};
 use std::sync::Arc;
 
@@ -60,6 +60,23 @@ pub(crate) async fn messages_answer(s: &Services, me: UserId, msgs: &[Message]) 
     Ok((msgs.iter().map(|m| convert::message(&s.files, me, m)).collect(), users, chats))
 }
 
+/// A send with a future `schedule_date`: kept aside, answered with its id and
+/// `updateNewScheduledMessage` (as Telegram does).
+pub(crate) async fn schedule(s: &Services, me: UserId, req: SendRequest, date: i32, media: Option<Media>) -> Result<enums::Updates, RpcError> {
+    let (peer, random_id) = (req.peer, req.random_id);
+    let kept = s.scheduled.schedule(req, date, media).await?;
+    let id = enums::Update::MessageId(types::UpdateMessageId { id: kept.id, random_id });
+    let message = convert::message(&s.files, me, &kept.as_message());
+    pack(
+        s,
+        me,
+        vec![id, enums::Update::NewScheduledMessage(types::UpdateNewScheduledMessage { message })],
+        peer.user().into_iter().collect(),
+        peer.group().into_iter().collect(),
+    )
+    .await
+}
+
 pub async fn send_message(s: Arc<Services>, ctx: CallCtx, r: functions::messages::SendMessage) -> Result<enums::Updates, RpcError> {
     let me = ctx.user()?;
     let peer = convert::input_peer(&s, me, &r.peer).await?;
@@ -67,17 +84,7 @@ pub async fn send_message(s: Arc<Services>, ctx: CallCtx, r: functions::messages
     let entities = convert::entities_in(&s, me, r.entities).await?;
     let req = SendRequest { from: me, peer, origin_key: ctx.auth_key_id, random_id: r.random_id, text: r.message, entities, reply_to };
     if let Some(date) = r.schedule_date.filter(|d| *d > s.clock.now_secs() as i32) {
-        let kept = s.scheduled.schedule(req, date).await?;
-        let id = enums::Update::MessageId(types::UpdateMessageId { id: kept.id, random_id: r.random_id });
-        let message = convert::message(&s.files, me, &kept.as_message());
-        return pack(
-            &s,
-            me,
-            vec![id, enums::Update::NewScheduledMessage(types::UpdateNewScheduledMessage { message })],
-            peer.user().into_iter().collect(),
-            peer.group().into_iter().collect(),
-        )
-        .await;
+        return schedule(&s, me, req, date, None).await;
     }
     let sent = s.messages.send(req).await?;
     if r.clear_draft {
