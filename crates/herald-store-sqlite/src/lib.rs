@@ -59,6 +59,12 @@ fn open(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
     if !read_only {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // Checkpoint every 10 000 WAL pages (about 40 MiB) rather than 1 000: the index pages
+        // every message touches are copied back into the database file ten times less often.
+        // Durability is the WAL's (synced at each commit); only recovery after a crash reads
+        // more. The WAL file is cut back to 64 MiB after a checkpoint.
+        conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
+        conn.pragma_update(None, "journal_size_limit", 64 << 20)?;
     }
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Statement journals (one per savepoint, i.e. per write job) and temporary b-trees in
