@@ -30,7 +30,11 @@ fn user_from_row(r: &Row) -> rusqlite::Result<User> {
 }
 
 pub(crate) fn user_by_id(conn: &Connection, id: UserId) -> StoreResult<Option<User>> {
-    conn.query_row(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"), [id.0], user_from_row).optional().map_err(backend)
+    conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
+        .map_err(backend)?
+        .query_row([id.0], user_from_row)
+        .optional()
+        .map_err(backend)
 }
 
 /// The range of an index on lower-case names that holds the names starting with `prefix`

@@ -154,11 +154,16 @@ impl SqliteStore {
         let job: ReadJob = Box::new(move |conn| {
             let _ = tx.send(f(conn));
         });
-        // A full read queue blocks only this blocking-pool thread, never the runtime.
-        tokio::task::spawn_blocking(move || readers.send(job))
-            .await
-            .map_err(|e| StoreError::Backend(e.to_string()))?
-            .map_err(|_| StoreError::Backend("readers stopped".into()))?;
+        // Straight into the queue when it has room (no thread hop); a full queue is waited on
+        // by a blocking-pool thread, never by the runtime.
+        match readers.try_send(job) {
+            Ok(()) => {}
+            Err(std_mpsc::TrySendError::Full(job)) => tokio::task::spawn_blocking(move || readers.send(job))
+                .await
+                .map_err(|e| StoreError::Backend(e.to_string()))?
+                .map_err(|_| StoreError::Backend("readers stopped".into()))?,
+            Err(std_mpsc::TrySendError::Disconnected(_)) => return Err(StoreError::Backend("readers stopped".into())),
+        }
         rx.await.map_err(|_| StoreError::Backend("reader dropped the job".into()))?
     }
 }
