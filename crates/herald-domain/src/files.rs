@@ -197,6 +197,7 @@ impl FileService {
     pub async fn complete(&self, owner: UserId, up: &Uploaded, mime: &str, mut attributes: Vec<DocAttr>, thumb: Option<&Uploaded>) -> Result<FileMeta> {
         check_mime(mime)?;
         let made = self.assemble(owner, up, u64::MAX).await?;
+        let done = (UploadId { owner, file_id: up.file_id }, up.parts, made.clone());
         for a in &mut attributes {
             if let DocAttr::Filename(n) = a {
                 *n = n.chars().filter(|c| !c.is_control()).take(FILE_NAME_MAX).collect();
@@ -216,7 +217,10 @@ impl FileService {
             None => (vec![], None),
         };
         let f = NewFile { owner, blob: made.blob, size: made.size, mime: mime.to_string(), date: self.clock.now_secs() as i32, attributes, sizes, stripped };
-        Ok(self.files.create_file(f).await?)
+        let file = self.files.create_file(f).await?;
+        // Recorded: the parts' bytes now count as the file, not as held parts.
+        self.blobs.release(done.0, done.1, &done.2).await?;
+        Ok(file)
     }
 
     /// An upload checked and assembled: parts all there and of the right sizes, at most `max`
@@ -256,6 +260,9 @@ impl FileService {
             let a = self.blobs.store(m.jpeg).await?;
             stored.push(PhotoSize { kind: m.kind.to_string(), w: m.w as i32, h: m.h as i32, size: a.size, blob: a.blob });
         }
+        // Made into sizes: the upload is spent (its own blob, which no file names, is collected
+        // once idle). An upload that is no image stays held until it expires.
+        self.blobs.release(UploadId { owner, file_id: up.file_id }, up.parts, &made).await?;
         Ok((stored, photo.stripped))
     }
 

@@ -428,9 +428,12 @@ pub trait BlobStore: Send + Sync {
     /// The sizes of parts `0..parts` of `up` (None where one is missing).
     async fn part_sizes(&self, up: UploadId, parts: i32) -> StoreResult<Vec<Option<u64>>>;
     /// Joins parts `0..parts` of `up`, in order, into a complete file (computing its MD5 too
-    /// when `md5`). The upload then stands for that file until it expires (a client may use
-    /// it again), and its parts no longer count as held.
+    /// when `md5`). The parts stay, and count as held, until [`Self::release`].
     async fn assemble(&self, up: UploadId, parts: i32, md5: bool) -> StoreResult<Assembled>;
+    /// After the file `made` from `up` is recorded: the upload then stands for that file until
+    /// it expires (a client may use it again), and its parts are deleted and no longer count
+    /// as held. An upload whose use failed is not released, so its parts stay counted.
+    async fn release(&self, up: UploadId, parts: i32, made: &Assembled) -> StoreResult<()>;
     /// Stores `bytes` as a complete file (made by the server, such as a photo's sizes).
     async fn store(&self, bytes: Vec<u8>) -> StoreResult<Assembled>;
     /// Up to `limit` bytes of complete file `blob` from `offset` (fewer at its end).

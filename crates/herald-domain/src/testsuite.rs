@@ -91,15 +91,18 @@ impl BlobStore for MemBlobStore {
         if let Some((_, a)) = self.done.lock().unwrap().get(&up).filter(|(s, _)| s.len() == parts as usize) {
             return Ok(a.clone());
         }
-        let mut m = self.parts.lock().unwrap();
-        let taken: Vec<Vec<u8>> = (0..parts).map(|p| m.remove(&(up, p)).unwrap_or_default()).collect();
-        let sizes = taken.iter().map(|b| Some(b.len() as u64)).collect();
-        let bytes: Vec<u8> = taken.concat();
+        let m = self.parts.lock().unwrap();
+        let bytes: Vec<u8> = (0..parts).flat_map(|p| m.get(&(up, p)).cloned().unwrap_or_default()).collect();
         let blob = crate::files::hex(&sha2::Sha256::digest(&bytes));
         let a = Assembled { blob: blob.clone(), size: bytes.len() as i64, md5: None };
         self.blobs.lock().unwrap().insert(blob, bytes);
-        self.done.lock().unwrap().insert(up, (sizes, a.clone()));
         Ok(a)
+    }
+    async fn release(&self, up: UploadId, parts: i32, made: &Assembled) -> StoreResult<()> {
+        let mut m = self.parts.lock().unwrap();
+        let sizes = (0..parts).map(|p| m.remove(&(up, p)).map(|b| b.len() as u64)).collect();
+        self.done.lock().unwrap().insert(up, (sizes, made.clone()));
+        Ok(())
     }
     async fn store(&self, bytes: Vec<u8>) -> StoreResult<Assembled> {
         let blob = crate::files::hex(&sha2::Sha256::digest(&bytes));

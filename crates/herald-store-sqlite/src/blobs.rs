@@ -40,6 +40,35 @@ pub struct FsBlobStore {
     /// Held around "is this blob there; renew it" in assembly and around the last check and
     /// deletion of an idle blob, so a blob reused by an upload is never deleted under it.
     names: Arc<Mutex<()>>,
+    /// One lock per upload being changed: a part put in place, an assembly (which reads the
+    /// parts twice: their hashes name the blob, then their bytes are copied, and both must be
+    /// the same parts), a release, an expiry. Writing a part's bytes happens outside it, so
+    /// parallel parts of one upload still write in parallel.
+    uploads: UploadLocks,
+}
+
+type UploadLocks = Arc<Mutex<HashMap<UploadId, Arc<Mutex<()>>>>>;
+
+/// Runs `f` holding `up`'s lock (the entry goes when nobody else waits for it).
+fn with_upload<T>(locks: &UploadLocks, up: UploadId, f: impl FnOnce() -> T) -> T {
+    let lock = locks.lock().unwrap().entry(up).or_default().clone();
+    let out = {
+        let _held = lock.lock().unwrap();
+        f()
+    };
+    let mut map = locks.lock().unwrap();
+    if Arc::strong_count(&lock) == 2 {
+        map.remove(&up);
+    }
+    out
+}
+
+/// Removes `tmp` when `result` is an error (a failed write leaves no orphan behind).
+fn or_remove<T>(tmp: &Path, result: StoreResult<T>) -> StoreResult<T> {
+    if result.is_err() {
+        let _ = fs::remove_file(tmp);
+    }
+    result
 }
 
 /// Each part file starts with the part's SHA-256.
@@ -131,7 +160,7 @@ impl FsBlobStore {
                 }
             }
         }
-        Ok(Self { root: root.to_path_buf(), held: Arc::new(Mutex::new(held)), names: Arc::new(Mutex::new(())) })
+        Ok(Self { root: root.to_path_buf(), held: Arc::new(Mutex::new(held)), names: Arc::new(Mutex::new(())), uploads: Arc::default() })
     }
 
     fn upload_dir(&self, up: UploadId) -> PathBuf {
@@ -154,7 +183,11 @@ impl FsBlobStore {
     /// already (then it is renewed and the temporary file dropped).
     fn place(names: &Mutex<()>, tmp: &Path, path: &Path) -> StoreResult<()> {
         let parent = path.parent().expect("blob paths have a directory");
-        fs::create_dir_all(parent).map_err(io)?;
+        if !parent.exists() {
+            fs::create_dir_all(parent).map_err(io)?;
+            // The new `blobs/<ab>` directory's entry must be durable too.
+            sync_dir(parent.parent().expect("blob directories have a parent"))?;
+        }
         let _names = names.lock().unwrap();
         if renew(path) {
             let _ = fs::remove_file(tmp);
@@ -188,29 +221,101 @@ fn remove_parts(dir: &Path, owner: i64, held: &Mutex<HashMap<i64, u64>>) -> Stor
     Ok(())
 }
 
+/// Assembly proper, under the upload's lock (see [`BlobStore::assemble`]).
+fn assemble_locked(root: &Path, dir: &Path, tmp: &Path, names: &Mutex<()>, parts: i32, with_md5: bool) -> StoreResult<Assembled> {
+    // Used before: what it made, if that is still stored.
+    if let Some(mut d) = Done::read(dir).filter(|d| d.parts == parts) {
+        let path = FsBlobStore::blob_path(root, &d.made.blob)?;
+        let _names = names.lock().unwrap();
+        if renew(&path) {
+            drop(_names);
+            if with_md5 && d.made.md5.is_none() {
+                let mut md5 = Md5::new();
+                std::io::copy(&mut File::open(&path).map_err(io)?, &mut md5).map_err(io)?;
+                d.made.md5 = Some(md5.finalize().into());
+            }
+            return Ok(d.made);
+        }
+        return Err(StoreError::Backend("an assembled upload's blob is gone".into()));
+    }
+    // The name first, from the parts' headers: if the blob exists, nothing is copied.
+    let (mut name, mut size) = (Sha256::new(), 0i64);
+    name.update(b"herald-parts/1");
+    for p in 0..parts {
+        let mut part = File::open(dir.join(p.to_string())).map_err(io)?;
+        let mut h = [0u8; PART_HEADER as usize];
+        part.read_exact(&mut h).map_err(io)?;
+        name.update(h);
+        size += (part.metadata().map_err(io)?.len() - PART_HEADER) as i64;
+    }
+    let blob = hex(&name.finalize());
+    let path = FsBlobStore::blob_path(root, &blob)?;
+    let exists = {
+        let _names = names.lock().unwrap();
+        renew(&path)
+    };
+    let mut md5 = with_md5.then(Md5::new);
+    let mut out = if exists { None } else { Some(File::create(tmp).map_err(io)?) };
+    if md5.is_some() || out.is_some() {
+        let mut buf = vec![0u8; 64 * 1024];
+        for p in 0..parts {
+            let mut part = File::open(dir.join(p.to_string())).map_err(io)?;
+            part.seek(SeekFrom::Start(PART_HEADER)).map_err(io)?;
+            match (md5.as_mut(), out.as_mut()) {
+                // No digest to take: the kernel copies (copy_file_range).
+                (None, Some(o)) => {
+                    std::io::copy(&mut part, o).map_err(io)?;
+                }
+                (mut m, mut o) => loop {
+                    let n = part.read(&mut buf).map_err(io)?;
+                    if n == 0 {
+                        break;
+                    }
+                    if let Some(m) = m.as_deref_mut() {
+                        m.update(&buf[..n]);
+                    }
+                    if let Some(o) = o.as_deref_mut() {
+                        o.write_all(&buf[..n]).map_err(io)?;
+                    }
+                },
+            }
+        }
+    }
+    if let Some(out) = out {
+        out.sync_all().map_err(io)?;
+        drop(out);
+        FsBlobStore::place(names, tmp, &path)?;
+    }
+    Ok(Assembled { blob, size, md5: md5.map(|m| m.finalize().into()) })
+}
+
 #[async_trait::async_trait]
 impl BlobStore for FsBlobStore {
     async fn put_part(&self, up: UploadId, part: i32, bytes: Vec<u8>) -> StoreResult<()> {
         let dir = self.upload_dir(up);
         let tmp = self.tmp_path();
-        let held = self.held.clone();
+        let (held, uploads) = (self.held.clone(), self.uploads.clone());
         blocking(move || {
-            fs::create_dir_all(&dir).map_err(io)?;
-            // A part sent to an assembled upload starts a new one under the same id.
-            let _ = fs::remove_file(dir.join(DONE));
-            let mut f = File::create(&tmp).map_err(io)?;
-            f.write_all(&Sha256::digest(&bytes)).map_err(io)?;
-            f.write_all(&bytes).map_err(io)?;
             // Parts are synced with the blob they become, not one by one: an upload cut by a
             // crash is resent by the client, which has not been told the file exists.
-            drop(f);
-            let path = dir.join(part.to_string());
-            let mut held = held.lock().unwrap();
-            let old = part_len(&path).unwrap_or(0);
-            fs::rename(&tmp, &path).map_err(io)?;
-            let h = held.entry(up.owner.0).or_insert(0);
-            *h = h.saturating_sub(old) + bytes.len() as u64;
-            Ok(())
+            let written = File::create(&tmp).and_then(|mut f| {
+                f.write_all(&Sha256::digest(&bytes))?;
+                f.write_all(&bytes)
+            });
+            or_remove(&tmp, written.map_err(io))?;
+            let placed = with_upload(&uploads, up, || {
+                fs::create_dir_all(&dir).map_err(io)?;
+                // A part sent to an assembled upload starts a new one under the same id.
+                let _ = fs::remove_file(dir.join(DONE));
+                let path = dir.join(part.to_string());
+                let mut held = held.lock().unwrap();
+                let old = part_len(&path).unwrap_or(0);
+                fs::rename(&tmp, &path).map_err(io)?;
+                let h = held.entry(up.owner.0).or_insert(0);
+                *h = h.saturating_sub(old) + bytes.len() as u64;
+                Ok(())
+            });
+            or_remove(&tmp, placed)
         })
         .await
     }
@@ -233,82 +338,28 @@ impl BlobStore for FsBlobStore {
         let dir = self.upload_dir(up);
         let tmp = self.tmp_path();
         let root = self.root.clone();
-        let (held, names) = (self.held.clone(), self.names.clone());
+        let (names, uploads) = (self.names.clone(), self.uploads.clone());
         blocking(move || {
-            // Used before: what it made, if that is still stored.
-            if let Some(mut d) = Done::read(&dir).filter(|d| d.parts == parts) {
-                let path = FsBlobStore::blob_path(&root, &d.made.blob)?;
-                let _names = names.lock().unwrap();
-                if renew(&path) {
-                    drop(_names);
-                    if with_md5 && d.made.md5.is_none() {
-                        let mut md5 = Md5::new();
-                        std::io::copy(&mut File::open(&path).map_err(io)?, &mut md5).map_err(io)?;
-                        d.made.md5 = Some(md5.finalize().into());
-                    }
-                    return Ok(d.made);
+            let made = with_upload(&uploads, up, || assemble_locked(&root, &dir, &tmp, &names, parts, with_md5));
+            or_remove(&tmp, made)
+        })
+        .await
+    }
+
+    async fn release(&self, up: UploadId, parts: i32, made: &Assembled) -> StoreResult<()> {
+        let dir = self.upload_dir(up);
+        let (held, uploads, made) = (self.held.clone(), self.uploads.clone(), made.clone());
+        blocking(move || {
+            with_upload(&uploads, up, || {
+                if Done::read(&dir).is_some_and(|d| d.parts == parts) {
+                    return Ok(()); // released before (the upload was used again)
                 }
-                return Err(StoreError::Backend("an assembled upload's blob is gone".into()));
-            }
-            // The name first, from the parts' headers: if the blob exists, nothing is copied.
-            let (mut name, mut size, mut first, mut last) = (Sha256::new(), 0i64, 0u64, 0u64);
-            name.update(b"herald-parts/1");
-            for p in 0..parts {
-                let mut part = File::open(dir.join(p.to_string())).map_err(io)?;
-                let mut h = [0u8; PART_HEADER as usize];
-                part.read_exact(&mut h).map_err(io)?;
-                name.update(h);
-                let len = part.metadata().map_err(io)?.len() - PART_HEADER;
-                if p == 0 {
-                    first = len;
-                }
-                last = len;
-                size += len as i64;
-            }
-            let blob = hex(&name.finalize());
-            let path = FsBlobStore::blob_path(&root, &blob)?;
-            let exists = {
-                let _names = names.lock().unwrap();
-                renew(&path)
-            };
-            let mut md5 = with_md5.then(Md5::new);
-            let mut out = if exists { None } else { Some(File::create(&tmp).map_err(io)?) };
-            if md5.is_some() || out.is_some() {
-                let mut buf = vec![0u8; 64 * 1024];
-                for p in 0..parts {
-                    let mut part = File::open(dir.join(p.to_string())).map_err(io)?;
-                    part.seek(SeekFrom::Start(PART_HEADER)).map_err(io)?;
-                    match (md5.as_mut(), out.as_mut()) {
-                        // No digest to take: the kernel copies (copy_file_range).
-                        (None, Some(o)) => {
-                            std::io::copy(&mut part, o).map_err(io)?;
-                        }
-                        (mut m, mut o) => loop {
-                            let n = part.read(&mut buf).map_err(io)?;
-                            if n == 0 {
-                                break;
-                            }
-                            if let Some(m) = m.as_deref_mut() {
-                                m.update(&buf[..n]);
-                            }
-                            if let Some(o) = o.as_deref_mut() {
-                                o.write_all(&buf[..n]).map_err(io)?;
-                            }
-                        },
-                    }
-                }
-            }
-            if let Some(out) = out {
-                out.sync_all().map_err(io)?;
-                drop(out);
-                FsBlobStore::place(&names, &tmp, &path)?;
-            }
-            let made = Assembled { blob, size, md5: md5.map(|m| m.finalize().into()) };
-            // The parts' bytes now live in the blob: keep only what they made.
-            let done = Done { parts, first, last, made: made.clone() };
-            fs::write(dir.join(DONE), done.line()).map_err(io)?;
-            remove_parts(&dir, up.owner.0, &held)?;
-            Ok(made)
+                let first = part_len(&dir.join("0")).unwrap_or(0);
+                let last = part_len(&dir.join((parts - 1).to_string())).unwrap_or(0);
+                let done = Done { parts, first, last, made };
+                fs::write(dir.join(DONE), done.line()).map_err(io)?;
+                remove_parts(&dir, up.owner.0, &held)
+            })
         })
         .await
     }
@@ -351,25 +402,32 @@ impl BlobStore for FsBlobStore {
 
     async fn expire_uploads(&self, max_age_secs: u64) -> StoreResult<usize> {
         let parts = self.root.join("parts");
-        let held = self.held.clone();
+        let (held, uploads) = (self.held.clone(), self.uploads.clone());
         blocking(move || {
             let cutoff = SystemTime::now() - Duration::from_secs(max_age_secs);
             let mut gone = 0;
             for owner in fs::read_dir(&parts).map_err(io)?.flatten() {
                 let id = owner.file_name().to_str().and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
-                for up in fs::read_dir(owner.path()).map_err(io)?.flatten() {
-                    // The newest part decides: an upload still receiving parts stays.
-                    let newest = fs::read_dir(up.path())
-                        .map_err(io)?
-                        .flatten()
-                        .filter_map(|p| p.metadata().ok()?.modified().ok())
-                        .max()
-                        .or_else(|| up.metadata().ok()?.modified().ok());
-                    if newest.is_none_or(|t| t < cutoff) {
-                        remove_parts(&up.path(), id, &held)?;
-                        fs::remove_dir_all(up.path()).map_err(io)?;
-                        gone += 1;
-                    }
+                for dir in fs::read_dir(owner.path()).map_err(io)?.flatten() {
+                    let file_id = dir.file_name().to_str().and_then(|n| u64::from_str_radix(n, 16).ok()).unwrap_or(0) as i64;
+                    let up = UploadId { owner: UserId(id), file_id };
+                    // The newest part decides: an upload still receiving parts stays. Checked
+                    // and removed under the upload's lock, so no part lands in between.
+                    let expired = with_upload(&uploads, up, || {
+                        let newest = fs::read_dir(dir.path())
+                            .map_err(io)?
+                            .flatten()
+                            .filter_map(|p| p.metadata().ok()?.modified().ok())
+                            .max()
+                            .or_else(|| dir.metadata().ok()?.modified().ok());
+                        if newest.is_some_and(|t| t >= cutoff) {
+                            return Ok(false);
+                        }
+                        remove_parts(&dir.path(), id, &held)?;
+                        fs::remove_dir_all(dir.path()).map_err(io)?;
+                        Ok::<_, StoreError>(true)
+                    })?;
+                    gone += expired as usize;
                 }
                 let _ = fs::remove_dir(owner.path()); // only if now empty
             }
@@ -392,8 +450,16 @@ impl BlobStore for FsBlobStore {
         blocking(move || {
             let cutoff = SystemTime::now() - Duration::from_secs(idle_secs);
             let mut out = Vec::new();
-            for dir in fs::read_dir(&blobs).map_err(io)?.flatten() {
-                for b in fs::read_dir(dir.path()).map_err(io)?.flatten() {
+            // From a random one of the `<ab>` directories on, so that idle blobs still in use
+            // (which stay idle) cannot fill every round's list with the same names.
+            let mut dirs: Vec<_> = fs::read_dir(&blobs).map_err(io)?.flatten().map(|d| d.path()).collect();
+            dirs.sort();
+            if !dirs.is_empty() {
+                let at = (herald_domain::clock::random_u64() % dirs.len() as u64) as usize;
+                dirs.rotate_left(at);
+            }
+            for dir in dirs {
+                for b in fs::read_dir(&dir).map_err(io)?.flatten() {
                     if out.len() >= limit {
                         return Ok(out);
                     }
@@ -501,8 +567,12 @@ mod tests {
         assert_eq!(FsBlobStore::open(&dir).unwrap().held_bytes(me).await.unwrap(), 3048, "recounted at open");
         assert_eq!(store.held_bytes(UserId(4)).await.unwrap(), 0);
         let a = store.assemble(up, 2, false).await.unwrap();
+        assert_eq!(store.held_bytes(me).await.unwrap(), 3048, "held until the file is recorded");
+        assert!(dir.join("parts/3/0000000000000001/0").exists());
+        store.release(up, 2, &a).await.unwrap();
         assert_eq!(store.held_bytes(me).await.unwrap(), 0, "the bytes live in the blob now");
         assert!(!dir.join("parts/3/0000000000000001/0").exists());
+        assert!(fs::read_dir(dir.join("tmp")).unwrap().next().is_none(), "no temporary file left");
         // The upload stands for its file: same sizes, same blob, MD5 on demand.
         assert_eq!(store.part_sizes(up, 2).await.unwrap(), vec![Some(2048), Some(1000)]);
         assert_eq!(store.part_sizes(up, 3).await.unwrap(), vec![None, None, None]);
@@ -522,6 +592,40 @@ mod tests {
         assert!(store.delete_if_idle(&a.blob, 0).await.unwrap());
         assert!(store.read(&a.blob, 0, 1).await.is_err());
         assert!(store.free_bytes().await.unwrap().is_some_and(|f| f > 0));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_part_replaced_during_assembly_never_mixes_names_and_bytes() {
+        let dir = std::env::temp_dir().join(format!("herald-blobs-race-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let store = std::sync::Arc::new(FsBlobStore::open(&dir).unwrap());
+        let up = UploadId { owner: UserId(5), file_id: 9 };
+        for p in 0..64 {
+            store.put_part(up, p, vec![1; 4096]).await.unwrap();
+        }
+        // Part 63 is replaced over and over while the upload is assembled again and again:
+        // each blob must hold exactly the bytes its name was taken from.
+        let writer = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..200u32 {
+                    store.put_part(up, 63, vec![(i % 2) as u8 + 2; 4096]).await.unwrap();
+                }
+            })
+        };
+        for _ in 0..40 {
+            let a = store.assemble(up, 64, false).await.unwrap();
+            let bytes = store.read(&a.blob, 63 * 4096, 4096).await.unwrap();
+            let mut name = Sha256::new();
+            name.update(b"herald-parts/1");
+            for _ in 0..63 {
+                name.update(Sha256::digest([1u8; 4096]));
+            }
+            name.update(Sha256::digest(&bytes));
+            assert_eq!(hex(&name.finalize()), a.blob, "the blob's name matches its bytes");
+        }
+        writer.await.unwrap();
         fs::remove_dir_all(&dir).unwrap();
     }
 }
