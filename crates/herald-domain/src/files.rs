@@ -197,14 +197,13 @@ impl FileService {
     pub async fn complete(&self, owner: UserId, up: &Uploaded, mime: &str, mut attributes: Vec<DocAttr>, thumb: Option<&Uploaded>) -> Result<FileMeta> {
         check_mime(mime)?;
         let made = self.assemble(owner, up, u64::MAX).await?;
-        let done = (UploadId { owner, file_id: up.file_id }, up.parts, made.clone());
         for a in &mut attributes {
             if let DocAttr::Filename(n) = a {
-                *n = n.chars().filter(|c| !c.is_control()).take(FILE_NAME_MAX).collect();
+                *n = clean_name(n);
             }
         }
         if !attributes.iter().any(|a| matches!(a, DocAttr::Filename(_))) && !up.name.is_empty() {
-            attributes.push(DocAttr::Filename(up.name.chars().filter(|c| !c.is_control()).take(FILE_NAME_MAX).collect()));
+            attributes.push(DocAttr::Filename(clean_name(&up.name)));
         }
         let (sizes, stripped) = match thumb {
             Some(t) => match self.made_photo(owner, t, crate::photos::THUMB_BYTES_MAX, crate::photos::make_thumb).await {
@@ -216,10 +215,19 @@ impl FileService {
             },
             None => (vec![], None),
         };
-        let f = NewFile { owner, blob: made.blob, size: made.size, mime: mime.to_string(), date: self.clock.now_secs() as i32, attributes, sizes, stripped };
+        let f = NewFile {
+            owner,
+            blob: made.blob.clone(),
+            size: made.size,
+            mime: mime.to_string(),
+            date: self.clock.now_secs() as i32,
+            attributes,
+            sizes,
+            stripped,
+        };
         let file = self.files.create_file(f).await?;
         // Recorded: the parts' bytes now count as the file, not as held parts.
-        self.blobs.release(done.0, done.1, &done.2).await?;
+        self.blobs.release(UploadId { owner, file_id: up.file_id }, up.parts, &made).await?;
         Ok(file)
     }
 
@@ -395,6 +403,19 @@ fn subtle_eq(a: &[u8], b: &[u8]) -> subtle::Choice {
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The bytes of a hex string of even length (None when it is not one).
+pub fn unhex(h: &str) -> Option<Vec<u8>> {
+    if !h.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..h.len() / 2).map(|i| h.get(2 * i..2 * i + 2).and_then(|x| u8::from_str_radix(x, 16).ok())).collect()
+}
+
+/// A file name as stored: control characters dropped, at most [`FILE_NAME_MAX`] characters.
+fn clean_name(name: &str) -> String {
+    name.chars().filter(|c| !c.is_control()).take(FILE_NAME_MAX).collect()
 }
 
 #[cfg(test)]

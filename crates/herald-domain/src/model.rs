@@ -365,8 +365,7 @@ mod hex_bytes {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
         let Some(h) = Option::<String>::deserialize(d)? else { return Ok(None) };
-        let bytes = (0..h.len() / 2).map(|i| h.get(2 * i..2 * i + 2).and_then(|x| u8::from_str_radix(x, 16).ok())).collect::<Option<Vec<u8>>>();
-        bytes.map(Some).ok_or_else(|| serde::de::Error::custom("bad hex"))
+        crate::files::unhex(&h).map(Some).ok_or_else(|| serde::de::Error::custom("bad hex"))
     }
 }
 

@@ -53,11 +53,7 @@ pub fn make_photo(bytes: &[u8]) -> Result<MadePhoto, FileError> {
 /// and 320 px; anything that decodes is taken.
 pub fn make_thumb(bytes: &[u8]) -> Result<MadePhoto, FileError> {
     let img = decode(bytes)?;
-    let (w, h) = (img.width(), img.height());
-    if w == 0 || h == 0 || w.max(h) / w.min(h) > RATIO_MAX {
-        return Err(FileError::PhotoInvalid);
-    }
-    let scaled = if w.max(h) <= THUMB_SIDE { img.clone() } else { img.thumbnail(THUMB_SIDE, THUMB_SIDE) };
+    let scaled = fit(&img, THUMB_SIDE);
     let m = Made { kind: "m", w: scaled.width(), h: scaled.height(), jpeg: jpeg(&scaled)? };
     Ok(MadePhoto { sizes: vec![m], stripped: crate::stripped::stripped(&img) })
 }
@@ -67,16 +63,21 @@ pub const THUMB_SIDE: u32 = 320;
 /// A document's thumbnail upload is at most this large (Telegram: 200 KB; some slack).
 pub const THUMB_BYTES_MAX: u64 = 1024 * 1024;
 
-fn sizes_of(img: &DynamicImage) -> Result<Vec<Made>, FileError> {
-    let (w, h) = (img.width(), img.height());
-    if w == 0 || h == 0 || w.max(h) / w.min(h) > RATIO_MAX {
-        return Err(FileError::PhotoInvalid);
+/// `img` made to fit `side` px on its longest side (itself when it fits already).
+fn fit(img: &DynamicImage, side: u32) -> DynamicImage {
+    if img.width().max(img.height()) <= side {
+        img.clone()
+    } else {
+        img.thumbnail(side, side)
     }
-    let longest = w.max(h);
+}
+
+fn sizes_of(img: &DynamicImage) -> Result<Vec<Made>, FileError> {
+    let longest = img.width().max(img.height());
     let mut out = Vec::new();
     for (kind, side) in SIZES {
         let last = longest <= side || side == SIZES[SIZES.len() - 1].1;
-        let scaled = if longest <= side { img.clone() } else { img.thumbnail(side, side) };
+        let scaled = fit(img, side);
         out.push(Made { kind, w: scaled.width(), h: scaled.height(), jpeg: jpeg(&scaled)? });
         if last {
             break;
@@ -85,28 +86,28 @@ fn sizes_of(img: &DynamicImage) -> Result<Vec<Made>, FileError> {
     Ok(out)
 }
 
+/// A reader of `bytes` under the decoding limits.
+fn reader(bytes: &[u8]) -> Result<ImageReader<Cursor<&[u8]>>, FileError> {
+    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|_| FileError::PhotoInvalid)?;
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(SIDE_MAX);
+    limits.max_image_height = Some(SIDE_MAX);
+    limits.max_alloc = Some(DECODE_BYTES_MAX);
+    reader.limits(limits);
+    Ok(reader)
+}
+
+/// The image in `bytes`, decoded within the limits, with sides of sane proportions.
 fn decode(bytes: &[u8]) -> Result<DynamicImage, FileError> {
     if bytes.len() as u64 > PHOTO_BYTES_MAX {
         return Err(FileError::PhotoInvalid);
     }
-    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|_| FileError::PhotoInvalid)?;
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(SIDE_MAX);
-    limits.max_image_height = Some(SIDE_MAX);
-    limits.max_alloc = Some(DECODE_BYTES_MAX);
-    reader.limits(limits);
-    let (w, h) = reader.into_dimensions().map_err(|_| FileError::PhotoInvalid)?;
-    if w as u64 * h as u64 > PIXELS_MAX {
+    let (w, h) = reader(bytes)?.into_dimensions().map_err(|_| FileError::PhotoInvalid)?;
+    if w == 0 || h == 0 || w as u64 * h as u64 > PIXELS_MAX || w.max(h) / w.min(h) > RATIO_MAX {
         return Err(FileError::PhotoInvalid);
     }
     // The dimensions were read by a first reader; a second one decodes.
-    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|_| FileError::PhotoInvalid)?;
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(SIDE_MAX);
-    limits.max_image_height = Some(SIDE_MAX);
-    limits.max_alloc = Some(DECODE_BYTES_MAX);
-    reader.limits(limits);
-    reader.decode().map_err(|_| FileError::PhotoInvalid)
+    reader(bytes)?.decode().map_err(|_| FileError::PhotoInvalid)
 }
 
 fn jpeg(img: &DynamicImage) -> Result<Vec<u8>, FileError> {

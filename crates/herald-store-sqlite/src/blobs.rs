@@ -21,6 +21,7 @@
 //! whole file in memory.
 
 use herald_domain::error::StoreError;
+use herald_domain::files::{hex, unhex};
 use herald_domain::model::UserId;
 use herald_domain::store::{Assembled, BlobStore, StoreResult, UploadId};
 use md5::Md5;
@@ -92,10 +93,6 @@ fn sync_dir(dir: &Path) -> StoreResult<()> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A part file's payload size (its length less the header), if it is there.
 fn part_len(path: &Path) -> Option<u64> {
     fs::metadata(path).ok()?.len().checked_sub(PART_HEADER)
@@ -122,14 +119,7 @@ impl Done {
         let blob = w.next()?.to_string();
         let md5 = match w.next()? {
             "-" => None,
-            h if h.len() == 32 => {
-                let mut m = [0u8; 16];
-                for (i, b) in m.iter_mut().enumerate() {
-                    *b = u8::from_str_radix(h.get(2 * i..2 * i + 2)?, 16).ok()?;
-                }
-                Some(m)
-            }
-            _ => return None,
+            h => Some(unhex(h)?.try_into().ok()?),
         };
         Some(Done { parts, first, last, made: Assembled { blob, size, md5 } })
     }
@@ -203,6 +193,13 @@ fn renew(path: &Path) -> bool {
     File::options().append(true).open(path).and_then(|f| f.set_modified(SystemTime::now())).is_ok()
 }
 
+/// [`renew`] under the lock deletion takes: a blob found here is not deleted for the grace
+/// period that follows.
+fn renew_locked(names: &Mutex<()>, path: &Path) -> bool {
+    let _names = names.lock().unwrap();
+    renew(path)
+}
+
 /// Removes the part files of an upload directory (not its marker), uncounting them.
 fn remove_parts(dir: &Path, owner: i64, held: &Mutex<HashMap<i64, u64>>) -> StoreResult<()> {
     let Ok(entries) = fs::read_dir(dir) else { return Ok(()) };
@@ -226,9 +223,7 @@ fn assemble_locked(root: &Path, dir: &Path, tmp: &Path, names: &Mutex<()>, parts
     // Used before: what it made, if that is still stored.
     if let Some(mut d) = Done::read(dir).filter(|d| d.parts == parts) {
         let path = FsBlobStore::blob_path(root, &d.made.blob)?;
-        let _names = names.lock().unwrap();
-        if renew(&path) {
-            drop(_names);
+        if renew_locked(names, &path) {
             if with_md5 && d.made.md5.is_none() {
                 let mut md5 = Md5::new();
                 std::io::copy(&mut File::open(&path).map_err(io)?, &mut md5).map_err(io)?;
@@ -250,10 +245,7 @@ fn assemble_locked(root: &Path, dir: &Path, tmp: &Path, names: &Mutex<()>, parts
     }
     let blob = hex(&name.finalize());
     let path = FsBlobStore::blob_path(root, &blob)?;
-    let exists = {
-        let _names = names.lock().unwrap();
-        renew(&path)
-    };
+    let exists = renew_locked(names, &path);
     let mut md5 = with_md5.then(Md5::new);
     let mut out = if exists { None } else { Some(File::create(tmp).map_err(io)?) };
     if md5.is_some() || out.is_some() {
@@ -372,16 +364,12 @@ impl BlobStore for FsBlobStore {
             let blob = hex(&Sha256::digest(&bytes));
             let path = FsBlobStore::blob_path(&root, &blob)?;
             let made = Assembled { blob, size: bytes.len() as i64, md5: None };
-            let exists = {
-                let _names = names.lock().unwrap();
-                renew(&path)
-            };
-            if !exists {
-                let mut f = File::create(&tmp).map_err(io)?;
-                f.write_all(&bytes).map_err(io)?;
-                f.sync_all().map_err(io)?;
-                drop(f);
-                FsBlobStore::place(&names, &tmp, &path)?;
+            if !renew_locked(&names, &path) {
+                let written = File::create(&tmp).and_then(|mut f| {
+                    f.write_all(&bytes)?;
+                    f.sync_all()
+                });
+                or_remove(&tmp, written.map_err(io).and_then(|()| FsBlobStore::place(&names, &tmp, &path)))?;
             }
             Ok(made)
         })
