@@ -5,7 +5,7 @@
 
 use crate::rng::Rng;
 use crypto_bigint::modular::{FixedMontyForm, FixedMontyParams};
-use crypto_bigint::{Odd, U2048};
+use crypto_bigint::{Odd, U2048, U256};
 
 pub const G: u32 = 3;
 
@@ -42,26 +42,39 @@ pub fn in_safe_range(x_be: &[u8]) -> bool {
     x >= low && x <= high
 }
 
-/// g^secret mod p (constant-time in the secret).
-pub fn pow_g(secret: &[u8; 256]) -> [u8; 256] {
+/// Bytes of a key-exchange secret exponent: 256 bits.
+///
+/// Telegram's guide says "a random 2048-bit number", but only this side ever sees its own
+/// exponent, and a shorter one is as strong as the group: over a safe prime the best attack
+/// on a t-bit exponent (Pollard's lambda) costs about 2^(t/2) steps, 2^128 here, above the
+/// roughly 2^112 that the number field sieve needs against any 2048-bit exponent. OpenSSL
+/// makes the same choice for its named 2048-bit groups (RFC 7919 §5.2 asks for at least 225
+/// bits). It makes each exponentiation eight times cheaper (ARCHITECTURE.md, "Decisions").
+pub const SECRET_BYTES: usize = 32;
+
+fn exp<const L: usize>(base: &U2048, secret: &crypto_bigint::Uint<L>) -> [u8; 256] {
     let params = params();
-    let g = FixedMontyForm::new(&U2048::from_u64(G as u64), &params);
-    g.pow(&U2048::from_be_slice(secret)).retrieve().to_be_bytes().as_ref().try_into().unwrap()
+    let b = FixedMontyForm::new(base, &params);
+    b.pow(secret).retrieve().to_be_bytes().as_ref().try_into().unwrap()
+}
+
+/// g^secret mod p (constant-time in the secret), for a full-width secret (SRP's x).
+pub fn pow_g(secret: &[u8; 256]) -> [u8; 256] {
+    exp(&U2048::from_u64(G as u64), &U2048::from_be_slice(secret))
 }
 
 /// base^secret mod p, for the shared key g_b^a. `base` must already be range-checked.
-pub fn pow(base: &[u8; 256], secret: &[u8; 256]) -> [u8; 256] {
-    let params = params();
-    let b = FixedMontyForm::new(&U2048::from_be_slice(base), &params);
-    b.pow(&U2048::from_be_slice(secret)).retrieve().to_be_bytes().as_ref().try_into().unwrap()
+pub fn pow(base: &[u8; 256], secret: &[u8; SECRET_BYTES]) -> [u8; 256] {
+    exp(&U2048::from_be_slice(base), &U256::from_be_slice(secret))
 }
 
-/// A fresh secret exponent `a` whose g^a lies in the safe range.
-pub fn new_secret(rng: &mut dyn Rng) -> ([u8; 256], [u8; 256]) {
+/// A fresh secret exponent `a` (see [`SECRET_BYTES`]) whose g^a lies in the safe range.
+pub fn new_secret(rng: &mut dyn Rng) -> ([u8; SECRET_BYTES], [u8; 256]) {
+    let g = U2048::from_u64(G as u64);
     loop {
-        let mut a = [0u8; 256];
+        let mut a = [0u8; SECRET_BYTES];
         rng.fill(&mut a);
-        let g_a = pow_g(&a);
+        let g_a = exp(&g, &U256::from_be_slice(&a));
         if in_safe_range(&g_a) {
             return (a, g_a);
         }
@@ -90,9 +103,18 @@ mod tests {
         assert!(!in_safe_range(&[1]));
         assert!(!in_safe_range(&prime_bytes()));
         assert!(!in_safe_range(&[0xff; 257]));
-        // known answer: 3^2 = 9
+        // known answers: 3^2 = 9 with either width of exponent
         let mut two = [0u8; 256];
         two[255] = 2;
         assert_eq!(pow_g(&two)[255], 9);
+        let mut three = [0u8; 256];
+        three[255] = 3;
+        let mut short_two = [0u8; SECRET_BYTES];
+        short_two[SECRET_BYTES - 1] = 2;
+        assert_eq!(pow(&three, &short_two), pow_g(&two));
+        // a short secret gives the same power as the same number at full width
+        let mut wide = [0u8; 256];
+        wide[256 - SECRET_BYTES..].copy_from_slice(&a);
+        assert_eq!(pow_g(&wide), g_a);
     }
 }

@@ -44,7 +44,7 @@ pub struct NewKey {
 enum State {
     Idle,
     SentResPq { nonce: [u8; 16], server_nonce: [u8; 16], p: u64, q: u64 },
-    SentDhParams { nonce: [u8; 16], server_nonce: [u8; 16], new_nonce: [u8; 32], a: Box<[u8; 256]>, expires_in: Option<i32>, retry_id: i64 },
+    SentDhParams { nonce: [u8; 16], server_nonce: [u8; 16], new_nonce: [u8; 32], a: Box<[u8; dh::SECRET_BYTES]>, expires_in: Option<i32>, retry_id: i64 },
     Failed,
 }
 
