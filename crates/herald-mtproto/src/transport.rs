@@ -40,7 +40,8 @@ pub struct TransportKind {
 
 pub struct ServerTransport {
     kind: Option<TransportKind>,
-    cipher: Option<ObfuscatedCipher>,
+    /// Boxed: its two AES-CTR states are a kilobyte, which plain transports would carry too.
+    cipher: Option<Box<ObfuscatedCipher>>,
     buf: Vec<u8>,
     pos: usize,
     in_seq: u32,
@@ -100,7 +101,7 @@ impl ServerTransport {
             self.pos = 0;
         }
         let len = self.buf.len();
-        if len == 0 && self.buf.capacity() > 4096 {
+        if len == 0 {
             self.buf = Vec::new();
         } else if self.buf.capacity() > 64 * 1024 && self.buf.capacity() > 2 * len {
             self.buf.shrink_to(len);
@@ -150,7 +151,7 @@ impl ServerTransport {
         self.pos += 64;
         let start = self.pos;
         cipher.encrypt(&mut self.buf[start..]);
-        self.cipher = Some(cipher);
+        self.cipher = Some(Box::new(cipher));
         self.kind = Some(TransportKind { framing, obfuscated: true });
         Ok(true)
     }

@@ -25,7 +25,7 @@ use herald_mtproto::session::{split_plaintext, Event as SessionEvent, Now, OutMe
 use herald_mtproto::transport::{Framing, ServerTransport};
 use herald_mtproto::wire;
 use herald_rpc::push::{self, Push};
-use herald_rpc::{CallCtx, KeyState};
+use herald_rpc::{CallCtx, KeyState, Watched};
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -72,14 +72,16 @@ thread_local! {
 
 /// The authorization key this connection speaks with, and what calls may change about it.
 struct Keyed {
-    key: AuthKey,
+    /// Shared with the requests in flight, which each name the key they came with.
+    key: Arc<AuthKey>,
     ctx: CallCtx,
     /// The key exchange's salt and until when it is accepted.
     first_salt: (i64, i64),
-    /// Wakes when the key's binding changes on any connection.
-    user_rx: watch::Receiver<Option<UserId>>,
-    /// Wakes when a login token the key exported is accepted (QR login).
-    token_rx: watch::Receiver<u64>,
+    /// The version of the key's watched state (`KeyState::watched`) last acted on: a change
+    /// of binding on any connection, or a login token the key exported accepted (QR login).
+    seen_version: u64,
+    /// The accepted login tokens already pushed about.
+    tokens_seen: u64,
     /// When a temporary key expires.
     expires_at: Option<i64>,
     /// The state of the key this connection encrypts with, where a binding made on any of its
@@ -114,7 +116,7 @@ const UPLOAD_FILE: u32 = 0x096a18d5;
 static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
 
 /// A key's shared state with its binding and login-token watches.
-type KeyWatch = (Arc<KeyState>, watch::Receiver<Option<UserId>>, watch::Receiver<u64>);
+type KeyWatch = (Arc<KeyState>, (Watched, u64));
 
 /// Whose msg_ids a request's are: (auth key id, session id). `invokeAfterMsg` names
 /// requests of its own session, whose msg_ids are unique (the replay window).
@@ -124,7 +126,7 @@ type Origin = (i64, i64);
 struct Job {
     origin: Origin,
     session: Arc<Mutex<Session>>,
-    key: AuthKey,
+    key: Arc<AuthKey>,
     ctx: CallCtx,
     msg_id: i64,
     body: Vec<u8>,
@@ -144,7 +146,7 @@ struct Job {
 struct Running {
     origin: Origin,
     session: Arc<Mutex<Session>>,
-    key: AuthKey,
+    key: Arc<AuthKey>,
     msg_id: i64,
     body_len: usize,
     service: Vec<OutMessage>,
@@ -196,6 +198,9 @@ impl Requests {
             *e.get_mut() -= 1;
             if *e.get() == 0 {
                 e.remove();
+                if self.unanswered.is_empty() {
+                    self.unanswered = HashMap::new();
+                }
             }
         }
         if !ok {
@@ -216,7 +221,23 @@ impl Requests {
             return None;
         }
         let i = self.waiting.iter().take(READY_WINDOW).position(|j| !j.blockers.iter().any(|m| self.unanswered.contains_key(&(j.origin, *m))))?;
-        self.waiting.remove(i)
+        let job = self.waiting.remove(i);
+        if self.waiting.is_empty() {
+            self.waiting = VecDeque::new();
+        }
+        job
+    }
+
+    /// A request's task ended: its bookkeeping, and the tables' memory once nothing is left
+    /// (a job or a running entry carries its key, a few hundred bytes: an idle connection
+    /// should not keep room for them).
+    fn take_running(&mut self, id: tokio::task::Id) -> Option<Running> {
+        let run = self.meta.remove(&id)?;
+        self.running_bytes -= run.body_len;
+        if self.meta.is_empty() {
+            self.meta = HashMap::new();
+        }
+        Some(run)
     }
 }
 
@@ -277,7 +298,7 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, t
         let wake = [Some(deadline), c.disconnect_at, frame_deadline].into_iter().flatten().min().unwrap();
         let mut fed = false;
         let verdict = tokio::select! {
-            Some(done) = c.requests.running.join_next_with_id(), if !c.requests.running.is_empty() => c.finish(done).await,
+            Some(done) = c.requests.running.join_next_with_id(), if !c.requests.running.is_empty() => Box::pin(c.finish(done)).await,
             r = rd.readable(), if accepting => {
                 if r.is_err() {
                     break "read error";
@@ -299,9 +320,8 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, t
             },
             signal = next_signal(&mut c.keyed) => {
                 match signal {
-                    Signal::Event(ev) => c.on_event(ev).await,
-                    Signal::Binding => c.sync_subscription().await,
-                    Signal::LoginToken => c.on_login_token().await,
+                    Signal::Event(ev) => Box::pin(c.on_event(ev)).await,
+                    Signal::Watched => Box::pin(c.on_watched()).await,
                 }
                 Verdict::Continue
             }
@@ -316,7 +336,7 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, t
         };
         // Frames read now, or left buffered while requests could not be taken.
         let verdict = if matches!(verdict, Verdict::Continue) && (fed || (c.transport.buffered() > 0 && c.requests.accepting(c.gw.config.max_frame))) {
-            let (v, frames) = c.drain_frames().await;
+            let (v, frames) = Box::pin(c.drain_frames()).await;
             // Only complete frames count as activity: trickled bytes do not.
             if frames > 0 {
                 let idle = if c.ticket.is_authenticated() { c.gw.config.idle_timeout } else { c.gw.config.unauth_idle_timeout };
@@ -385,15 +405,14 @@ async fn drain(rd: &tokio::net::tcp::OwnedReadHalf, max: usize) {
 enum Signal {
     /// An event for the subscribed user (None: the bus dropped the subscription).
     Event(Option<Arc<Event>>),
-    /// The key's binding changed (login or logout on any of its connections).
-    Binding,
-    /// A login token the key exported was accepted.
-    LoginToken,
+    /// The key's binding changed (login or logout on any of its connections), or a login
+    /// token it exported was accepted.
+    Watched,
 }
 
 async fn next_signal(keyed: &mut Option<Keyed>) -> Signal {
     let Some(k) = keyed.as_mut() else { return std::future::pending().await };
-    let Keyed { subscription, user_rx, token_rx, .. } = k;
+    let Keyed { subscription, ctx, seen_version, .. } = k;
     tokio::select! {
         ev = async {
             match subscription.as_mut() {
@@ -401,14 +420,7 @@ async fn next_signal(keyed: &mut Option<Keyed>) -> Signal {
                 None => std::future::pending().await,
             }
         } => Signal::Event(ev),
-        changed = user_rx.changed() => match changed {
-            Ok(()) => Signal::Binding,
-            Err(_) => std::future::pending().await,
-        },
-        changed = token_rx.changed() => match changed {
-            Ok(()) => Signal::LoginToken,
-            Err(_) => std::future::pending().await,
-        },
+        _ = ctx.key.changed_since(*seen_version) => Signal::Watched,
     }
 }
 
@@ -467,12 +479,8 @@ impl Conn {
             return false;
         }
         let ok = matches!(tokio::time::timeout(self.gw.config.write_timeout, self.wr.write_all(&self.out)).await, Ok(Ok(())));
-        // A large answer's buffer is not kept for the life of the connection.
-        if self.out.capacity() > 64 * 1024 {
-            self.out = Vec::new();
-        } else {
-            self.out.clear();
-        }
+        // Nothing is kept for the next write: an idle connection holds no output buffer.
+        self.out = Vec::new();
         let _ = self.ticket.set_output(0);
         ok
     }
@@ -568,17 +576,18 @@ impl Conn {
             },
             None => (id, rec.clone()),
         };
-        let Some((state, user_rx, token_rx)) = self.key_state(identity, &ident).await? else { return Ok(None) };
+        // Login tokens accepted before now are not pushed about.
+        let Some((state, (watched, seen_version))) = self.key_state(identity, &ident).await? else { return Ok(None) };
         // The state of the key this connection encrypts with, where a binding made on another
         // of its connections shows (the same state unless the key is a bound temporary one).
         let own = if identity == id { state.clone() } else { self.gw.key_states.get_or_insert(id, || KeyState::new(None, None)) };
         Ok(Some(Keyed {
-            key: AuthKey::from_bytes(data),
+            key: Arc::new(AuthKey::from_bytes(data)),
             ctx: CallCtx { auth_key_id: identity, key: state, peer: self.ticket.addr(), crypto_key_id: id, session_id: 0, msg_id: 0 },
             first_salt: (rec.first_salt, rec.created_at + herald_mtproto::salt::PERIOD_SECS),
             last_used: rec.last_used_at,
-            user_rx,
-            token_rx,
+            tokens_seen: watched.tokens_accepted,
+            seen_version,
             expires_at: rec.expires_at,
             bound: own,
             session_id: None,
@@ -609,8 +618,8 @@ impl Conn {
                 }
             }
         }
-        let (user_rx, token_rx) = (state.watch_user(), state.watch_login_token());
-        Ok(Some((state, user_rx, token_rx)))
+        let watched = state.watched();
+        Ok(Some((state, watched)))
     }
 
     /// After `auth.bindTempAuthKey` on this connection's temporary key: act as the permanent
@@ -624,7 +633,7 @@ impl Conn {
                 return;
             }
         };
-        let Ok(Some((state, user_rx, token_rx))) = self.key_state(perm, &rec).await else { return };
+        let Ok(Some((state, (watched, version)))) = self.key_state(perm, &rec).await else { return };
         if let Some(k) = self.keyed.as_mut() {
             // The updates this connection carried were the temporary key's; from now on it
             // competes for the permanent key's.
@@ -634,8 +643,7 @@ impl Conn {
             }
             k.ctx.auth_key_id = perm;
             k.ctx.key = state;
-            k.user_rx = user_rx;
-            k.token_rx = token_rx;
+            (k.tokens_seen, k.seen_version) = (watched.tokens_accepted, version);
         }
         self.sync_subscription().await;
     }
@@ -797,7 +805,14 @@ impl Conn {
 
     /// Queues what one received message asked for, sends the service replies and starts
     /// the requests that may start.
-    async fn answer(&mut self, session: Arc<Mutex<Session>>, key: AuthKey, ctx: CallCtx, header: herald_mtproto::session::Header, mut out: Output) -> Verdict {
+    async fn answer(
+        &mut self,
+        session: Arc<Mutex<Session>>,
+        key: Arc<AuthKey>,
+        ctx: CallCtx,
+        header: herald_mtproto::session::Header,
+        mut out: Output,
+    ) -> Verdict {
         let gw = self.gw.clone();
         // The answers to one received message are bounded in total: past
         // `max_answer_bytes`, its requests not yet started are refused (FLOOD_WAIT_1) rather
@@ -898,8 +913,7 @@ impl Conn {
             Ok((id, _)) => *id,
             Err(e) => e.id(),
         };
-        let Some(run) = self.requests.meta.remove(&id) else { return Verdict::Continue };
-        self.requests.running_bytes -= run.body_len;
+        let Some(run) = self.requests.take_running(id) else { return Verdict::Continue };
         let finished = match done {
             Ok((_, f)) => f,
             Err(e) => {
@@ -941,7 +955,6 @@ impl Conn {
     /// user's events and the channels they are in, or stop.
     async fn sync_subscription(&mut self) {
         let Some(k) = self.keyed.as_mut() else { return };
-        k.user_rx.borrow_and_update();
         let user = k.ctx.key.user();
         let current = k.subscription.as_ref().map(|(u, _)| *u);
         if user == current {
@@ -1012,12 +1025,26 @@ impl Conn {
         self.emit(&session, &key, &mut pushes).await;
     }
 
+    /// The key's watched state changed: a login token accepted is pushed about, and the
+    /// subscription follows the binding. Only here is the change marked seen (the binding is
+    /// also followed after every answer, which must not swallow a token's push).
+    async fn on_watched(&mut self) {
+        let Some(k) = self.keyed.as_mut() else { return };
+        let (watched, version) = k.ctx.key.watched();
+        k.seen_version = version;
+        let tokens = watched.tokens_accepted;
+        if tokens != k.tokens_seen {
+            k.tokens_seen = tokens;
+            self.on_login_token().await;
+        }
+        self.sync_subscription().await;
+    }
+
     /// Pushes `updateLoginToken`: the QR code this key showed was scanned and accepted; the
     /// client exports the token again to log in.
     async fn on_login_token(&mut self) {
         let now_secs = self.gw.clock.now_secs() as i32;
         let Some(k) = self.keyed.as_mut() else { return };
-        k.token_rx.borrow_and_update();
         let Some(sid) = k.session_id else { return };
         let key = k.key.clone();
         let Some(session) = self.gw.sessions.get(key.id(), sid) else { return };

@@ -63,8 +63,10 @@ struct Inner {
     map: HashMap<Id, Entry>,
     /// Global least-recently-used order.
     order: BTreeMap<u64, Id>,
-    /// Each key's sessions in least-recently-used order.
-    per_key: HashMap<i64, BTreeMap<u64, i64>>,
+    /// Each key's sessions in least-recently-used order: (tick, session id), ticks rising.
+    /// A vector, not a map: a key has at most `per_key` (64) sessions and most have one,
+    /// which a B-tree node would hold in 200 bytes.
+    per_key: HashMap<i64, Vec<(u64, i64)>>,
     /// Each address's sessions in least-recently-used order.
     per_addr: HashMap<IpAddr, BTreeMap<u64, Id>>,
     /// auth_key_id → its floor.
@@ -82,7 +84,7 @@ impl Inner {
         let Some(e) = self.map.remove(&id) else { return false };
         self.order.remove(&e.tick);
         if let Some(k) = self.per_key.get_mut(&id.0) {
-            k.remove(&e.tick);
+            k.retain(|(t, _)| *t != e.tick);
             if k.is_empty() {
                 self.per_key.remove(&id.0);
             }
@@ -176,8 +178,8 @@ impl SessionRegistry {
             g.order.remove(&old);
             g.order.insert(tick, id);
             let k = g.per_key.entry(auth_key_id).or_default();
-            k.remove(&old);
-            k.insert(tick, session_id);
+            k.retain(|(t, _)| *t != old);
+            k.push((tick, session_id));
             let a = g.per_addr.entry(a).or_default();
             a.remove(&old);
             a.insert(tick, id);
@@ -191,7 +193,7 @@ impl SessionRegistry {
             }
         }
         if g.per_key.get(&auth_key_id).is_some_and(|k| k.len() >= limits.per_key) {
-            let oldest = *g.per_key[&auth_key_id].values().next().unwrap();
+            let oldest = g.per_key[&auth_key_id][0].1;
             g.forget((auth_key_id, oldest), now_ms);
         }
         if g.per_addr.get(&addr).is_some_and(|a| a.len() >= limits.per_addr) {
@@ -206,7 +208,7 @@ impl SessionRegistry {
         let s = Arc::new(Mutex::new(make().with_floor(floor)));
         g.map.insert(id, Entry { session: s.clone(), tick, addr });
         g.order.insert(tick, id);
-        g.per_key.entry(auth_key_id).or_default().insert(tick, session_id);
+        g.per_key.entry(auth_key_id).or_default().push((tick, session_id));
         g.per_addr.entry(addr).or_default().insert(tick, id);
         Some(s)
     }

@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 pub use dispatch::Dispatcher;
 pub use errors::RpcError;
@@ -68,10 +68,11 @@ pub struct Services {
 /// a logout or a new login on one connection takes effect on all of them at once.
 #[derive(Debug)]
 pub struct KeyState {
-    user: watch::Sender<Option<UserId>>,
-    /// Bumped when a login token this key exported is accepted (QR login): its connections
-    /// push `updateLoginToken`.
-    login_token: watch::Sender<u64>,
+    /// The binding and the login tokens accepted, with a version bumped at every change;
+    /// `changed` wakes the connections waiting for one (see [`KeyState::changed_since`]). Not a
+    /// `tokio::sync::watch`: its channel is a separate allocation of about 400 bytes per key.
+    watched: Mutex<(Watched, u64)>,
+    changed: Notify,
     // A std Mutex: held only to copy a value, never across an await.
     client: Mutex<Option<ClientInfo>>,
     /// When the client data was last written to the store (see [`KeyState::may_store_client`]).
@@ -83,6 +84,16 @@ pub struct KeyState {
     updates_to: AtomicU64,
 }
 
+/// What a key's connections follow (see [`KeyState::changed_since`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watched {
+    /// The bound user: a login or logout on any connection of the key.
+    pub user: Option<UserId>,
+    /// Login tokens the key exported that were accepted (QR login), counted: each makes
+    /// its connections push `updateLoginToken`.
+    pub tokens_accepted: u64,
+}
+
 /// A key's `initConnection` data is written to the store at most this often, however often
 /// it changes (each write is a job for the single writer).
 pub const CLIENT_STORE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
@@ -90,8 +101,8 @@ pub const CLIENT_STORE_EVERY: std::time::Duration = std::time::Duration::from_se
 impl KeyState {
     pub fn new(user: Option<UserId>, client: Option<ClientInfo>) -> Self {
         Self {
-            user: watch::Sender::new(user),
-            login_token: watch::Sender::new(0),
+            watched: Mutex::new((Watched { user, tokens_accepted: 0 }, 0)),
+            changed: Notify::new(),
             client: Mutex::new(client),
             client_stored: Mutex::new(None),
             bound_to: Mutex::new(None),
@@ -119,25 +130,56 @@ impl KeyState {
         let _ = self.updates_to.compare_exchange(conn, 0, Ordering::Relaxed, Ordering::Relaxed);
     }
     pub fn user(&self) -> Option<UserId> {
-        *self.user.borrow()
+        self.watched.lock().unwrap().0.user
     }
     pub fn set_user(&self, user: Option<UserId>) {
-        self.user.send_replace(user);
+        self.modify(|w| {
+            w.user = user;
+            true
+        });
     }
     /// Sets the binding to `new` only if it is still `expected` (a read from the store must
     /// not undo a login or logout that happened since).
     pub fn replace_user(&self, expected: Option<UserId>, new: Option<UserId>) {
-        self.user.send_if_modified(|u| {
-            let change = *u == expected && expected != new;
+        self.modify(|w| {
+            let change = w.user == expected && expected != new;
             if change {
-                *u = new;
+                w.user = new;
             }
             change
         });
     }
-    /// Wakes when the binding changes (login, logout), on any connection of the key.
-    pub fn watch_user(&self) -> watch::Receiver<Option<UserId>> {
-        self.user.subscribe()
+    /// Applies `f`; if it says it changed something, bumps the version and wakes the waiters.
+    fn modify(&self, f: impl FnOnce(&mut Watched) -> bool) {
+        let changed = {
+            let mut w = self.watched.lock().unwrap();
+            let changed = f(&mut w.0);
+            if changed {
+                w.1 += 1;
+            }
+            changed
+        };
+        if changed {
+            self.changed.notify_waiters();
+        }
+    }
+    /// What the key's connections follow now, and its version.
+    pub fn watched(&self) -> (Watched, u64) {
+        *self.watched.lock().unwrap()
+    }
+    /// Returns once the version is no longer `seen`: the binding changed (login, logout) or
+    /// a login token was accepted, on any connection of the key. No change is missed: the
+    /// waiter registers before it compares.
+    pub async fn changed_since(&self, seen: u64) {
+        loop {
+            let notified = self.changed.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if self.watched.lock().unwrap().1 != seen {
+                return;
+            }
+            notified.await;
+        }
     }
     /// Records that this (temporary) key was bound to permanent key `perm`: each of its
     /// connections then acts as `perm` (see `KeyState::bound_to`).
@@ -151,11 +193,10 @@ impl KeyState {
 
     /// Tells the key's connections that a login token it exported was accepted.
     pub fn login_token_accepted(&self) {
-        self.login_token.send_modify(|n| *n += 1);
-    }
-    /// Wakes when a login token of the key is accepted.
-    pub fn watch_login_token(&self) -> watch::Receiver<u64> {
-        self.login_token.subscribe()
+        self.modify(|w| {
+            w.tokens_accepted += 1;
+            true
+        });
     }
     pub fn client(&self) -> Option<ClientInfo> {
         self.client.lock().unwrap().clone()

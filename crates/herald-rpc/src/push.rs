@@ -72,24 +72,28 @@ impl Hashed {
     }
 }
 
+type HashSlots = [Option<(UserId, Hashed, i64)>; 8];
+
 /// The access hashes one connection's receiver was last given, so that a stream of posts
 /// in the same channel (from the same few posters) does not recompute them: each is a
 /// keyed SHA-256, which was a sixth of a channel push's cost. Eight entries, replaced in
-/// turn; 200 bytes per connection that receives channel posts.
+/// turn; about 300 bytes, allocated at the first channel push (an idle connection holds a
+/// pointer).
 #[derive(Default)]
 pub struct HashCache {
-    slots: [Option<(UserId, Hashed, i64)>; 8],
+    slots: Option<Box<HashSlots>>,
     next: usize,
 }
 
 impl HashCache {
     fn get(&mut self, s: &Services, viewer: UserId, whose: Hashed) -> i64 {
-        if let Some((_, _, hash)) = self.slots.iter().flatten().find(|(v, w, _)| *v == viewer && *w == whose) {
+        let slots = self.slots.get_or_insert_with(Default::default);
+        if let Some((_, _, hash)) = slots.iter().flatten().find(|(v, w, _)| *v == viewer && *w == whose) {
             return *hash;
         }
         let hash = whose.for_viewer(s, viewer);
-        self.slots[self.next] = Some((viewer, whose, hash));
-        self.next = (self.next + 1) % self.slots.len();
+        slots[self.next] = Some((viewer, whose, hash));
+        self.next = (self.next + 1) % slots.len();
         hash
     }
 }
