@@ -115,7 +115,7 @@ const UPLOAD_FILE: u32 = 0x096a18d5;
 /// Serials of [`Keyed`] values, unique in the process (0 is "no connection").
 static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
 
-/// A key's shared state with its binding and login-token watches.
+/// A key's shared state, with what its connections follow now and that state's version.
 type KeyWatch = (Arc<KeyState>, (Watched, u64));
 
 /// Whose msg_ids a request's are: (auth key id, session id). `invokeAfterMsg` names
