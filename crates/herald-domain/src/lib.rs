@@ -16,6 +16,7 @@ pub mod error;
 pub mod files;
 pub mod forward;
 pub mod groups;
+pub mod ids;
 pub mod limits;
 pub mod messages;
 pub mod model;

@@ -119,7 +119,7 @@ pub(crate) struct Extra {
 
 /// A message as the service composes it before the store numbers it.
 fn draft(from: UserId, peer: Peer, date: i32, text: String, entities: Vec<Entity>) -> Message {
-    Message::draft(from, peer, date, text, entities, (random_u64() >> 1) as i64)
+    Message::draft(from, peer, date, text, entities, crate::ids::next())
 }
 
 /// Blocked users one `contacts.getBlocked` page lists at most.

@@ -28,7 +28,7 @@ impl MessageService {
                 // It writes into the other side's chat: a send's budget, and never across a
                 // block (checked in the write itself, as sends are).
                 self.sends.take(me, 1.0, self.clock.now_ms()).map_err(MessageError::FloodWait)?;
-                let mut msg = Message::draft(me, peer, self.now(), String::new(), vec![], (crate::clock::random_u64() >> 1) as i64);
+                let mut msg = Message::draft(me, peer, self.now(), String::new(), vec![], crate::ids::next());
                 msg.action = Some(action);
                 let mut ops = vec![(BoxId::User(me), BoxOp::Append(NewCopy { message: msg.clone(), random_id: None, unread: false }))];
                 if other != me {

@@ -82,6 +82,18 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let mut conn = open(path, false).map_err(backend)?;
         schema::migrate(&mut conn).map_err(backend)?;
+        // New logical ids stay above every one this store holds or still names (a deleted
+        // message's search row or reactions), whatever the clock did since.
+        let max_logical: Option<i64> = conn
+            .query_row(
+                "SELECT MAX(m) FROM (SELECT MAX(logical_id) AS m FROM messages
+                    UNION ALL SELECT (SELECT rowid FROM search ORDER BY rowid DESC LIMIT 1)
+                    UNION ALL SELECT MAX(logical_id) FROM reactions)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        herald_domain::ids::raise_floor(max_logical.unwrap_or(0));
 
         let (wtx, mut wrx) = mpsc::channel::<WriteJob>(WRITE_QUEUE);
         std::thread::Builder::new()
