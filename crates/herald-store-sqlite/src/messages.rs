@@ -140,12 +140,18 @@ fn bump(conn: &Connection, owner: BoxId, count: i32) -> StoreResult<i32> {
         .map_err(backend)
 }
 
-fn alloc_id(conn: &Connection, owner: BoxId) -> StoreResult<i32> {
+/// For an appended copy: takes the box's next message id and advances its pts by one, in one
+/// statement where the box exists (an id and then [`bump`] took four): (id, pts).
+fn alloc_and_bump(conn: &Connection, owner: BoxId) -> StoreResult<(i32, i32)> {
+    let mut stmt = conn
+        .prepare_cached("UPDATE boxes SET next_msg_id = next_msg_id + 1, pts = pts + 1 WHERE owner = ?1 RETURNING next_msg_id - 1, pts")
+        .map_err(backend)?;
+    let row = |r: &rusqlite::Row| Ok((r.get(0)?, r.get(1)?));
+    if let Some(taken) = stmt.query_row([owner.key()], row).optional().map_err(backend)? {
+        return Ok(taken);
+    }
     ensure_box(conn, owner)?;
-    conn.prepare_cached("UPDATE boxes SET next_msg_id = next_msg_id + 1 WHERE owner = ?1 RETURNING next_msg_id - 1")
-        .map_err(backend)?
-        .query_row([owner.key()], |r| r.get(0))
-        .map_err(backend)
+    stmt.query_row([owner.key()], row).map_err(backend)
 }
 
 fn log(conn: &Connection, owner: BoxId, pts: i32, count: i32, entry: &Logged) -> StoreResult<()> {
@@ -294,8 +300,8 @@ fn append(conn: &Connection, owner: BoxId, n: NewCopy, touched: &mut Touched) ->
             .map_err(backend)?;
         m.ttl_period = ttl;
     }
-    m.id = alloc_id(conn, owner)?;
-    let pts = bump(conn, owner, 1)?;
+    let (id, pts) = alloc_and_bump(conn, owner)?;
+    m.id = id;
     insert_message(conn, &m, n.random_id, pts)?;
     match owner {
         BoxId::User(u) => touch_dialog(conn, u, m.peer.marked(), m.id, m.date, n.unread)?,
@@ -947,6 +953,16 @@ impl MessageStore for SqliteStore {
                 .map_err(backend)?;
             let rows = stmt.query_map(params![now, limit as i64], |r| Ok((BoxId::from_key(r.get(0)?), r.get(1)?))).map_err(backend)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn has_draft(&self, owner: UserId, peer: Peer) -> StoreResult<bool> {
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM dialog_state WHERE owner = ?1 AND peer = ?2 AND draft IS NOT NULL)")
+                .map_err(backend)?
+                .query_row(params![owner.0, peer.marked()], |r| r.get(0))
+                .map_err(backend)
         })
         .await
     }
