@@ -22,6 +22,11 @@ impl MessageService {
     pub async fn save_draft(&self, owner: UserId, origin_key: i64, peer: Peer, draft: Option<Draft>) -> Result<()> {
         self.box_for(owner, peer).await?;
         let draft = draft.filter(|d| !d.text.is_empty());
+        // Clearing what is not there writes nothing: most sends carry `clear_draft` (official
+        // apps set it), and a write job would cost each of them a second commit to wait for.
+        if draft.is_none() && !self.store.has_draft(owner, peer).await? {
+            return Ok(());
+        }
         if let Some(d) = &draft {
             validate_text(&d.text, &d.entities)?;
             self.sends.take(owner, 1.0, self.clock.now_ms()).map_err(MessageError::FloodWait)?;

@@ -248,6 +248,9 @@ pub trait MessageStore: Send + Sync {
     async fn set_draft(&self, owner: UserId, peer: Peer, draft: Option<Draft>) -> StoreResult<bool>;
     /// Every draft `owner` has, with its dialog.
     async fn drafts(&self, owner: UserId) -> StoreResult<Vec<(Peer, Draft)>>;
+    /// Whether `owner` has a draft in its dialog with `peer` (a read: a send with
+    /// `clear_draft` asks this before it writes).
+    async fn has_draft(&self, owner: UserId, peer: Peer) -> StoreResult<bool>;
     /// Pins (first in the list) or unpins a dialog; `Conflict("pinned")` when pinning would
     /// make more than `max` pinned dialogs in its folder. True if it changed.
     async fn set_pinned(&self, owner: UserId, peer: Peer, pinned: bool, max: usize) -> StoreResult<bool>;
