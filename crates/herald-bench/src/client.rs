@@ -17,6 +17,11 @@ use tokio::sync::{mpsc, oneshot};
 
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How often a client pings. Real clients ping (Telethon every minute) and acknowledge what
+/// they receive; one that only listens is closed by the server's idle timeout (120 s), and a
+/// receiver in a long run would miss what is pushed after that.
+const KEEPALIVE: Duration = Duration::from_secs(30);
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
@@ -141,6 +146,22 @@ impl Client {
         let key = client.session.lock().unwrap().key.clone();
         let sid = client.session.lock().unwrap().session_id;
         tokio::spawn(read_loop(rd, ClientSession::new(key, sid), client.session.clone(), client.pending.clone(), client.closed.clone(), tx));
+        let weak = Arc::downgrade(&client);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(KEEPALIVE).await;
+                let Some(c) = weak.upgrade() else { break };
+                if c.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                // The pong is not waited for: the reader drops what no request awaits.
+                let ping = grammers_tl_types::Serializable::to_bytes(&functions::Ping { ping_id: now_ms() });
+                let (_, bytes) = c.session.lock().unwrap().encrypt(&ping, now_ms());
+                if write_frame(&mut *c.wr.lock().await, &bytes).await.is_err() {
+                    break;
+                }
+            }
+        });
         client
     }
 
