@@ -70,6 +70,11 @@ enum Scenario {
         /// Bytes of text per message (at least what the timestamp needs).
         #[arg(long, default_value_t = 64)]
         size: usize,
+        /// Messages per second from all senders together, on a fixed schedule (sender p of P
+        /// sends its k-th message at (k + p/P) / (rate / P) seconds, or as soon as the window
+        /// allows when behind); unset: as fast as the window allows.
+        #[arg(long)]
+        rate: Option<u64>,
     },
     /// Key exchanges from C concurrent clients for D seconds.
     Login {
@@ -152,6 +157,7 @@ struct PairsReport {
     scenario: &'static str,
     clients: usize,
     window: usize,
+    rate: Option<u64>,
     size: usize,
     sent: u64,
     acknowledged: u64,
@@ -171,11 +177,13 @@ struct PairsReport {
     ratio_to_echo: f64,
 }
 
-async fn pairs(cli: &Cli, key: &RsaPublic, clients: usize, window: usize, count: usize, size: usize) -> Result<()> {
-    if clients < 2 || window == 0 || count == 0 {
-        bail!("pairs needs at least 2 clients, a window and a count");
+async fn pairs(cli: &Cli, key: &RsaPublic, clients: usize, window: usize, count: usize, size: usize, rate: Option<u64>) -> Result<()> {
+    if clients < 2 || window == 0 || count == 0 || rate == Some(0) {
+        bail!("pairs needs at least 2 clients, a window, a count and a positive rate");
     }
     let pairs = clients / 2;
+    // Each sender's interval between scheduled sends.
+    let interval = rate.map(|r| Duration::from_secs_f64(pairs as f64 / r as f64));
     let run = format!("{:06x}", now_us() as u64 & 0xff_ffff);
     eprintln!("pairs: logging in {} clients", pairs * 2);
     // Log in everyone (64 pairs at a time): receivers take a username their sender resolves.
@@ -220,6 +228,11 @@ async fn pairs(cli: &Cli, key: &RsaPublic, clients: usize, window: usize, count:
                         let seq = next.fetch_add(1, Ordering::Relaxed);
                         if seq >= count as u64 {
                             return acked;
+                        }
+                        if let Some(every) = interval {
+                            // Senders are spread over the interval, not in step.
+                            let at = every * seq as u32 + every.mul_f64(p as f64 / pairs as f64);
+                            tokio::time::sleep_until((started + at).into()).await;
                         }
                         let t0 = now_us();
                         let mut text = format!("hb {seq} {t0} ");
@@ -271,6 +284,7 @@ async fn pairs(cli: &Cli, key: &RsaPublic, clients: usize, window: usize, count:
         scenario: "pairs",
         clients: pairs * 2,
         window,
+        rate,
         size,
         sent: expected,
         acknowledged,
@@ -502,7 +516,7 @@ fn main() -> Result<()> {
     let key = RsaPublic::from_pem(&pem).context("parsing the server's public key")?;
     rt.block_on(async {
         match cli.scenario.clone() {
-            Scenario::Pairs { clients, window, count, size } => pairs(&cli, &key, clients, window, count, size).await,
+            Scenario::Pairs { clients, window, count, size, rate } => pairs(&cli, &key, clients, window, count, size, rate).await,
             Scenario::Login { concurrency, seconds } => login(&cli, &key, concurrency, seconds).await,
             Scenario::Idle { connections } => idle(&cli, &key, connections).await,
             Scenario::Fanout { members, online, posts, window, data_dir } => {
