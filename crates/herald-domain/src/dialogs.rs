@@ -22,11 +22,6 @@ impl MessageService {
     pub async fn save_draft(&self, owner: UserId, origin_key: i64, peer: Peer, draft: Option<Draft>) -> Result<()> {
         self.box_for(owner, peer).await?;
         let draft = draft.filter(|d| !d.text.is_empty());
-        // Clearing what is not there writes nothing: most sends carry `clear_draft` (official
-        // apps set it), and a write job would cost each of them a second commit to wait for.
-        if draft.is_none() && !self.store.has_draft(owner, peer).await? {
-            return Ok(());
-        }
         if let Some(d) = &draft {
             validate_text(&d.text, &d.entities)?;
             self.sends.take(owner, 1.0, self.clock.now_ms()).map_err(MessageError::FloodWait)?;
@@ -35,6 +30,19 @@ impl MessageService {
             self.bus.publish(Event::Draft { user: owner, peer, draft, origin: origin_key });
         }
         Ok(())
+    }
+
+    /// A send's `clear_draft`, after the message is stored. Clearing what is not there writes
+    /// nothing: official apps set the flag on most sends, and a write job would cost each a
+    /// second commit to wait for. The read sees every draft whose save was answered before the
+    /// send was stored (answers follow commits); requests in flight together are not ordered
+    /// (clients order them with `invokeAfterMsg`). An explicit `saveDraft` with empty text
+    /// always writes, behind any save queued before it.
+    pub async fn clear_draft_after_send(&self, owner: UserId, origin_key: i64, peer: Peer) -> Result<()> {
+        if !self.store.has_draft(owner, peer).await? {
+            return Ok(());
+        }
+        self.save_draft(owner, origin_key, peer, None).await
     }
 
     /// Every draft of `owner` (`messages.getAllDrafts`).

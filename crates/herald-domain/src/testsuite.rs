@@ -1494,9 +1494,9 @@ pub async fn dialog_drafts_pins_and_archive(stores: Stores) {
     assert_eq!(w.messages.dialog(me, Peer::User(u[1].id)).await.unwrap().unwrap().draft.unwrap().text, "unsent");
     assert_eq!(w.messages.drafts(me).await.unwrap().len(), 1);
     // A send's clear_draft where there is none changes nothing; where there is one, clears it.
-    w.messages.save_draft(me, 7, Peer::User(u[2].id), None).await.unwrap();
+    w.messages.clear_draft_after_send(me, 7, Peer::User(u[2].id)).await.unwrap();
     assert!(rx.rx.try_recv().is_err(), "no draft to clear: nothing changes");
-    w.messages.save_draft(me, 7, Peer::User(u[1].id), None).await.unwrap();
+    w.messages.clear_draft_after_send(me, 7, Peer::User(u[1].id)).await.unwrap();
     assert!(matches!(&*rx.rx.try_recv().unwrap(), Event::Draft { draft: None, .. }));
     w.messages.save_draft(me, 7, Peer::User(u[1].id), Some(draft.clone())).await.unwrap();
     assert!(rx.rx.try_recv().is_ok());

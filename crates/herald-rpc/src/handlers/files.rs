@@ -77,7 +77,7 @@ pub async fn send_media(s: Arc<Services>, ctx: CallCtx, r: functions::messages::
     }
     let sent = s.messages.send_media(req, media).await?;
     if r.clear_draft {
-        s.messages.save_draft(me, ctx.auth_key_id, peer, None).await?;
+        s.messages.clear_draft_after_send(me, ctx.auth_key_id, peer).await?;
     }
     let UpdateKind::NewMessage(m) = &sent.update.kind else { return Err(RpcError::internal()) };
     let id = enums::Update::MessageId(types::UpdateMessageId { id: m.id, random_id: r.random_id });

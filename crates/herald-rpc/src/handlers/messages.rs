@@ -88,7 +88,7 @@ pub async fn send_message(s: Arc<Services>, ctx: CallCtx, r: functions::messages
     }
     let sent = s.messages.send(req).await?;
     if r.clear_draft {
-        s.messages.save_draft(me, ctx.auth_key_id, peer, None).await?;
+        s.messages.clear_draft_after_send(me, ctx.auth_key_id, peer).await?;
     }
     let UpdateKind::NewMessage(m) = &sent.update.kind else { return Err(RpcError::internal()) };
     // Full Updates (as Telegram answers): the client gets the message exactly as stored,
