@@ -9,7 +9,8 @@
 //!
 //! Unique within one store: the store raises the floor at open to the largest id it holds
 //! ([`raise_floor`]), so a clock stepped back across a restart cannot hand out an id again.
-//! A store shared by several processes would need to hand out ranges instead.
+//! One server per data directory (`herald serve` holds a lock on it); a store shared by
+//! several processes would need to hand out ranges instead.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 

@@ -9,6 +9,8 @@ use herald_store_sqlite::{inspect, integrity_check, DbFile};
 use std::path::Path;
 
 pub const DATABASE: &str = "herald.db";
+/// Locked by the running server: one `herald serve` per data directory.
+pub const LOCK: &str = "herald.lock";
 /// The directory of file bytes (uploads in progress and complete files), beside the database.
 pub const FILES: &str = "files";
 
@@ -21,6 +23,23 @@ pub enum Found {
     Existing,
     /// Keys without a database, and `--init-database` said to create one.
     NewDatabase,
+}
+
+/// Holds the directory for this process: a second `herald serve` on it is refused. Its state
+/// in memory (sessions, key states, the bus, the counter behind logical message ids) assumes
+/// it is the only server writing there. Released when the file is dropped, or by the kernel
+/// when the process dies (`kill -9` included).
+pub fn lock(dir: &Path) -> Result<std::fs::File> {
+    let path = dir.join(LOCK);
+    let file =
+        std::fs::OpenOptions::new().create(true).write(true).truncate(false).open(&path).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            bail!("{} is in use: another herald serve holds {}. Stop it first.", dir.display(), path.display())
+        }
+        Err(std::fs::TryLockError::Error(e)) => bail!("cannot lock {}: {e}", path.display()),
+    }
 }
 
 /// Checks the directory before anything is created or opened for writing. `init_database`
@@ -164,6 +183,18 @@ mod tests {
         std::fs::write(d.join(SECRET), [0u8; 32]).unwrap();
         assert_eq!(guard(&d, false).unwrap(), Found::Existing);
         assert!(check(&d).unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn one_server_per_directory() {
+        let d = std::env::temp_dir().join(format!("herald-lock-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let held = lock(&d).unwrap();
+        let refused = lock(&d).unwrap_err().to_string();
+        assert!(refused.contains("in use") && refused.contains(LOCK), "{refused}");
+        drop(held);
+        assert!(lock(&d).is_ok(), "released with its holder");
         let _ = std::fs::remove_dir_all(&d);
     }
 }

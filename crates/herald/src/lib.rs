@@ -36,6 +36,8 @@ pub struct Running {
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     store: SqliteStore,
+    /// The data directory's lock (`datadir::lock`), released after the store has closed.
+    _lock: std::fs::File,
 }
 
 impl Running {
@@ -95,6 +97,8 @@ fn connection_budget(wanted: usize) -> usize {
 
 /// Builds everything and starts accepting connections.
 pub async fn start(c: &Config) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&c.data_dir).with_context(|| format!("creating {}", c.data_dir.display()))?;
+    let lock = datadir::lock(&c.data_dir)?;
     let (keys, store) = open_data_dir(&c.data_dir, c.init_database)?;
     let listener = tokio::net::TcpListener::bind(c.listen).await.with_context(|| format!("listening on {}", c.listen))?;
     let addr = listener.local_addr()?;
@@ -194,7 +198,7 @@ pub async fn start(c: &Config) -> anyhow::Result<Running> {
     tokio::spawn(timers(services.clone(), stop_rx.clone()));
     tokio::spawn(maintenance(gateway.clone(), services, db, Duration::from_secs(c.unused_key_hours * 3600), stop_rx.clone()));
     let task = tokio::spawn(gateway.clone().serve(listener, stop_rx));
-    Ok(Running { addr, fingerprint: rsa.fingerprint(), public_key_path: keys.public_path, rsa, metrics_addr, gateway, stop, task, store })
+    Ok(Running { addr, fingerprint: rsa.fingerprint(), public_key_path: keys.public_path, rsa, metrics_addr, gateway, stop, task, store, _lock: lock })
 }
 
 /// How often stale rows and floors are collected.
