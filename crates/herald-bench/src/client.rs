@@ -157,7 +157,9 @@ impl Client {
                 // The pong is not waited for: the reader drops what no request awaits.
                 let ping = grammers_tl_types::Serializable::to_bytes(&functions::Ping { ping_id: now_ms() });
                 let (_, bytes) = c.session.lock().unwrap().encrypt(&ping, now_ms());
-                if write_frame(&mut *c.wr.lock().await, &bytes).await.is_err() {
+                // Bounded, so a server that stops reading cannot keep the client alive here.
+                let write = async { write_frame(&mut *c.wr.lock().await, &bytes).await };
+                if !matches!(tokio::time::timeout(TIMEOUT, write).await, Ok(Ok(()))) {
                     break;
                 }
             }

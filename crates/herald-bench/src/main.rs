@@ -196,6 +196,7 @@ async fn pairs(cli: &Cli, key: &RsaPublic, clients: usize, window: usize, count:
     let failures: Arc<Mutex<HashMap<String, u64>>> = Default::default();
     let seen: Arc<Mutex<HashMap<(usize, u64), u32>>> = Default::default();
     let started = Instant::now();
+    let started_us = now_us();
     let mut tasks = tokio::task::JoinSet::new();
     for (p, (sender, receiver, peer)) in ready.into_iter().enumerate() {
         // The receiver: every pushed message is counted once, its latency from its stamp.
@@ -229,12 +230,17 @@ async fn pairs(cli: &Cli, key: &RsaPublic, clients: usize, window: usize, count:
                         if seq >= count as u64 {
                             return acked;
                         }
-                        if let Some(every) = interval {
-                            // Senders are spread over the interval, not in step.
-                            let at = every * seq as u32 + every.mul_f64(p as f64 / pairs as f64);
-                            tokio::time::sleep_until((started + at).into()).await;
-                        }
-                        let t0 = now_us();
+                        // On a schedule, latency counts from the scheduled time, so a run
+                        // that falls behind shows its queueing (no coordinated omission).
+                        let t0 = match interval {
+                            Some(every) => {
+                                // Senders are spread over the interval, not in step.
+                                let at = every * seq as u32 + every.mul_f64(p as f64 / pairs as f64);
+                                tokio::time::sleep_until((started + at).into()).await;
+                                started_us + at.as_micros() as i64
+                            }
+                            None => now_us(),
+                        };
                         let mut text = format!("hb {seq} {t0} ");
                         while text.len() < size {
                             text.push('x');
