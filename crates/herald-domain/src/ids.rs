@@ -28,8 +28,8 @@ pub fn raise_floor(max: i64) {
 
 /// A new logical id, above every id given out or stored before.
 pub fn next() -> i64 {
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-    next_at(now_ms)
+    use crate::clock::Clock;
+    next_at(crate::clock::SystemClock.now_ms())
 }
 
 fn next_at(now_ms: i64) -> i64 {
