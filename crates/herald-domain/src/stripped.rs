@@ -133,17 +133,26 @@ fn category(v: i32) -> (u8, u16) {
     (size, bits)
 }
 
+/// The DCT's cosines: `COS[u][x]` = cos((2x + 1)·u·π/16).
+fn cosines() -> [[f32; 8]; 8] {
+    let mut c = [[0f32; 8]; 8];
+    for (u, row) in c.iter_mut().enumerate() {
+        for (x, v) in row.iter_mut().enumerate() {
+            *v = (((2 * x + 1) * u) as f32 * std::f32::consts::PI / 16.0).cos();
+        }
+    }
+    c
+}
+
 /// Forward DCT of one level-shifted 8×8 block, quantised, in natural order.
-fn fdct_quant(block: &[f32; 64], q: &[u16; 64]) -> [i32; 64] {
+fn fdct_quant(block: &[f32; 64], q: &[u16; 64], cos: &[[f32; 8]; 8]) -> [i32; 64] {
     let mut out = [0i32; 64];
     for v in 0..8 {
         for u in 0..8 {
             let mut sum = 0f32;
             for y in 0..8 {
                 for x in 0..8 {
-                    let cx = (((2 * x + 1) * u) as f32 * std::f32::consts::PI / 16.0).cos();
-                    let cy = (((2 * y + 1) * v) as f32 * std::f32::consts::PI / 16.0).cos();
-                    sum += block[y * 8 + x] * cx * cy;
+                    sum += block[y * 8 + x] * cos[u][x] * cos[v][y];
                 }
             }
             let cu = if u == 0 { std::f32::consts::FRAC_1_SQRT_2 } else { 1.0 };
@@ -185,7 +194,7 @@ fn encode_block(bits: &mut Bits, coef: &[i32; 64], pred: &mut i32, dc: &Codes, a
 pub fn stripped(img: &DynamicImage) -> Vec<u8> {
     let small = img.thumbnail(SIDE, SIDE).to_rgb8();
     let (w, h) = (small.width() as usize, small.height() as usize);
-    let t = tables();
+    let (t, cos) = (tables(), cosines());
     // YCbCr (JFIF), the edges repeated out to whole 16×16 units.
     let (pw, ph) = (w.div_ceil(16) * 16, h.div_ceil(16) * 16);
     let mut planes = vec![vec![0f32; pw * ph]; 3];
@@ -210,7 +219,7 @@ pub fn stripped(img: &DynamicImage) -> Vec<u8> {
                         block[y * 8 + x] = planes[0][(my + by + y) * pw + mx + bx + x] - 128.0;
                     }
                 }
-                encode_block(&mut bits, &fdct_quant(&block, &t.quant[0]), &mut pred[0], &t.dc[0], &t.ac[0]);
+                encode_block(&mut bits, &fdct_quant(&block, &t.quant[0], &cos), &mut pred[0], &t.dc[0], &t.ac[0]);
             }
             // One block each of Cb and Cr, every 2×2 pixels averaged.
             for c in 1..3 {
@@ -221,7 +230,7 @@ pub fn stripped(img: &DynamicImage) -> Vec<u8> {
                         block[y * 8 + x] = (at(0, 0) + at(1, 0) + at(0, 1) + at(1, 1)) / 4.0 - 128.0;
                     }
                 }
-                encode_block(&mut bits, &fdct_quant(&block, &t.quant[1]), &mut pred[c], &t.dc[1], &t.ac[1]);
+                encode_block(&mut bits, &fdct_quant(&block, &t.quant[1], &cos), &mut pred[c], &t.dc[1], &t.ac[1]);
             }
         }
     }
