@@ -80,6 +80,7 @@ fn open(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
 impl SqliteStore {
     /// Opens (creating and migrating as needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        configure_sqlite();
         let mut conn = open(path, false).map_err(backend)?;
         schema::migrate(&mut conn).map_err(backend)?;
         // New logical ids stay above every one this store holds or still names (a deleted
@@ -180,6 +181,22 @@ impl SqliteStore {
     }
 }
 
+/// Process-wide SQLite settings, before its first use. Memory statistics off: with them on,
+/// every allocation SQLite makes takes a global mutex to count it, and nothing here reads the
+/// counts. Refused (harmlessly) if SQLite was already initialised.
+#[allow(unsafe_code)] // the one FFI call; see the SAFETY note
+fn configure_sqlite() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: sqlite3_config takes an int for MEMSTATUS and is called once, before any
+        // connection of this process is opened; after initialisation it only returns MISUSE.
+        let rc = unsafe { rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0 as std::os::raw::c_int) };
+        if rc != rusqlite::ffi::SQLITE_OK {
+            tracing::debug!(rc, "sqlite was initialised already; memory statistics stay on");
+        }
+    });
+}
+
 /// What a database file at a path is, judged without changing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DbFile {
@@ -238,6 +255,11 @@ pub fn integrity_check(path: &Path, quick: bool) -> Result<Vec<String>, StoreErr
     Ok(if found == ["ok"] { vec![] } else { found })
 }
 
+/// Runs one statement without parameters or rows (the writer's savepoints), prepared once.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 fn run_batch(conn: &Connection, batch: Vec<WriteJob>) {
     let n = batch.len();
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
@@ -245,6 +267,7 @@ fn run_batch(conn: &Connection, batch: Vec<WriteJob>) {
         tracing::error!(error = %e, jobs = n, "could not begin a write transaction");
         return;
     }
+    messages::batch_started();
     let mut completions = Vec::with_capacity(n);
     // Set when the transaction can no longer be trusted: SQLite rolled it back by itself
     // (disk full, I/O error) or a savepoint failed. Nothing of the batch may then be
@@ -254,29 +277,33 @@ fn run_batch(conn: &Connection, batch: Vec<WriteJob>) {
         if aborted.is_some() {
             continue; // dropped unrun: its caller gets an error
         }
-        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+        if let Err(e) = run_cached(conn, "SAVEPOINT job") {
             aborted = Some(e.to_string());
             continue;
         }
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn))) {
+        let kept = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn))) {
             Ok((ok, done)) => {
-                let end = if ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
-                if let Err(e) = conn.execute_batch(end) {
-                    aborted = Some(e.to_string());
-                }
                 completions.push(done);
+                ok
             }
             Err(_) => {
                 // The job's reply channel was dropped while unwinding: its caller gets an error.
                 tracing::error!("a write job panicked; its changes are rolled back");
-                if let Err(e) = conn.execute_batch("ROLLBACK TO job; RELEASE job") {
-                    aborted = Some(e.to_string());
-                }
+                false
             }
+        };
+        let end = if kept { run_cached(conn, "RELEASE job") } else { run_cached(conn, "ROLLBACK TO job").and_then(|_| run_cached(conn, "RELEASE job")) };
+        if let Err(e) = end {
+            aborted = Some(e.to_string());
         }
+        messages::job_ended(kept && aborted.is_none());
         if conn.is_autocommit() {
             aborted.get_or_insert_with(|| "the transaction was rolled back by SQLite".into());
         }
+    }
+    // The full-text index for every kept job, once (see `messages::PendingIndex`).
+    if let Err(e) = messages::batch_ending(conn, aborted.is_none()) {
+        aborted.get_or_insert_with(|| e.to_string());
     }
     let commit = match aborted {
         Some(why) => {

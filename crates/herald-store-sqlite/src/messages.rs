@@ -518,8 +518,52 @@ fn apply(conn: &Connection, ops: Vec<(BoxId, BoxOp)>, dedup: Option<(BoxId, User
             updates.push((owner, up));
         }
     }
-    touched.reindex(conn)?;
+    touched.index_later_or_now(conn)?;
     Ok(Applied { updates, duplicate: false })
+}
+
+/// The full-text index work of the write batch under way on this thread (the writer's), done
+/// once after all of the batch's jobs instead of inside each: FTS5 writes its pending terms out
+/// as a new index segment at every savepoint, and every job runs under its own
+/// (`run_batch`), so indexing inside the jobs wrote a segment, and later merged it, per
+/// message. `job` collects what the running job touched; it joins `batch` only if the job is
+/// kept (see [`job_ended`]).
+#[derive(Default)]
+struct PendingIndex {
+    batch: Touched,
+    job: Touched,
+}
+
+thread_local! {
+    static PENDING_INDEX: std::cell::RefCell<Option<PendingIndex>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A write batch begins on this thread: index work is collected from now on.
+pub(crate) fn batch_started() {
+    PENDING_INDEX.with(|p| *p.borrow_mut() = Some(PendingIndex::default()));
+}
+
+/// The running job ended: its index work is kept if its changes were (`kept`), dropped with
+/// them otherwise.
+pub(crate) fn job_ended(kept: bool) {
+    PENDING_INDEX.with(|p| {
+        if let Some(p) = p.borrow_mut().as_mut() {
+            let job = std::mem::take(&mut p.job);
+            if kept {
+                p.batch.merge(job);
+            }
+        }
+    });
+}
+
+/// The batch's jobs are done: brings the index up to date for everything they kept, inside
+/// the batch's transaction (so a search sees a message exactly when its commit is visible).
+/// With `apply` false the work is dropped (the batch is being rolled back).
+pub(crate) fn batch_ending(conn: &Connection, apply: bool) -> StoreResult<()> {
+    match PENDING_INDEX.with(|p| p.borrow_mut().take()) {
+        Some(p) if apply => p.batch.reindex(conn),
+        _ => Ok(()),
+    }
 }
 
 /// The logical messages one `apply` wrote, for the full-text index (and the reactions of
@@ -542,6 +586,33 @@ impl Touched {
     }
     fn changed(&mut self, logical: i64) {
         self.entry(logical).2 = true;
+    }
+
+    /// Adds a later job's work: copies appended add up, a change anywhere is a change. Indexing
+    /// the sum once, from the final rows, gives the row that indexing each job's part in turn
+    /// would have left.
+    fn merge(&mut self, later: Touched) {
+        for (logical, appended, changed) in later.0 {
+            let e = self.entry(logical);
+            e.1 += appended;
+            e.2 |= changed;
+        }
+    }
+
+    /// Inside a write batch, hands the work to the batch (see [`PendingIndex`]); elsewhere
+    /// does it now.
+    fn index_later_or_now(self, conn: &Connection) -> StoreResult<()> {
+        let this = PENDING_INDEX.with(|p| match p.borrow_mut().as_mut() {
+            Some(p) => {
+                p.job.merge(self);
+                None
+            }
+            None => Some(self),
+        });
+        match this {
+            Some(t) => t.reindex(conn),
+            None => Ok(()),
+        }
     }
 
     /// Brings each touched message's index row up to date: its text and the boxes that hold
@@ -1380,6 +1451,45 @@ mod tests {
         let none = s.apply(vec![(ch, BoxOp::Delete { ids: vec![99] })], None).await.unwrap();
         assert!(none.updates.is_empty());
         assert_eq!(s.pts(BoxId::User(UserId(42))).await.unwrap(), INITIAL_PTS, "a new box never reports pts 0");
+    }
+
+    /// The index is written once per batch, after the jobs: it must hold exactly what the
+    /// kept jobs left (a rolled-back job's message absent, an edit in a later job seen).
+    #[test]
+    fn a_batch_indexes_what_its_kept_jobs_left() {
+        let dir = std::env::temp_dir().join(format!("herald-index-batch-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut conn = crate::open(&dir.join("herald.db"), false).unwrap();
+        crate::schema::migrate(&mut conn).unwrap();
+        let job = |ops: Vec<(BoxId, BoxOp)>, keep: bool| -> crate::WriteJob {
+            Box::new(move |c| {
+                let ok = super::apply(c, ops, None).is_ok() && keep;
+                (ok, Box::new(|_| {}) as crate::Completion)
+            })
+        };
+        let edit = (BoxId::User(UserId(1)), BoxOp::Edit { id: 1, text: "edited words".into(), entities: vec![], media: None, date: 1003 });
+        crate::run_batch(
+            &conn,
+            vec![
+                job(vec![append(1, 2, "kept words", 1000, None)], true),
+                job(vec![append(3, 4, "dropped words", 1001, None)], false),
+                job(vec![append(1, 2, "second kept", 1002, None)], true),
+                job(vec![edit], true),
+            ],
+        );
+        let hits = |word: &str| -> Vec<i64> {
+            let mut st = conn.prepare("SELECT rowid FROM search WHERE search MATCH ?1 ORDER BY rowid").unwrap();
+            st.query_map([word], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+        };
+        assert_eq!(hits("dropped"), Vec::<i64>::new(), "a rolled-back job leaves nothing in the index");
+        assert_eq!(hits("kept"), vec![1002]);
+        assert_eq!(hits("edited"), vec![1000]);
+        assert_eq!(hits("words"), vec![1000]);
+        let rows: i64 = conn.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 2);
+        drop(conn);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]
