@@ -11,19 +11,40 @@ use herald_domain::store::{Applied, BoxOp, MessageStore, NewCopy, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
-/// How an update is kept in the log (messages are referenced, not copied).
+/// How an update is kept in the log (messages are referenced, not copied). A new message has
+/// no entry: the stored copy, with its pts, is the update (`difference`).
 #[derive(Serialize, Deserialize)]
 enum Logged {
-    NewMessage { id: i32 },
-    EditMessage { id: i32 },
-    DeleteMessages { ids: Vec<i32> },
-    ReadInbox { peer: i64, max_id: i32, still_unread: i32 },
-    ReadOutbox { peer: i64, max_id: i32 },
-    Pinned { peer: i64, ids: Vec<i32>, pinned: bool },
+    /// Not written since migration 34, which removed them all.
+    NewMessage {
+        id: i32,
+    },
+    EditMessage {
+        id: i32,
+    },
+    DeleteMessages {
+        ids: Vec<i32>,
+    },
+    ReadInbox {
+        peer: i64,
+        max_id: i32,
+        still_unread: i32,
+    },
+    ReadOutbox {
+        peer: i64,
+        max_id: i32,
+    },
+    Pinned {
+        peer: i64,
+        ids: Vec<i32>,
+        pinned: bool,
+    },
 }
 
 const MSG_COLUMNS: &str = "owner, id, logical_id, peer, from_id, out, date, text, entities, reply_to, edit_date, action, post, post_author,
     (SELECT views FROM view_counts v WHERE v.owner = messages.owner AND v.id = messages.id), mentions, fwd, reactions, ttl_period, media, grouped_id";
+/// How many columns [`MSG_COLUMNS`] names: a query may read more after them.
+const MSG_COLUMN_COUNT: usize = 21;
 
 fn json_err(e: serde_json::Error) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -318,7 +339,7 @@ fn append(conn: &Connection, owner: BoxId, n: NewCopy, touched: &mut Touched) ->
             .execute(params![owner.key(), u, m.peer.marked(), m.id])
             .map_err(backend)?;
     }
-    log(conn, owner, pts, 1, &Logged::NewMessage { id: m.id })?;
+    // No log entry: the stored copy, with its pts, is the update (see `difference`).
     Ok(PtsUpdate { pts, pts_count: 1, kind: UpdateKind::NewMessage(m) })
 }
 
@@ -791,10 +812,55 @@ fn history(conn: &Connection, owner: BoxId, peer: Peer, q: HistoryQuery) -> Stor
     Ok((out, count))
 }
 
+/// The id of `owner`'s first message with a pts above `pts`, if any. A copy takes its id and
+/// its pts in one statement (`alloc_and_bump`) and keeps both, so within a box both rise
+/// together, and the message is found by searching ids: galloping back from the newest, then
+/// bisecting. Each probe is one primary-key seek: a client a few messages behind costs a few,
+/// one a million behind about forty.
+fn first_id_after_pts(conn: &Connection, owner: BoxId, pts: i32) -> StoreResult<Option<i32>> {
+    let Some(next) = conn
+        .prepare_cached("SELECT next_msg_id FROM boxes WHERE owner = ?1")
+        .map_err(backend)?
+        .query_row([owner.key()], |r| r.get::<_, i32>(0))
+        .optional()
+        .map_err(backend)?
+    else {
+        return Ok(None);
+    };
+    let mut probe = conn.prepare_cached("SELECT id, pts FROM messages WHERE owner = ?1 AND id >= ?2 ORDER BY id LIMIT 1").map_err(backend)?;
+    // The first message at or after id `at`: (id, pts).
+    let mut first_from =
+        |at: i32| -> StoreResult<Option<(i32, i32)>> { probe.query_row(params![owner.key(), at], |r| Ok((r.get(0)?, r.get(1)?))).optional().map_err(backend) };
+    // `after(i)`: no message at or after `i` has a pts up to `pts`. False up to some id, true
+    // from there on; `hi` is always a true one.
+    let mut after = |at: i32| -> StoreResult<bool> { Ok(first_from(at)?.is_none_or(|(_, p)| p > pts)) };
+    let (mut lo, mut hi, mut step) = (1, next, 1);
+    while hi - step >= lo {
+        if after(hi - step)? {
+            hi -= step;
+            step = step.saturating_mul(2);
+        } else {
+            lo = hi - step + 1;
+            break;
+        }
+    }
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if after(mid)? {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Ok(first_from(hi)?.map(|(id, _)| id))
+}
+
 fn update_from_log(conn: &Connection, owner: BoxId, pts: i32, count: i32, data: &str) -> StoreResult<Option<PtsUpdate>> {
     let entry: Logged = serde_json::from_str(data).map_err(json_err)?;
     let kind = match entry {
-        Logged::NewMessage { id } => get_message(conn, owner, id)?.map(UpdateKind::NewMessage),
+        // Written before migration 34 (which removed them all): the message itself is the
+        // update now (see `difference`).
+        Logged::NewMessage { .. } => None,
         Logged::EditMessage { id } => get_message(conn, owner, id)?.map(UpdateKind::EditMessage),
         Logged::DeleteMessages { ids } => Some(UpdateKind::DeleteMessages(ids)),
         Logged::ReadInbox { peer, max_id, still_unread } => Some(UpdateKind::ReadHistoryInbox { peer: Peer::from_marked(peer), max_id, still_unread }),
@@ -1230,6 +1296,10 @@ impl MessageStore for SqliteStore {
             if pts < floor {
                 return Ok(Difference { updates: vec![], pts: box_pts(conn, owner)?, more: false, too_long: true });
             }
+            // Two sources, each read in pts order up to one past the limit: the log (every
+            // change but a new message) and the box's messages (a new message's update is the
+            // message itself, under the pts it was stored with). Merged by pts, the first
+            // `limit` are exactly the first `limit` updates.
             let rows: Vec<(i32, i32, String)> = conn
                 .prepare_cached("SELECT pts, pts_count, data FROM updates WHERE owner = ?1 AND pts > ?2 ORDER BY pts LIMIT ?3")
                 .map_err(backend)?
@@ -1237,15 +1307,29 @@ impl MessageStore for SqliteStore {
                 .map_err(backend)?
                 .collect::<Result<_, _>>()
                 .map_err(backend)?;
-            let more = rows.len() > limit;
-            let mut updates = Vec::new();
-            let mut last = pts;
-            for (p, count, data) in rows.into_iter().take(limit) {
-                last = p;
-                if let Some(u) = update_from_log(conn, owner, p, count, &data)? {
-                    updates.push(u);
-                }
+            let mut found: Vec<(i32, Option<PtsUpdate>)> = Vec::with_capacity(rows.len());
+            for (p, count, data) in rows {
+                found.push((p, update_from_log(conn, owner, p, count, &data)?));
             }
+            if let Some(first) = first_id_after_pts(conn, owner, pts)? {
+                let mut st = conn
+                    .prepare_cached(&format!("SELECT {MSG_COLUMNS}, pts FROM messages WHERE owner = ?1 AND id >= ?2 ORDER BY id LIMIT ?3"))
+                    .map_err(backend)?;
+                let news = st
+                    .query_map(params![owner.key(), first, limit as i64 + 1], |r| {
+                        let p: i32 = r.get(MSG_COLUMN_COUNT)?;
+                        Ok((p, Some(PtsUpdate { pts: p, pts_count: 1, kind: UpdateKind::NewMessage(msg_from_row(r)?) })))
+                    })
+                    .map_err(backend)?;
+                for n in news {
+                    found.push(n.map_err(backend)?);
+                }
+                found.sort_by_key(|(p, _)| *p);
+            }
+            let more = found.len() > limit;
+            found.truncate(limit);
+            let last = found.last().map_or(pts, |(p, _)| *p);
+            let updates = found.into_iter().filter_map(|(_, u)| u).collect();
             let current = box_pts(conn, owner)?;
             Ok(Difference { updates, pts: if more { last } else { current }, more, too_long: false })
         })
@@ -1451,6 +1535,78 @@ mod tests {
         let none = s.apply(vec![(ch, BoxOp::Delete { ids: vec![99] })], None).await.unwrap();
         assert!(none.updates.is_empty());
         assert_eq!(s.pts(BoxId::User(UserId(42))).await.unwrap(), INITIAL_PTS, "a new box never reports pts 0");
+    }
+
+    /// New messages are not in the log: `difference` merges the box's messages (by the pts
+    /// they were stored with) with the log. From every starting pts and with any page size,
+    /// the pages must give exactly the updates after it, in pts order, without the new
+    /// messages deleted since.
+    #[tokio::test]
+    async fn difference_merges_messages_and_log_from_any_pts() {
+        let s = temp_store();
+        let me = BoxId::User(UserId(1));
+        let mut expected: Vec<(i32, &'static str, i32)> = Vec::new(); // (pts, kind, message id)
+        let mut deleted = Vec::new();
+        for i in 1..=40 {
+            let a = s.apply(vec![append(1, 2, &format!("m{i}"), 1000 + i, None)], None).await.unwrap();
+            let u = a.of(me).unwrap();
+            let UpdateKind::NewMessage(m) = &u.kind else { panic!() };
+            expected.push((u.pts, "new", m.id));
+            let op = match i % 7 {
+                2 => Some(BoxOp::Edit { id: m.id, text: format!("edited {i}"), entities: vec![], media: None, date: 2000 + i }),
+                4 => Some(BoxOp::Edit { id: m.id - 2, text: format!("edited {i}"), entities: vec![], media: None, date: 2000 + i }),
+                5 => Some(BoxOp::Delete { ids: vec![m.id - 5, m.id - 6] }),
+                6 => Some(BoxOp::ReadInbox { peer: Peer::User(UserId(2)), max_id: m.id }),
+                _ => None,
+            };
+            if let Some(op) = op {
+                if let BoxOp::Delete { ids } = &op {
+                    deleted.extend(ids.iter().copied().filter(|id| *id > 0));
+                }
+                if let Some(u) = s.apply(vec![(me, op)], None).await.unwrap().of(me) {
+                    let (kind, id) = match &u.kind {
+                        UpdateKind::EditMessage(m) => ("edit", m.id),
+                        UpdateKind::DeleteMessages(_) => ("delete", 0),
+                        _ => ("other", 0),
+                    };
+                    expected.push((u.pts, kind, id));
+                }
+            }
+        }
+        let last = s.pts(me).await.unwrap();
+        assert_eq!(expected.last().unwrap().0, last);
+        for from in INITIAL_PTS..=last {
+            // A new message or an edit whose message is gone since is not sent (as before).
+            let want: Vec<i32> = expected.iter().filter(|(p, k, id)| *p > from && !(*k != "delete" && deleted.contains(id))).map(|e| e.0).collect();
+            for limit in [1, 3, 100] {
+                let (mut at, mut got) = (from, Vec::new());
+                loop {
+                    let d = s.difference(me, at, limit).await.unwrap();
+                    assert!(!d.too_long);
+                    assert!(d.updates.len() <= limit);
+                    got.extend(d.updates.iter().map(|u| u.pts));
+                    assert!(d.pts > at || !d.more, "a page that is not the last moves on");
+                    at = d.pts;
+                    if !d.more {
+                        break;
+                    }
+                }
+                assert_eq!(at, last, "from {from}, limit {limit}: the last page ends at the box's pts");
+                assert_eq!(got, want, "from {from}, limit {limit}");
+            }
+        }
+        // An edited message comes as it is now.
+        let d = s.difference(me, INITIAL_PTS, 100).await.unwrap();
+        let edits: Vec<(i32, String)> = d
+            .updates
+            .iter()
+            .filter_map(|u| match &u.kind {
+                UpdateKind::EditMessage(m) => Some((m.id, m.text.clone())),
+                _ => None,
+            })
+            .collect();
+        // Message 37 was edited twice (at 37 and 39): both entries show its text now.
+        assert_eq!(edits.iter().filter(|(id, _)| *id == 37).map(|(_, t)| t.as_str()).collect::<Vec<_>>(), ["edited 39", "edited 39"]);
     }
 
     /// The index is written once per batch, after the jobs: it must hold exactly what the
