@@ -1,7 +1,8 @@
 //! Storage, one fallible trait per concern, at the level of the domain (so SQL backends can
 //! use transactions, indexes and constraints). **Every method that changes a box's messages
-//! also advances that box's pts and logs the update in the same transaction**: that is the
-//! durability and gap-free invariant `updates.getDifference` relies on.
+//! also advances that box's pts and records the update in the same transaction** (a log
+//! entry, or for a new message the stored copy with its pts): that is the durability and
+//! gap-free invariant `updates.getDifference` relies on.
 
 use crate::error::StoreError;
 use crate::model::*;
@@ -147,9 +148,9 @@ pub struct NewCopy {
 }
 
 /// One change to one box. Each op that changes something advances that box's pts by its
-/// count and logs the update **in the same transaction** (gap-free pts, complete log); an op
-/// that changes nothing (ids that do not exist, a read mark that does not move) produces no
-/// update and no pts.
+/// count and records the update **in the same transaction** (gap-free pts, complete record);
+/// an op that changes nothing (ids that do not exist, a read mark that does not move) produces
+/// no update and no pts.
 // Appends are most ops and carry a whole message; boxing them would add an allocation per
 // copy to the hot path to shrink the rare others. Ops live only until `apply` takes them.
 #[allow(clippy::large_enum_variant)]

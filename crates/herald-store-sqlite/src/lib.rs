@@ -80,7 +80,6 @@ fn open(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
 impl SqliteStore {
     /// Opens (creating and migrating as needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        configure_sqlite();
         let mut conn = open(path, false).map_err(backend)?;
         schema::migrate(&mut conn).map_err(backend)?;
         // New logical ids stay above every one this store holds or still names (a deleted
@@ -179,22 +178,6 @@ impl SqliteStore {
         }
         rx.await.map_err(|_| StoreError::Backend("reader dropped the job".into()))?
     }
-}
-
-/// Process-wide SQLite settings, before its first use. Memory statistics off: with them on,
-/// every allocation SQLite makes takes a global mutex to count it, and nothing here reads the
-/// counts. Refused (harmlessly) if SQLite was already initialised.
-#[allow(unsafe_code)] // the one FFI call; see the SAFETY note
-fn configure_sqlite() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: sqlite3_config takes an int for MEMSTATUS and is called once, before any
-        // connection of this process is opened; after initialisation it only returns MISUSE.
-        let rc = unsafe { rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0 as std::os::raw::c_int) };
-        if rc != rusqlite::ffi::SQLITE_OK {
-            tracing::debug!(rc, "sqlite was initialised already; memory statistics stay on");
-        }
-    });
 }
 
 /// What a database file at a path is, judged without changing it.
@@ -330,6 +313,16 @@ fn run_batch(conn: &Connection, batch: Vec<WriteJob>) {
 mod tests {
     use super::test_support::temp_store;
     use herald_domain::error::StoreError;
+
+    /// `.cargo/config.toml` builds SQLite without its memory statistics (a global mutex per
+    /// allocation): a build that lost the setting fails here.
+    #[test]
+    fn sqlite_is_built_without_memory_statistics() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let mut st = conn.prepare("PRAGMA compile_options").unwrap();
+        let opts: Vec<String> = st.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
+        assert!(opts.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"), "{opts:?}");
+    }
 
     #[tokio::test]
     async fn a_panicking_job_fails_alone_and_the_writer_survives() {

@@ -1,7 +1,9 @@
-//! Message boxes. Every op that changes a box calls [`record`] (pts bump + log) inside the same
-//! write transaction as the change itself, which keeps every box's pts gap-free and its log
-//! complete. This module stores; the rules (who gets a copy, receipts, revokes) are the
-//! domain's (`herald-domain/src/messages.rs`).
+//! Message boxes. Every op that changes a box advances its pts inside the same write
+//! transaction as the change itself: an appended copy keeps the pts it took in its own row
+//! (`alloc_and_bump`), every other change is logged ([`record`]: pts bump + log entry). That
+//! keeps every box's pts gap-free and its updates complete for `difference`, which reads both.
+//! This module stores; the rules (who gets a copy, receipts, revokes) are the domain's
+//! (`herald-domain/src/messages.rs`).
 
 use crate::{backend, SqliteStore};
 use async_trait::async_trait;
@@ -579,7 +581,9 @@ pub(crate) fn job_ended(kept: bool) {
 
 /// The batch's jobs are done: brings the index up to date for everything they kept, inside
 /// the batch's transaction (so a search sees a message exactly when its commit is visible).
-/// With `apply` false the work is dropped (the batch is being rolled back).
+/// With `apply` false the work is dropped (the batch is being rolled back). This runs outside
+/// the jobs' savepoints, so an index write that fails (an I/O error, in practice) fails the
+/// whole batch, not one job: no job of it is acknowledged, and each caller gets the error.
 pub(crate) fn batch_ending(conn: &Connection, apply: bool) -> StoreResult<()> {
     match PENDING_INDEX.with(|p| p.borrow_mut().take()) {
         Some(p) if apply => p.batch.reindex(conn),
