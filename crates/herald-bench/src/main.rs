@@ -110,6 +110,12 @@ enum Scenario {
     Idle {
         #[arg(long, default_value_t = 1000)]
         connections: usize,
+        /// Log each connection in (test numbers, signing up when new) and ask for
+        /// `updates.getState`, as a real client does: the server then also holds the session's
+        /// user binding and its event subscription. Without it the one request is
+        /// `help.getNearestDc`.
+        #[arg(long)]
+        signed_in: bool,
     },
     /// Pairs sending while the server (started by this command) is killed with SIGKILL at
     /// random and restarted; then every message is checked: 0 lost, 0 duplicated.
@@ -338,7 +344,7 @@ async fn setups_in_batches(cli: &Cli, key: &RsaPublic, pairs: usize, run: &str) 
         for p in start..(start + 64).min(pairs) {
             let (server, sources, key, run) = (cli.server, cli.sources, key.clone(), run.to_string());
             batch.spawn(async move {
-                let cli = Cli { server, pubkey: None, server_pid: None, sources, scenario: Scenario::Idle { connections: 0 } };
+                let cli = Cli { server, pubkey: None, server_pid: None, sources, scenario: Scenario::Idle { connections: 0, signed_in: false } };
                 let r = setup_pair(&cli, &key, p, &run).await;
                 (p, r)
             });
@@ -435,12 +441,13 @@ async fn login(cli: &Cli, key: &RsaPublic, concurrency: usize, seconds: u64) -> 
 struct IdleReport {
     scenario: &'static str,
     connections: usize,
+    signed_in: bool,
     opened: usize,
     server_rss_growth_mib: Option<f64>,
     server_bytes_per_connection: Option<f64>,
 }
 
-async fn idle(cli: &Cli, key: &RsaPublic, connections: usize) -> Result<()> {
+async fn idle(cli: &Cli, key: &RsaPublic, connections: usize, signed_in: bool) -> Result<()> {
     let before = cli.server_pid.map(stats::rss_mib);
     let mut held = Vec::with_capacity(connections);
     for start in (0..connections).step_by(64) {
@@ -449,7 +456,12 @@ async fn idle(cli: &Cli, key: &RsaPublic, connections: usize) -> Result<()> {
             let (server, src, key) = (cli.server, source(cli, i), key.clone());
             batch.spawn(async move {
                 let c = Client::connect(server, src, &key, seed()).await?;
-                c.call(&functions::help::GetNearestDc {}).await?;
+                if signed_in {
+                    client::log_in(&c, &client::test_phone(i)).await?;
+                    c.call(&functions::updates::GetState {}).await?;
+                } else {
+                    c.call(&functions::help::GetNearestDc {}).await?;
+                }
                 anyhow::Ok(c)
             });
         }
@@ -467,14 +479,16 @@ async fn idle(cli: &Cli, key: &RsaPublic, connections: usize) -> Result<()> {
     let report = IdleReport {
         scenario: "idle",
         connections,
+        signed_in,
         opened: held.len(),
         server_rss_growth_mib: growth,
         server_bytes_per_connection: growth.map(|g| g * 1024.0 * 1024.0 / held.len().max(1) as f64),
     };
     eprintln!(
-        "idle: {} of {} connections held{}",
+        "idle: {} of {} {}connections held{}",
         held.len(),
         connections,
+        if signed_in { "signed-in " } else { "" },
         report
             .server_bytes_per_connection
             .map(|b| format!("; server RSS +{:.1} MiB, {:.0} bytes per connection", growth.unwrap_or(0.0), b))
@@ -524,7 +538,7 @@ fn main() -> Result<()> {
         match cli.scenario.clone() {
             Scenario::Pairs { clients, window, count, size, rate } => pairs(&cli, &key, clients, window, count, size, rate).await,
             Scenario::Login { concurrency, seconds } => login(&cli, &key, concurrency, seconds).await,
-            Scenario::Idle { connections } => idle(&cli, &key, connections).await,
+            Scenario::Idle { connections, signed_in } => idle(&cli, &key, connections, signed_in).await,
             Scenario::Fanout { members, online, posts, window, data_dir } => {
                 fanout::run(&cli, &key, fanout::FanoutArgs { members, online, posts, window, data_dir }).await
             }

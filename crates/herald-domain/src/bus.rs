@@ -2,16 +2,16 @@
 //!
 //! It only notifies. The store is the durable record, and a session that misses an event
 //! repairs the gap with `updates.getDifference`. The in-process implementation keeps one
-//! bounded channel per subscribed session; a subscriber whose queue is full is dropped (its
+//! bounded queue per subscribed session; a subscriber whose queue is full is dropped (its
 //! session re-reads its state and catches up through getDifference) rather than stalling
 //! the sender.
 
 use crate::model::{Draft, GroupId, Peer, PtsUpdate, Reactions, TypingAction, UserId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
 
 /// Where an event is published: a user's sessions, or every session following a channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -134,7 +134,130 @@ impl Event {
 /// members is one allocation.
 pub struct Subscription {
     pub id: u64,
-    pub rx: mpsc::Receiver<Arc<Event>>,
+    pub rx: Receiver,
+}
+
+/// One subscription's queue. A deque and the receiver's waker behind a mutex rather than a
+/// tokio channel: every authorised connection holds one, mostly idle, and a tokio channel
+/// allocates its shared state and a first block of 32 slots up front (about 450 bytes); this is
+/// one allocation of under 100, the deque's buffer is given back whenever it empties, and
+/// waiting for it adds nothing to the connection task's size.
+struct QueueShared {
+    state: Mutex<QueueState>,
+}
+
+#[derive(Default)]
+struct QueueState {
+    events: VecDeque<Arc<Event>>,
+    /// The receiver waiting for an event (one receiver, so one slot).
+    waker: Option<std::task::Waker>,
+    /// The bus dropped the subscriber (its queue was full, or it unsubscribed).
+    dropped: bool,
+    /// The receiver is gone.
+    receiver_gone: bool,
+}
+
+/// The sending end of one subscription's queue (cloned into each topic it follows).
+#[derive(Clone)]
+struct Queue(Arc<QueueShared>);
+
+enum SendError {
+    Full,
+    Closed,
+}
+
+impl Queue {
+    fn try_send(&self, event: Arc<Event>) -> Result<(), SendError> {
+        let mut st = self.0.state.lock().unwrap();
+        if st.receiver_gone {
+            return Err(SendError::Closed);
+        }
+        if st.events.len() >= SUBSCRIBER_QUEUE {
+            return Err(SendError::Full);
+        }
+        st.events.push_back(event);
+        let waker = st.waker.take();
+        drop(st);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    /// The bus has let go of this subscriber: its receiver reads what is queued, then `None`.
+    fn close(&self) {
+        let mut st = self.0.state.lock().unwrap();
+        st.dropped = true;
+        let waker = st.waker.take();
+        drop(st);
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+/// Why [`Receiver::try_recv`] returned nothing.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TryRecvError {
+    Empty,
+    /// The bus dropped the subscriber and nothing is left to read.
+    Disconnected,
+}
+
+/// The receiving end of a subscription's queue.
+pub struct Receiver(Arc<QueueShared>);
+
+impl Receiver {
+    /// The next event; `None` once the bus has dropped the subscriber and the queue is empty.
+    /// Cancel-safe: an event is taken only when this returns it.
+    pub async fn recv(&mut self) -> Option<Arc<Event>> {
+        std::future::poll_fn(|cx| {
+            let mut st = self.0.state.lock().unwrap();
+            match Self::take(&mut st) {
+                Ok(event) => std::task::Poll::Ready(Some(event)),
+                Err(TryRecvError::Disconnected) => std::task::Poll::Ready(None),
+                Err(TryRecvError::Empty) => {
+                    // Registered under the lock a sender takes: no event slips past.
+                    if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                        st.waker = Some(cx.waker().clone());
+                    }
+                    std::task::Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+
+    pub fn try_recv(&mut self) -> Result<Arc<Event>, TryRecvError> {
+        Self::take(&mut self.0.state.lock().unwrap())
+    }
+
+    fn take(st: &mut QueueState) -> Result<Arc<Event>, TryRecvError> {
+        match st.events.pop_front() {
+            Some(event) => {
+                if st.events.is_empty() {
+                    st.events = VecDeque::new();
+                }
+                Ok(event)
+            }
+            None if st.dropped => Err(TryRecvError::Disconnected),
+            None => Err(TryRecvError::Empty),
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let mut st = self.0.state.lock().unwrap();
+        st.receiver_gone = true;
+        st.events = VecDeque::new();
+        st.waker = None;
+    }
+}
+
+fn queue() -> (Queue, Receiver) {
+    let shared = Arc::new(QueueShared { state: Mutex::new(QueueState::default()) });
+    (Queue(shared.clone()), Receiver(shared))
 }
 
 pub trait EventBus: Send + Sync {
@@ -151,9 +274,6 @@ pub trait EventBus: Send + Sync {
 /// Per-session queue length before events are dropped (the session catches up via
 /// getDifference).
 pub const SUBSCRIBER_QUEUE: usize = 1024;
-
-/// The sending end of one subscription's queue.
-type Queue = mpsc::Sender<Arc<Event>>;
 
 #[derive(Default)]
 struct Subscribers {
@@ -186,12 +306,12 @@ impl EventBus for InProcessBus {
             Ok(()) => true,
             // A subscriber that cannot keep up is dropped rather than silently missing
             // events: its session notices, re-reads its state and catches up.
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(SendError::Full) => {
                 tracing::debug!(?topic, "subscriber queue full; dropping the subscriber");
                 dropped.push(*id);
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
+            Err(SendError::Closed) => {
                 dropped.push(*id);
                 false
             }
@@ -205,7 +325,7 @@ impl EventBus for InProcessBus {
     }
 
     fn subscribe(&self, user: UserId) -> Subscription {
-        let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
+        let (tx, rx) = queue();
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let mut inner = self.inner.lock().unwrap();
         inner.topics.entry(Topic::User(user)).or_default().push((id, tx.clone()));
@@ -245,7 +365,8 @@ impl EventBus for InProcessBus {
 
 /// Forgets a subscription and every topic entry it had.
 fn remove_sub(inner: &mut Subscribers, id: u64) {
-    let Some((_, user, channels)) = inner.subs.remove(&id) else { return };
+    let Some((tx, user, channels)) = inner.subs.remove(&id) else { return };
+    tx.close();
     for topic in channels.into_iter().map(Topic::Channel).chain([Topic::User(user)]) {
         if let Some(list) = inner.topics.get_mut(&topic) {
             list.retain(|(s, _)| *s != id);
@@ -317,6 +438,28 @@ mod tests {
         }
         assert_eq!(slow.rx.recv().await, None, "closed, so the session knows it missed something");
         assert!(bus.inner.lock().unwrap().topics.is_empty(), "its channel topic went with it");
+    }
+
+    #[tokio::test]
+    async fn a_waiting_receiver_is_woken_and_an_empty_queue_holds_no_buffer() {
+        let bus = Arc::new(InProcessBus::new());
+        let mut sub = bus.subscribe(UserId(1));
+        let id = sub.id;
+        let waiting = tokio::spawn(async move {
+            let first = sub.rx.recv().await;
+            (first, sub)
+        });
+        tokio::task::yield_now().await;
+        bus.publish(typing(1));
+        let (first, mut sub) = waiting.await.unwrap();
+        assert_eq!(first, Some(Arc::new(typing(1))));
+        assert_eq!(sub.rx.0.state.lock().unwrap().events.capacity(), 0, "drained: the buffer is given back");
+        assert_eq!(sub.rx.try_recv(), Err(TryRecvError::Empty));
+        bus.publish(typing(1));
+        bus.unsubscribe(id);
+        assert!(sub.rx.recv().await.is_some(), "what was queued is still read");
+        assert_eq!(sub.rx.recv().await, None, "then the end");
+        assert_eq!(sub.rx.try_recv(), Err(TryRecvError::Disconnected));
     }
 
     #[test]

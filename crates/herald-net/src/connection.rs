@@ -162,7 +162,7 @@ struct Finished {
 
 /// Requests received on one connection: waiting to start, and running.
 #[derive(Default)]
-struct Requests {
+struct RequestTables {
     waiting: VecDeque<Job>,
     running: JoinSet<Finished>,
     meta: HashMap<tokio::task::Id, Running>,
@@ -175,7 +175,7 @@ struct Requests {
     failed_set: std::collections::HashSet<(Origin, i64)>,
 }
 
-impl Requests {
+impl RequestTables {
     /// Whether the socket may be read: nothing waits and there is room to start more.
     fn accepting(&self, max_bytes: usize) -> bool {
         self.waiting.is_empty() && self.running.len() < MAX_IN_FLIGHT && self.running_bytes < max_bytes
@@ -241,6 +241,68 @@ impl Requests {
     }
 }
 
+/// A connection's requests. The tables exist only while there is something in them: an idle
+/// connection holds a null pointer, not their 232 bytes and the join set's shared list (an
+/// allocation of its own).
+#[derive(Default)]
+struct Requests(Option<Box<RequestTables>>);
+
+impl Requests {
+    fn accepting(&self, max_bytes: usize) -> bool {
+        self.0.as_ref().is_none_or(|r| r.accepting(max_bytes))
+    }
+
+    fn is_running(&self) -> bool {
+        self.0.as_ref().is_some_and(|r| !r.running.is_empty())
+    }
+
+    fn tables(&mut self) -> &mut RequestTables {
+        self.0.get_or_insert_with(Box::default)
+    }
+
+    fn push(&mut self, job: Job) {
+        self.tables().push(job);
+    }
+
+    fn answered(&mut self, origin: Origin, msg_id: i64, ok: bool) {
+        if let Some(r) = self.0.as_mut() {
+            r.answered(origin, msg_id, ok);
+        } else if !ok {
+            self.tables().answered(origin, msg_id, ok);
+        }
+    }
+
+    fn next_ready(&mut self) -> Option<Job> {
+        self.0.as_mut()?.next_ready()
+    }
+
+    fn take_running(&mut self, id: tokio::task::Id) -> Option<Running> {
+        self.0.as_mut()?.take_running(id)
+    }
+
+    /// Whether this request failed lately (for `invokeAfterMsg`).
+    fn failed(&self, origin: Origin, msg_id: i64) -> bool {
+        self.0.as_ref().is_some_and(|r| r.failed_set.contains(&(origin, msg_id)))
+    }
+
+    /// The next request task to end (pending while none runs).
+    async fn finished(&mut self) -> Option<Result<(tokio::task::Id, Finished), JoinError>> {
+        match self.0.as_mut() {
+            Some(r) => r.running.join_next_with_id().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Gives the tables back once nothing waits, runs, is unanswered or is remembered as
+    /// failed.
+    fn release_if_idle(&mut self) {
+        if self.0.as_ref().is_some_and(|r| r.waiting.is_empty() && r.running.is_empty() && r.meta.is_empty() && r.unanswered.is_empty() && r.failed.is_empty())
+        {
+            self.0 = None;
+        }
+    }
+}
+
 enum Verdict {
     Continue,
     /// Send these framed bytes (if any), then close.
@@ -252,7 +314,9 @@ struct Conn {
     peer: SocketAddr,
     wr: OwnedWriteHalf,
     transport: ServerTransport,
-    handshake: Handshake,
+    /// None between exchanges (the state a new one starts from): most connections finish
+    /// theirs at once and hold nothing for it after.
+    handshake: Option<Box<Handshake>>,
     rng: BufferedOsRng,
     keyed: Option<Keyed>,
     out: Vec<u8>,
@@ -270,7 +334,7 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, t
     let mut c = Conn {
         wr,
         transport: ServerTransport::new(gw.config.max_frame),
-        handshake: Handshake::new(gw.config.dc_id),
+        handshake: None,
         rng: BufferedOsRng,
         keyed: None,
         out: Vec::new(),
@@ -287,7 +351,7 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, t
     let mut partial_since: Option<Instant> = None;
     let reason = loop {
         let accepting = c.requests.accepting(c.gw.config.max_frame);
-        if !accepting && !c.requests.running.is_empty() {
+        if !accepting && c.requests.is_running() {
             // The server is busy with this client's requests: its clocks do not run (a
             // partial frame's and the idle deadline restart when reading resumes).
             let now = Instant::now();
@@ -298,7 +362,7 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, t
         let wake = [Some(deadline), c.disconnect_at, frame_deadline].into_iter().flatten().min().unwrap();
         let mut fed = false;
         let verdict = tokio::select! {
-            Some(done) = c.requests.running.join_next_with_id(), if !c.requests.running.is_empty() => Box::pin(c.finish(done)).await,
+            Some(done) = c.requests.finished(), if c.requests.is_running() => Box::pin(c.finish(done)).await,
             r = rd.readable(), if accepting => {
                 if r.is_err() {
                     break "read error";
@@ -359,6 +423,7 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, t
         if !c.flush().await {
             break "write failed or timed out";
         }
+        c.requests.release_if_idle();
         if let Verdict::Close(code) = verdict {
             if let Some(code) = code {
                 let bytes = c.transport.encode_error(code, &mut c.rng);
@@ -380,8 +445,10 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, t
     // client resends); a half-done write is never cut off. The connection, and with it its
     // place in the per-address limits, lasts until they have (or for `write_timeout` at
     // most), so reconnecting cannot pile up work.
-    let _ = tokio::time::timeout(c.gw.config.write_timeout, async { while c.requests.running.join_next().await.is_some() {} }).await;
-    c.requests.running.detach_all();
+    if let Some(r) = c.requests.0.as_mut() {
+        let _ = tokio::time::timeout(c.gw.config.write_timeout, async { while r.running.join_next().await.is_some() {} }).await;
+        r.running.detach_all();
+    }
     tracing::debug!(peer = %c.peer, reason, "connection closed");
 }
 
@@ -668,7 +735,7 @@ impl Conn {
         }
         let addr = self.ticket.addr();
         // The RSA step is what a flood would burn CPU with: a token bucket per address.
-        if wire::constructor_id(body) == Some(REQ_DH_PARAMS) && !self.handshake.is_failed() {
+        if wire::constructor_id(body) == Some(REQ_DH_PARAMS) && !self.handshake.as_ref().is_some_and(|h| h.is_failed()) {
             match self.gw.addrs.key_exchange_token(addr) {
                 Ok(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
                 Ok(_) => {}
@@ -688,7 +755,7 @@ impl Conn {
         };
         let Ok(global_permit) = global.acquire_owned().await else { return Verdict::Close(None) };
         let now_secs = self.gw.clock.now_secs();
-        let mut hs = std::mem::replace(&mut self.handshake, Handshake::new(self.gw.config.dc_id));
+        let mut hs = self.handshake.take().unwrap_or_else(|| Box::new(Handshake::new(self.gw.config.dc_id)));
         let (rsa, body) = (self.gw.rsa.clone(), body.to_vec());
         let outcome = self
             .gw
@@ -702,7 +769,7 @@ impl Conn {
         let Some((hs, step)) = outcome else {
             return Verdict::Close(None);
         };
-        self.handshake = hs;
+        self.handshake = Some(hs);
         match step {
             Step::Reply(reply) => {
                 let id = self.plain_msg_id();
@@ -723,13 +790,13 @@ impl Conn {
                 };
                 let reply = match self.gw.keys.insert_key(rec).await {
                     Ok(true) => {
-                        self.handshake.finish();
+                        self.handshake = None; // finished: ready for another
                         self.key_exchanges += 1;
                         self.gw.metrics.key_exchanges.inc();
                         tracing::debug!(peer = %self.peer, auth_key = format_args!("{:016x}", done.key.id()), "auth key created");
                         done.reply
                     }
-                    Ok(false) => self.handshake.collision(&done.key),
+                    Ok(false) => self.handshake.as_mut().map(|h| h.collision(&done.key)).unwrap_or_default(),
                     Err(e) => {
                         tracing::error!(error = %e, "storing an auth key failed");
                         return Verdict::Close(None);
@@ -858,7 +925,7 @@ impl Conn {
         while let Some(job) = self.requests.next_ready() {
             let refusal = if job.after.is_none() {
                 Some(wire::rpc_error(400, "INPUT_REQUEST_TOO_LONG"))
-            } else if job.after.iter().flatten().any(|m| self.requests.failed_set.contains(&(job.origin, *m))) {
+            } else if job.after.iter().flatten().any(|m| self.requests.failed(job.origin, *m)) {
                 Some(wire::rpc_error(400, "MSG_WAIT_FAILED"))
             } else if job.budget.load(Ordering::Relaxed) >= self.gw.config.max_answer_bytes {
                 self.gw.metrics.answers_over_budget.inc();
@@ -879,7 +946,7 @@ impl Conn {
             (ctx.crypto_key_id, ctx.session_id, ctx.msg_id) = (origin.0, origin.1, msg_id);
             let gw = self.gw.clone();
             let body_len = body.len();
-            let task = self.requests.running.spawn(async move {
+            let task = self.requests.tables().running.spawn(async move {
                 let started = Instant::now();
                 let outcome = gw.dispatcher.dispatch(&ctx, &body).await;
                 gw.metrics.rpc_requests.inc();
@@ -901,8 +968,9 @@ impl Conn {
                 let reply = if wire::constructor_id(&result) == Some(UPLOAD_FILE) { result } else { wire::gzip_if_smaller(result) };
                 Finished { reply: wire::rpc_result(msg_id, &reply), ok, without_updates: outcome.without_updates }
             });
-            self.requests.running_bytes += body_len;
-            self.requests.meta.insert(task.id(), Running { origin, session, key, msg_id, body_len, service });
+            let tables = self.requests.tables();
+            tables.running_bytes += body_len;
+            tables.meta.insert(task.id(), Running { origin, session, key, msg_id, body_len, service });
         }
         Verdict::Continue
     }
@@ -1011,8 +1079,8 @@ impl Conn {
             let Some((_, sub)) = self.keyed.as_mut().and_then(|k| k.subscription.as_mut()) else { break };
             next = match sub.rx.try_recv() {
                 Ok(ev) => Some(Some(ev)),
-                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => None,
-                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => Some(None),
+                Err(herald_domain::bus::TryRecvError::Empty) => None,
+                Err(herald_domain::bus::TryRecvError::Disconnected) => Some(None),
             };
         }
         if pushes.is_empty() {
