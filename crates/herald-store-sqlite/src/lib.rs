@@ -128,9 +128,9 @@ impl SqliteStore {
                     };
                     // One read transaction per job: every statement sees the same snapshot
                     // (getDifference reads the log and the box's pts together).
-                    let _ = conn.execute_batch("BEGIN");
+                    let _ = run_cached(&conn, "BEGIN");
                     job(&conn);
-                    let _ = conn.execute_batch("COMMIT");
+                    let _ = run_cached(&conn, "COMMIT");
                 })
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
         }
@@ -238,7 +238,8 @@ pub fn integrity_check(path: &Path, quick: bool) -> Result<Vec<String>, StoreErr
     Ok(if found == ["ok"] { vec![] } else { found })
 }
 
-/// Runs one statement without parameters or rows (the writer's savepoints), prepared once.
+/// Runs one statement without parameters or rows (savepoints, a reader's BEGIN and COMMIT),
+/// prepared once.
 fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
