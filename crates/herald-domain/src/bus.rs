@@ -137,15 +137,11 @@ pub struct Subscription {
     pub rx: Receiver,
 }
 
-/// One subscription's queue. A deque and the receiver's waker behind a mutex rather than a
-/// tokio channel: every authorised connection holds one, mostly idle, and a tokio channel
-/// allocates its shared state and a first block of 32 slots up front (about 450 bytes); this is
-/// one allocation of under 100, the deque's buffer is given back whenever it empties, and
-/// waiting for it adds nothing to the connection task's size.
-struct QueueShared {
-    state: Mutex<QueueState>,
-}
-
+/// One subscription's queue: a deque and the receiver's waker behind a mutex rather than a
+/// tokio channel. Every authorised connection holds one, mostly idle, and a tokio channel
+/// allocates its shared state and a first block of 32 slots up front (about 1 000 bytes,
+/// measured); this is one small allocation, the deque's buffer is given back whenever it
+/// empties, and waiting for it adds nothing to the connection task's size.
 #[derive(Default)]
 struct QueueState {
     events: VecDeque<Arc<Event>>,
@@ -159,7 +155,7 @@ struct QueueState {
 
 /// The sending end of one subscription's queue (cloned into each topic it follows).
 #[derive(Clone)]
-struct Queue(Arc<QueueShared>);
+struct Queue(Arc<Mutex<QueueState>>);
 
 enum SendError {
     Full,
@@ -168,7 +164,7 @@ enum SendError {
 
 impl Queue {
     fn try_send(&self, event: Arc<Event>) -> Result<(), SendError> {
-        let mut st = self.0.state.lock().unwrap();
+        let mut st = self.0.lock().unwrap();
         if st.receiver_gone {
             return Err(SendError::Closed);
         }
@@ -176,23 +172,24 @@ impl Queue {
             return Err(SendError::Full);
         }
         st.events.push_back(event);
-        let waker = st.waker.take();
-        drop(st);
-        if let Some(w) = waker {
-            w.wake();
-        }
+        wake_receiver(st);
         Ok(())
     }
 
     /// The bus has let go of this subscriber: its receiver reads what is queued, then `None`.
     fn close(&self) {
-        let mut st = self.0.state.lock().unwrap();
+        let mut st = self.0.lock().unwrap();
         st.dropped = true;
-        let waker = st.waker.take();
-        drop(st);
-        if let Some(w) = waker {
-            w.wake();
-        }
+        wake_receiver(st);
+    }
+}
+
+/// Wakes the waiting receiver, if any, after letting go of the queue's lock.
+fn wake_receiver(mut st: std::sync::MutexGuard<'_, QueueState>) {
+    let waker = st.waker.take();
+    drop(st);
+    if let Some(w) = waker {
+        w.wake();
     }
 }
 
@@ -205,14 +202,14 @@ pub enum TryRecvError {
 }
 
 /// The receiving end of a subscription's queue.
-pub struct Receiver(Arc<QueueShared>);
+pub struct Receiver(Arc<Mutex<QueueState>>);
 
 impl Receiver {
     /// The next event; `None` once the bus has dropped the subscriber and the queue is empty.
     /// Cancel-safe: an event is taken only when this returns it.
     pub async fn recv(&mut self) -> Option<Arc<Event>> {
         std::future::poll_fn(|cx| {
-            let mut st = self.0.state.lock().unwrap();
+            let mut st = self.0.lock().unwrap();
             match Self::take(&mut st) {
                 Ok(event) => std::task::Poll::Ready(Some(event)),
                 Err(TryRecvError::Disconnected) => std::task::Poll::Ready(None),
@@ -229,7 +226,7 @@ impl Receiver {
     }
 
     pub fn try_recv(&mut self) -> Result<Arc<Event>, TryRecvError> {
-        Self::take(&mut self.0.state.lock().unwrap())
+        Self::take(&mut self.0.lock().unwrap())
     }
 
     fn take(st: &mut QueueState) -> Result<Arc<Event>, TryRecvError> {
@@ -248,7 +245,7 @@ impl Receiver {
 
 impl Drop for Receiver {
     fn drop(&mut self) {
-        let mut st = self.0.state.lock().unwrap();
+        let mut st = self.0.lock().unwrap();
         st.receiver_gone = true;
         st.events = VecDeque::new();
         st.waker = None;
@@ -256,7 +253,7 @@ impl Drop for Receiver {
 }
 
 fn queue() -> (Queue, Receiver) {
-    let shared = Arc::new(QueueShared { state: Mutex::new(QueueState::default()) });
+    let shared = Arc::new(Mutex::new(QueueState::default()));
     (Queue(shared.clone()), Receiver(shared))
 }
 
@@ -453,7 +450,7 @@ mod tests {
         bus.publish(typing(1));
         let (first, mut sub) = waiting.await.unwrap();
         assert_eq!(first, Some(Arc::new(typing(1))));
-        assert_eq!(sub.rx.0.state.lock().unwrap().events.capacity(), 0, "drained: the buffer is given back");
+        assert_eq!(sub.rx.0.lock().unwrap().events.capacity(), 0, "drained: the buffer is given back");
         assert_eq!(sub.rx.try_recv(), Err(TryRecvError::Empty));
         bus.publish(typing(1));
         bus.unsubscribe(id);

@@ -264,10 +264,9 @@ impl Requests {
         self.tables().push(job);
     }
 
+    /// Without tables nothing is unanswered, so only a failure (remembered) needs them.
     fn answered(&mut self, origin: Origin, msg_id: i64, ok: bool) {
-        if let Some(r) = self.0.as_mut() {
-            r.answered(origin, msg_id, ok);
-        } else if !ok {
+        if self.0.is_some() || !ok {
             self.tables().answered(origin, msg_id, ok);
         }
     }
