@@ -72,12 +72,15 @@ impl AccountStore for SqliteStore {
     }
 
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
-        self.read(move |conn| user_by_id(conn, id)).await
+        self.lookup(move |conn| user_by_id(conn, id)).await
     }
 
     async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
-        let ids: Vec<i64> = ids.iter().map(|u| u.0).collect();
-        self.read(move |conn| {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let (n, ids): (usize, Vec<i64>) = (ids.len(), ids.iter().map(|u| u.0).collect());
+        let f = move |conn: &Connection| {
             let mut stmt = conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1")).map_err(backend)?;
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
@@ -86,8 +89,8 @@ impl AccountStore for SqliteStore {
                 }
             }
             Ok(out)
-        })
-        .await
+        };
+        self.lookup_keys(n, f).await
     }
 
     async fn user_by_phone(&self, phone: &str) -> StoreResult<Option<User>> {
@@ -130,8 +133,11 @@ impl AccountStore for SqliteStore {
     }
 
     async fn users_seen_by(&self, viewer: UserId, ids: &[UserId]) -> StoreResult<Vec<SeenUser>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
         let ids: Vec<i64> = ids.iter().map(|u| u.0).collect();
-        self.read(move |conn| {
+        self.lookup_keys(ids.len(), move |conn| {
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT u.id, u.phone, u.first_name, u.last_name, u.username, u.about, u.home_dc, u.created_at, u.is_service, u.last_seen, u.privacy,

@@ -170,8 +170,12 @@ impl GroupStore for SqliteStore {
     }
 
     async fn groups(&self, ids: &[GroupId]) -> StoreResult<Vec<Group>> {
+        // Most answers name no group: no trip to a reader for nothing.
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
         let ids = ids.to_vec();
-        self.read(move |conn| {
+        self.lookup_keys(ids.len(), move |conn| {
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
                 out.extend(get_group(conn, id)?);
@@ -257,7 +261,7 @@ impl GroupStore for SqliteStore {
     }
 
     async fn member(&self, group: GroupId, user: UserId) -> StoreResult<Option<Member>> {
-        self.read(move |conn| get_member(conn, group, user)).await
+        self.lookup(move |conn| get_member(conn, group, user)).await
     }
 
     async fn members(&self, group: GroupId, filter: &MemberFilter, offset: i32, limit: i32) -> StoreResult<(Vec<Member>, i32)> {

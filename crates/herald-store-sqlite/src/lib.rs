@@ -29,6 +29,10 @@ pub const MAX_BATCH: usize = 256;
 /// Write jobs queued before callers wait (backpressure).
 pub const WRITE_QUEUE: usize = 4096;
 pub const READERS: usize = 2;
+/// Read connections for [`SqliteStore::lookup`], used on the caller's own thread.
+pub const LOOKUP_CONNECTIONS: usize = 2;
+/// Most keys one [`SqliteStore::lookup`] reads; longer lists go to the readers.
+pub const LOOKUP_MAX_KEYS: usize = 16;
 
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 type WriteJob = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
@@ -46,6 +50,8 @@ pub struct SqliteStore {
 struct Inner {
     writer: mpsc::Sender<WriteJob>,
     readers: std_mpsc::SyncSender<ReadJob>,
+    /// Idle connections for lookups run in place (see [`SqliteStore::lookup`]).
+    lookups: Mutex<Vec<Connection>>,
 }
 
 fn open(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
@@ -134,7 +140,8 @@ impl SqliteStore {
                 })
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
         }
-        Ok(Self { inner: Arc::new(Inner { writer: wtx, readers: rtx }) })
+        let lookups = (0..LOOKUP_CONNECTIONS).map(|_| open(path, true)).collect::<rusqlite::Result<Vec<_>>>().map_err(backend)?;
+        Ok(Self { inner: Arc::new(Inner { writer: wtx, readers: rtx, lookups: Mutex::new(lookups) }) })
     }
 
     /// Runs `f` in the next group-commit transaction; resolves after the commit.
@@ -177,6 +184,59 @@ impl SqliteStore {
             Err(std_mpsc::TrySendError::Disconnected(_)) => return Err(StoreError::Backend("readers stopped".into())),
         }
         rx.await.map_err(|_| StoreError::Backend("reader dropped the job".into()))?
+    }
+
+    /// Runs a small read by key (a few rows found through a primary key or unique index,
+    /// found in the page cache) on the caller's thread, on one of a few connections kept for
+    /// this, instead of handing it to a reader thread: the hand-over and the wake-ups on
+    /// both sides cost several times the read itself, and the hot path makes three such
+    /// reads per private message (the peer's check, the users of the answer and of the
+    /// push). Same snapshot rule as [`Self::read`] (one read transaction per call). When
+    /// every lookup connection is busy (another thread holds it), the read goes to the
+    /// readers as usual. Only for reads whose cost is bounded by their keys: scans,
+    /// searches and lists stay on the readers, so a runtime thread never waits long.
+    pub(crate) async fn lookup<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let Some(conn) = self.inner.lookups.lock().unwrap_or_else(|p| p.into_inner()).pop() else {
+            return self.read(f).await;
+        };
+        // Back into the pool however `f` ends (a panic included).
+        struct Return<'a>(&'a Mutex<Vec<Connection>>, Option<Connection>);
+        impl Drop for Return<'_> {
+            fn drop(&mut self) {
+                if let Some(c) = self.1.take() {
+                    // A panic inside `f` skipped the COMMIT: end that snapshot here, or the
+                    // next lookup on this connection would read inside it.
+                    if !c.is_autocommit() {
+                        let _ = c.execute_batch("ROLLBACK");
+                    }
+                    self.0.lock().unwrap_or_else(|p| p.into_inner()).push(c);
+                }
+            }
+        }
+        let held = Return(&self.inner.lookups, Some(conn));
+        let conn = held.1.as_ref().expect("just put");
+        let _ = run_cached(conn, "BEGIN");
+        let result = f(conn);
+        let _ = run_cached(conn, "COMMIT");
+        drop(held);
+        result
+    }
+
+    /// [`Self::lookup`] for a read of up to [`LOOKUP_MAX_KEYS`] keys, [`Self::read`] beyond.
+    pub(crate) async fn lookup_keys<T, F>(&self, keys: usize, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        if keys <= LOOKUP_MAX_KEYS {
+            self.lookup(f).await
+        } else {
+            self.read(f).await
+        }
     }
 }
 
@@ -359,6 +419,47 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(xs, vec![2]);
+    }
+
+    /// A lookup runs on the caller's thread and sees every commit before it; with its
+    /// connections taken it goes to a reader thread; a panic inside one gives its connection
+    /// back.
+    #[tokio::test]
+    async fn lookups_run_in_place_see_commits_and_fall_back_to_the_readers() {
+        let s = temp_store();
+        s.write(|c| c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (7)").map_err(super::backend)).await.unwrap();
+        let here = std::thread::current().id();
+        let read = |c: &rusqlite::Connection| -> Result<(i64, std::thread::ThreadId, Option<String>), StoreError> {
+            let x = c.query_row("SELECT SUM(x) FROM t", [], |r| r.get(0)).map_err(super::backend)?;
+            Ok((x, std::thread::current().id(), std::thread::current().name().map(str::to_string)))
+        };
+        let (x, thread, _) = s.lookup(read).await.unwrap();
+        assert_eq!((x, thread), (7, here));
+        s.write(|c| c.execute_batch("INSERT INTO t VALUES (1)").map_err(super::backend)).await.unwrap();
+        assert_eq!(s.lookup(read).await.unwrap().0, 8);
+
+        let taken: Vec<_> = std::mem::take(&mut *s.inner.lookups.lock().unwrap());
+        assert_eq!(taken.len(), super::LOOKUP_CONNECTIONS);
+        let (x, thread, name) = s.lookup(read).await.unwrap();
+        assert_eq!(x, 8);
+        assert_ne!(thread, here);
+        assert!(name.unwrap_or_default().starts_with("herald-sqlite-reader"));
+        s.inner.lookups.lock().unwrap().extend(taken);
+
+        let s2 = s.clone();
+        // The panic comes after a read, so the connection holds a snapshot then.
+        let boom = tokio::spawn(async move {
+            s2.lookup(|c| -> Result<(), StoreError> {
+                let _: i64 = c.query_row("SELECT SUM(x) FROM t", [], |r| r.get(0)).map_err(super::backend)?;
+                panic!("injected")
+            })
+            .await
+        })
+        .await;
+        assert!(boom.unwrap_err().is_panic());
+        assert_eq!(s.inner.lookups.lock().unwrap().len(), super::LOOKUP_CONNECTIONS);
+        s.write(|c| c.execute_batch("INSERT INTO t VALUES (1)").map_err(super::backend)).await.unwrap();
+        assert_eq!(s.lookup(read).await.unwrap().0, 9);
     }
 }
 

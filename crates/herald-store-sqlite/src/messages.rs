@@ -983,6 +983,9 @@ impl MessageStore for SqliteStore {
     }
 
     async fn messages_by_ids(&self, owner: BoxId, ids: &[i32]) -> StoreResult<Vec<Message>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
         let ids = ids.to_vec();
         self.read(move |conn| {
             let mut out = Vec::with_capacity(ids.len());
@@ -997,6 +1000,9 @@ impl MessageStore for SqliteStore {
     }
 
     async fn copies(&self, logical_ids: &[i64]) -> StoreResult<Vec<(BoxId, i32)>> {
+        if logical_ids.is_empty() {
+            return Ok(vec![]);
+        }
         let ids = logical_ids.to_vec();
         self.read(move |conn| {
             let mut out = Vec::new();
