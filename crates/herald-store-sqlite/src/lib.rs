@@ -29,8 +29,11 @@ pub const MAX_BATCH: usize = 256;
 /// Write jobs queued before callers wait (backpressure).
 pub const WRITE_QUEUE: usize = 4096;
 pub const READERS: usize = 2;
-/// Read connections for [`SqliteStore::lookup`], used on the caller's own thread.
-pub const LOOKUP_CONNECTIONS: usize = 2;
+/// Read connections for [`SqliteStore::lookup`], used on the caller's own thread: one per
+/// runtime thread (tokio starts one per core), at least 2 and at most 16.
+pub fn lookup_connections() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 16)
+}
 /// Most keys one [`SqliteStore::lookup`] reads; longer lists go to the readers.
 pub const LOOKUP_MAX_KEYS: usize = 16;
 
@@ -140,7 +143,7 @@ impl SqliteStore {
                 })
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
         }
-        let lookups = (0..LOOKUP_CONNECTIONS).map(|_| open(path, true)).collect::<rusqlite::Result<Vec<_>>>().map_err(backend)?;
+        let lookups = (0..lookup_connections()).map(|_| open(path, true)).collect::<rusqlite::Result<Vec<_>>>().map_err(backend)?;
         Ok(Self { inner: Arc::new(Inner { writer: wtx, readers: rtx, lookups: Mutex::new(lookups) }) })
     }
 
@@ -439,7 +442,7 @@ mod tests {
         assert_eq!(s.lookup(read).await.unwrap().0, 8);
 
         let taken: Vec<_> = std::mem::take(&mut *s.inner.lookups.lock().unwrap());
-        assert_eq!(taken.len(), super::LOOKUP_CONNECTIONS);
+        assert_eq!(taken.len(), super::lookup_connections());
         let (x, thread, name) = s.lookup(read).await.unwrap();
         assert_eq!(x, 8);
         assert_ne!(thread, here);
@@ -457,7 +460,7 @@ mod tests {
         })
         .await;
         assert!(boom.unwrap_err().is_panic());
-        assert_eq!(s.inner.lookups.lock().unwrap().len(), super::LOOKUP_CONNECTIONS);
+        assert_eq!(s.inner.lookups.lock().unwrap().len(), super::lookup_connections());
         s.write(|c| c.execute_batch("INSERT INTO t VALUES (1)").map_err(super::backend)).await.unwrap();
         assert_eq!(s.lookup(read).await.unwrap().0, 9);
     }
