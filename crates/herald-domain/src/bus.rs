@@ -208,21 +208,24 @@ impl Receiver {
     /// The next event; `None` once the bus has dropped the subscriber and the queue is empty.
     /// Cancel-safe: an event is taken only when this returns it.
     pub async fn recv(&mut self) -> Option<Arc<Event>> {
-        std::future::poll_fn(|cx| {
-            let mut st = self.0.lock().unwrap();
-            match Self::take(&mut st) {
-                Ok(event) => std::task::Poll::Ready(Some(event)),
-                Err(TryRecvError::Disconnected) => std::task::Poll::Ready(None),
-                Err(TryRecvError::Empty) => {
-                    // Registered under the lock a sender takes: no event slips past.
-                    if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                        st.waker = Some(cx.waker().clone());
-                    }
-                    std::task::Poll::Pending
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// [`Self::recv`] as a poll function, for a caller that polls several sources itself
+    /// (a connection's loop keeps no future for it).
+    pub fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Arc<Event>>> {
+        let mut st = self.0.lock().unwrap();
+        match Self::take(&mut st) {
+            Ok(event) => std::task::Poll::Ready(Some(event)),
+            Err(TryRecvError::Disconnected) => std::task::Poll::Ready(None),
+            Err(TryRecvError::Empty) => {
+                // Registered under the lock a sender takes: no event slips past.
+                if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    st.waker = Some(cx.waker().clone());
                 }
+                std::task::Poll::Pending
             }
-        })
-        .await
+        }
     }
 
     pub fn try_recv(&mut self) -> Result<Arc<Event>, TryRecvError> {

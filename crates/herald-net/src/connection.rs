@@ -28,9 +28,11 @@ use herald_rpc::push::{self, Push};
 use herald_rpc::{CallCtx, KeyState, Watched};
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
@@ -285,10 +287,10 @@ impl Requests {
     }
 
     /// The next request task to end (pending while none runs).
-    async fn finished(&mut self) -> Option<Result<(tokio::task::Id, Finished), JoinError>> {
+    fn poll_finished(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<(tokio::task::Id, Finished), JoinError>>> {
         match self.0.as_mut() {
-            Some(r) => r.running.join_next_with_id().await,
-            None => std::future::pending().await,
+            Some(r) => r.running.poll_join_next_with_id(cx),
+            None => Poll::Pending,
         }
     }
 
@@ -327,27 +329,74 @@ struct Conn {
     requests: Requests,
 }
 
-pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, ticket: Ticket, mut shutdown: watch::Receiver<bool>) {
-    tracing::debug!(%peer, "connection opened");
-    let (rd, wr) = stream.into_split();
-    let mut c = Conn {
-        wr,
-        transport: ServerTransport::new(gw.config.max_frame),
-        handshake: None,
-        rng: BufferedOsRng,
-        keyed: None,
-        out: Vec::new(),
-        disconnect_at: None,
-        last_plain_msg_id: 0,
-        key_exchanges: 0,
-        ticket,
-        requests: Requests::default(),
-        peer,
-        gw,
+/// What a connection's task starts from. Boxed: an async fn keeps its arguments for its
+/// whole life, beside the locals they are moved into, so a connection would hold these
+/// bytes twice; a box of them is 8 bytes, freed once unpacked.
+pub(crate) struct Start {
+    pub gw: Arc<Gateway>,
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    pub ticket: Ticket,
+    pub shutdown: watch::Receiver<bool>,
+    /// The connection's place under `max_connections`, held until the task ends.
+    pub permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// The order a connection's loop polls its three sources in (request tasks, socket, bus
+/// and key) on turn `turn`. Each exactly once, whatever the turn: a source skipped would have
+/// no waker registered and could sleep through its event.
+fn poll_order(turn: u8) -> [u8; 3] {
+    let t = turn % 3;
+    [t, (t + 1) % 3, (t + 2) % 3]
+}
+
+/// What woke a connection's loop.
+enum Woke {
+    Finished(Result<(tokio::task::Id, Finished), JoinError>),
+    Readable(std::io::Result<()>),
+    Signal(Signal),
+    Timer,
+    Shutdown,
+}
+
+pub(crate) async fn run(start: Box<Start>) {
+    // Decrements the gauge even if the task panics.
+    struct Open(Arc<Gateway>, #[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
+    impl Drop for Open {
+        fn drop(&mut self) {
+            self.0.metrics.connections_open.dec();
+        }
+    }
+    // Unpacked in a block: what is not moved into `c` does not outlive it (a local that is
+    // merely copied, like the address, would otherwise be kept across every wait).
+    let (mut c, rd, mut shutdown, _open) = {
+        let Start { gw, stream, peer, ticket, shutdown, permit } = *start;
+        tracing::debug!(%peer, "connection opened");
+        let (rd, wr) = stream.into_split();
+        let open = Open(gw.clone(), permit);
+        let c = Conn {
+            wr,
+            transport: ServerTransport::new(gw.config.max_frame),
+            handshake: None,
+            rng: BufferedOsRng,
+            keyed: None,
+            out: Vec::new(),
+            disconnect_at: None,
+            last_plain_msg_id: 0,
+            key_exchanges: 0,
+            ticket,
+            requests: Requests::default(),
+            peer,
+            gw,
+        };
+        (c, rd, shutdown, open)
     };
     let mut deadline = Instant::now() + c.gw.config.init_timeout;
     // When the partial frame now buffered began to arrive.
     let mut partial_since: Option<Instant> = None;
+    // Which of the three sources is polled first this turn (they take turns, as in a
+    // `select!`, so none starves the others).
+    let mut turn = 0u8;
     let reason = loop {
         let accepting = c.requests.accepting(c.gw.config.max_frame);
         if !accepting && c.requests.is_running() {
@@ -360,9 +409,62 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, t
         let frame_deadline = partial_since.map(|t| t + c.gw.config.frame_timeout);
         let wake = [Some(deadline), c.disconnect_at, frame_deadline].into_iter().flatten().min().unwrap();
         let mut fed = false;
-        let verdict = tokio::select! {
-            Some(done) = c.requests.finished(), if c.requests.is_running() => Box::pin(c.finish(done)).await,
-            r = rd.readable(), if accepting => {
+        turn = (turn + 1) % 3;
+        let running = c.requests.is_running();
+        let woke = {
+            // The socket, the request tasks and the bus queue are polled in place: only the
+            // timer and two notifications are futures kept in the task while it waits, which
+            // is most of an idle connection's memory (ARCHITECTURE.md, `herald-net`).
+            let sleep = sleep_until(wake);
+            let stopping = shutdown.changed();
+            let watched = c.keyed.as_ref().map(|k| (k.ctx.key.clone(), k.seen_version));
+            let watched = async move {
+                match watched {
+                    Some((key, seen)) => key.changed_since(seen).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let (mut sleep, mut stopping, mut watched) = (std::pin::pin!(sleep), std::pin::pin!(stopping), std::pin::pin!(watched));
+            let Conn { requests, keyed, .. } = &mut c;
+            std::future::poll_fn(|cx| {
+                if stopping.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Woke::Shutdown);
+                }
+                for source in poll_order(turn) {
+                    match source {
+                        0 if running => {
+                            if let Poll::Ready(Some(done)) = requests.poll_finished(cx) {
+                                return Poll::Ready(Woke::Finished(done));
+                            }
+                        }
+                        1 if accepting => {
+                            if let Poll::Ready(r) = rd.as_ref().poll_read_ready(cx) {
+                                return Poll::Ready(Woke::Readable(r));
+                            }
+                        }
+                        2 => {
+                            if let Some((_, sub)) = keyed.as_mut().and_then(|k| k.subscription.as_mut()) {
+                                if let Poll::Ready(ev) = sub.rx.poll_recv(cx) {
+                                    return Poll::Ready(Woke::Signal(Signal::Event(ev)));
+                                }
+                            }
+                            if watched.as_mut().poll(cx).is_ready() {
+                                return Poll::Ready(Woke::Signal(Signal::Watched));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                match sleep.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Woke::Timer),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+            .await
+        };
+        let verdict = match woke {
+            Woke::Finished(done) => Box::pin(c.finish(done)).await,
+            Woke::Readable(r) => {
                 if r.is_err() {
                     break "read error";
                 }
@@ -380,22 +482,22 @@ pub(crate) async fn run(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, t
                 }
                 fed = true;
                 Verdict::Continue
-            },
-            signal = next_signal(&mut c.keyed) => {
+            }
+            Woke::Signal(signal) => {
                 match signal {
                     Signal::Event(ev) => Box::pin(c.on_event(ev)).await,
                     Signal::Watched => Box::pin(c.on_watched()).await,
                 }
                 Verdict::Continue
             }
-            _ = sleep_until(wake) => {
+            Woke::Timer => {
                 if frame_deadline.is_some_and(|d| d <= Instant::now()) {
                     c.gw.metrics.partial_frame_timeouts.inc();
                     break "frame not completed in time";
                 }
                 break "timed out";
             }
-            _ = shutdown.changed() => break "server shutting down",
+            Woke::Shutdown => break "server shutting down",
         };
         // Frames read now, or left buffered while requests could not be taken.
         let verdict = if matches!(verdict, Verdict::Continue) && (fed || (c.transport.buffered() > 0 && c.requests.accepting(c.gw.config.max_frame))) {
@@ -474,20 +576,6 @@ enum Signal {
     /// The key's binding changed (login or logout on any of its connections), or a login
     /// token it exported was accepted.
     Watched,
-}
-
-async fn next_signal(keyed: &mut Option<Keyed>) -> Signal {
-    let Some(k) = keyed.as_mut() else { return std::future::pending().await };
-    let Keyed { subscription, ctx, seen_version, .. } = k;
-    tokio::select! {
-        ev = async {
-            match subscription.as_mut() {
-                Some((_, sub)) => sub.rx.recv().await,
-                None => std::future::pending().await,
-            }
-        } => Signal::Event(ev),
-        _ = ctx.key.changed_since(*seen_version) => Signal::Watched,
-    }
 }
 
 fn now(gw: &Gateway) -> Now {
@@ -1159,5 +1247,22 @@ impl Conn {
             }
             Push::Send(bytes) => deliverable.then_some(bytes),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::poll_order;
+
+    /// Every turn polls each source once (a rotation that skipped one after a counter wrapped
+    /// left connections asleep with a push queued).
+    #[test]
+    fn every_turn_polls_every_source_once() {
+        for turn in 0..=u8::MAX {
+            let mut order = poll_order(turn);
+            order.sort_unstable();
+            assert_eq!(order, [0, 1, 2], "turn {turn}");
+        }
+        assert_ne!(poll_order(0)[0], poll_order(1)[0], "the first place rotates");
     }
 }

@@ -184,18 +184,7 @@ impl Gateway {
                     let _ = stream.set_nodelay(true);
                     let gw = self.clone();
                     let shutdown = shutdown.clone();
-                    tasks.spawn(async move {
-                        // Decrements the gauge even if the connection's task panics.
-                        struct Open(Arc<Metrics>);
-                        impl Drop for Open {
-                            fn drop(&mut self) {
-                                self.0.connections_open.dec();
-                            }
-                        }
-                        let _open = Open(gw.metrics.clone());
-                        connection::run(gw.clone(), stream, peer, ticket, shutdown).await;
-                        drop(permit);
-                    });
+                    tasks.spawn(connection::run(Box::new(connection::Start { gw, stream, peer, ticket, shutdown, permit })));
                 }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 _ = shutdown.changed() => break,
