@@ -72,7 +72,15 @@ impl AccountStore for SqliteStore {
     }
 
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
-        self.lookup(move |conn| user_by_id(conn, id)).await
+        let generation = match self.inner.seen.user(id.0) {
+            Ok(user) => return Ok(Some(user)),
+            Err(g) => g,
+        };
+        let user = self.lookup(move |conn| user_by_id(conn, id)).await?;
+        if let Some(u) = &user {
+            self.inner.seen.fill_user(generation, u);
+        }
+        Ok(user)
     }
 
     async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
@@ -137,40 +145,48 @@ impl AccountStore for SqliteStore {
             return Ok(vec![]);
         }
         let ids: Vec<i64> = ids.iter().map(|u| u.0).collect();
-        self.lookup_keys(ids.len(), move |conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT u.id, u.phone, u.first_name, u.last_name, u.username, u.about, u.home_dc, u.created_at, u.is_service, u.last_seen, u.privacy,
+        // From memory when every one is kept (see `seen.rs`).
+        let generation = match self.inner.seen.get(viewer.0, &ids) {
+            Ok(seen) => return Ok(seen),
+            Err(g) => g,
+        };
+        let seen = self
+            .lookup_keys(ids.len(), move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT u.id, u.phone, u.first_name, u.last_name, u.username, u.about, u.home_dc, u.created_at, u.is_service, u.last_seen, u.privacy,
                             u.deleted, u.account_ttl_days, u.photo_id, (SELECT stripped FROM files f WHERE f.id = u.photo_id),
                             c.first_name, c.last_name, c.phone, c.date,
                             EXISTS (SELECT 1 FROM contacts r WHERE r.owner = u.id AND r.target = ?2),
                             EXISTS (SELECT 1 FROM blocked b WHERE b.user = u.id AND b.blocked = ?2)
                      FROM users u LEFT JOIN contacts c ON c.owner = ?2 AND c.target = u.id
                      WHERE u.id = ?1",
-                )
-                .map_err(backend)?;
-            let mut out = Vec::with_capacity(ids.len());
-            for id in ids {
-                let row = stmt
-                    .query_row([id, viewer.0], |r| {
-                        let user = user_from_row(r)?;
-                        // Columns 0–14 are the user's, then the contact entry, then the reverse link
-                        // and the block.
-                        let contact = match r.get::<_, Option<String>>(15)? {
-                            Some(first_name) => {
-                                Some(Contact { owner: viewer, target: user.id, first_name, last_name: r.get(16)?, phone: r.get(17)?, date: r.get(18)? })
-                            }
-                            None => None,
-                        };
-                        Ok(SeenUser { user, contact, has_viewer: r.get(19)?, blocked_viewer: r.get(20)? })
-                    })
-                    .optional()
+                    )
                     .map_err(backend)?;
-                out.extend(row);
-            }
-            Ok(out)
-        })
-        .await
+                let mut out = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let row = stmt
+                        .query_row([id, viewer.0], |r| {
+                            let user = user_from_row(r)?;
+                            // Columns 0–14 are the user's, then the contact entry, then the reverse link
+                            // and the block.
+                            let contact = match r.get::<_, Option<String>>(15)? {
+                                Some(first_name) => {
+                                    Some(Contact { owner: viewer, target: user.id, first_name, last_name: r.get(16)?, phone: r.get(17)?, date: r.get(18)? })
+                                }
+                                None => None,
+                            };
+                            Ok(SeenUser { user, contact, has_viewer: r.get(19)?, blocked_viewer: r.get(20)? })
+                        })
+                        .optional()
+                        .map_err(backend)?;
+                    out.extend(row);
+                }
+                Ok(out)
+            })
+            .await?;
+        self.inner.seen.fill(generation, viewer.0, &seen);
+        Ok(seen)
     }
 
     async fn put_contact(&self, c: Contact) -> StoreResult<bool> {
@@ -185,6 +201,7 @@ impl AccountStore for SqliteStore {
                 params![c.owner.0, c.target.0, c.first_name, c.last_name, c.phone, c.date],
             )
             .map_err(backend)?;
+            crate::seen::pair_changed(c.owner.0, c.target.0);
             Ok(!existed)
         })
         .await
@@ -197,6 +214,7 @@ impl AccountStore for SqliteStore {
             let mut gone = vec![];
             for t in targets {
                 if stmt.execute([owner.0, t]).map_err(backend)? > 0 {
+                    crate::seen::pair_changed(owner.0, t);
                     gone.push(UserId(t));
                 }
             }
@@ -242,6 +260,7 @@ impl AccountStore for SqliteStore {
                 return Ok(vec![]);
             }
             conn.execute("DELETE FROM contacts WHERE owner = ?1", [id.0]).map_err(backend)?;
+            crate::seen::all_relations_changed();
             conn.execute("DELETE FROM passwords WHERE user_id = ?1", [id.0]).map_err(backend)?;
             conn.execute("DELETE FROM srp_challenges WHERE user_id = ?1", [id.0]).map_err(backend)?;
             conn.execute("DELETE FROM scheduled WHERE owner = ?1", [id.0]).map_err(backend)?;

@@ -17,6 +17,7 @@ mod messages;
 mod passwords;
 mod scheduled;
 pub mod schema;
+mod seen;
 
 use herald_domain::error::StoreError;
 use rusqlite::{Connection, OpenFlags};
@@ -55,6 +56,8 @@ struct Inner {
     readers: std_mpsc::SyncSender<ReadJob>,
     /// Idle connections for lookups run in place (see [`SqliteStore::lookup`]).
     lookups: Mutex<Vec<Connection>>,
+    /// Users as viewers see them, kept coherent by the writer (`seen.rs`).
+    seen: Arc<seen::SeenCache>,
 }
 
 fn open(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
@@ -104,7 +107,16 @@ impl SqliteStore {
             .map_err(backend)?;
         herald_domain::ids::raise_floor(max_logical.unwrap_or(0));
 
+        // Every change to a user's row, whichever write made it, leaves the cache after its
+        // commit (`seen.rs`).
+        let seen = Arc::new(seen::SeenCache::default());
+        conn.update_hook(Some(|_: rusqlite::hooks::Action, _: &str, table: &str, rowid: i64| {
+            if table == "users" {
+                seen::user_changed(rowid);
+            }
+        }));
         let (wtx, mut wrx) = mpsc::channel::<WriteJob>(WRITE_QUEUE);
+        let writer_seen = seen.clone();
         std::thread::Builder::new()
             .name("herald-sqlite-writer".into())
             .spawn(move || {
@@ -116,7 +128,7 @@ impl SqliteStore {
                             Err(_) => break,
                         }
                     }
-                    run_batch(&conn, batch);
+                    run_batch(&conn, &writer_seen, batch);
                 }
                 tracing::debug!("sqlite writer stopped");
             })
@@ -144,7 +156,7 @@ impl SqliteStore {
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
         }
         let lookups = (0..lookup_connections()).map(|_| open(path, true)).collect::<rusqlite::Result<Vec<_>>>().map_err(backend)?;
-        Ok(Self { inner: Arc::new(Inner { writer: wtx, readers: rtx, lookups: Mutex::new(lookups) }) })
+        Ok(Self { inner: Arc::new(Inner { writer: wtx, readers: rtx, lookups: Mutex::new(lookups), seen }) })
     }
 
     /// Runs `f` in the next group-commit transaction; resolves after the commit.
@@ -307,7 +319,7 @@ fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
-fn run_batch(conn: &Connection, batch: Vec<WriteJob>) {
+fn run_batch(conn: &Connection, seen: &seen::SeenCache, batch: Vec<WriteJob>) {
     let n = batch.len();
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         // Dropping the jobs unrun drops their reply channels: each caller gets an error.
@@ -368,6 +380,8 @@ fn run_batch(conn: &Connection, batch: Vec<WriteJob>) {
         }
     }
     tracing::trace!(jobs = n, "group commit");
+    // Before any caller hears: whoever reads after an answer reads the change.
+    seen.apply_pending();
     for done in completions {
         done(commit.clone());
     }
@@ -422,6 +436,50 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(xs, vec![2]);
+    }
+
+    /// Users as a viewer sees them come from memory after a first read, and every kind of
+    /// change shows at once in the next read: a profile, a last-seen time, a contact either
+    /// way, a block either way, a deleted account's address book.
+    #[tokio::test]
+    async fn users_seen_by_shows_every_change_after_its_commit() {
+        use herald_domain::model::{Contact, NewUser, UserId};
+        use herald_domain::store::{AccountStore, MessageStore};
+        let s = temp_store();
+        let new = |phone: &str| NewUser { phone: phone.into(), first_name: phone.into(), last_name: String::new(), home_dc: 1, created_at: 0 };
+        let a = s.create_user(new("9990001")).await.unwrap().id;
+        let b = s.create_user(new("9990002")).await.unwrap().id;
+        let seen = |viewer: UserId| {
+            let s = s.clone();
+            async move { s.users_seen_by(viewer, &[b]).await.unwrap().remove(0) }
+        };
+        // Read twice: the second comes from memory.
+        assert_eq!(seen(a).await.user.first_name, "9990002");
+        assert_eq!(seen(a).await.user.first_name, "9990002");
+        assert_eq!(s.inner.seen.len(), (1, 1));
+
+        s.update_profile(b, "Bea", "", "").await.unwrap();
+        assert_eq!(seen(a).await.user.first_name, "Bea");
+        assert_eq!(s.user_by_id(b).await.unwrap().unwrap().first_name, "Bea");
+        s.set_last_seen(b, 1234).await.unwrap();
+        assert_eq!(seen(a).await.user.last_seen, 1234);
+        assert_eq!(s.user_by_id(b).await.unwrap().unwrap().last_seen, 1234);
+
+        let contact = Contact { owner: a, target: b, first_name: "B".into(), last_name: String::new(), phone: "9990002".into(), date: 1 };
+        s.put_contact(contact).await.unwrap();
+        assert_eq!(seen(a).await.contact.map(|c| c.first_name), Some("B".into()));
+        let back = Contact { owner: b, target: a, first_name: "A".into(), last_name: String::new(), phone: "9990001".into(), date: 1 };
+        s.put_contact(back).await.unwrap();
+        assert!(seen(a).await.has_viewer, "b has a as a contact now");
+        s.set_blocked(b, a, true, 2).await.unwrap();
+        assert!(seen(a).await.blocked_viewer);
+        s.set_blocked(b, a, false, 3).await.unwrap();
+        assert!(!seen(a).await.blocked_viewer);
+        s.delete_contacts(a, &[b]).await.unwrap();
+        assert!(seen(a).await.contact.is_none());
+        s.delete_account(b).await.unwrap();
+        let gone = seen(a).await;
+        assert!(gone.user.deleted && !gone.has_viewer, "b's row and address book are gone");
     }
 
     /// A lookup runs on the caller's thread and sees every commit before it; with its

@@ -1428,6 +1428,9 @@ impl MessageStore for SqliteStore {
                 conn.prepare_cached("DELETE FROM blocked WHERE user = ?1 AND blocked = ?2").map_err(backend)?.execute(params![user.0, target.0])
             }
             .map_err(backend)?;
+            if n == 1 {
+                crate::seen::pair_changed(user.0, target.0);
+            }
             Ok(n == 1)
         })
         .await
@@ -1637,6 +1640,7 @@ mod tests {
         let edit = (BoxId::User(UserId(1)), BoxOp::Edit { id: 1, text: "edited words".into(), entities: vec![], media: None, date: 1003 });
         crate::run_batch(
             &conn,
+            &crate::seen::SeenCache::default(),
             vec![
                 job(vec![append(1, 2, "kept words", 1000, None)], true),
                 job(vec![append(3, 4, "dropped words", 1001, None)], false),
