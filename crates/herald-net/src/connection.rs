@@ -369,11 +369,14 @@ pub(crate) async fn run(start: Box<Start>) {
     }
     // Unpacked in a block: what is not moved into `c` does not outlive it (a local that is
     // merely copied, like the address, would otherwise be kept across every wait).
-    let (mut c, rd, mut shutdown, _open) = {
+    // Declared first, so dropped last: the connection's place and the open-connections gauge
+    // are given back after its socket and everything else.
+    let _open;
+    let (mut c, rd, mut shutdown) = {
         let Start { gw, stream, peer, ticket, shutdown, permit } = *start;
         tracing::debug!(%peer, "connection opened");
         let (rd, wr) = stream.into_split();
-        let open = Open(gw.clone(), permit);
+        _open = Open(gw.clone(), permit);
         let c = Conn {
             wr,
             transport: ServerTransport::new(gw.config.max_frame),
@@ -389,7 +392,7 @@ pub(crate) async fn run(start: Box<Start>) {
             peer,
             gw,
         };
-        (c, rd, shutdown, open)
+        (c, rd, shutdown)
     };
     let mut deadline = Instant::now() + c.gw.config.init_timeout;
     // When the partial frame now buffered began to arrive.
@@ -430,6 +433,11 @@ pub(crate) async fn run(start: Box<Start>) {
                 if stopping.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Woke::Shutdown);
                 }
+                // A deadline that has passed is kept first, or a client whose socket or bus
+                // never pauses would never time out.
+                if Instant::now() >= wake {
+                    return Poll::Ready(Woke::Timer);
+                }
                 for source in poll_order(turn) {
                     match source {
                         0 if running => {
@@ -443,13 +451,15 @@ pub(crate) async fn run(start: Box<Start>) {
                             }
                         }
                         2 => {
+                            // The key first: rarely ready, and a steady stream of events must
+                            // not hold back a login, logout or accepted token.
+                            if watched.as_mut().poll(cx).is_ready() {
+                                return Poll::Ready(Woke::Signal(Signal::Watched));
+                            }
                             if let Some((_, sub)) = keyed.as_mut().and_then(|k| k.subscription.as_mut()) {
                                 if let Poll::Ready(ev) = sub.rx.poll_recv(cx) {
                                     return Poll::Ready(Woke::Signal(Signal::Event(ev)));
                                 }
-                            }
-                            if watched.as_mut().poll(cx).is_ready() {
-                                return Poll::Ready(Woke::Signal(Signal::Watched));
                             }
                         }
                         _ => {}

@@ -89,6 +89,19 @@ fn open(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// A read connection for [`SqliteStore::lookup`], used on runtime threads. A small page
+/// cache: SQLite empties a read connection's cache whenever another connection committed
+/// since its last read, so under write load little survives between lookups anyway. A short
+/// busy timeout: a WAL reader is kept waiting only while another connection recovers the WAL
+/// after a crash (not while this process runs), and a runtime thread must not sleep for
+/// seconds; such a read fails instead.
+fn open_lookup(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = open(path, true)?;
+    conn.busy_timeout(std::time::Duration::from_millis(50))?;
+    conn.pragma_update(None, "cache_size", -2 * 1024)?;
+    Ok(conn)
+}
+
 impl SqliteStore {
     /// Opens (creating and migrating as needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -155,7 +168,7 @@ impl SqliteStore {
                 })
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
         }
-        let lookups = (0..lookup_connections()).map(|_| open(path, true)).collect::<rusqlite::Result<Vec<_>>>().map_err(backend)?;
+        let lookups = (0..lookup_connections()).map(|_| open_lookup(path)).collect::<rusqlite::Result<Vec<_>>>().map_err(backend)?;
         Ok(Self { inner: Arc::new(Inner { writer: wtx, readers: rtx, lookups: Mutex::new(lookups), seen }) })
     }
 
@@ -201,12 +214,10 @@ impl SqliteStore {
         rx.await.map_err(|_| StoreError::Backend("reader dropped the job".into()))?
     }
 
-    /// Runs a small read by key (a few rows found through a primary key or unique index,
-    /// found in the page cache) on the caller's thread, on one of a few connections kept for
-    /// this, instead of handing it to a reader thread: the hand-over and the wake-ups on
-    /// both sides cost several times the read itself, and the hot path makes three such
-    /// reads per private message (the peer's check, the users of the answer and of the
-    /// push). Same snapshot rule as [`Self::read`] (one read transaction per call). When
+    /// Runs a small read by key (a few rows found through a primary key or unique index) on
+    /// the caller's thread, on one of a few connections kept for this, instead of handing it
+    /// to a reader thread: the hand-over and the wake-ups on both sides cost several times
+    /// the read itself. Same snapshot rule as [`Self::read`] (one read transaction per call). When
     /// every lookup connection is busy (another thread holds it), the read goes to the
     /// readers as usual. Only for reads whose cost is bounded by their keys: scans,
     /// searches and lists stay on the readers, so a runtime thread never waits long.
@@ -215,6 +226,10 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        // A lookup never waits, so a caller looping over many would never give its runtime
+        // thread back: each spends from the task's cooperative budget, yielding when it is
+        // used up, as an await on a reader would.
+        tokio::task::consume_budget().await;
         let Some(conn) = self.inner.lookups.lock().unwrap_or_else(|p| p.into_inner()).pop() else {
             return self.read(f).await;
         };
@@ -227,6 +242,9 @@ impl SqliteStore {
                     // next lookup on this connection would read inside it.
                     if !c.is_autocommit() {
                         let _ = c.execute_batch("ROLLBACK");
+                        if !c.is_autocommit() {
+                            return; // cannot be trusted to start a fresh snapshot: dropped
+                        }
                     }
                     self.0.lock().unwrap_or_else(|p| p.into_inner()).push(c);
                 }
