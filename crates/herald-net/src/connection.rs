@@ -34,7 +34,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinSet};
@@ -108,6 +107,7 @@ struct Keyed {
 impl Drop for Keyed {
     fn drop(&mut self) {
         self.ctx.key.release_updates(self.serial);
+        self.ctx.key.unwatch(self.serial);
     }
 }
 
@@ -313,7 +313,9 @@ enum Verdict {
 struct Conn {
     gw: Arc<Gateway>,
     peer: SocketAddr,
-    wr: OwnedWriteHalf,
+    /// Read and written from this one task: not split into halves (a split shares the stream
+    /// through an extra allocation).
+    stream: TcpStream,
     transport: ServerTransport,
     /// None between exchanges (the state a new one starts from): most connections finish
     /// theirs at once and hold nothing for it after.
@@ -350,6 +352,13 @@ fn poll_order(turn: u8) -> [u8; 3] {
     [t, (t + 1) % 3, (t + 2) % 3]
 }
 
+/// The start's fields, its box freed here: moved out of in `run`, the box itself would be
+/// freed only when `run` returns (an argument lives as long as the function).
+#[allow(clippy::boxed_local)] // the box is the point: freed here, not when `run` returns
+fn unbox(start: Box<Start>) -> Start {
+    *start
+}
+
 /// What woke a connection's loop.
 enum Woke {
     Finished(Result<(tokio::task::Id, Finished), JoinError>),
@@ -372,13 +381,12 @@ pub(crate) async fn run(start: Box<Start>) {
     // Declared first, so dropped last: the connection's place and the open-connections gauge
     // are given back after its socket and everything else.
     let _open;
-    let (mut c, rd, mut shutdown) = {
-        let Start { gw, stream, peer, ticket, shutdown, permit } = *start;
+    let (mut c, mut shutdown) = {
+        let Start { gw, stream, peer, ticket, shutdown, permit } = unbox(start);
         tracing::debug!(%peer, "connection opened");
-        let (rd, wr) = stream.into_split();
         _open = Open(gw.clone(), permit);
         let c = Conn {
-            wr,
+            stream,
             transport: ServerTransport::new(gw.config.max_frame),
             handshake: None,
             rng: BufferedOsRng,
@@ -392,7 +400,7 @@ pub(crate) async fn run(start: Box<Start>) {
             peer,
             gw,
         };
-        (c, rd, shutdown)
+        (c, shutdown)
     };
     let mut deadline = Instant::now() + c.gw.config.init_timeout;
     // When the partial frame now buffered began to arrive.
@@ -415,20 +423,14 @@ pub(crate) async fn run(start: Box<Start>) {
         turn = (turn + 1) % 3;
         let running = c.requests.is_running();
         let woke = {
-            // The socket, the request tasks and the bus queue are polled in place: only the
-            // timer and two notifications are futures kept in the task while it waits, which
-            // is most of an idle connection's memory (ARCHITECTURE.md, `herald-net`).
+            // The socket, the request tasks, the key's state and the bus queue are polled in
+            // place: only the timer and the shutdown notification are futures kept in the task
+            // while it waits, which is most of an idle connection's memory (ARCHITECTURE.md,
+            // `herald-net`).
             let sleep = sleep_until(wake);
             let stopping = shutdown.changed();
-            let watched = c.keyed.as_ref().map(|k| (k.ctx.key.clone(), k.seen_version));
-            let watched = async move {
-                match watched {
-                    Some((key, seen)) => key.changed_since(seen).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let (mut sleep, mut stopping, mut watched) = (std::pin::pin!(sleep), std::pin::pin!(stopping), std::pin::pin!(watched));
-            let Conn { requests, keyed, .. } = &mut c;
+            let (mut sleep, mut stopping) = (std::pin::pin!(sleep), std::pin::pin!(stopping));
+            let Conn { requests, keyed, stream, .. } = &mut c;
             std::future::poll_fn(|cx| {
                 if stopping.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Woke::Shutdown);
@@ -446,19 +448,21 @@ pub(crate) async fn run(start: Box<Start>) {
                             }
                         }
                         1 if accepting => {
-                            if let Poll::Ready(r) = rd.as_ref().poll_read_ready(cx) {
+                            if let Poll::Ready(r) = stream.poll_read_ready(cx) {
                                 return Poll::Ready(Woke::Readable(r));
                             }
                         }
                         2 => {
                             // The key first: rarely ready, and a steady stream of events must
                             // not hold back a login, logout or accepted token.
-                            if watched.as_mut().poll(cx).is_ready() {
-                                return Poll::Ready(Woke::Signal(Signal::Watched));
-                            }
-                            if let Some((_, sub)) = keyed.as_mut().and_then(|k| k.subscription.as_mut()) {
-                                if let Poll::Ready(ev) = sub.rx.poll_recv(cx) {
-                                    return Poll::Ready(Woke::Signal(Signal::Event(ev)));
+                            if let Some(k) = keyed.as_mut() {
+                                if k.ctx.key.poll_changed_since(k.seen_version, k.serial, cx).is_ready() {
+                                    return Poll::Ready(Woke::Signal(Signal::Watched));
+                                }
+                                if let Some((_, sub)) = k.subscription.as_mut() {
+                                    if let Poll::Ready(ev) = sub.rx.poll_recv(cx) {
+                                        return Poll::Ready(Woke::Signal(Signal::Event(ev)));
+                                    }
                                 }
                             }
                         }
@@ -480,7 +484,7 @@ pub(crate) async fn run(start: Box<Start>) {
                 }
                 let read = SCRATCH.with(|b| {
                     let mut b = b.borrow_mut();
-                    let n = rd.try_read(&mut b[..])?;
+                    let n = c.stream.try_read(&mut b[..])?;
                     c.transport.feed(&b[..n]);
                     Ok::<_, std::io::Error>(n)
                 });
@@ -542,13 +546,13 @@ pub(crate) async fn run(start: Box<Start>) {
                 c.flush().await;
                 // Closing with unread input would reset the connection and could destroy the
                 // error before the client reads it: stop writing, then drain (bounded).
-                let _ = c.wr.shutdown().await;
-                drain(&rd, DRAIN_MAX).await;
+                let _ = c.stream.shutdown().await;
+                drain(&c.stream, DRAIN_MAX).await;
             }
             break "protocol";
         }
     };
-    let _ = c.wr.shutdown().await;
+    let _ = c.stream.shutdown().await;
     if let Some((_, sub)) = c.keyed.as_mut().and_then(|k| k.subscription.take()) {
         c.gw.bus.unsubscribe(sub.id);
     }
@@ -564,7 +568,7 @@ pub(crate) async fn run(start: Box<Start>) {
 }
 
 /// Reads and discards what the client still sends, for at most a second and `max` bytes.
-async fn drain(rd: &tokio::net::tcp::OwnedReadHalf, max: usize) {
+async fn drain(rd: &TcpStream, max: usize) {
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         let mut left = max;
         while left > 0 && rd.readable().await.is_ok() {
@@ -642,7 +646,7 @@ impl Conn {
             self.out = Vec::new();
             return false;
         }
-        let ok = matches!(tokio::time::timeout(self.gw.config.write_timeout, self.wr.write_all(&self.out)).await, Ok(Ok(())));
+        let ok = matches!(tokio::time::timeout(self.gw.config.write_timeout, self.stream.write_all(&self.out)).await, Ok(Ok(())));
         // Nothing is kept for the next write: an idle connection holds no output buffer.
         self.out = Vec::new();
         let _ = self.ticket.set_output(0);
@@ -802,6 +806,7 @@ impl Conn {
             // The updates this connection carried were the temporary key's; from now on it
             // competes for the permanent key's.
             k.ctx.key.release_updates(k.serial);
+            k.ctx.key.unwatch(k.serial);
             if k.wants_updates {
                 state.claim_updates(k.serial);
             }

@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use tokio::sync::Notify;
+use std::task::{Context, Poll, Waker};
 
 pub use dispatch::Dispatcher;
 pub use errors::RpcError;
@@ -68,11 +68,11 @@ pub struct Services {
 /// a logout or a new login on one connection takes effect on all of them at once.
 #[derive(Debug)]
 pub struct KeyState {
-    /// The binding and the login tokens accepted, with a version bumped at every change;
-    /// `changed` wakes the connections waiting for one (see [`KeyState::changed_since`]). Not a
-    /// `tokio::sync::watch`: its channel is a separate allocation of about 400 bytes per key.
-    watched: Mutex<(Watched, u64)>,
-    changed: Notify,
+    /// The binding and the login tokens accepted, with a version bumped at every change, and
+    /// the connections waiting for one (see [`KeyState::poll_changed_since`]). Not a
+    /// `tokio::sync::watch` (its channel is a separate allocation of about 400 bytes per key)
+    /// nor a `Notify` (each waiter would keep a future of about 150 bytes in its task).
+    watched: Mutex<WatchState>,
     // A std Mutex: held only to copy a value, never across an await.
     client: Mutex<Option<ClientInfo>>,
     /// When the client data was last written to the store (see [`KeyState::may_store_client`]).
@@ -84,7 +84,15 @@ pub struct KeyState {
     updates_to: AtomicU64,
 }
 
-/// What a key's connections follow (see [`KeyState::changed_since`]).
+#[derive(Debug)]
+struct WatchState {
+    watched: Watched,
+    version: u64,
+    /// The waker of each connection (by serial) that saw the current version and waits.
+    waiters: Vec<(u64, Waker)>,
+}
+
+/// What a key's connections follow (see [`KeyState::poll_changed_since`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Watched {
     /// The bound user: a login or logout on any connection of the key.
@@ -101,8 +109,7 @@ pub const CLIENT_STORE_EVERY: std::time::Duration = std::time::Duration::from_se
 impl KeyState {
     pub fn new(user: Option<UserId>, client: Option<ClientInfo>) -> Self {
         Self {
-            watched: Mutex::new((Watched { user, tokens_accepted: 0 }, 0)),
-            changed: Notify::new(),
+            watched: Mutex::new(WatchState { watched: Watched { user, tokens_accepted: 0 }, version: 0, waiters: Vec::new() }),
             client: Mutex::new(client),
             client_stored: Mutex::new(None),
             bound_to: Mutex::new(None),
@@ -130,7 +137,7 @@ impl KeyState {
         let _ = self.updates_to.compare_exchange(conn, 0, Ordering::Relaxed, Ordering::Relaxed);
     }
     pub fn user(&self) -> Option<UserId> {
-        self.watched.lock().unwrap().0.user
+        self.watched.lock().unwrap().watched.user
     }
     pub fn set_user(&self, user: Option<UserId>) {
         self.modify(|w| {
@@ -151,34 +158,43 @@ impl KeyState {
     }
     /// Applies `f`; if it says it changed something, bumps the version and wakes the waiters.
     fn modify(&self, f: impl FnOnce(&mut Watched) -> bool) {
-        let changed = {
-            let mut w = self.watched.lock().unwrap();
-            let changed = f(&mut w.0);
-            if changed {
-                w.1 += 1;
+        let mut w = self.watched.lock().unwrap();
+        if f(&mut w.watched) {
+            w.version += 1;
+            // Woken under the lock a waiter registers under: none slips past. Each stays
+            // registered until its connection lets the key go (`unwatch`).
+            for (_, waker) in &w.waiters {
+                waker.wake_by_ref();
             }
-            changed
-        };
-        if changed {
-            self.changed.notify_waiters();
         }
     }
     /// What the key's connections follow now, and its version.
     pub fn watched(&self) -> (Watched, u64) {
-        *self.watched.lock().unwrap()
+        let w = self.watched.lock().unwrap();
+        (w.watched, w.version)
     }
-    /// Returns once the version is no longer `seen`: the binding changed (login, logout) or
-    /// a login token was accepted, on any connection of the key. No change is missed: the
-    /// waiter registers before it compares.
-    pub async fn changed_since(&self, seen: u64) {
-        loop {
-            let notified = self.changed.notified();
-            let mut notified = std::pin::pin!(notified);
-            notified.as_mut().enable();
-            if self.watched.lock().unwrap().1 != seen {
-                return;
-            }
-            notified.await;
+    /// Ready once the version is no longer `seen`: the binding changed (login, logout) or a
+    /// login token was accepted, on any connection of the key. Otherwise connection `conn`'s
+    /// waker is registered (one per connection, replaced when it changes), so no change is
+    /// missed. A poll function, so a connection keeps no future for it.
+    pub fn poll_changed_since(&self, seen: u64, conn: u64, cx: &mut Context<'_>) -> Poll<()> {
+        let mut w = self.watched.lock().unwrap();
+        if w.version != seen {
+            return Poll::Ready(());
+        }
+        match w.waiters.iter_mut().find(|(c, _)| *c == conn) {
+            Some((_, waker)) if waker.will_wake(cx.waker()) => {}
+            Some((_, waker)) => *waker = cx.waker().clone(),
+            None => w.waiters.push((conn, cx.waker().clone())),
+        }
+        Poll::Pending
+    }
+    /// Connection `conn` no longer waits on this key (it closed or moved to another key).
+    pub fn unwatch(&self, conn: u64) {
+        let mut w = self.watched.lock().unwrap();
+        w.waiters.retain(|(c, _)| *c != conn);
+        if w.waiters.is_empty() {
+            w.waiters = Vec::new();
         }
     }
     /// Records that this (temporary) key was bound to permanent key `perm`: each of its
@@ -285,5 +301,47 @@ impl CallCtx {
     /// The logged-in user, or 401 AUTH_KEY_UNREGISTERED.
     pub fn user(&self) -> Result<UserId, RpcError> {
         self.key.user().ok_or_else(RpcError::unauthorized)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A waiting connection is woken by every change until it lets the key go, is registered
+    /// once however often it polls, and a change made before it polls is seen at once.
+    #[test]
+    fn key_changes_wake_each_waiting_connection_until_it_unwatches() {
+        let key = KeyState::new(None, None);
+        let (count_a, count_b) = (Arc::new(Count(AtomicUsize::new(0))), Arc::new(Count(AtomicUsize::new(0))));
+        let (waker_a, waker_b) = (Waker::from(count_a.clone()), Waker::from(count_b.clone()));
+        let (mut cx_a, mut cx_b) = (Context::from_waker(&waker_a), Context::from_waker(&waker_b));
+        let (_, seen) = key.watched();
+        assert!(key.poll_changed_since(seen, 1, &mut cx_a).is_pending());
+        assert!(key.poll_changed_since(seen, 1, &mut cx_a).is_pending());
+        assert!(key.poll_changed_since(seen, 2, &mut cx_b).is_pending());
+        assert_eq!(key.watched.lock().unwrap().waiters.len(), 2, "one entry per connection");
+
+        key.set_user(Some(UserId(7)));
+        assert_eq!((count_a.0.load(Ordering::SeqCst), count_b.0.load(Ordering::SeqCst)), (1, 1));
+        assert!(key.poll_changed_since(seen, 1, &mut cx_a).is_ready(), "the version moved");
+        let (watched, seen) = key.watched();
+        assert_eq!(watched.user, Some(UserId(7)));
+
+        key.unwatch(2);
+        key.set_user(None);
+        assert_eq!((count_a.0.load(Ordering::SeqCst), count_b.0.load(Ordering::SeqCst)), (2, 1), "2 let the key go");
+        assert!(key.poll_changed_since(seen, 2, &mut cx_b).is_ready(), "a change before the poll is not missed");
+        key.unwatch(1);
+        assert!(key.watched.lock().unwrap().waiters.is_empty());
     }
 }
