@@ -106,8 +106,7 @@ struct Keyed {
 
 impl Drop for Keyed {
     fn drop(&mut self) {
-        self.ctx.key.release_updates(self.serial);
-        self.ctx.key.unwatch(self.serial);
+        self.ctx.key.let_go(self.serial);
     }
 }
 
@@ -410,7 +409,8 @@ pub(crate) async fn run(start: Box<Start>) {
     let mut turn = 0u8;
     let reason = loop {
         let accepting = c.requests.accepting(c.gw.config.max_frame);
-        if !accepting && c.requests.is_running() {
+        let running = c.requests.is_running();
+        if !accepting && running {
             // The server is busy with this client's requests: its clocks do not run (a
             // partial frame's and the idle deadline restart when reading resumes).
             let now = Instant::now();
@@ -421,7 +421,6 @@ pub(crate) async fn run(start: Box<Start>) {
         let wake = [Some(deadline), c.disconnect_at, frame_deadline].into_iter().flatten().min().unwrap();
         let mut fed = false;
         turn = (turn + 1) % 3;
-        let running = c.requests.is_running();
         let woke = {
             // The socket, the request tasks, the key's state and the bus queue are polled in
             // place: only the timer and the shutdown notification are futures kept in the task
@@ -805,8 +804,7 @@ impl Conn {
         if let Some(k) = self.keyed.as_mut() {
             // The updates this connection carried were the temporary key's; from now on it
             // competes for the permanent key's.
-            k.ctx.key.release_updates(k.serial);
-            k.ctx.key.unwatch(k.serial);
+            k.ctx.key.let_go(k.serial);
             if k.wants_updates {
                 state.claim_updates(k.serial);
             }

@@ -132,10 +132,6 @@ impl KeyState {
             Err(holder) => holder == conn,
         }
     }
-    /// Connection `conn` stops carrying the key's updates (it closed or moved to another key).
-    pub fn release_updates(&self, conn: u64) {
-        let _ = self.updates_to.compare_exchange(conn, 0, Ordering::Relaxed, Ordering::Relaxed);
-    }
     pub fn user(&self) -> Option<UserId> {
         self.watched.lock().unwrap().watched.user
     }
@@ -162,7 +158,7 @@ impl KeyState {
         if f(&mut w.watched) {
             w.version += 1;
             // Woken under the lock a waiter registers under: none slips past. Each stays
-            // registered until its connection lets the key go (`unwatch`).
+            // registered until its connection lets the key go (`let_go`).
             for (_, waker) in &w.waiters {
                 waker.wake_by_ref();
             }
@@ -189,8 +185,10 @@ impl KeyState {
         }
         Poll::Pending
     }
-    /// Connection `conn` no longer waits on this key (it closed or moved to another key).
-    pub fn unwatch(&self, conn: u64) {
+    /// Connection `conn` lets the key go (it closed or moved to another key): it stops
+    /// carrying the key's updates and waiting for its changes.
+    pub fn let_go(&self, conn: u64) {
+        let _ = self.updates_to.compare_exchange(conn, 0, Ordering::Relaxed, Ordering::Relaxed);
         let mut w = self.watched.lock().unwrap();
         w.waiters.retain(|(c, _)| *c != conn);
         if w.waiters.is_empty() {
@@ -320,7 +318,7 @@ mod tests {
     /// A waiting connection is woken by every change until it lets the key go, is registered
     /// once however often it polls, and a change made before it polls is seen at once.
     #[test]
-    fn key_changes_wake_each_waiting_connection_until_it_unwatches() {
+    fn key_changes_wake_each_waiting_connection_until_it_lets_go() {
         let key = KeyState::new(None, None);
         let (count_a, count_b) = (Arc::new(Count(AtomicUsize::new(0))), Arc::new(Count(AtomicUsize::new(0))));
         let (waker_a, waker_b) = (Waker::from(count_a.clone()), Waker::from(count_b.clone()));
@@ -337,11 +335,11 @@ mod tests {
         let (watched, seen) = key.watched();
         assert_eq!(watched.user, Some(UserId(7)));
 
-        key.unwatch(2);
+        key.let_go(2);
         key.set_user(None);
         assert_eq!((count_a.0.load(Ordering::SeqCst), count_b.0.load(Ordering::SeqCst)), (2, 1), "2 let the key go");
         assert!(key.poll_changed_since(seen, 2, &mut cx_b).is_ready(), "a change before the poll is not missed");
-        key.unwatch(1);
+        key.let_go(1);
         assert!(key.watched.lock().unwrap().waiters.is_empty());
     }
 }

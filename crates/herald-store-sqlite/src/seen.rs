@@ -82,9 +82,7 @@ impl SeenCache {
         if st.generation != generation {
             return;
         }
-        if st.users.len() >= MAX_ENTRIES {
-            st.users = HashMap::new();
-        }
+        make_room(&mut st.users, 1);
         st.users.insert(user.id.0, user.clone());
     }
 
@@ -95,12 +93,8 @@ impl SeenCache {
         if st.generation != generation {
             return;
         }
-        if st.users.len() + seen.len() > MAX_ENTRIES {
-            st.users = HashMap::new();
-        }
-        if st.relations.len() + seen.len() > MAX_ENTRIES {
-            st.relations = HashMap::new();
-        }
+        make_room(&mut st.users, seen.len());
+        make_room(&mut st.relations, seen.len());
         for s in seen {
             st.users.insert(s.user.id.0, s.user.clone());
             st.relations.insert((viewer, s.user.id.0), Relation { contact: s.contact.clone(), has_viewer: s.has_viewer, blocked_viewer: s.blocked_viewer });
@@ -133,6 +127,13 @@ impl SeenCache {
     pub fn len(&self) -> (usize, usize) {
         let st = self.state();
         (st.users.len(), st.relations.len())
+    }
+}
+
+/// Starts `map` over if `adding` more entries would take it past [`MAX_ENTRIES`].
+fn make_room<K, V>(map: &mut HashMap<K, V>, adding: usize) {
+    if map.len() + adding > MAX_ENTRIES {
+        *map = HashMap::new();
     }
 }
 
