@@ -116,6 +116,10 @@ enum Scenario {
         /// `help.getNearestDc`.
         #[arg(long)]
         signed_in: bool,
+        /// Keep the connections this many seconds after the report (time to inspect the
+        /// server, or to stop it with them held for a heap profiler's view).
+        #[arg(long, default_value_t = 0)]
+        hold_seconds: u64,
     },
     /// Pairs sending while the server (started by this command) is killed with SIGKILL at
     /// random and restarted; then every message is checked: 0 lost, 0 duplicated.
@@ -344,7 +348,8 @@ async fn setups_in_batches(cli: &Cli, key: &RsaPublic, pairs: usize, run: &str) 
         for p in start..(start + 64).min(pairs) {
             let (server, sources, key, run) = (cli.server, cli.sources, key.clone(), run.to_string());
             batch.spawn(async move {
-                let cli = Cli { server, pubkey: None, server_pid: None, sources, scenario: Scenario::Idle { connections: 0, signed_in: false } };
+                let cli =
+                    Cli { server, pubkey: None, server_pid: None, sources, scenario: Scenario::Idle { connections: 0, signed_in: false, hold_seconds: 0 } };
                 let r = setup_pair(&cli, &key, p, &run).await;
                 (p, r)
             });
@@ -447,7 +452,7 @@ struct IdleReport {
     server_bytes_per_connection: Option<f64>,
 }
 
-async fn idle(cli: &Cli, key: &RsaPublic, connections: usize, signed_in: bool) -> Result<()> {
+async fn idle(cli: &Cli, key: &RsaPublic, connections: usize, signed_in: bool, hold_seconds: u64) -> Result<()> {
     let before = cli.server_pid.map(stats::rss_mib);
     let mut held = Vec::with_capacity(connections);
     for start in (0..connections).step_by(64) {
@@ -495,6 +500,8 @@ async fn idle(cli: &Cli, key: &RsaPublic, connections: usize, signed_in: bool) -
             .unwrap_or_default()
     );
     println!("{}", serde_json::to_string(&report)?);
+    tokio::time::sleep(Duration::from_secs(hold_seconds)).await;
+    drop(held);
     Ok(())
 }
 
@@ -538,7 +545,7 @@ fn main() -> Result<()> {
         match cli.scenario.clone() {
             Scenario::Pairs { clients, window, count, size, rate } => pairs(&cli, &key, clients, window, count, size, rate).await,
             Scenario::Login { concurrency, seconds } => login(&cli, &key, concurrency, seconds).await,
-            Scenario::Idle { connections, signed_in } => idle(&cli, &key, connections, signed_in).await,
+            Scenario::Idle { connections, signed_in, hold_seconds } => idle(&cli, &key, connections, signed_in, hold_seconds).await,
             Scenario::Fanout { members, online, posts, window, data_dir } => {
                 fanout::run(&cli, &key, fanout::FanoutArgs { members, online, posts, window, data_dir }).await
             }

@@ -328,7 +328,7 @@ impl EventBus for InProcessBus {
         let (tx, rx) = queue();
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let mut inner = self.inner.lock().unwrap();
-        inner.topics.entry(Topic::User(user)).or_default().push((id, tx.clone()));
+        push_one(inner.topics.entry(Topic::User(user)).or_default(), (id, tx.clone()));
         inner.subs.insert(id, (tx, user, Vec::new()));
         Subscription { id, rx }
     }
@@ -341,7 +341,7 @@ impl EventBus for InProcessBus {
         }
         channels.push(channel);
         let tx = tx.clone();
-        inner.topics.entry(Topic::Channel(channel)).or_default().push((sub, tx));
+        push_one(inner.topics.entry(Topic::Channel(channel)).or_default(), (sub, tx));
     }
 
     fn unfollow(&self, sub: u64, channel: GroupId) {
@@ -361,6 +361,15 @@ impl EventBus for InProcessBus {
     fn unsubscribe(&self, sub: u64) {
         remove_sub(&mut self.inner.lock().unwrap(), sub);
     }
+}
+
+/// Adds a topic's subscriber. Most topics have one or two (a user's sessions, a small
+/// group's members online): a new list holds exactly one, where `push` would reserve four.
+fn push_one(list: &mut Vec<(u64, Queue)>, sub: (u64, Queue)) {
+    if list.capacity() == 0 {
+        list.reserve_exact(1);
+    }
+    list.push(sub);
 }
 
 /// Forgets a subscription and every topic entry it had.

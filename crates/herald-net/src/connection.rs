@@ -430,7 +430,10 @@ pub(crate) async fn run(start: Box<Start>) {
             let stopping = shutdown.changed();
             let (mut sleep, mut stopping) = (std::pin::pin!(sleep), std::pin::pin!(stopping));
             let Conn { requests, keyed, stream, .. } = &mut c;
-            std::future::poll_fn(|cx| {
+            // `move`: the closure holds copies of the deadline and the flags rather than
+            // references to them, which keeps them out of the task while it waits.
+            let (stopping, sleep) = (&mut stopping, &mut sleep);
+            std::future::poll_fn(move |cx| {
                 if stopping.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Woke::Shutdown);
                 }
@@ -475,8 +478,10 @@ pub(crate) async fn run(start: Box<Start>) {
             })
             .await
         };
-        let verdict = match woke {
-            Woke::Finished(done) => Box::pin(c.finish(done)).await,
+        // Moved into the match's own scope: the value ends with it, so it is not kept in
+        // the task across the waits below.
+        #[allow(clippy::blocks_in_conditions)]
+        let verdict = match { woke } {
             Woke::Readable(r) => {
                 if r.is_err() {
                     break "read error";
@@ -496,15 +501,11 @@ pub(crate) async fn run(start: Box<Start>) {
                 fed = true;
                 Verdict::Continue
             }
-            Woke::Signal(signal) => {
-                match signal {
-                    Signal::Event(ev) => Box::pin(c.on_event(ev)).await,
-                    Signal::Watched => Box::pin(c.on_watched()).await,
-                }
-                Verdict::Continue
-            }
+            // Moved whole into one boxed future: a value only partly moved out would keep its
+            // place in the task across every later wait.
+            woke @ (Woke::Finished(_) | Woke::Signal(_)) => Box::pin(c.on_wake(woke)).await,
             Woke::Timer => {
-                if frame_deadline.is_some_and(|d| d <= Instant::now()) {
+                if partial_since.is_some_and(|t| t + c.gw.config.frame_timeout <= Instant::now()) {
                     c.gw.metrics.partial_frame_timeouts.inc();
                     break "frame not completed in time";
                 }
@@ -540,30 +541,37 @@ pub(crate) async fn run(start: Box<Start>) {
         c.requests.release_if_idle();
         if let Verdict::Close(code) = verdict {
             if let Some(code) = code {
-                let bytes = c.transport.encode_error(code, &mut c.rng);
-                c.out.extend_from_slice(&bytes);
+                c.out.extend_from_slice(&c.transport.encode_error(code, &mut c.rng));
                 c.flush().await;
                 // Closing with unread input would reset the connection and could destroy the
                 // error before the client reads it: stop writing, then drain (bounded).
                 let _ = c.stream.shutdown().await;
-                drain(&c.stream, DRAIN_MAX).await;
+                // Boxed: its state would otherwise size every idle connection's task.
+                Box::pin(drain(&c.stream, DRAIN_MAX)).await;
             }
             break "protocol";
         }
     };
-    let _ = c.stream.shutdown().await;
-    if let Some((_, sub)) = c.keyed.as_mut().and_then(|k| k.subscription.take()) {
-        c.gw.bus.unsubscribe(sub.id);
+    // Boxed, like every rarely taken wait here: the task's size is that of its largest wait.
+    Box::pin(c.close(reason)).await;
+}
+
+impl Conn {
+    async fn close(mut self, reason: &'static str) {
+        let _ = self.stream.shutdown().await;
+        if let Some((_, sub)) = self.keyed.as_mut().and_then(|k| k.subscription.take()) {
+            self.gw.bus.unsubscribe(sub.id);
+        }
+        // Requests already running finish (their answers are lost with the connection, and the
+        // client resends); a half-done write is never cut off. The connection, and with it its
+        // place in the per-address limits, lasts until they have (or for `write_timeout` at
+        // most), so reconnecting cannot pile up work.
+        if let Some(r) = self.requests.0.as_mut() {
+            let _ = tokio::time::timeout(self.gw.config.write_timeout, async { while r.running.join_next().await.is_some() {} }).await;
+            r.running.detach_all();
+        }
+        tracing::debug!(peer = %self.peer, reason, "connection closed");
     }
-    // Requests already running finish (their answers are lost with the connection, and the
-    // client resends); a half-done write is never cut off. The connection, and with it its
-    // place in the per-address limits, lasts until they have (or for `write_timeout` at
-    // most), so reconnecting cannot pile up work.
-    if let Some(r) = c.requests.0.as_mut() {
-        let _ = tokio::time::timeout(c.gw.config.write_timeout, async { while r.running.join_next().await.is_some() {} }).await;
-        r.running.detach_all();
-    }
-    tracing::debug!(peer = %c.peer, reason, "connection closed");
 }
 
 /// Reads and discards what the client still sends, for at most a second and `max` bytes.
@@ -1076,6 +1084,22 @@ impl Conn {
     }
 
     /// Sends a finished request's answer and starts what was waiting for it.
+    /// A request finished, or the bus or the key has news.
+    async fn on_wake(&mut self, woke: Woke) -> Verdict {
+        match woke {
+            Woke::Finished(done) => self.finish(done).await,
+            Woke::Signal(Signal::Event(ev)) => {
+                self.on_event(ev).await;
+                Verdict::Continue
+            }
+            Woke::Signal(Signal::Watched) => {
+                self.on_watched().await;
+                Verdict::Continue
+            }
+            Woke::Readable(_) | Woke::Timer | Woke::Shutdown => Verdict::Continue,
+        }
+    }
+
     async fn finish(&mut self, done: Result<(tokio::task::Id, Finished), JoinError>) -> Verdict {
         let id = match &done {
             Ok((id, _)) => *id,

@@ -181,7 +181,13 @@ impl KeyState {
         match w.waiters.iter_mut().find(|(c, _)| *c == conn) {
             Some((_, waker)) if waker.will_wake(cx.waker()) => {}
             Some((_, waker)) => *waker = cx.waker().clone(),
-            None => w.waiters.push((conn, cx.waker().clone())),
+            None => {
+                // Most keys have one connection: room for exactly one, not `push`'s four.
+                if w.waiters.capacity() == 0 {
+                    w.waiters.reserve_exact(1);
+                }
+                w.waiters.push((conn, cx.waker().clone()))
+            }
         }
         Poll::Pending
     }
