@@ -1083,7 +1083,6 @@ impl Conn {
         Verdict::Continue
     }
 
-    /// Sends a finished request's answer and starts what was waiting for it.
     /// A request finished, or the bus or the key has news.
     async fn on_wake(&mut self, woke: Woke) -> Verdict {
         match woke {
@@ -1100,6 +1099,7 @@ impl Conn {
         }
     }
 
+    /// Sends a finished request's answer and starts what was waiting for it.
     async fn finish(&mut self, done: Result<(tokio::task::Id, Finished), JoinError>) -> Verdict {
         let id = match &done {
             Ok((id, _)) => *id,

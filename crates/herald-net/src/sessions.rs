@@ -107,7 +107,8 @@ impl Inner {
 
     /// The least recently used session of the whole registry (`addr` None) or of an
     /// address. Sessions used since they were queued are queued again at their last use on
-    /// the way.
+    /// the way: at most one move per use, so the work is paid by the uses, though the first
+    /// eviction from a full registry whose sessions were all used may do many at once.
     fn least_recent(&mut self, addr: Option<IpAddr>) -> Option<Id> {
         loop {
             let front = match addr {
