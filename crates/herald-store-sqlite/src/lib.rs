@@ -35,6 +35,36 @@ pub const READERS: usize = 2;
 pub fn lookup_connections() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 16)
 }
+/// The WAL's size, in pages, at which the writer copies it back into the database file
+/// itself, between two batches; its next transaction then starts the WAL over (SQLite does
+/// so only when a writer begins with every frame copied, which is why the writer takes this
+/// last step). SQLite's own automatic checkpoint did all of this inside the commit that crossed
+/// the size: thousands of pages copied and the database file synced while that batch's
+/// callers waited, the slowest answers under load.
+pub const CHECKPOINT_PAGES: i32 = 10_000;
+/// Pages written since the last copy at which the checkpointer thread copies them, beside
+/// the writer and without holding it up, so that the writer's own checkpoint finds little
+/// left to copy. Not much smaller: a page changed again after its copy is copied again.
+pub const CHECKPOINT_STEP: i32 = 3_000;
+
+thread_local! {
+    /// The WAL's size in pages after the last commit on this thread (the writer's), from
+    /// SQLite's WAL hook.
+    static WAL_PAGES: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+}
+
+fn wal_committed(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
+    WAL_PAGES.with(|p| p.set(pages));
+    Ok(())
+}
+
+/// Runs a passive checkpoint (it never waits for readers or the writer): the frames the WAL
+/// holds and how many of them are now in the database file, or None when another
+/// checkpoint was running.
+fn checkpoint(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get::<_, i64>(0)? == 0).then_some(r.get::<_, i64>(2)?)))
+}
+
 /// Most keys one [`SqliteStore::lookup`] reads; longer lists go to the readers.
 pub const LOOKUP_MAX_KEYS: usize = 16;
 
@@ -74,7 +104,8 @@ fn open(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
         // Checkpoint every 10 000 WAL pages (about 40 MiB) rather than 1 000: the index pages
         // every message touches are copied back into the database file ten times less often.
         // Durability is the WAL's (synced at each commit); only recovery after a crash reads
-        // more. The WAL file is cut back to 64 MiB after a checkpoint.
+        // more. The WAL file is cut back to 64 MiB after a checkpoint. The store's writer
+        // replaces this with its own checkpoints (`CHECKPOINT_PAGES`).
         conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
         conn.pragma_update(None, "journal_size_limit", 64 << 20)?;
     }
@@ -128,6 +159,29 @@ impl SqliteStore {
                 seen::user_changed(rowid);
             }
         }));
+        // Checkpoints in two steps (see `CHECKPOINT_PAGES` and `CHECKPOINT_STEP`): the
+        // checkpointer thread, on a connection of its own, copies most of the WAL while the
+        // writer goes on; the writer copies what is left between two batches. The WAL hook
+        // replaces SQLite's automatic checkpoint on this connection.
+        conn.wal_hook(Some(wal_committed));
+        let checkpointer = open(path, false).map_err(backend)?;
+        checkpointer.pragma_update(None, "cache_size", -256).map_err(backend)?;
+        // Frames of the WAL now in the database file, as of the checkpointer's last pass.
+        let copied = Arc::new(std::sync::atomic::AtomicI32::new(0));
+        let (ctx, crx) = std_mpsc::sync_channel::<()>(1);
+        let copied_by_thread = copied.clone();
+        std::thread::Builder::new()
+            .name("herald-sqlite-checkpoint".into())
+            .spawn(move || {
+                while crx.recv().is_ok() {
+                    match checkpoint(&checkpointer) {
+                        Ok(Some(done)) => copied_by_thread.store(done as i32, std::sync::atomic::Ordering::Relaxed),
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
         let (wtx, mut wrx) = mpsc::channel::<WriteJob>(WRITE_QUEUE);
         let writer_seen = seen.clone();
         std::thread::Builder::new()
@@ -142,6 +196,23 @@ impl SqliteStore {
                         }
                     }
                     run_batch(&conn, &writer_seen, batch);
+                    let pages = WAL_PAGES.with(|p| p.get());
+                    let mut done = copied.load(std::sync::atomic::Ordering::Relaxed);
+                    if done > pages {
+                        // The WAL started over since that pass: nothing of it is copied yet.
+                        // (A pass still running then could only find it all copied.)
+                        done = 0;
+                        copied.store(0, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    if pages >= CHECKPOINT_PAGES {
+                        // None: the checkpointer is in a pass (no new one is asked for); tried
+                        // again after the next batch.
+                        if let Err(e) = checkpoint(&conn) {
+                            tracing::warn!(error = %e, "checkpoint failed");
+                        }
+                    } else if pages - done >= CHECKPOINT_STEP {
+                        let _ = ctx.try_send(());
+                    }
                 }
                 tracing::debug!("sqlite writer stopped");
             })
@@ -408,6 +479,7 @@ fn run_batch(conn: &Connection, seen: &seen::SeenCache, batch: Vec<WriteJob>) {
 #[cfg(test)]
 mod tests {
     use super::test_support::temp_store;
+    use super::{backend, CHECKPOINT_PAGES, CHECKPOINT_STEP};
     use herald_domain::error::StoreError;
 
     /// `.cargo/config.toml` builds SQLite without its memory statistics (a global mutex per
@@ -498,6 +570,39 @@ mod tests {
         s.delete_account(b).await.unwrap();
         let gone = seen(a).await;
         assert!(gone.user.deleted && !gone.has_viewer, "b's row and address book are gone");
+    }
+
+    /// The WAL is copied back and started over while writes go on (the checkpointer thread
+    /// and the writer's own last step), so it never holds much more than `CHECKPOINT_PAGES`:
+    /// without the writer's step it would only grow, and nothing written is lost.
+    #[tokio::test]
+    async fn the_wal_is_checkpointed_and_started_over_under_writes() {
+        let store = temp_store();
+        store.write(|c| c.execute_batch("CREATE TABLE scratch (n INTEGER, b BLOB)").map_err(backend)).await.unwrap();
+        // About 2.5 times CHECKPOINT_PAGES of 4 KiB pages, in 100 transactions.
+        let rows = 100;
+        let bytes = (CHECKPOINT_PAGES as usize) * 4096 * 5 / 2 / rows;
+        let db: String =
+            store.read(|c| c.query_row("SELECT file FROM pragma_database_list WHERE name = 'main'", [], |r| r.get(0)).map_err(backend)).await.unwrap();
+        for n in 0..rows {
+            store
+                .write(move |c| {
+                    c.execute("INSERT INTO scratch VALUES (?1, zeroblob(?2))", rusqlite::params![n as i64, bytes as i64]).map(|_| ()).map_err(backend)
+                })
+                .await
+                .unwrap();
+        }
+        // The WAL file keeps its largest size (it is cut back only beyond 64 MiB), and a WAL
+        // that never started over would hold everything written: about 100 MB.
+        let wal = std::fs::metadata(format!("{db}-wal")).unwrap().len();
+        let frames = wal / (4096 + 24);
+        let per_row = (bytes / 4096 + 2) as u64;
+        // Past `CHECKPOINT_PAGES` the writer waits for a checkpointer pass still running
+        // (bounded by what one pass copies) before its own step.
+        assert!(frames < (CHECKPOINT_PAGES + CHECKPOINT_STEP) as u64 + 2 * per_row, "the WAL grew to {frames} frames");
+        let (count, total): (i64, i64) =
+            store.read(|c| c.query_row("SELECT COUNT(*), SUM(length(b)) FROM scratch", [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(backend)).await.unwrap();
+        assert_eq!((count, total), (rows as i64, (rows * bytes) as i64));
     }
 
     /// A lookup runs on the caller's thread and sees every commit before it; with its

@@ -99,6 +99,11 @@ fn connection_budget(wanted: usize) -> usize {
 pub async fn start(c: &Config) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&c.data_dir).with_context(|| format!("creating {}", c.data_dir.display()))?;
     let lock = datadir::lock(&c.data_dir)?;
+    // The sessions' replay floor (`herald-net/src/sessions.rs`): every msg_id an earlier process
+    // accepted was stamped before now, since it held this lock until it ended. Read before the
+    // listener is bound: a client that connects while the rest starts (opening the store can
+    // take a while) stamps its messages after this, and a floor read later refused them (16).
+    let started_ms = SystemClock.now_ms();
     let (keys, store) = open_data_dir(&c.data_dir, c.init_database)?;
     let listener = tokio::net::TcpListener::bind(c.listen).await.with_context(|| format!("listening on {}", c.listen))?;
     let addr = listener.local_addr()?;
@@ -178,7 +183,7 @@ pub async fn start(c: &Config) -> anyhow::Result<Running> {
         salts: Salts::new(keys.secret),
         // No session of this process accepts a msg_id stamped before it started: an
         // earlier process may have run it (replay protection across restarts).
-        sessions: SessionRegistry::new(session_limits, clock.now_ms()),
+        sessions: SessionRegistry::new(session_limits, started_ms),
         clock: clock.clone(),
         addrs: AddrTable::new(addr_limits),
         kx: herald_net::kx::KxPool::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
