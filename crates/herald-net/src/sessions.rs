@@ -6,8 +6,9 @@
 //! accepted. A session created later for that key refuses msg_ids at or below the floor with
 //! 16, so captured ciphertext cannot run again in it; a legitimate client's newer msg_ids
 //! pass. A floor is kept until the msg_id time window (300 s past, 30 s future) refuses
-//! everything below it by itself. The process start is a floor for every key: a session of
-//! an earlier process may have run any msg_id up to then (docs/security.md §3.4).
+//! everything below it by itself. The process start (when it locked the data directory) is a
+//! floor for every key: a session of an earlier process may have run any msg_id up to then
+//! (docs/security.md §3.4).
 //!
 //! Bounded per party, never globally exhaustible by one: a key holds at most `per_key`
 //! sessions and a source address at most `per_addr` (beyond either, that key's or address's
