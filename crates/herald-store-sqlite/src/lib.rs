@@ -58,9 +58,8 @@ fn wal_committed(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::
     Ok(())
 }
 
-/// Runs a passive checkpoint (it never waits for readers or the writer): the frames the WAL
-/// holds and how many of them are now in the database file, or None when another
-/// checkpoint was running.
+/// Runs a passive checkpoint (it never waits for readers or the writer): how many of the
+/// WAL's frames are now in the database file, or None when another checkpoint was running.
 fn checkpoint(conn: &Connection) -> rusqlite::Result<Option<i64>> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get::<_, i64>(0)? == 0).then_some(r.get::<_, i64>(2)?)))
 }
