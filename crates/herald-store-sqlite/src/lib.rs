@@ -42,9 +42,10 @@ pub fn lookup_connections() -> usize {
 /// the size: thousands of pages copied and the database file synced while that batch's
 /// callers waited, the slowest answers under load.
 pub const CHECKPOINT_PAGES: i32 = 10_000;
-/// Pages written since the last copy at which the checkpointer thread copies them, beside
-/// the writer and without holding it up, so that the writer's own checkpoint finds little
-/// left to copy. Not much smaller: a page changed again after its copy is copied again.
+/// WAL pages written since the checkpointer thread was last asked for a pass at which it is
+/// asked again: it copies them beside the writer, without holding it up, so that the
+/// writer's own checkpoint finds little left to copy. Not much smaller: a page changed again
+/// after its copy is copied again.
 pub const CHECKPOINT_STEP: i32 = 3_000;
 
 thread_local! {
@@ -58,10 +59,10 @@ fn wal_committed(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::
     Ok(())
 }
 
-/// Runs a passive checkpoint (it never waits for readers or the writer): how many of the
-/// WAL's frames are now in the database file, or None when another checkpoint was running.
-fn checkpoint(conn: &Connection) -> rusqlite::Result<Option<i64>> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get::<_, i64>(0)? == 0).then_some(r.get::<_, i64>(2)?)))
+/// Runs a passive checkpoint: it copies what it can without waiting for readers or the
+/// writer.
+fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
 }
 
 /// Most keys one [`SqliteStore::lookup`] reads; longer lists go to the readers.
@@ -165,10 +166,7 @@ impl SqliteStore {
         conn.wal_hook(Some(wal_committed));
         let checkpointer = open(path, false).map_err(backend)?;
         checkpointer.pragma_update(None, "cache_size", -256).map_err(backend)?;
-        // Frames of the WAL now in the database file, as of the checkpointer's last pass.
-        let copied = Arc::new(std::sync::atomic::AtomicI32::new(0));
         let (ctx, crx) = std_mpsc::sync_channel::<()>(1);
-        let copied_by_thread = copied.clone();
         // Held for each pass of the checkpointer, and by the writer for its own step, which so
         // waits for a pass still running instead of finding the checkpoint busy and letting the
         // WAL grow batch after batch.
@@ -179,10 +177,8 @@ impl SqliteStore {
             .spawn(move || {
                 while crx.recv().is_ok() {
                     let _pass = pass_of_thread.lock().unwrap_or_else(|p| p.into_inner());
-                    match checkpoint(&checkpointer) {
-                        Ok(Some(done)) => copied_by_thread.store(done as i32, std::sync::atomic::Ordering::Relaxed),
-                        Ok(None) => {}
-                        Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
+                    if let Err(e) = checkpoint(&checkpointer) {
+                        tracing::warn!(error = %e, "checkpoint failed");
                     }
                 }
             })
@@ -192,6 +188,8 @@ impl SqliteStore {
         std::thread::Builder::new()
             .name("herald-sqlite-writer".into())
             .spawn(move || {
+                // The WAL's size when the checkpointer was last asked for a pass.
+                let mut asked_at = 0;
                 while let Some(first) = wrx.blocking_recv() {
                     let mut batch = vec![first];
                     while batch.len() < MAX_BATCH {
@@ -202,20 +200,20 @@ impl SqliteStore {
                     }
                     run_batch(&conn, &writer_seen, batch);
                     let pages = WAL_PAGES.with(|p| p.get());
-                    let mut done = copied.load(std::sync::atomic::Ordering::Relaxed);
-                    if done > pages {
-                        // The WAL started over since that pass: nothing of it is copied yet.
-                        // (A pass still running then could only find it all copied.)
-                        done = 0;
-                        copied.store(0, std::sync::atomic::Ordering::Relaxed);
+                    if pages < asked_at {
+                        // The WAL started over since: nothing of it was asked for yet.
+                        asked_at = 0;
                     }
                     if pages >= CHECKPOINT_PAGES {
                         let _pass = pass.lock().unwrap_or_else(|p| p.into_inner());
                         if let Err(e) = checkpoint(&conn) {
                             tracing::warn!(error = %e, "checkpoint failed");
                         }
-                    } else if pages - done >= CHECKPOINT_STEP {
+                    } else if pages - asked_at >= CHECKPOINT_STEP {
+                        // A pass asked for (or one still queued) copies every frame up to
+                        // when it runs.
                         let _ = ctx.try_send(());
+                        asked_at = pages;
                     }
                 }
                 tracing::debug!("sqlite writer stopped");
