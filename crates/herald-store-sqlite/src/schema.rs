@@ -474,6 +474,11 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
         tx.commit()?;
         tracing::info!(version = i + 1, "applied schema migration");
     }
+    if (current as usize) < MIGRATIONS.len() {
+        // A migration that rewrites a table (35) leaves a WAL as large as the table; copy it
+        // into the database file and cut it back now rather than at the first write.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    }
     let app: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
     if app != APPLICATION_ID {
         conn.pragma_update(None, "application_id", APPLICATION_ID)?;
