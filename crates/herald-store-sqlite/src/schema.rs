@@ -437,6 +437,10 @@ pub const MIGRATIONS: &[&str] = &[
     // copy). With a rowid, rows are stored in the order they are written, so one commit's
     // rows share a few pages, and (owner, id) is a unique index of entries about 10 bytes long.
     // SQLite's own advice is the same: no rowid only for rows under about a twentieth of a page.
+    // Renaming the old table first is safe only because no trigger, view or foreign key names
+    // `messages` (a rename would repoint them at the table dropped below). While it runs, the
+    // rewrite needs free disk for about two more copies of the table (the file and the WAL);
+    // afterwards the old table's pages stay in the file, free for new rows.
     r#"
     ALTER TABLE messages RENAME TO messages_keyed;
     CREATE TABLE messages (
@@ -474,14 +478,15 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
         tx.commit()?;
         tracing::info!(version = i + 1, "applied schema migration");
     }
-    if (current as usize) < MIGRATIONS.len() {
-        // A migration that rewrites a table (35) leaves a WAL as large as the table; copy it
-        // into the database file and cut it back now rather than at the first write.
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-    }
     let app: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
     if app != APPLICATION_ID {
         conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+    }
+    if (current as usize) < MIGRATIONS.len() {
+        // A migration that rewrites a table (35) leaves a WAL file as large as the table:
+        // SQLite's automatic checkpoint copies it back at the commit, but the file keeps its
+        // size until a later write starts the WAL over. Cut it back now.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     }
     Ok(MIGRATIONS.len() as u32)
 }
@@ -490,16 +495,21 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
 mod tests {
     use super::*;
 
+    /// An in-memory database migrated up to and including migration `version`.
+    fn at_version(version: usize) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..version] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", version as u32).unwrap();
+        conn
+    }
+
     /// The read-tops migration seeds each group's read tops from its members' marks: the highest mark
     /// and whose it is, and the highest of anyone else.
     #[test]
     fn read_tops_are_seeded_from_existing_marks() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        let before = 4; // up to and including groups and channels
-        for sql in &MIGRATIONS[..before] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", before as u32).unwrap();
+        let mut conn = at_version(4); // up to and including groups and channels
         conn.execute_batch(
             "INSERT INTO groups (id, kind, title, about, creator, date) VALUES (7, 1, 't', '', 1, 0), (8, 1, 'empty', '', 1, 0);
              INSERT INTO members (grp, user, role, actor, date, read_inbox_max_id, seq) VALUES
@@ -521,12 +531,7 @@ mod tests {
     /// every box holding a copy.
     #[test]
     fn search_index_is_filled_from_existing_messages() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        let before = 10;
-        for sql in &MIGRATIONS[..before] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", before as u32).unwrap();
+        let mut conn = at_version(10);
         conn.execute_batch(
             "INSERT INTO messages (owner, id, logical_id, peer, from_id, out, date, text, entities, pts) VALUES
                 (1, 1, 77, 2, 1, 1, 0, 'Hello there', '[]', 1),
@@ -550,12 +555,7 @@ mod tests {
     /// key and the indexes hold as before.
     #[test]
     fn messages_keep_every_column_when_they_get_a_rowid() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        let before = 34;
-        for sql in &MIGRATIONS[..before] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", before as u32).unwrap();
+        let mut conn = at_version(34);
         conn.execute_batch(
             "INSERT INTO messages (owner, id, logical_id, peer, from_id, out, date, text, entities, reply_to, edit_date, random_id, pts,
                     action, post, post_author, mentions, fwd, reactions, ttl_period, expires_at, media, grouped_id) VALUES
