@@ -573,14 +573,13 @@ mod tests {
         assert_eq!(dump(&conn), old);
         let rowids: i64 = conn.query_row("SELECT COUNT(DISTINCT rowid) FROM messages", [], |r| r.get(0)).unwrap();
         assert_eq!(rowids, 3);
-        let mut indexes: Vec<String> = conn
+        let indexes: Vec<String> = conn
             .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'messages' ORDER BY name")
             .unwrap()
             .query_map([], |r| r.get(0))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        indexes.sort();
         assert_eq!(indexes, ["messages_dialog", "messages_expiry", "messages_logical", "messages_random", "sqlite_autoindex_messages_1"]);
         let dup = conn.execute(
             "INSERT INTO messages (owner, id, logical_id, peer, from_id, out, date, text, entities, pts) VALUES (2, 2, 80, 1, 1, 1, 0, '', '[]', 5)",
