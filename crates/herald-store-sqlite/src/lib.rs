@@ -22,6 +22,7 @@ mod seen;
 use herald_domain::error::StoreError;
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
@@ -35,18 +36,32 @@ pub const READERS: usize = 2;
 pub fn lookup_connections() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 16)
 }
-/// The WAL's size, in pages, at which the writer copies it back into the database file
-/// itself, between two batches; its next transaction then starts the WAL over (SQLite does
-/// so only when a writer begins with every frame copied, which is why the writer takes this
-/// last step). SQLite's own automatic checkpoint did all of this inside the commit that crossed
-/// the size: thousands of pages copied and the database file synced while that batch's
-/// callers waited, the slowest answers under load.
-pub const CHECKPOINT_PAGES: i32 = 10_000;
+/// The WAL's size, in pages (about 160 MiB), from which the writer works to start it over:
+/// its next transaction does so only when it begins with every frame copied back into the
+/// database file, so the writer copies the last frames itself, between two batches, once
+/// the checkpointer thread has left few (`CHECKPOINT_LAST_STEP`). SQLite's own automatic
+/// checkpoint did all of this inside the commit that crossed the size: thousands of pages
+/// copied and the database file synced while that batch's callers waited.
+///
+/// Large because every message rewrites a page of each per-box index (its sender's and its
+/// receiver's), and a checkpoint writes each page once however often it changed since the
+/// last: with 10 000 pages the checkpoints wrote almost as many bytes as the WAL itself,
+/// and the disk's bandwidth was what bounded the message rate (README "Benchmarks"). The
+/// cost is disk space for the WAL and a longer replay after a crash (about a second).
+pub const CHECKPOINT_PAGES: i32 = 40_000;
 /// WAL pages written since the checkpointer thread was last asked for a pass at which it is
-/// asked again: it copies them beside the writer, without holding it up, so that the
-/// writer's own checkpoint finds little left to copy. Not much smaller: a page changed again
-/// after its copy is copied again.
-pub const CHECKPOINT_STEP: i32 = 3_000;
+/// asked again: it copies them beside the writer, without holding it up. Not much smaller,
+/// for the same reason: a page changed again after its copy is copied again.
+pub const CHECKPOINT_STEP: i32 = 15_000;
+/// The most WAL pages the writer copies itself (callers of the batches behind it wait for
+/// that). Past `CHECKPOINT_PAGES` the checkpointer runs pass after pass, each copying what
+/// was written during the one before, until no more than this is left; past twice
+/// `CHECKPOINT_PAGES` (the checkpointer kept from catching up, by a long read for instance)
+/// the writer copies what it can whatever is left.
+pub const CHECKPOINT_LAST_STEP: i32 = 3_000;
+/// Bytes the WAL file is cut back to when it starts over: its working size, so that it is
+/// rewritten in place rather than cut and grown again each time.
+const WAL_SIZE_LIMIT: i64 = (CHECKPOINT_PAGES as i64) * (4096 + 24);
 
 thread_local! {
     /// The WAL's size in pages after the last commit on this thread (the writer's), from
@@ -61,8 +76,9 @@ fn wal_committed(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::
 
 /// Runs a passive checkpoint: it copies what it can without waiting for readers or the
 /// writer.
-fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+fn checkpoint(conn: &Connection) -> rusqlite::Result<i32> {
+    // Its row: busy, the WAL's frames, the frames copied back.
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(2))
 }
 
 /// Most keys one [`SqliteStore::lookup`] reads; longer lists go to the readers.
@@ -101,13 +117,11 @@ fn open(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
     if !read_only {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
-        // Checkpoint every 10 000 WAL pages (about 40 MiB) rather than 1 000: the index pages
-        // every message touches are copied back into the database file ten times less often.
-        // Durability is the WAL's (synced at each commit); only recovery after a crash reads
-        // more. The WAL file is cut back to 64 MiB after a checkpoint. The store's writer
-        // replaces this with its own checkpoints (`CHECKPOINT_PAGES`).
+        // The automatic checkpoint at 10 000 WAL pages serves connections other than the
+        // store's writer, which replaces it with its own (`CHECKPOINT_PAGES`). Durability is
+        // the WAL's (synced at each commit).
         conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
-        conn.pragma_update(None, "journal_size_limit", 64 << 20)?;
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     }
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Statement journals (one per savepoint, i.e. per write job) and temporary b-trees in
@@ -167,6 +181,9 @@ impl SqliteStore {
         let checkpointer = open(path, false).map_err(backend)?;
         checkpointer.pragma_update(None, "cache_size", -256).map_err(backend)?;
         let (ctx, crx) = std_mpsc::sync_channel::<()>(1);
+        // The WAL frames the checkpointer's last pass had copied back.
+        let copied = Arc::new(AtomicI32::new(0));
+        let copied_by_thread = copied.clone();
         // Held for each pass of the checkpointer, and by the writer for its own step, which so
         // waits for a pass still running instead of finding the checkpoint busy and letting the
         // WAL grow batch after batch.
@@ -177,8 +194,9 @@ impl SqliteStore {
             .spawn(move || {
                 while crx.recv().is_ok() {
                     let _pass = pass_of_thread.lock().unwrap_or_else(|p| p.into_inner());
-                    if let Err(e) = checkpoint(&checkpointer) {
-                        tracing::warn!(error = %e, "checkpoint failed");
+                    match checkpoint(&checkpointer) {
+                        Ok(n) => copied_by_thread.store(n, Ordering::Relaxed),
+                        Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
                     }
                 }
             })
@@ -188,8 +206,10 @@ impl SqliteStore {
         std::thread::Builder::new()
             .name("herald-sqlite-writer".into())
             .spawn(move || {
-                // The WAL's size when the checkpointer was last asked for a pass.
+                // The WAL's size when the checkpointer was last asked for a pass, and after
+                // the last batch.
                 let mut asked_at = 0;
+                let mut last = 0;
                 while let Some(first) = wrx.blocking_recv() {
                     let mut batch = vec![first];
                     while batch.len() < MAX_BATCH {
@@ -200,14 +220,24 @@ impl SqliteStore {
                     }
                     run_batch(&conn, &writer_seen, batch);
                     let pages = WAL_PAGES.with(|p| p.get());
-                    if pages < asked_at {
-                        // The WAL started over since: nothing of it was asked for yet.
+                    if pages < last {
+                        // The WAL started over: nothing of it was asked for yet, or copied.
                         asked_at = 0;
+                        copied.store(0, Ordering::Relaxed);
                     }
+                    last = pages;
                     if pages >= CHECKPOINT_PAGES {
-                        let _pass = pass.lock().unwrap_or_else(|p| p.into_inner());
-                        if let Err(e) = checkpoint(&conn) {
-                            tracing::warn!(error = %e, "checkpoint failed");
+                        let left = pages - copied.load(Ordering::Relaxed);
+                        if left <= CHECKPOINT_LAST_STEP || pages >= 2 * CHECKPOINT_PAGES {
+                            let _pass = pass.lock().unwrap_or_else(|p| p.into_inner());
+                            match checkpoint(&conn) {
+                                Ok(n) => copied.store(n, Ordering::Relaxed),
+                                Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
+                            }
+                        } else {
+                            // Another pass as soon as this one ends (the channel holds one
+                            // request), copying what was written meanwhile.
+                            let _ = ctx.try_send(());
                         }
                     } else if pages - asked_at >= CHECKPOINT_STEP {
                         // A pass asked for (or one still queued) copies every frame up to
@@ -575,8 +605,9 @@ mod tests {
     }
 
     /// The WAL is copied back and started over while writes go on (the checkpointer thread
-    /// and the writer's own last step), so it never holds much more than `CHECKPOINT_PAGES`:
-    /// without the writer's step it would only grow, and nothing written is lost.
+    /// and the writer's own last step), so it never holds much more than twice
+    /// `CHECKPOINT_PAGES`: without the writer's step it would only grow, and nothing written
+    /// is lost.
     #[tokio::test]
     async fn the_wal_is_checkpointed_and_started_over_under_writes() {
         let store = temp_store();
@@ -594,13 +625,14 @@ mod tests {
                 .await
                 .unwrap();
         }
-        // The WAL file keeps its largest size (it is cut back only beyond 64 MiB), and a WAL
-        // that never started over would hold everything written: about 100 MB.
+        // The WAL file keeps its largest size (it is cut back only beyond `WAL_SIZE_LIMIT`), and
+        // a WAL that never started over would hold everything written: 2.5 times
+        // CHECKPOINT_PAGES.
         let wal = std::fs::metadata(format!("{db}-wal")).unwrap().len();
         let frames = wal / (4096 + 24);
         // A row: its overflow pages, a leaf, the first page and the odd split.
         let per_row = (bytes / 4096 + 8) as u64;
-        assert!(frames < CHECKPOINT_PAGES as u64 + 2 * per_row, "the WAL grew to {frames} frames");
+        assert!(frames < 2 * CHECKPOINT_PAGES as u64 + 2 * per_row, "the WAL grew to {frames} frames");
         let (count, total): (i64, i64) =
             store.read(|c| c.query_row("SELECT COUNT(*), SUM(length(b)) FROM scratch", [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(backend)).await.unwrap();
         assert_eq!((count, total), (rows as i64, (rows * bytes) as i64));
