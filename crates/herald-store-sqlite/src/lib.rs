@@ -22,7 +22,7 @@ mod seen;
 use herald_domain::error::StoreError;
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
@@ -47,7 +47,9 @@ pub fn lookup_connections() -> usize {
 /// receiver's), and a checkpoint writes each page once however often it changed since the
 /// last: with 10 000 pages the checkpoints wrote almost as many bytes as the WAL itself,
 /// and the disk's bandwidth was what bounded the message rate (README "Benchmarks"). The
-/// cost is disk space for the WAL and a longer replay after a crash (about a second).
+/// cost is disk space for the WAL (its file keeps the largest size it reached: usually a
+/// little over this, at most about twice) and a longer replay after a crash (about a
+/// second at this size).
 pub const CHECKPOINT_PAGES: i32 = 40_000;
 /// WAL pages written since the checkpointer thread was last asked for a pass at which it is
 /// asked again: it copies them beside the writer, without holding it up. Not much smaller,
@@ -59,9 +61,10 @@ pub const CHECKPOINT_STEP: i32 = 15_000;
 /// `CHECKPOINT_PAGES` (the checkpointer kept from catching up, by a long read for instance)
 /// the writer copies what it can whatever is left.
 pub const CHECKPOINT_LAST_STEP: i32 = 3_000;
-/// Bytes the WAL file is cut back to when it starts over: its working size, so that it is
-/// rewritten in place rather than cut and grown again each time.
-const WAL_SIZE_LIMIT: i64 = (CHECKPOINT_PAGES as i64) * (4096 + 24);
+/// Bytes the WAL file is cut back to when it starts over: above the most it holds (twice
+/// `CHECKPOINT_PAGES` and a last batch, frames of 4 KiB pages and their headers, and the
+/// file's header), so that it is rewritten in place rather than cut and grown again each time.
+const WAL_SIZE_LIMIT: i64 = (2 * CHECKPOINT_PAGES as i64 + CHECKPOINT_LAST_STEP as i64) * (4096 + 24) + 32;
 
 thread_local! {
     /// The WAL's size in pages after the last commit on this thread (the writer's), from
@@ -76,9 +79,34 @@ fn wal_committed(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::
 
 /// Runs a passive checkpoint: it copies what it can without waiting for readers or the
 /// writer.
-fn checkpoint(conn: &Connection) -> rusqlite::Result<i32> {
-    // Its row: busy, the WAL's frames, the frames copied back.
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(2))
+fn checkpoint(conn: &Connection) -> rusqlite::Result<Copied> {
+    // Its row: busy, the WAL's frames and how many of them are copied back (-1 for both when
+    // another connection held the checkpoint).
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok(Copied { wal: r.get(1)?, copied: r.get(2)? }))
+}
+
+/// What a checkpoint found: the WAL's frames and how many of them are in the database file.
+#[derive(Clone, Copy)]
+struct Copied {
+    wal: i32,
+    copied: i32,
+}
+
+impl Copied {
+    /// One value, so that the writer never reads one pass's WAL size with another's count.
+    fn pack(self) -> u64 {
+        (u64::from(self.wal as u32) << 32) | u64::from(self.copied as u32)
+    }
+    /// Frames of a WAL of `pages` frames known to be copied back: none when the pass saw a
+    /// larger WAL (one since started over; its count says nothing of this one) or failed.
+    fn of_wal(packed: u64, pages: i32) -> i32 {
+        let (wal, copied) = ((packed >> 32) as u32 as i32, packed as u32 as i32);
+        if wal < 0 || wal > pages {
+            0
+        } else {
+            copied.max(0)
+        }
+    }
 }
 
 /// Most keys one [`SqliteStore::lookup`] reads; longer lists go to the readers.
@@ -182,7 +210,7 @@ impl SqliteStore {
         checkpointer.pragma_update(None, "cache_size", -256).map_err(backend)?;
         let (ctx, crx) = std_mpsc::sync_channel::<()>(1);
         // The WAL frames the checkpointer's last pass had copied back.
-        let copied = Arc::new(AtomicI32::new(0));
+        let copied = Arc::new(AtomicU64::new(0));
         let copied_by_thread = copied.clone();
         // Held for each pass of the checkpointer, and by the writer for its own step, which so
         // waits for a pass still running instead of finding the checkpoint busy and letting the
@@ -195,7 +223,7 @@ impl SqliteStore {
                 while crx.recv().is_ok() {
                     let _pass = pass_of_thread.lock().unwrap_or_else(|p| p.into_inner());
                     match checkpoint(&checkpointer) {
-                        Ok(n) => copied_by_thread.store(n, Ordering::Relaxed),
+                        Ok(c) => copied_by_thread.store(c.pack(), Ordering::Relaxed),
                         Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
                     }
                 }
@@ -227,11 +255,11 @@ impl SqliteStore {
                     }
                     last = pages;
                     if pages >= CHECKPOINT_PAGES {
-                        let left = pages - copied.load(Ordering::Relaxed);
+                        let left = pages - Copied::of_wal(copied.load(Ordering::Relaxed), pages);
                         if left <= CHECKPOINT_LAST_STEP || pages >= 2 * CHECKPOINT_PAGES {
                             let _pass = pass.lock().unwrap_or_else(|p| p.into_inner());
                             match checkpoint(&conn) {
-                                Ok(n) => copied.store(n, Ordering::Relaxed),
+                                Ok(c) => copied.store(c.pack(), Ordering::Relaxed),
                                 Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
                             }
                         } else {
@@ -602,6 +630,19 @@ mod tests {
         s.delete_account(b).await.unwrap();
         let gone = seen(a).await;
         assert!(gone.user.deleted && !gone.has_viewer, "b's row and address book are gone");
+    }
+
+    /// A pass's count is believed only for the WAL it saw: one that saw a larger WAL (since
+    /// started over) or failed counts nothing copied.
+    #[test]
+    fn a_checkpoint_count_is_believed_only_for_its_own_wal() {
+        use super::Copied;
+        let seen = |wal, copied| Copied { wal, copied }.pack();
+        assert_eq!(Copied::of_wal(seen(41_000, 39_500), 41_200), 39_500);
+        assert_eq!(Copied::of_wal(seen(41_000, 41_000), 41_000), 41_000);
+        assert_eq!(Copied::of_wal(seen(41_000, 41_000), 900), 0, "a count from the WAL before it started over");
+        assert_eq!(Copied::of_wal(seen(-1, -1), 50_000), 0, "the checkpoint was busy");
+        assert_eq!(Copied::of_wal(0, 12), 0, "nothing reported since the WAL started over");
     }
 
     /// The WAL is copied back and started over while writes go on (the checkpointer thread
