@@ -253,6 +253,12 @@ impl SqliteStore {
                         asked_at = 0;
                         copied.store(0, Ordering::Relaxed);
                     }
+                    if pages >= 2 * CHECKPOINT_PAGES && last < 2 * CHECKPOINT_PAGES {
+                        // Once per crossing: the checkpointer is not keeping up (a long read
+                        // holding old frames, or a disk slower than the writes), and the
+                        // writer's own steps, which callers wait for, now copy whatever is left.
+                        tracing::warn!(pages, "the WAL holds twice its checkpoint size; checkpoints are falling behind");
+                    }
                     last = pages;
                     if pages >= CHECKPOINT_PAGES {
                         let left = pages - Copied::of_wal(copied.load(Ordering::Relaxed), pages);
