@@ -78,11 +78,14 @@ fn wal_committed(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::
 }
 
 /// Runs a passive checkpoint: it copies what it can without waiting for readers or the
-/// writer.
-fn checkpoint(conn: &Connection) -> rusqlite::Result<Copied> {
+/// writer. What it found goes into `copied` (see [`Copied::pack`]); a failure is logged.
+fn checkpoint(conn: &Connection, copied: &AtomicU64) {
     // Its row: busy, the WAL's frames and how many of them are copied back (-1 for both when
     // another connection held the checkpoint).
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok(Copied { wal: r.get(1)?, copied: r.get(2)? }))
+    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok(Copied { wal: r.get(1)?, copied: r.get(2)? })) {
+        Ok(c) => copied.store(c.pack(), Ordering::Relaxed),
+        Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
+    }
 }
 
 /// What a checkpoint found: the WAL's frames and how many of them are in the database file.
@@ -222,10 +225,7 @@ impl SqliteStore {
             .spawn(move || {
                 while crx.recv().is_ok() {
                     let _pass = pass_of_thread.lock().unwrap_or_else(|p| p.into_inner());
-                    match checkpoint(&checkpointer) {
-                        Ok(c) => copied_by_thread.store(c.pack(), Ordering::Relaxed),
-                        Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
-                    }
+                    checkpoint(&checkpointer, &copied_by_thread);
                 }
             })
             .map_err(|e| StoreError::Backend(e.to_string()))?;
@@ -264,10 +264,7 @@ impl SqliteStore {
                         let left = pages - Copied::of_wal(copied.load(Ordering::Relaxed), pages);
                         if left <= CHECKPOINT_LAST_STEP || pages >= 2 * CHECKPOINT_PAGES {
                             let _pass = pass.lock().unwrap_or_else(|p| p.into_inner());
-                            match checkpoint(&conn) {
-                                Ok(c) => copied.store(c.pack(), Ordering::Relaxed),
-                                Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
-                            }
+                            checkpoint(&conn, &copied);
                         } else {
                             // Another pass as soon as this one ends (the channel holds one
                             // request), copying what was written meanwhile.
